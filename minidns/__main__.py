@@ -1,0 +1,7 @@
+"""`python -m minidns` runs the `minidns` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

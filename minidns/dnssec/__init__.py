@@ -1,0 +1,1 @@
+"""Online DNSSEC signing and denial of existence: layered over wire and zones."""

@@ -1,0 +1,112 @@
+"""The one configuration schema: a TOML file, overridden by command-line flags, validated at load."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import tomllib
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting of `minidns serve`. The TOML keys are these field names."""
+
+    listen: tuple[str, ...] = ("127.0.0.1:5353",)  # HOST:PORT or [V6]:PORT, served on UDP and TCP
+    zone_files: tuple[str, ...] = ()  # PATH or ORIGIN=PATH; none → the shipped example zone
+    edns_payload: int = 1232  # our EDNS UDP payload size (RFC 6891 §6.2.5)
+    nsid: str | None = None  # NSID (RFC 5001) returned to clients that ask
+    version: str | None = None  # CH TXT version.bind answer; unset → REFUSED
+    identity: str | None = None  # CH TXT id.server / hostname.bind answer; unset → REFUSED
+    query_log: bool = False  # one log line per query on logger minidns.query
+    log_level: str = "info"
+    tcp_idle_timeout: float = 10.0  # seconds a TCP connection may sit idle (RFC 7766 §6.2.3)
+    tcp_max_connections: int = 1000
+    cache_entries: int = 200_000  # rendered replies kept for the fast path
+
+    def __post_init__(self):
+        if not self.listen:
+            raise ConfigError("listen: at least one address is needed")
+        for spec in self.listen:
+            parse_listen(spec)
+        if not 512 <= self.edns_payload <= 65535:
+            raise ConfigError("edns_payload must be between 512 and 65535")
+        if self.tcp_idle_timeout <= 0 or self.tcp_max_connections < 1 or self.cache_entries < 2:
+            raise ConfigError("tcp_idle_timeout, tcp_max_connections and cache_entries must be positive")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError("log_level must be debug, info, warning or error")
+        if self.nsid is not None and len(self.nsid.encode()) > 255:
+            raise ConfigError("nsid is longer than 255 octets")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def load_config(path: str | None, overrides: dict) -> Config:
+    """Read `path` (TOML), apply the non-None `overrides` from flags, validate."""
+    values: dict = {}
+    if path:
+        try:
+            with open(path, "rb") as f:
+                values = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError(f"{path}: {e.strerror or e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        unknown = set(values) - set(_FIELDS)
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for name, value in values.items():
+        values[name] = _check_type(name, value)
+    return Config(**values)
+
+
+def _check_type(name: str, value):
+    default = _FIELDS[name].default
+    if name in ("listen", "zone_files"):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name} must be a list of strings")
+        return tuple(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false")
+    elif isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{name} must be a number")
+    elif isinstance(default, int) and not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number")
+    elif default is None and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string")
+    return value
+
+
+def parse_listen(spec: str) -> tuple[int, str, int]:
+    """'127.0.0.1:5353', '[::1]:5353' or '::1' → (family, host, port); the port defaults to 5353."""
+    host, port = spec, "5353"
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigError(f"listen address {spec!r}: expected [V6]:PORT")
+            port = rest[1:]
+    elif spec.count(":") == 1:
+        host, port = spec.split(":")
+    try:
+        port_n = int(port)
+        if not 0 <= port_n <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"listen address {spec!r}: bad port {port!r}") from None
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return family, host, port_n
+        except OSError:
+            continue
+    raise ConfigError(f"listen address {spec!r}: {host!r} is not an IPv4 or IPv6 address")

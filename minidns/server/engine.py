@@ -1,0 +1,208 @@
+"""Query bytes → reply bytes: the checks of RFC 1035/6891/8906, the zone lookup, the encoder and the
+reply cache that makes repeated questions cost one dict lookup. No sockets here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..wire import (
+    AA,
+    ANYCLASS,
+    AXFR,
+    BADVERS,
+    CD,
+    CH,
+    FORMERR,
+    IN,
+    IXFR,
+    NOTIMP,
+    QUERY,
+    RD,
+    REFUSED,
+    SERVFAIL,
+    TXT,
+)
+from ..wire.query import Query, QueryError, parse_query
+from ..wire.render import RRset, opt_record, render, render_error
+from ..zones.lookup import resolve
+from ..zones.snapshot import Snapshot
+from ..zones.table import ZoneTable
+
+log = logging.getLogger("minidns.engine")
+
+_OPCODE_RD = 0x7800 | RD
+_NSID_ONLY = (b"", b"\x00\x03\x00\x00")  # option sets whose replies do not depend on the client
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    edns_payload: int = 1232  # RFC 6891 §6.2.5 and the DNS flag day 2020 value
+    nsid: bytes | None = None  # RFC 5001 server identifier, sent when asked for
+    version: str | None = None  # CH TXT version.bind / version.server when set
+    identity: str | None = None  # CH TXT id.server / hostname.bind when set
+    cache_entries: int = 200_000  # replies kept, over two generations
+
+
+class ReplyCache:
+    """Rendered replies keyed by the query's bytes after its ID.
+
+    Two generations bound the memory: when the young one is full it becomes the old one and the
+    previous old one is dropped; a hit in the old generation is moved to the young one, so what is
+    asked often stays. Each value is (reply without its ID, owner) where `owner.live` says whether
+    the snapshot (or zone table) it came from is still current.
+    """
+
+    __slots__ = ("young", "old", "limit")
+
+    def __init__(self, entries: int):
+        self.limit = max(1, entries // 2)
+        self.young: dict[bytes, tuple] = {}
+        self.old: dict[bytes, tuple] = {}
+
+    def get(self, key: bytes):
+        hit = self.young.get(key)
+        if hit is None:
+            hit = self.old.pop(key, None)
+            if hit is not None:
+                self.put(key, hit)
+        return hit
+
+    def put(self, key: bytes, value: tuple) -> None:
+        if len(self.young) >= self.limit:
+            self.old = self.young
+            self.young = {}
+        self.young[key] = value
+
+    def clear(self) -> None:
+        self.young = {}
+        self.old = {}
+
+    def __len__(self) -> int:
+        return len(self.young) + len(self.old)
+
+
+class Engine:
+    """Answers queries from the current zone table. `answer()` is the slow path; the protocols look
+    in `udp_cache`/`tcp_cache` themselves first (see `lookup_cached`)."""
+
+    def __init__(self, settings: EngineSettings = EngineSettings()):
+        self.settings = settings
+        self.table = ZoneTable()
+        self.udp_cache = ReplyCache(settings.cache_entries)
+        self.tcp_cache = ReplyCache(settings.cache_entries // 4)
+        self.chaos = _chaos_names(settings)
+
+    # -- zone set changes -------------------------------------------------------------------
+    def set_zones(self, snapshots: list[Snapshot]) -> None:
+        """Serve exactly these zones. Replies cached from anything else are retired."""
+        old = self.table
+        self.table = ZoneTable(snapshots)
+        old.live = False
+        for zone in old.zones.values():
+            if self.table.zones.get(zone.origin) is not zone:
+                zone.live = False
+        self.udp_cache.clear()
+        self.tcp_cache.clear()
+
+    def replace_zone(self, snapshot: Snapshot) -> None:
+        """Swap in a new snapshot of a zone already served (one assignment); its cache starts empty."""
+        old = self.table.zones.get(snapshot.origin)
+        if old is None:
+            self.set_zones([*self.table.zones.values(), snapshot])
+            return
+        self.table.zones[snapshot.origin] = snapshot
+        old.live = False
+
+    # -- answering --------------------------------------------------------------------------
+    def lookup_cached(self, data: bytes, cache: ReplyCache) -> bytes | None:
+        """A cached reply for `data`, with the query's ID put in, or None."""
+        hit = cache.get(data[2:])
+        if hit is not None and hit[1].live:
+            return data[:2] + hit[0]
+        return None
+
+    def answer(self, data: bytes, tcp: bool = False) -> bytes | None:
+        """The reply to one query message, or None when RFC 1035 §4.1.1 says not to reply."""
+        try:
+            query = parse_query(data)
+        except QueryError as e:
+            question = data[12 : e.qend] if e.qend else b""
+            flags = int.from_bytes(data[2:4], "big")
+            return render_error(int.from_bytes(data[:2], "big"), flags & _OPCODE_RD, question, e.rcode, None)
+        except Exception:  # noqa: BLE001 - whatever the parser missed is still a malformed message
+            log.exception("unexpected error parsing %r", data)
+            return render_error(int.from_bytes(data[:2], "big"), 0, b"", FORMERR, None)
+        if query is None:
+            return None
+        cache = self.tcp_cache if tcp else self.udp_cache
+        # A client that varies letter case (DNS 0x20) is served from the lowercase entry.
+        key = data[2:12] + query.key + data[query.qend - 4 : query.qend] + data[query.qend :]
+        hit = cache.get(key)
+        if hit is not None and hit[1].live:
+            tail = hit[0]
+            return data[:2] + tail[:10] + data[12 : query.qend] + tail[query.qend - 2 :]
+        try:
+            reply, owner = self._answer(query, data, tcp)
+        except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered
+            log.exception("internal error answering %r", data)
+            return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None)
+        cacheable = query.edns is None or query.edns.options in _NSID_ONLY
+        if owner is not None and cacheable and len(query.qname) == query.qend - 16:
+            tail = reply[2:]
+            if key != data[2:]:
+                tail = tail[:10] + key[10 : query.qend - 2] + tail[query.qend - 2 :]
+            cache.put(key, (tail, owner))
+        return reply
+
+    def _answer(self, q: Query, data: bytes, tcp: bool) -> tuple[bytes, object | None]:
+        """(reply, what its cache entry depends on, or None when it must not be cached)."""
+        question = data[12 : q.qend]
+        edns = q.edns
+        keep = q.flags & (_OPCODE_RD | CD)
+        opt = None
+        if edns is not None:
+            if edns.version > 0:  # RFC 6891 §6.1.3: BADVERS, with our highest version (0)
+                return render_error(q.id, keep, question, 0, opt_record(self.settings.edns_payload, BADVERS >> 4, edns.do, None)), None
+            nsid = self.settings.nsid if edns.nsid else None
+            opt = opt_record(self.settings.edns_payload, 0, edns.do, nsid)
+        if q.opcode != QUERY:
+            return render_error(q.id, keep, question, NOTIMP, opt), None
+        if q.qtype in (AXFR, IXFR):
+            # Transfers are TCP-only (RFC 5936 §4.2); AXFR over UDP is NOTIMP and IXFR REFUSED, as NSD.
+            return render_error(q.id, keep, question, NOTIMP if (q.qtype == AXFR and not tcp) else REFUSED, opt), None
+        if tcp:
+            limit = 65535
+        elif edns is None:
+            limit = 512
+        else:
+            limit = max(512, min(edns.payload, self.settings.edns_payload))
+        if q.qclass == CH:
+            return self._answer_chaos(q, question, keep, opt, limit), self.table
+        table = self.table
+        zone = table.find(q.key, q.qtype) if q.qclass in (IN, ANYCLASS) else None
+        if zone is None:
+            return render_error(q.id, keep, question, REFUSED, opt), table
+        ans = resolve(zone, q.key, q.qtype)
+        flags = keep | ans.rcode | (AA if ans.aa else 0)
+        return render(q.id, flags, question, q.key, (ans.answer, ans.authority, ans.additional), opt, limit), zone
+
+    def _answer_chaos(self, q: Query, question: bytes, keep: int, opt, limit: int) -> bytes:
+        """CH TXT version.bind/id.server (RFC 4892) when configured; REFUSED otherwise."""
+        text = self.chaos.get(q.key)
+        if text is None or q.qtype != TXT:
+            return render_error(q.id, keep, question, REFUSED, opt)
+        rrset = RRset(q.key, TXT, 0, (bytes([len(text)]) + text,), CH)
+        return render(q.id, keep | AA, question, q.key, ([rrset], [], []), opt, limit)
+
+
+def _chaos_names(settings: EngineSettings) -> dict[bytes, bytes]:
+    names = {}
+    if settings.version:
+        v = settings.version.encode()[:255]
+        names[b"\x07version\x04bind\x00"] = names[b"\x07version\x06server\x00"] = v
+    if settings.identity:
+        i = settings.identity.encode()[:255]
+        names[b"\x02id\x06server\x00"] = names[b"\x08hostname\x04bind\x00"] = i
+    return names

@@ -1,0 +1,135 @@
+"""UDP and TCP (RFC 7766) protocols. A cached reply is sent straight from the protocol; anything else
+goes to the engine. The per-query path here is kept to a dict lookup and a send."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .engine import Engine
+
+qlog = logging.getLogger("minidns.query")
+
+
+def _log_query(proto: str, addr, data: bytes, reply: bytes | None) -> None:
+    """One query-log line: client, transport, question and rcode (or 'drop')."""
+    from ..wire.query import QueryError, parse_query
+
+    try:
+        q = parse_query(data)
+        what = f"{q.qname!r} type {q.qtype} class {q.qclass}" if q else "no reply"
+    except QueryError as e:
+        what = f"malformed ({e})"
+    rcode = (reply[3] & 0xF) if reply else "drop"
+    qlog.info("%s %s %s rcode=%s", addr[0] if addr else "?", proto, what, rcode)
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, engine: Engine, query_log: bool = False):
+        self.engine = engine
+        self.cache = engine.udp_cache
+        self.query_log = query_log
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        hit = self.cache.young.get(data[2:])
+        if hit is not None and hit[1].live and not self.query_log:
+            self.transport.sendto(data[:2] + hit[0], addr)
+            return
+        reply = self.engine.answer(data)
+        if reply is not None:
+            self.transport.sendto(reply, addr)
+        if self.query_log:
+            _log_query("udp", addr, data, reply)
+
+    def error_received(self, exc) -> None:  # ICMP errors from earlier sends: nothing to do
+        pass
+
+
+class TcpLimits:
+    """Connection accounting shared by every TCP listener of one server."""
+
+    def __init__(self, max_connections: int, idle_timeout: float):
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.open = 0
+
+
+class TcpProtocol(asyncio.Protocol):
+    """DNS over TCP: 2-octet length framing (RFC 1035 §4.2.2), many pipelined queries per
+    connection answered in order as they arrive (RFC 7766 §6.2.1.1), idle timeout (§6.2.3), a cap on
+    connections, and reading paused while the client does not read its replies."""
+
+    def __init__(self, engine: Engine, limits: TcpLimits, query_log: bool = False):
+        self.engine = engine
+        self.cache = engine.tcp_cache
+        self.limits = limits
+        self.query_log = query_log
+        self.buf = b""
+        self.transport = None
+        self.timer = None
+        self.active = False
+        self.counted = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        if self.limits.open >= self.limits.max_connections:
+            transport.abort()
+            return
+        self.limits.open += 1
+        self.counted = True
+        self.loop = asyncio.get_running_loop()
+        self.timer = self.loop.call_later(self.limits.idle_timeout, self._idle_check)
+
+    def _idle_check(self) -> None:
+        if self.active:
+            self.active = False
+            self.timer = self.loop.call_later(self.limits.idle_timeout, self._idle_check)
+        else:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.active = True
+        buf = self.buf + data if self.buf else data
+        off, end = 0, len(buf)
+        out = []
+        cache, engine = self.cache, self.engine
+        while end - off >= 2:
+            size = (buf[off] << 8) | buf[off + 1]
+            if end - off - 2 < size:
+                break
+            msg = buf[off + 2 : off + 2 + size]
+            off += 2 + size
+            hit = cache.young.get(msg[2:])
+            if hit is not None and hit[1].live and not self.query_log:
+                reply = msg[:2] + hit[0]
+            else:
+                reply = engine.answer(msg, tcp=True)
+                if self.query_log:
+                    _log_query("tcp", self.transport.get_extra_info("peername"), msg, reply)
+                if reply is None:
+                    continue
+            out.append(len(reply).to_bytes(2, "big"))
+            out.append(reply)
+        self.buf = buf[off:]
+        if out:
+            self.transport.write(b"".join(out))
+
+    def pause_writing(self) -> None:
+        self.transport.pause_reading()  # a client that does not read gets no more answers queued
+
+    def resume_writing(self) -> None:
+        self.transport.resume_reading()
+
+    def eof_received(self):
+        return None  # half-closed by the client: replies already written are flushed, then close
+
+    def connection_lost(self, exc) -> None:
+        if self.counted:
+            self.limits.open -= 1
+            self.counted = False
+        if self.timer is not None:
+            self.timer.cancel()

@@ -1,0 +1,23 @@
+"""DNS wire format: constants, query parsing and response encoding. Imports nothing of minidns."""
+
+# RR types (RFC 1035 §3.2.2 and later registrations) that the engine treats specially.
+A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, DNAME, OPT, DS = 1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 41, 43
+RRSIG, NSEC, DNSKEY, TSIG, TKEY = 46, 47, 48, 250, 249
+IXFR, AXFR, MAILB, MAILA, ANY = 251, 252, 253, 254, 255
+
+# Classes (RFC 1035 §3.2.4).
+IN, CH, HS, NONE, ANYCLASS = 1, 3, 4, 254, 255
+
+# Opcodes (RFC 1035 §4.1.1, RFC 1996).
+QUERY, NOTIFY = 0, 4
+
+# Rcodes (RFC 1035 §4.1.1, RFC 6891 §6.1.3).
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, NOTAUTH = 0, 1, 2, 3, 4, 5, 6, 9
+BADVERS = 16
+
+# Header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2).
+QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
+
+# EDNS (RFC 6891) and its options.
+DO_BIT = 0x8000
+OPT_NSID = 3

@@ -1,0 +1,140 @@
+"""The one response encoder: name compression, section counts, OPT, and truncation (RFC 1035 §4.1)."""
+
+from __future__ import annotations
+
+from struct import pack
+from typing import NamedTuple
+
+from . import CNAME, DO_BIT, IN, MX, NS, OPT, OPT_NSID, PTR, QR, SOA, TC
+
+# RFC 3597 §4: only the RFC 1035 types may have their rdata names compressed. Each entry gives the
+# offsets layout: number of leading octets before the first name, and how many names follow.
+_COMPRESSIBLE = {NS: (0, 1), CNAME: (0, 1), PTR: (0, 1), MX: (2, 1), SOA: (0, 2)}
+
+
+class RRset(NamedTuple):
+    """An RRset ready to encode. `owner` is an absolute wire name; `rdatas` are uncompressed wire."""
+
+    owner: bytes
+    rtype: int
+    ttl: int
+    rdatas: tuple[bytes, ...]
+    rclass: int = IN
+
+
+def opt_record(payload: int, ext_rcode: int, do: bool, nsid: bytes | None) -> bytes:
+    """Our OPT pseudo-RR (RFC 6891 §6.1.2), optionally carrying NSID (RFC 5001)."""
+    options = b"" if nsid is None else pack("!HH", OPT_NSID, len(nsid)) + nsid
+    flags = DO_BIT if do else 0
+    return b"\x00" + pack("!HHBBHH", OPT, payload, ext_rcode, 0, flags, len(options)) + options
+
+
+class _Writer:
+    __slots__ = ("buf", "comp")
+
+    def __init__(self, question: bytes, qkey: bytes):
+        self.buf = bytearray(12)
+        self.buf += question
+        self.comp: dict[bytes, int] = {}
+        off = 0
+        while qkey and qkey[off]:
+            self.comp[qkey[off:]] = 12 + off
+            off += qkey[off] + 1
+
+    def name(self, name: bytes) -> None:
+        """Write `name`, pointing at an earlier copy of its longest known suffix (RFC 1035 §4.1.4)."""
+        buf, comp = self.buf, self.comp
+        start = len(buf)
+        key = name.lower()
+        off = 0
+        while key[off]:
+            ptr = comp.get(key[off:])
+            if ptr is not None:
+                buf += name[:off]
+                buf += pack("!H", 0xC000 | ptr)
+                return
+            if start + off < 0x3FFF:
+                comp[key[off:]] = start + off
+            off += key[off] + 1
+        buf += name
+
+    def rrset(self, rrset: RRset) -> None:
+        buf = self.buf
+        head = pack("!HHI", rrset.rtype, rrset.rclass, rrset.ttl)
+        layout = _COMPRESSIBLE.get(rrset.rtype)
+        for rdata in rrset.rdatas:
+            self.name(rrset.owner)
+            buf += head
+            if layout is None:
+                buf += pack("!H", len(rdata))
+                buf += rdata
+                continue
+            at = len(buf)
+            buf += b"\x00\x00"
+            fixed, names = layout
+            buf += rdata[:fixed]
+            off = fixed
+            for _ in range(names):
+                end = _name_end(rdata, off)
+                self.name(rdata[off:end])
+                off = end
+            buf += rdata[off:]
+            buf[at : at + 2] = pack("!H", len(buf) - at - 2)
+
+    def rollback(self, mark: int) -> None:
+        del self.buf[mark:]
+        for key in [k for k, v in self.comp.items() if v >= mark]:
+            del self.comp[key]
+
+
+def _name_end(rdata: bytes, off: int) -> int:
+    while rdata[off]:
+        off += rdata[off] + 1
+    return off + 1
+
+
+def render(
+    qid: int,
+    flags: int,
+    question: bytes,
+    qkey: bytes,
+    sections: tuple[list[RRset], list[RRset], list[RRset]],
+    opt: bytes | None,
+    limit: int,
+) -> bytes:
+    """Encode a reply of at most `limit` octets.
+
+    `question` is the question as the client sent it (so its letter case goes back unchanged) and
+    `qkey` the lowercased name in it. When an answer or authority RRset does not fit, the reply
+    keeps the whole RRsets already written, sets TC and omits the rest (RFC 2181 §9); additional
+    RRsets that do not fit are dropped without TC (RFC 1035 §7.3 makes them optional). Room for the
+    OPT record is reserved first, so the OPT is always present (RFC 6891 §7).
+    """
+    w = _Writer(question, qkey)
+    room = limit - (len(opt) if opt else 0)
+    counts = [0, 0, 0]
+    for i, section in enumerate(sections):
+        for rrset in section:
+            mark = len(w.buf)
+            w.rrset(rrset)
+            if len(w.buf) > room:
+                w.rollback(mark)
+                if i < 2:
+                    flags |= TC
+                break
+            counts[i] += len(rrset.rdatas)
+        else:
+            continue
+        break
+    if opt:
+        w.buf += opt
+        counts[2] += 1
+    w.buf[:12] = pack("!6H", qid, flags | QR, 1 if question else 0, *counts)
+    return bytes(w.buf)
+
+
+def render_error(qid: int, flags: int, question: bytes, rcode: int, opt: bytes | None) -> bytes:
+    """A reply carrying only the header (`flags` as given, plus QR and `rcode`), the question if
+    known, and the OPT."""
+    head = pack("!6H", qid, QR | flags | rcode, 1 if question else 0, 0, 0, 1 if opt else 0)
+    return head + question + (opt or b"")

@@ -1,0 +1,185 @@
+"""Authoritative lookup (RFC 1034 §4.3.2, RFC 2181, RFC 4592, RFC 6672): snapshot + question → Answer.
+
+No I/O and no encoding here: the result names its sections as RRsets and the encoder writes them.
+Responses are minimal, as Knot's are: no apex NS in authority of positive answers; additional A/AAAA
+only for the targets of NS, MX and SRV records that are in the zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..wire import ANY, CNAME, DNAME, DS, MX, NOERROR, NS, NXDOMAIN, SRV, YXDOMAIN, A, AAAA
+from ..wire.query import MAX_NAME
+from ..wire.render import RRset
+from .snapshot import Snapshot, _is_subdomain, node_find, node_rrsets, parent
+
+MAX_CHAIN = 16  # CNAME/DNAME links followed before the answer is returned as it stands
+
+# Outcomes, as Knot and CoreDNS name them; kept on the Answer for logs and metrics.
+HIT, NODATA, NAME_ERROR, DELEGATION, FOLLOW = "hit", "nodata", "nxdomain", "delegation", "cname"
+
+# Where the name of an additional-section target sits in each rdata (RFC 3596 §3, RFC 2782).
+_TARGET_OFFSET = {NS: 0, MX: 2, SRV: 6}
+
+
+@dataclass(slots=True)
+class Answer:
+    """An abstract reply: rcode, AA and the three sections, before any encoding."""
+
+    rcode: int = NOERROR
+    aa: bool = True
+    outcome: str = HIT
+    answer: list[RRset] = field(default_factory=list)
+    authority: list[RRset] = field(default_factory=list)
+    additional: list[RRset] = field(default_factory=list)
+
+
+def resolve(zone: Snapshot, qname: bytes, qtype: int) -> Answer:
+    """Answer `qtype` at `qname` (lowercase wire, inside `zone`) from the snapshot alone."""
+    ans = Answer()
+    seen = {qname}
+    name: bytes | None = qname
+    for _ in range(MAX_CHAIN):
+        name = _answer_name(zone, name, qtype, ans, seen)
+        if name is None:
+            break
+    _add_additional(zone, ans)
+    return ans
+
+
+def _answer_name(zone: Snapshot, name: bytes, qtype: int, ans: Answer, seen: set) -> bytes | None:
+    """One step of §4.3.2: answer at `name`; return the next name when a CNAME/DNAME leads on."""
+    if zone.cuts or zone.dnames:
+        hit = find_cut_or_dname(zone, name, qtype)
+        if hit is not None:
+            owner, kind = hit
+            if kind == NS:
+                answer_referral(zone, owner, ans)
+                return None
+            return synthesize_dname(zone, name, owner, ans, seen)
+    node = zone.nodes.get(name)
+    if node is None:
+        node = zone.nodes.get(b"\x01*" + closest_encloser(zone, name))
+        if node is None:
+            answer_name_error(zone, ans)
+            return None
+    if qtype == ANY:
+        return answer_any(zone, name, node, ans)
+    found = node_find(node, qtype)
+    if found is not None:
+        ans.answer.append(RRset(name, qtype, found[0], found[1]))
+        return None
+    if qtype != CNAME:
+        cname = node_find(node, CNAME)
+        if cname is not None:
+            ans.answer.append(RRset(name, CNAME, cname[0], cname[1]))
+            ans.outcome = FOLLOW
+            return _next_in_zone(zone, cname[1][0], seen)
+    answer_nodata(zone, ans)
+    return None
+
+
+def find_cut_or_dname(zone: Snapshot, name: bytes, qtype: int) -> tuple[bytes, int] | None:
+    """The highest zone cut or DNAME between the apex and `name` (RFC 1034 §4.3.2 3b, RFC 6672 §3).
+
+    A cut at `name` itself does not apply to a DS query: DS lives on the parent side (RFC 4035
+    §3.1.4.1). A DNAME never applies to its own owner.
+    """
+    offsets = []
+    off, below = 0, len(name) - len(zone.origin)
+    while off < below:
+        offsets.append(off)
+        off += name[off] + 1
+    for off in reversed(offsets):
+        suffix = name[off:]
+        if suffix in zone.cuts and (off or qtype != DS):
+            return suffix, NS
+        if off and suffix in zone.dnames:
+            return suffix, DNAME
+    return None
+
+
+def closest_encloser(zone: Snapshot, name: bytes) -> bytes:
+    """The longest existing ancestor of `name`, empty non-terminals included (RFC 4592 §3.3.1)."""
+    nodes = zone.nodes
+    while name not in nodes:
+        name = parent(name)
+    return name
+
+
+def answer_referral(zone: Snapshot, cut: bytes, ans: Answer) -> None:
+    """Referral to the child: NS in authority, AA clear unless earlier data was ours (RFC 1034 §4.3.2)."""
+    ttl, rdatas = node_find(zone.nodes[cut], NS)
+    ans.authority.append(RRset(cut, NS, ttl, rdatas))
+    if not ans.answer:
+        ans.aa = False
+        ans.outcome = DELEGATION
+
+
+def synthesize_dname(zone: Snapshot, name: bytes, owner: bytes, ans: Answer, seen: set) -> bytes | None:
+    """DNAME substitution (RFC 6672 §2.2): the DNAME, then a CNAME from `name` to the new name."""
+    ttl, rdatas = node_find(zone.nodes[owner], DNAME)
+    ans.answer.append(RRset(owner, DNAME, ttl, rdatas))
+    target = name[: len(name) - len(owner)] + rdatas[0]
+    if len(target) > MAX_NAME:
+        ans.rcode = YXDOMAIN
+        return None
+    ans.answer.append(RRset(name, CNAME, ttl, (target,)))
+    ans.outcome = FOLLOW
+    return _next_in_zone(zone, target, seen)
+
+
+def answer_any(zone: Snapshot, name: bytes, node: bytes, ans: Answer) -> None:
+    """RFC 8482 §4.1: answer ANY with one RRset (the lowest type), as NSD and Knot do."""
+    rrsets = node_rrsets(node)
+    if not rrsets:
+        answer_nodata(zone, ans)
+        return None
+    rtype, ttl, rdatas = rrsets[0]
+    ans.answer.append(RRset(name, rtype, ttl, rdatas))
+    return None
+
+
+def answer_nodata(zone: Snapshot, ans: Answer) -> None:
+    """NOERROR with no data: the SOA with the negative TTL in authority (RFC 2308 §2.2)."""
+    ans.authority.append(RRset(zone.origin, zone.soa.rtype, zone.neg_ttl, zone.soa.rdatas))
+    ans.outcome = NODATA
+
+
+def answer_name_error(zone: Snapshot, ans: Answer) -> None:
+    """NXDOMAIN: the SOA with the negative TTL in authority (RFC 2308 §2.1)."""
+    ans.rcode = NXDOMAIN
+    ans.authority.append(RRset(zone.origin, zone.soa.rtype, zone.neg_ttl, zone.soa.rdatas))
+    ans.outcome = NAME_ERROR
+
+
+def _next_in_zone(zone: Snapshot, target: bytes, seen: set) -> bytes | None:
+    """Follow a CNAME/DNAME target while it stays in this zone and does not loop (RFC 1034 §3.6.2)."""
+    key = target.lower()
+    if key in seen or not _is_subdomain(key, zone.origin):
+        return None
+    seen.add(key)
+    return key
+
+
+def _add_additional(zone: Snapshot, ans: Answer) -> None:
+    """A and AAAA for in-zone targets of NS, MX and SRV (RFC 1035 §3.3.9/§4.3.2, RFC 2782)."""
+    targets = []
+    for rrset in (*ans.answer, *ans.authority):
+        off = _TARGET_OFFSET.get(rrset.rtype)
+        if off is None:
+            continue
+        for rdata in rrset.rdatas:
+            key = rdata[off:].lower()
+            if key not in targets:
+                targets.append(key)
+    nodes = zone.nodes
+    for key in targets:
+        node = nodes.get(key)
+        if not node:
+            continue
+        for rtype in (A, AAAA):
+            found = node_find(node, rtype)
+            if found is not None:
+                ans.additional.append(RRset(key, rtype, found[0], found[1]))
