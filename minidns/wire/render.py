@@ -106,9 +106,9 @@ def render(
 
     `question` is the question as the client sent it (so its letter case goes back unchanged) and
     `qkey` the lowercased name in it. When an answer or authority RRset does not fit, the reply
-    keeps the whole RRsets already written, sets TC and omits the rest (RFC 2181 §9); additional
-    RRsets that do not fit are dropped without TC (RFC 1035 §7.3 makes them optional). Room for the
-    OPT record is reserved first, so the OPT is always present (RFC 6891 §7).
+    sets TC and carries no records at all, as NSD and Knot do, so that the client retries over TCP
+    (RFC 7766 §5); additional RRsets that do not fit are dropped without TC (RFC 2181 §9). Room for
+    the OPT record is reserved first, so the OPT is always present (RFC 6891 §7).
     """
     w = _Writer(question, qkey)
     room = limit - (len(opt) if opt else 0)
@@ -118,9 +118,12 @@ def render(
             mark = len(w.buf)
             w.rrset(rrset)
             if len(w.buf) > room:
-                w.rollback(mark)
-                if i < 2:
+                if i < 2:  # answer or authority cut short: TC, and none of it is sent
+                    w.rollback(12 + len(question))
+                    counts = [0, 0, 0]
                     flags |= TC
+                else:
+                    w.rollback(mark)
                 break
             counts[i] += len(rrset.rdatas)
         else:

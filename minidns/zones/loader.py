@@ -7,6 +7,9 @@ so nothing of dnspython outlives the line it came from.
 
 from __future__ import annotations
 
+import io
+import re
+
 import dns.exception
 import dns.name
 import dns.rdataclass
@@ -17,12 +20,15 @@ import dns.zonefile
 from .snapshot import Snapshot, SnapshotBuilder, ZoneError
 
 
+_PREFIX = re.compile(r"^.*?:\d+: ")
+
+
 class ZoneFileError(Exception):
     """A zone file that cannot be loaded; the message names the file, the line and the reason."""
 
 
 class _Manager:
-    def __init__(self, origin):
+    def __init__(self, origin: dns.name.Name):
         self.origin = origin
 
     def origin_information(self):
@@ -30,32 +36,24 @@ class _Manager:
 
 
 class _Txn:
-    """The part of dnspython's transaction interface its zone-file Reader uses."""
+    """The part of dnspython's transaction interface that its zone-file Reader uses."""
 
-    def __init__(self, origin: dns.name.Name | None):
+    def __init__(self, origin: dns.name.Name):
         self.manager = _Manager(origin)
-        self.builder: SnapshotBuilder | None = None
-        self.first: list = []  # records read before the origin is known
+        self.builder = SnapshotBuilder(origin.to_wire())
 
     def check_put_rdataset(self, check) -> None:
         pass  # CNAME exclusivity is checked once per owner by the builder
 
     def _set_origin(self, origin) -> None:
-        if self.manager.origin is None:
-            self.manager.origin = origin
+        pass  # a later $ORIGIN changes how names are read, not the zone's origin
 
     def add(self, name, ttl, rdata) -> None:
-        if self.builder is None:
-            if rdata.rdtype != dns.rdatatype.SOA and self.manager.origin is None:
-                raise ZoneError("the first record must be the SOA when no $ORIGIN is given")
-            origin = self.manager.origin or name
-            self.manager.origin = origin
-            self.builder = SnapshotBuilder(origin.to_wire())
         self.builder.add(name.to_wire(), rdata.rdtype, ttl, rdata.to_wire())
 
 
 def _first_owner(path: str) -> str:
-    """The origin of a file with no $ORIGIN: the absolute owner of its first record (the SOA)."""
+    """The origin of a file given without one: its first $ORIGIN, else its first (absolute) owner."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             text = line.split(";", 1)[0]
@@ -72,27 +70,40 @@ def _first_owner(path: str) -> str:
     raise ZoneFileError(f"{path}: no $ORIGIN and the first owner name is not absolute; give ORIGIN=PATH")
 
 
-def load_zone_file(path: str, origin: str | None = None) -> Snapshot:
-    """Parse `path` into a Snapshot. The origin is `origin`, else the file's $ORIGIN, else the
-    owner of its first record, which must then be the SOA. Raises ZoneFileError with file:line."""
+def _read(stream, filename: str, origin: str) -> Snapshot:
+    tok = dns.tokenizer.Tokenizer(stream, filename=filename)
     try:
-        zone_origin = dns.name.from_text(origin or _first_owner(path))
-        with open(path, encoding="utf-8") as f:
-            tok = dns.tokenizer.Tokenizer(f, filename=path)
-            txn = _Txn(zone_origin)
-            reader = dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_include=True)
-            try:
-                reader.read()
-            except ZoneError as e:
-                filename, line = tok.where()
-                raise ZoneFileError(f"{filename}:{line}: {e}") from None
-    except OSError as e:
-        raise ZoneFileError(f"{path}: {e.strerror or e}") from None
-    except dns.exception.DNSException as e:
-        raise ZoneFileError(str(e) if str(e).startswith(path) else f"{path}: {e}") from None
-    if txn.builder is None:
-        raise ZoneFileError(f"{path}: no records")
+        txn = _Txn(dns.name.from_text(origin))
+        dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_include=True).read()
+    except (ZoneError, dns.exception.DNSException) as e:
+        raise ZoneFileError(f"{filename}:{_line(tok)}: {_reason(e)}") from None
     try:
         return txn.builder.build()
     except ZoneError as e:
-        raise ZoneFileError(f"{path}: {e}") from None
+        raise ZoneFileError(f"{filename}: {e}") from None
+
+
+def _line(tok: dns.tokenizer.Tokenizer) -> int:
+    """The line being read: the tokenizer counts a newline it has read ahead and put back."""
+    return tok.line_number - (1 if tok.ungotten_char == "\n" else 0)
+
+
+def _reason(e: Exception) -> str:
+    """The error text without the 'file:line: ' prefix dnspython's Reader puts on it."""
+    text = str(e) or type(e).__name__
+    return _PREFIX.sub("", text, count=1)
+
+
+def load_zone_file(path: str, origin: str | None = None) -> Snapshot:
+    """Parse `path` into a Snapshot. The origin is `origin`, else the file's first $ORIGIN, else
+    the owner of its first record. Raises ZoneFileError naming file, line and reason."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return _read(f, path, origin or _first_owner(path))
+    except OSError as e:
+        raise ZoneFileError(f"{path}: {e.strerror or e}") from None
+
+
+def load_zone_text(text: str, origin: str) -> Snapshot:
+    """Parse zone-file text (the master-file format) for `origin` into a Snapshot."""
+    return _read(io.StringIO(text), "<text>", origin)

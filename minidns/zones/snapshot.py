@@ -39,6 +39,16 @@ def node_rrsets(node: bytes) -> list[tuple[int, int, tuple[bytes, ...]]]:
     return out
 
 
+def node_records(node: bytes):
+    """Each (type, ttl, rdata) of a packed node, as stored."""
+    off, n = 0, len(node)
+    while off < n:
+        rtype, ttl, rdlen = unpack_from(_REC, node, off)
+        off += 8
+        yield rtype, ttl, node[off : off + rdlen]
+        off += rdlen
+
+
 def node_find(node: bytes, want: int) -> tuple[int, tuple[bytes, ...]] | None:
     """The (ttl, rdatas) of the RRset of type `want` in a packed node, or None."""
     off, n = 0, len(node)
@@ -141,7 +151,7 @@ class SnapshotBuilder:
     def build(self) -> Snapshot:
         origin, nodes = self.origin, self.nodes
         for owner in self.multi:
-            recs = [(t, ttl, rds) for t, ttl, rdatas in node_rrsets(nodes[owner]) for rds in rdatas]
+            recs = list(node_records(nodes[owner]))
             types = {r[0] for r in recs}
             if CNAME in types and types - {CNAME, RRSIG, NSEC}:
                 raise ZoneError(f"{origin_text(owner)} has a CNAME and other data (RFC 2181 §10.1)")

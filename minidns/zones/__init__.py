@@ -1,0 +1,1 @@
+"""Zone data: immutable snapshots, zone-file loading, lookup and zone selection. Imports only wire."""
