@@ -48,18 +48,24 @@ class EngineSettings:
 class ReplyCache:
     """Rendered replies keyed by the query's bytes after its ID.
 
-    Two generations bound the memory: when the young one is full it becomes the old one and the
-    previous old one is dropped; a hit in the old generation is moved to the young one, so what is
-    asked often stays. Each value is (reply without its ID, owner) where `owner.live` says whether
-    the snapshot (or zone table) it came from is still current.
+    Two generations bound the memory, by entries and by octets: when the young one is full it
+    becomes the old one and the previous old one is dropped; a hit in the old generation is moved to
+    the young one, so what is asked often stays however many random names a flood brings. Each value
+    is (reply without its ID, owner) where `owner.live` says whether the snapshot (or zone table) it
+    came from is still current.
     """
 
-    __slots__ = ("young", "old", "limit")
+    __slots__ = ("young", "old", "limit", "octets", "max_octets")
 
-    def __init__(self, entries: int):
+    ENTRY_OVERHEAD = 200  # dict slot, tuple and two bytes objects, roughly
+    MAX_REPLY = 16384  # larger replies are rendered each time rather than kept
+
+    def __init__(self, entries: int, max_octets: int = 64 << 20):
         self.limit = max(1, entries // 2)
+        self.max_octets = max_octets // 2
         self.young: dict[bytes, tuple] = {}
         self.old: dict[bytes, tuple] = {}
+        self.octets = 0
 
     def get(self, key: bytes):
         hit = self.young.get(key)
@@ -70,14 +76,20 @@ class ReplyCache:
         return hit
 
     def put(self, key: bytes, value: tuple) -> None:
-        if len(self.young) >= self.limit:
+        size = len(key) + len(value[0]) + self.ENTRY_OVERHEAD
+        if len(value[0]) > self.MAX_REPLY:
+            return
+        if len(self.young) >= self.limit or self.octets + size > self.max_octets:
             self.old = self.young
             self.young = {}
+            self.octets = 0
         self.young[key] = value
+        self.octets += size
 
     def clear(self) -> None:
         self.young = {}
         self.old = {}
+        self.octets = 0
 
     def __len__(self) -> int:
         return len(self.young) + len(self.old)

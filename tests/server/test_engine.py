@@ -93,6 +93,15 @@ def test_reply_cache_is_bounded_and_keeps_what_is_asked_again():
     assert cache.get(b"\x00") is not None and cache.get(b"\x01") is None
 
 
+def test_reply_cache_is_bounded_in_octets_and_skips_huge_replies():
+    cache = ReplyCache(1000, max_octets=2 * (3 * (ReplyCache.ENTRY_OVERHEAD + 1001)))
+    for i in range(10):
+        cache.put(bytes([i]), (b"x" * 1000, None))
+    assert len(cache.young) <= 3 and len(cache) <= 6
+    cache.put(b"huge", (b"x" * (ReplyCache.MAX_REPLY + 1), None))
+    assert cache.get(b"huge") is None
+
+
 def test_udp_without_edns_truncates_at_512_and_tcp_does_not(engine):
     r = ask(engine, query("big.example.test.", "TXT"))
     assert r.flags & dns.flags.TC and not r.answer
