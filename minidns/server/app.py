@@ -14,7 +14,7 @@ from ..zones.loader import ZoneFileError, load_zone_file
 from ..zones.snapshot import Snapshot
 from .config import Config, parse_listen
 from .engine import Engine, EngineSettings
-from .transport import TcpLimits, TcpProtocol, UdpProtocol
+from .transport import LoggingTcpProtocol, LoggingUdpProtocol, TcpLimits, TcpProtocol, UdpProtocol
 
 log = logging.getLogger("minidns")
 
@@ -90,10 +90,11 @@ class Server:
             udp.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
         udp.bind((host, port))
         port = udp.getsockname()[1]  # port 0 → the same kernel-chosen port for TCP
-        transport, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(self.engine, self.config.query_log), sock=udp)
+        udp_proto, tcp_proto = (LoggingUdpProtocol, LoggingTcpProtocol) if self.config.query_log else (UdpProtocol, TcpProtocol)
+        transport, _ = await loop.create_datagram_endpoint(lambda: udp_proto(self.engine), sock=udp)
         self.closers.append(transport)
         tcp = await loop.create_server(
-            lambda: TcpProtocol(self.engine, self.limits, self.config.query_log), host, port, family=family, reuse_address=True, backlog=1024
+            lambda: tcp_proto(self.engine, self.limits), host, port, family=family, reuse_address=True, backlog=1024
         )
         self.closers.append(tcp)
         log.info("listening on %s port %d (udp, tcp)", host, port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 
 from .engine import Engine
 
@@ -25,10 +26,9 @@ def _log_query(proto: str, addr, data: bytes, reply: bytes | None) -> None:
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, engine: Engine, query_log: bool = False):
+    def __init__(self, engine: Engine):
         self.engine = engine
         self.cache = engine.udp_cache
-        self.query_log = query_log
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport) -> None:
@@ -36,17 +36,25 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr) -> None:
         hit = self.cache.young.get(data[2:])
-        if hit is not None and hit[1].live and not self.query_log:
+        if hit is not None and hit[1].live:
             self.transport.sendto(data[:2] + hit[0], addr)
             return
         reply = self.engine.answer(data)
         if reply is not None:
             self.transport.sendto(reply, addr)
-        if self.query_log:
-            _log_query("udp", addr, data, reply)
 
     def error_received(self, exc) -> None:  # ICMP errors from earlier sends: nothing to do
         pass
+
+
+class LoggingUdpProtocol(UdpProtocol):
+    """UDP with the query log on: every query goes through the engine and is logged."""
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        reply = self.engine.answer(data)
+        if reply is not None:
+            self.transport.sendto(reply, addr)
+        _log_query("udp", addr, data, reply)
 
 
 class TcpLimits:
@@ -63,11 +71,10 @@ class TcpProtocol(asyncio.Protocol):
     connection answered in order as they arrive (RFC 7766 §6.2.1.1), idle timeout (§6.2.3), a cap on
     connections, and reading paused while the client does not read its replies."""
 
-    def __init__(self, engine: Engine, limits: TcpLimits, query_log: bool = False):
+    def __init__(self, engine: Engine, limits: TcpLimits):
         self.engine = engine
         self.cache = engine.tcp_cache
         self.limits = limits
-        self.query_log = query_log
         self.buf = b""
         self.transport = None
         self.timer = None
@@ -104,12 +111,10 @@ class TcpProtocol(asyncio.Protocol):
             msg = buf[off + 2 : off + 2 + size]
             off += 2 + size
             hit = cache.young.get(msg[2:])
-            if hit is not None and hit[1].live and not self.query_log:
+            if hit is not None and hit[1].live:
                 reply = msg[:2] + hit[0]
             else:
-                reply = engine.answer(msg, tcp=True)
-                if self.query_log:
-                    _log_query("tcp", self.transport.get_extra_info("peername"), msg, reply)
+                reply = self.answer(msg)
                 if reply is None:
                     continue
             out.append(len(reply).to_bytes(2, "big"))
@@ -117,6 +122,9 @@ class TcpProtocol(asyncio.Protocol):
         self.buf = buf[off:]
         if out:
             self.transport.write(b"".join(out))
+
+    def answer(self, msg: bytes) -> bytes | None:
+        return self.engine.answer(msg, tcp=True)
 
     def pause_writing(self) -> None:
         self.transport.pause_reading()  # a client that does not read gets no more answers queued
@@ -133,3 +141,16 @@ class TcpProtocol(asyncio.Protocol):
             self.counted = False
         if self.timer is not None:
             self.timer.cancel()
+
+
+class LoggingTcpProtocol(TcpProtocol):
+    """TCP with the query log on: every query goes through the engine and is logged."""
+
+    def __init__(self, engine: Engine, limits: TcpLimits):
+        super().__init__(engine, limits)
+        self.cache = SimpleNamespace(young={})  # never a hit here, so nothing skips the log
+
+    def answer(self, msg: bytes) -> bytes | None:
+        reply = self.engine.answer(msg, tcp=True)
+        _log_query("tcp", self.transport.get_extra_info("peername"), msg, reply)
+        return reply
