@@ -33,6 +33,7 @@ from ..zones.table import ZoneTable
 log = logging.getLogger("minidns.engine")
 
 _OPCODE_RD = 0x7800 | RD
+MAX_UDP = 65507  # the largest UDP payload over IPv4
 _NSID_ONLY = (b"", b"\x00\x03\x00\x00")  # option sets whose replies do not depend on the client
 
 
@@ -189,7 +190,8 @@ class Engine:
         elif edns is None:
             limit = 512
         else:
-            limit = max(512, min(edns.payload, self.settings.edns_payload))
+            # RFC 6891 §6.2.5: below 512 counts as 512; never more than ours or one IPv4 datagram.
+            limit = min(max(512, edns.payload), self.settings.edns_payload, MAX_UDP)
         if q.qclass == CH:
             return self._answer_chaos(q, question, keep, opt, limit), self.table
         table = self.table
