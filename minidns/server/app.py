@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -19,6 +20,17 @@ from .transport import LoggingTcpProtocol, LoggingUdpProtocol, TcpLimits, TcpPro
 log = logging.getLogger("minidns")
 
 SOCKET_BUFFER = 4 << 20  # room for bursts on UDP before the kernel drops
+
+
+def _udp_socket(family: int, host: str, port: int) -> socket.socket:
+    udp = socket.socket(family, socket.SOCK_DGRAM)
+    if family == socket.AF_INET6:
+        udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        udp.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+    udp.bind((host, port))
+    return udp
 
 
 def example_zone_path() -> str:
@@ -80,23 +92,27 @@ class Server:
         log.info("serving %d zone(s) on %s", len(zones), ", ".join(self.config.listen))
 
     async def _listen(self, spec: str) -> None:
-        loop = asyncio.get_running_loop()
+        """UDP and TCP on one address. Port 0 picks a port free for both (tried a few times)."""
         family, host, port = parse_listen(spec)
-        udp = socket.socket(family, socket.SOCK_DGRAM)
-        if family == socket.AF_INET6:
-            udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            udp.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
-        udp.bind((host, port))
-        port = udp.getsockname()[1]  # port 0 → the same kernel-chosen port for TCP
+        for attempt in range(20 if port == 0 else 1):
+            udp = _udp_socket(family, host, port)
+            try:
+                await self._serve_on(udp, family, host)
+                return
+            except OSError as e:
+                udp.close()
+                if port != 0 or e.errno != errno.EADDRINUSE or attempt == 19:
+                    raise
+
+    async def _serve_on(self, udp: socket.socket, family: int, host: str) -> None:
+        loop = asyncio.get_running_loop()
+        port = udp.getsockname()[1]
         udp_proto, tcp_proto = (LoggingUdpProtocol, LoggingTcpProtocol) if self.config.query_log else (UdpProtocol, TcpProtocol)
-        transport, _ = await loop.create_datagram_endpoint(lambda: udp_proto(self.engine), sock=udp)
-        self.closers.append(transport)
         tcp = await loop.create_server(
             lambda: tcp_proto(self.engine, self.limits), host, port, family=family, reuse_address=True, backlog=1024
         )
-        self.closers.append(tcp)
+        transport, _ = await loop.create_datagram_endpoint(lambda: udp_proto(self.engine), sock=udp)
+        self.closers += [transport, tcp]
         log.info("listening on %s port %d (udp, tcp)", host, port)
 
     async def reload(self) -> None:
@@ -116,11 +132,16 @@ class Server:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        await self.start()
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        await self.stopping.wait()
+        start = asyncio.ensure_future(self.start())
+        await asyncio.wait([start, asyncio.ensure_future(self.stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if start.done():
+            start.result()  # a listen error ends the run here
+            await self.stopping.wait()
+        else:
+            start.cancel()
         log.info("stopping")
         for closer in self.closers:
             closer.close()

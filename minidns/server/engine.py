@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from ..wire import (
     AA,
+    EDE_NOT_AUTHORITATIVE,
+    EDE_PROHIBITED,
+    NOTAUTH,
+    NOTIFY,
     ANYCLASS,
     AXFR,
     BADVERS,
@@ -174,17 +178,19 @@ class Engine:
         question = data[12 : q.qend]
         edns = q.edns
         keep = q.flags & (_OPCODE_RD | CD)
-        opt = None
-        if edns is not None:
-            if edns.version > 0:  # RFC 6891 §6.1.3: BADVERS, with our highest version (0)
-                return render_error(q.id, keep, question, 0, opt_record(self.settings.edns_payload, BADVERS >> 4, edns.do, None)), None
-            nsid = self.settings.nsid if edns.nsid else None
-            opt = opt_record(self.settings.edns_payload, 0, edns.do, nsid)
+        if edns is not None and edns.version > 0:  # RFC 6891 §6.1.3: BADVERS, with our version 0
+            return render_error(q.id, keep, question, 0, self._opt(q, BADVERS >> 4)), None
         if q.opcode != QUERY:
-            return render_error(q.id, keep, question, NOTIMP, opt), None
+            if q.opcode == NOTIFY:  # no zone is a secondary here: NOTAUTH, as Knot answers
+                return render_error(q.id, keep, question, NOTAUTH, self._opt(q)), None
+            # RFC 8906 §3.1.4: NOTIMP; header only, as NSD sends it
+            return render_error(q.id, keep, b"", NOTIMP, None), None
         if q.qtype in (AXFR, IXFR):
-            # Transfers are TCP-only (RFC 5936 §4.2); AXFR over UDP is NOTIMP and IXFR REFUSED, as NSD.
-            return render_error(q.id, keep, question, NOTIMP if (q.qtype == AXFR and not tcp) else REFUSED, opt), None
+            # Transfers are TCP-only (RFC 5936 §4.2): AXFR over UDP is NOTIMP; otherwise, until
+            # transfers are served, REFUSED with EDE "Prohibited", as NSD answers.
+            if q.qtype == AXFR and not tcp:
+                return render_error(q.id, keep, question, NOTIMP, self._opt(q)), None
+            return render_error(q.id, keep, question, REFUSED, self._opt(q, ede=EDE_PROHIBITED)), None
         if tcp:
             limit = 65535
         elif edns is None:
@@ -193,22 +199,34 @@ class Engine:
             # RFC 6891 §6.2.5: below 512 counts as 512; never more than ours or one IPv4 datagram.
             limit = min(max(512, edns.payload), self.settings.edns_payload, MAX_UDP)
         if q.qclass == CH:
-            return self._answer_chaos(q, question, keep, opt, limit), self.table
+            return self._answer_chaos(q, question, keep, limit), self.table
         table = self.table
-        zone = table.find(q.key, q.qtype) if q.qclass in (IN, ANYCLASS) else None
-        if zone is None:
-            return render_error(q.id, keep, question, REFUSED, opt), table
+        if q.qclass not in (IN, ANYCLASS):
+            return render_error(q.id, keep, question, REFUSED, self._opt(q)), table
+        zone = table.find(q.key, q.qtype)
+        if zone is None:  # a name outside every zone: EDE "Not Authoritative", as NSD and Knot
+            return render_error(q.id, keep, question, REFUSED, self._opt(q, ede=EDE_NOT_AUTHORITATIVE)), table
         ans = resolve(zone, q.key, q.qtype)
         flags = keep | ans.rcode | (AA if ans.aa else 0)
-        return render(q.id, flags, question, q.key, (ans.answer, ans.authority, ans.additional), opt, limit), zone
+        sections = (ans.answer, ans.authority, ans.additional)
+        return render(q.id, flags, question, q.key, sections, self._opt(q), limit, ans.glue), zone
 
-    def _answer_chaos(self, q: Query, question: bytes, keep: int, opt, limit: int) -> bytes:
-        """CH TXT version.bind/id.server (RFC 4892) when configured; REFUSED otherwise."""
+    def _opt(self, q: Query, ext_rcode: int = 0, ede: int | None = None) -> bytes | None:
+        """Our OPT for the reply, when the query had one (RFC 6891 §7)."""
+        edns = q.edns
+        if edns is None:
+            return None
+        nsid = self.settings.nsid if edns.nsid and not ext_rcode else None
+        return opt_record(self.settings.edns_payload, ext_rcode, edns.do, nsid, ede)
+
+    def _answer_chaos(self, q: Query, question: bytes, keep: int, limit: int) -> bytes:
+        """CH TXT version.bind/id.server (RFC 4892) when configured, without AA as NSD and Knot
+        answer them; REFUSED otherwise."""
         text = self.chaos.get(q.key)
         if text is None or q.qtype != TXT:
-            return render_error(q.id, keep, question, REFUSED, opt)
+            return render_error(q.id, keep, question, REFUSED, self._opt(q))
         rrset = RRset(q.key, TXT, 0, (bytes([len(text)]) + text,), CH)
-        return render(q.id, keep | AA, question, q.key, ([rrset], [], []), opt, limit)
+        return render(q.id, keep, question, q.key, ([rrset], [], []), self._opt(q), limit)
 
 
 def _chaos_names(settings: EngineSettings) -> dict[bytes, bytes]:

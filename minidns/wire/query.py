@@ -51,7 +51,8 @@ class Query:
 def read_name(data: bytes, off: int) -> tuple[bytes, int]:
     """Read a possibly compressed name at `off`; return (uncompressed wire name, offset after it).
 
-    Compression pointers (RFC 1035 §4.1.4) must point strictly backwards, which rules out loops.
+    Compression pointers (RFC 1035 §4.1.4) must point strictly backwards, which rules out loops,
+    and past the header, where no name can start.
     """
     labels = []
     total = 0
@@ -77,6 +78,8 @@ def read_name(data: bytes, off: int) -> tuple[bytes, int]:
                 end = off + 2
             if target >= limit:
                 raise QueryError(FORMERR, "compression pointer loop")
+            if target < 12:
+                raise QueryError(FORMERR, "compression pointer into the header")
             off = limit = target
             continue
         if kind:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from struct import pack
 from typing import NamedTuple
 
-from . import CNAME, DO_BIT, IN, MX, NS, OPT, OPT_NSID, PTR, QR, SOA, TC
+from . import CNAME, DO_BIT, IN, MX, NS, OPT, OPT_EDE, OPT_NSID, PTR, QR, SOA, TC
 
 # RFC 3597 §4: only the RFC 1035 types may have their rdata names compressed. Each entry gives the
 # offsets layout: number of leading octets before the first name, and how many names follow.
@@ -22,9 +22,12 @@ class RRset(NamedTuple):
     rclass: int = IN
 
 
-def opt_record(payload: int, ext_rcode: int, do: bool, nsid: bytes | None) -> bytes:
-    """Our OPT pseudo-RR (RFC 6891 §6.1.2), optionally carrying NSID (RFC 5001)."""
+def opt_record(payload: int, ext_rcode: int, do: bool, nsid: bytes | None, ede: int | None = None) -> bytes:
+    """Our OPT pseudo-RR (RFC 6891 §6.1.2), optionally carrying NSID (RFC 5001) and an Extended
+    DNS Error code without text (RFC 8914), as NSD and Knot send it."""
     options = b"" if nsid is None else pack("!HH", OPT_NSID, len(nsid)) + nsid
+    if ede is not None:
+        options += pack("!HHH", OPT_EDE, 2, ede)
     flags = DO_BIT if do else 0
     return b"\x00" + pack("!HHBBHH", OPT, payload, ext_rcode, 0, flags, len(options)) + options
 
@@ -101,34 +104,42 @@ def render(
     sections: tuple[list[RRset], list[RRset], list[RRset]],
     opt: bytes | None,
     limit: int,
+    required: int = 0,
 ) -> bytes:
     """Encode a reply of at most `limit` octets.
 
     `question` is the question as the client sent it (so its letter case goes back unchanged) and
     `qkey` the lowercased name in it. When an answer or authority RRset does not fit, the reply
     sets TC and carries no records at all, as NSD and Knot do, so that the client retries over TCP
-    (RFC 7766 §5); additional RRsets that do not fit are dropped without TC (RFC 2181 §9). Room for
-    the OPT record is reserved first, so the OPT is always present (RFC 6891 §7).
+    (RFC 7766 §5). An additional RRset that does not fit is left out and the next ones are still
+    tried (RFC 2181 §9), as Knot does; leaving out one of the first `required` of them, the in-domain
+    glue of a referral, sets TC (RFC 9471 §3). Room for the OPT record is reserved first, so the OPT
+    is always present (RFC 6891 §7).
     """
     w = _Writer(question, qkey)
     room = limit - (len(opt) if opt else 0)
     counts = [0, 0, 0]
-    for i, section in enumerate(sections):
-        for rrset in section:
+    for i in (0, 1):
+        for rrset in sections[i]:
+            w.rrset(rrset)
+            if len(w.buf) > room:  # answer or authority cut short: TC, and none of it is sent
+                w.rollback(12 + len(question))
+                counts = [0, 0, 0]
+                flags |= TC
+                break
+            counts[i] += len(rrset.rdatas)
+        if flags & TC:
+            break
+    else:
+        for j, rrset in enumerate(sections[2]):
             mark = len(w.buf)
             w.rrset(rrset)
             if len(w.buf) > room:
-                if i < 2:  # answer or authority cut short: TC, and none of it is sent
-                    w.rollback(12 + len(question))
-                    counts = [0, 0, 0]
+                w.rollback(mark)
+                if j < required:
                     flags |= TC
-                else:
-                    w.rollback(mark)
-                break
-            counts[i] += len(rrset.rdatas)
-        else:
-            continue
-        break
+                continue
+            counts[2] += len(rrset.rdatas)
     if opt:
         w.buf += opt
         counts[2] += 1

@@ -33,6 +33,7 @@ class Answer:
     answer: list[RRset] = field(default_factory=list)
     authority: list[RRset] = field(default_factory=list)
     additional: list[RRset] = field(default_factory=list)
+    glue: int = 0  # the first `glue` additional RRsets are a referral's in-domain glue (RFC 9471)
 
 
 def resolve(zone: Snapshot, qname: bytes, qtype: int) -> Answer:
@@ -57,7 +58,7 @@ def _answer_name(zone: Snapshot, name: bytes, qtype: int, ans: Answer, seen: set
             if kind == NS:
                 answer_referral(zone, owner, ans)
                 return None
-            return synthesize_dname(zone, name, owner, ans, seen)
+            return synthesize_dname(zone, name, qtype, owner, ans, seen)
     node = zone.nodes.get(name)
     if node is None:
         node = zone.nodes.get(b"\x01*" + closest_encloser(zone, name))
@@ -117,8 +118,9 @@ def answer_referral(zone: Snapshot, cut: bytes, ans: Answer) -> None:
         ans.outcome = DELEGATION
 
 
-def synthesize_dname(zone: Snapshot, name: bytes, owner: bytes, ans: Answer, seen: set) -> bytes | None:
-    """DNAME substitution (RFC 6672 §2.2): the DNAME, then a CNAME from `name` to the new name."""
+def synthesize_dname(zone: Snapshot, name: bytes, qtype: int, owner: bytes, ans: Answer, seen: set) -> bytes | None:
+    """DNAME substitution (RFC 6672 §2.2): the DNAME, then a CNAME from `name` to the new name,
+    which is followed unless the CNAME itself was asked for."""
     ttl, rdatas = node_find(zone.nodes[owner], DNAME)
     ans.answer.append(RRset(owner, DNAME, ttl, rdatas))
     target = name[: len(name) - len(owner)] + rdatas[0]
@@ -126,6 +128,8 @@ def synthesize_dname(zone: Snapshot, name: bytes, owner: bytes, ans: Answer, see
         ans.rcode = YXDOMAIN
         return None
     ans.answer.append(RRset(name, CNAME, ttl, (target,)))
+    if qtype == CNAME:
+        return None
     ans.outcome = FOLLOW
     return _next_in_zone(zone, target, seen)
 
@@ -164,8 +168,11 @@ def _next_in_zone(zone: Snapshot, target: bytes, seen: set) -> bytes | None:
 
 
 def _add_additional(zone: Snapshot, ans: Answer) -> None:
-    """A and AAAA for in-zone targets of NS, MX and SRV (RFC 1035 §3.3.9/§4.3.2, RFC 2782)."""
-    targets = []
+    """A and AAAA for in-zone targets of NS, MX and SRV (RFC 1035 §3.3.9/§4.3.2, RFC 2782).
+
+    A referral's in-domain glue (name servers at or below the cut) comes first and is counted in
+    `ans.glue`: the encoder must set TC when it cannot all be sent (RFC 9471 §3)."""
+    targets: list[bytes] = []
     for rrset in (*ans.answer, *ans.authority):
         off = _TARGET_OFFSET.get(rrset.rtype)
         if off is None:
@@ -174,8 +181,12 @@ def _add_additional(zone: Snapshot, ans: Answer) -> None:
             key = rdata[off:].lower()
             if key not in targets:
                 targets.append(key)
+    cut = next((r.owner for r in ans.authority if r.rtype == NS and r.owner != zone.origin), None)
+    if cut is not None:
+        required = [t for t in targets if _is_subdomain(t, cut)]
+        targets = required + [t for t in targets if t not in required]
     nodes = zone.nodes
-    for key in targets:
+    for i, key in enumerate(targets):
         node = nodes.get(key)
         if not node:
             continue
@@ -183,3 +194,5 @@ def _add_additional(zone: Snapshot, ans: Answer) -> None:
             found = node_find(node, rtype)
             if found is not None:
                 ans.additional.append(RRset(key, rtype, found[0], found[1]))
+                if cut is not None and i < len(required):
+                    ans.glue += 1

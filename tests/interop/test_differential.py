@@ -18,9 +18,9 @@ Case ids read `<transport>-<qname>-<qtype>[-<qclass>]-<variant>`, e.g. `udp-www.
 or `udp-raw-qdcount0`. Set INTEROP_REPORT=/path/file to get a table of every case where NSD and Knot
 disagree and which one minidns matched.
 
-EDNS options: Extended DNS Errors (option 15) are left out of the comparison (see IGNORED_OPTIONS):
-both peers attach EDE 20 "Not Authoritative" to every REFUSED for a name outside their zones (NSD
-EDE 18 "Prohibited" to a refused IXFR); minidns sends no EDE at all. Every other option is compared.
+EDNS options are all compared, Extended DNS Errors (option 15) included: like both peers, minidns
+attaches EDE 20 "Not Authoritative" to a REFUSED for an IN name outside its zones, and, like NSD,
+EDE 18 "Prohibited" to a refused transfer. IGNORED_OPTIONS can leave options out of the comparison.
 
 Where NSD and Knot disagree, and whom minidns follows (from INTEROP_REPORT; each row is many cases):
 
@@ -526,7 +526,7 @@ def _rrs(section) -> frozenset:
 # text/codes: both peers attach EDE 20 "Not Authoritative" to REFUSED for names outside their zones,
 # and NSD EDE 18 "Prohibited" to a refused IXFR; minidns sends no EDE. The brief compares OPT
 # presence, version and DO; we compare the other options too (NSID, and anything echoed back).
-IGNORED_OPTIONS = {dns.edns.EDE}
+IGNORED_OPTIONS: set = set()
 
 COMPARED_FLAGS = (("QR", dns.flags.QR), ("AA", dns.flags.AA), ("TC", dns.flags.TC), ("RD", dns.flags.RD))
 

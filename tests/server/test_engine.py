@@ -132,12 +132,27 @@ def test_nsid_is_returned_when_asked(engine):
     assert not ask(engine, query(use_edns=0)).options
 
 
-@pytest.mark.parametrize("opcode", [dns.opcode.IQUERY, dns.opcode.STATUS, dns.opcode.NOTIFY, dns.opcode.UPDATE])
-def test_other_opcodes_are_notimp(engine, opcode):
-    q = query("example.test.", "SOA")
+@pytest.mark.parametrize("opcode", [dns.opcode.IQUERY, dns.opcode.STATUS, dns.opcode.UPDATE, 15])
+def test_other_opcodes_are_notimp_header_only_as_nsd(engine, opcode):
+    q = query("example.test.", "SOA", use_edns=0)
     q.set_opcode(opcode)
     r = ask(engine, q)
     assert r.rcode() == dns.rcode.NOTIMP and r.opcode() == opcode
+    assert not r.question and r.edns == -1
+
+
+def test_notify_is_notauth_while_no_zone_is_secondary(engine):
+    q = query("example.test.", "SOA")
+    q.set_opcode(dns.opcode.NOTIFY)
+    r = ask(engine, q)
+    assert r.rcode() == dns.rcode.NOTAUTH and r.question
+
+
+def test_refused_carries_extended_dns_error(engine):
+    r = ask(engine, query("www.other.test.", use_edns=0))
+    assert r.rcode() == dns.rcode.REFUSED and [o.code for o in r.options] == [dns.edns.EDECode.NOT_AUTHORITATIVE]
+    r = ask(engine, query("example.test.", "AXFR", use_edns=0), tcp=True)
+    assert r.rcode() == dns.rcode.REFUSED and [o.code for o in r.options] == [dns.edns.EDECode.PROHIBITED]
 
 
 def test_qr_set_gets_no_reply(engine):
@@ -165,7 +180,7 @@ def test_qclass_any_is_answered_from_in(engine):
 
 def test_chaos_names_when_configured(engine):
     r = ask(engine, query("version.bind.", "TXT", rdclass="CH"))
-    assert r.answer[0][0].strings == (b"minidns-test",)
+    assert r.answer[0][0].strings == (b"minidns-test",) and not r.flags & dns.flags.AA
     r = ask(engine, query("id.server.", "TXT", rdclass="CH"))
     assert r.answer[0][0].strings == (b"host-1",)
     plain = Engine()

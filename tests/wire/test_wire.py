@@ -52,6 +52,7 @@ MALFORMED = {
     "truncated-type": lambda d: d[:-2],
     "pointer-loop": lambda d: d[:12] + b"\xc0\x0c\x00\x01\x00\x01",
     "forward-pointer": lambda d: d[:12] + b"\xc0\x20\x00\x01\x00\x01",
+    "pointer-into-header": lambda d: d[:12] + b"\x03www\xc0\x02\x00\x01\x00\x01",
     "extended-label-type": lambda d: d[:12] + b"\x41abc\x00\x00\x01\x00\x01",
     "label-past-end": lambda d: d[:12] + b"\x3fabc",
     "name-over-255": lambda d: d[:12] + b"\x3f" + b"a" * 63 + (b"\x3f" + b"a" * 63) * 3 + b"\x00\x00\x01\x00\x01",
@@ -119,13 +120,27 @@ def test_render_truncates_to_empty_sections_with_tc_and_keeps_opt():
     assert len(_parse(full).answer[0]) == 20
 
 
-def test_render_drops_additional_that_does_not_fit_without_tc():
+def test_render_skips_additional_that_does_not_fit_and_tries_the_next_without_tc():
     q = wire("a.example.com.", "TXT")
     owner = dns.name.from_text("a.example.com.").to_wire()
     small = RRset(owner, TXT, 60, (b"\x03abc",))
     big = RRset(owner, TXT, 60, tuple(bytes([200]) + bytes([i]) * 200 for i in range(3)))
-    msg = _parse(render(1, 0, q[12:], owner, ([small], [], [big]), None, 512))
-    assert not msg.flags & TC and len(msg.answer) == 1 and not msg.additional
+    later = RRset(owner, A, 60, (b"\xc0\x00\x02\x01",))
+    msg = _parse(render(1, 0, q[12:], owner, ([small], [], [big, later]), None, 512))
+    assert not msg.flags & TC and len(msg.answer) == 1
+    assert [r.rdtype for r in msg.additional] == [A]
+
+
+def test_render_sets_tc_when_required_glue_does_not_fit():
+    q = wire("www.sub.example.com.", "A")
+    sub = dns.name.from_text("sub.example.com.").to_wire()
+    names = [dns.name.from_text(f"ns{i:02d}.sub.example.com.").to_wire() for i in range(15)]
+    ns = RRset(sub, NS, 60, tuple(names))
+    glue = [RRset(n, A, 60, (bytes([192, 0, 2, i]),)) for i, n in enumerate(names)]
+    msg = _parse(render(1, 0, q[12:], b"\x03www" + sub, ([], [ns], glue), None, 512, required=15))
+    assert msg.flags & TC and msg.authority and 0 < len(msg.additional) < 15
+    msg = _parse(render(1, 0, q[12:], b"\x03www" + sub, ([], [ns], glue), None, 512, required=0))
+    assert not msg.flags & TC
 
 
 def test_opt_record_carries_nsid_and_do():

@@ -150,6 +150,10 @@ CASES = [
      {"dname2.zone.test. 3600 IN DNAME target.zone.test.", "www.dname2.zone.test. 3600 IN CNAME www.target.zone.test.",
       "www.target.zone.test. 3600 IN A 192.0.2.111"}, set(), set()),
     ("dname.zone.test.", "A", NOERROR, True, set(), {SOA_NEG}, set()),  # DNAME never applies to its owner
+    # Asked for the CNAME itself: the synthesized CNAME is the answer, not followed (RFC 6672 §3.2).
+    ("www.dname2.zone.test.", "CNAME", NOERROR, True,
+     {"dname2.zone.test. 3600 IN DNAME target.zone.test.", "www.dname2.zone.test. 3600 IN CNAME www.target.zone.test."},
+     set(), set()),
     ("dname.zone.test.", "DNAME", NOERROR, True, {"dname.zone.test. 3600 IN DNAME other.test."}, set(), set()),
     # RFC 6672 §2.2: a substitution longer than 255 octets is YXDOMAIN.
     ("a" * 50 + ".long.zone.test.", "A", YXDOMAIN, True, {f"long.zone.test. 3600 IN DNAME {LONG_TARGET}"}, set(), set()),
@@ -182,3 +186,9 @@ def test_longest_match_picks_the_child(table):
     assert table.find(key, 1).name == "child.zone.test."
     assert table.find(key[4:], 1).name == "child.zone.test."
     assert table.find(key[10:], 1).name == "zone.test."
+
+
+def test_referral_counts_in_domain_glue_first(table):
+    ans = ask(table, "x.deleg.zone.test.", "A")
+    assert ans.glue == 1 and ans.additional[0].owner == dns.name.from_text("ns1.deleg.zone.test.").to_wire()
+    assert ask(table, "zone.test.", "NS").glue == 0  # not a referral: nothing is required
