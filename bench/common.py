@@ -196,16 +196,17 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def minidns_argv(zone_spec: str, listen: str, cpu: str | None) -> list[str]:
-    argv = [sys.executable, "-m", "minidns", "serve", "--zone-file", zone_spec, "--listen", listen]
+def minidns_argv(zone_spec: str, listen: str, cpu: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    argv = [sys.executable, "-m", "minidns", "serve", "--zone-file", zone_spec, "--listen", listen, *extra]
     return (["taskset", "-c", cpu] if cpu is not None else []) + argv
 
 
-def start_minidns(zone_spec: str, listen: str, log_path: str, cpu: str | None = "0") -> subprocess.Popen:
+def start_minidns(zone_spec: str, listen: str, log_path: str, cpu: str | None = "0",
+                  extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start this checkout's minidns (cwd and PYTHONPATH are the repository root, so the working
     tree is what runs, not an installed copy). taskset execs, so the pid is python's."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen(minidns_argv(zone_spec, listen, cpu), cwd=ROOT, env=env,
+    return subprocess.Popen(minidns_argv(zone_spec, listen, cpu, extra), cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(log_path, "w"), start_new_session=True)
 
 

@@ -5,6 +5,7 @@
   python3 bench/qps.py --tcp                # TCP
   python3 bench/qps.py --rounds 5 --seconds 10
   python3 bench/qps.py --detail             # also one plain dnsperf run against minidns, full output
+  python3 bench/qps.py --no-cache           # minidns without its reply cache: the miss path
 
 Writes the standard bench zone (10,000 hosts) and query mix into bench/out/ with peerbench.py if
 they are not there, starts minidns from this checkout pinned to CPU 0 on 127.0.0.1:5353, waits
@@ -76,6 +77,8 @@ def main() -> int:
     ap.add_argument("--tcp", action="store_true", help="dnsperf over TCP")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (peerbench default 3)")
     ap.add_argument("--seconds", type=int, help="seconds per dnsperf run (peerbench default 5)")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="run minidns with a 2-entry reply cache: every query takes the full resolve+encode path")
     ap.add_argument("--detail", action="store_true", help="afterwards, one dnsperf run against minidns, full output")
     ap.add_argument("--ready-timeout", type=float, default=120, help="seconds to wait for minidns to serve")
     a = ap.parse_args()
@@ -97,7 +100,8 @@ def main() -> int:
         sys.exit(f"ports in use on 127.0.0.1: {busy} (another benchmark running?); not starting")
 
     log_path = os.path.join(OUT, "minidns-qps.log")
-    proc = start_minidns(f"{ORIGIN}={zone}", f"{HOST}:{PORT}", log_path, cpu="0")
+    extra = ("--cache-entries", "2") if a.no_cache else ()
+    proc = start_minidns(f"{ORIGIN}={zone}", f"{HOST}:{PORT}", log_path, cpu="0", extra=extra)
     lines: list[str] = []
     cpu_before = cpu_after = None
     status = {}
