@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class Served:
     """A running `minidns serve`: its process, port and collected log lines."""
 
     def __init__(self, args, env=None):
+        env = dict(env or os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))  # this checkout
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "minidns", "serve", *args],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,

@@ -6,6 +6,7 @@ import socket
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 import dns.message
 import dns.query
@@ -226,7 +227,8 @@ def test_bad_config_is_a_clear_error(tmp_path):
 
     cfg = tmp_path / "bad.toml"
     cfg.write_text('listen = ["127.0.0.1:0"]\nedns_paylod = 4096\n')
-    p = subprocess.run([sys.executable, "-m", "minidns", "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=20)
+    root = Path(__file__).resolve().parents[2]  # `-m` runs this checkout's minidns from here
+    p = subprocess.run([sys.executable, "-m", "minidns", "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=20, cwd=root)
     assert p.returncode == 2 and "edns_paylod" in p.stderr
 
 
