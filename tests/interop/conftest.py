@@ -4,11 +4,15 @@ The three servers live for the whole test session. NSD and Knot are reference se
 is not installed, every test that needs them FAILS (the suite is about comparing against them,
 so a silent skip would hide that nothing was compared). Config files and zone copies go to a
 temporary directory; nothing is sent anywhere but 127.0.0.1.
+
+The second half starts the recursive resolvers (Unbound, BIND named) and the extra minidns
+processes that tests/interop/test_resolvers.py resolves through; see the comment there.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,17 +28,18 @@ import dns.query
 import dns.rcode
 import pytest
 
+# NSID, version and identity strings (the same on every server), the resolver setups' addresses
+# and configs, and the query-log parser live in interop_common.py beside this file (pytest puts
+# this directory on sys.path), so test modules and scripts can import them by name.
+from interop_common import (CHILD_NS_ADDR, GLUE_ADDR, IDENTITY, NSID, SOURCE_ADDR, VERSION,
+                            write_named_conf, write_unbound_conf)
+
 ZONES_DIR = Path(__file__).resolve().parent.parent / "zones"
 ZONE_FILES = {
     "example.com.": "example.com.zone",
     "child.example.com.": "child.example.com.zone",
     "2.0.192.in-addr.arpa.": "2.0.192.in-addr.arpa.zone",
 }
-
-# Identity strings configured identically on all three servers, so CH TXT and NSID replies compare.
-NSID = "interop-ns"
-VERSION = "interop-version"
-IDENTITY = "interop-identity"
 
 READY_TIMEOUT = 10.0  # seconds for a server to answer SOA for every zone
 STOP_TIMEOUT = 10.0
@@ -164,9 +169,9 @@ def _soa_ok(server: Server, origin: str) -> bool:
     return r.rcode() == dns.rcode.NOERROR and bool(r.flags & dns.flags.AA) and bool(r.answer)
 
 
-def _wait_ready(server: Server) -> None:
+def _wait_ready(server: Server, origins: list[str] | None = None) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
-    pending = list(ZONE_FILES)
+    pending = list(ZONE_FILES if origins is None else origins)
     for _ in range(200):  # bounded in count as well as in time
         if server.proc.poll() is not None:
             pytest.fail(f"{server.name} exited with {server.proc.returncode} while starting; log:\n{server.log()}")
@@ -176,7 +181,7 @@ def _wait_ready(server: Server) -> None:
         if time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    pytest.fail(f"{server.name} on 127.0.0.1:{server.port} does not answer SOA for {pending} "
+    pytest.fail(f"{server.name} on {server.host}:{server.port} does not answer SOA for {pending} "
                 f"within {READY_TIMEOUT:.0f}s; log:\n{server.log()}")
 
 
@@ -279,3 +284,246 @@ def minidns(interop_dir, zone_copies):
 @pytest.fixture(scope="session")
 def servers(nsd, knot, minidns) -> dict[str, Server]:
     return {"nsd": nsd, "knot": knot, "minidns": minidns}
+
+
+# --------------------------------------------------------------------------------------------
+# Recursive resolvers in front of minidns (tests/interop/test_resolvers.py)
+# --------------------------------------------------------------------------------------------
+#
+# Two setups, each its own minidns process(es) with the query log on, so the tests can see what
+# the resolvers actually sent (transport, letter case):
+#
+# 1. "stub": one minidns serving the three zones on 127.0.0.1:P. Unbound (UDP upstream), Unbound
+#    (TCP-only upstream) and BIND named use it through stub zones for example.com,
+#    child.example.com and 2.0.192.in-addr.arpa. Because minidns serves the child zone itself, a
+#    resolver asking it never sees the child.example.com referral: it gets the child's answers
+#    directly, as from NSD or Knot serving both zones.
+# 2. "referral": a parent minidns serving only example.com on 127.0.0.1:P2 and a child minidns
+#    serving only child.example.com on CHILD_NS_ADDR (port 53 for Unbound, which always queries
+#    delegated servers on 53; port P2 for named, whose `port` option sets the port it queries).
+#    The zone copies put the child's name server at CHILD_NS_ADDR instead of 192.0.2.71, so a
+#    resolver that follows the referral from the parent reaches the child on loopback.
+#
+# Nothing leaves loopback: the resolvers send from 127.0.0.x, Unbound is told not to query any
+# address outside 127/8 and named marks every server outside 127/8 bogus; the root is stubbed to
+# minidns too (which REFUSES it), so a name outside the zones is a quick SERVFAIL.
+
+RESOLVER_READY_TIMEOUT = 15.0
+
+
+def _missing_resolver(name: str, package: str, what: str) -> str:
+    override = os.environ.get("INTEROP_" + name.upper())
+    if override is not None:
+        return f"INTEROP_{name.upper()}={override} is not an executable {what} binary"
+    return (f"{what} (`{name}`) is not installed: tests/interop/test_resolvers.py resolves the test "
+            f"zones through it and cannot run without it (Debian: apt-get install {package})")
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether UDP and TCP `host:port` can be bound right now (port 53 needs root)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            u.bind((host, port))
+            t.bind((host, port))
+        return True
+    except OSError:
+        return False
+
+
+def _free_port_on(hosts: list[str], taken: set[int]) -> int:
+    """A port free for UDP and TCP on every one of `hosts` (bounded number of tries)."""
+    for _ in range(50):
+        port = _free_port(taken)
+        if all(_bindable(h, port) for h in hosts):
+            return port
+    raise RuntimeError(f"no port free on all of {hosts} after 50 tries")
+
+
+def _zone_copies_for_referral(d: Path) -> dict[str, Path]:
+    """example.com and child.example.com with ns1.child.example.com moved to CHILD_NS_ADDR."""
+    out = {}
+    for origin in ("example.com.", "child.example.com."):
+        text = (ZONES_DIR / ZONE_FILES[origin]).read_text()
+        owner = r"ns1\.child" if origin == "example.com." else r"ns1"
+        new, n = re.subn(rf"(?m)^({owner}\s+A\s+){re.escape(GLUE_ADDR)}\s*$", rf"\g<1>{CHILD_NS_ADDR}", text)
+        if n != 1:
+            pytest.fail(f"{ZONE_FILES[origin]}: expected one `{owner} A {GLUE_ADDR}` line to rewrite, found {n}")
+        path = d / ("ref-" + ZONE_FILES[origin])
+        path.write_text(new)
+        out[origin] = path
+    return out
+
+
+def _start_minidns(name: str, d: Path, zones: list[Path], listens: list[tuple[str, int]],
+                   origins: list[str]) -> Server:
+    argv = [sys.executable, "-m", "minidns", "serve", "--query-log"]
+    for path in zones:
+        argv += ["--zone-file", str(path)]
+    for host, port in listens:
+        argv += ["--listen", f"{host}:{port}"]
+    argv += ["--nsid", NSID, "--version-string", VERSION, "--identity", IDENTITY]
+    server = _start(name, argv, d, listens[0][1])
+    server.host = listens[0][0]
+    try:
+        _wait_ready(server, origins)
+    except BaseException:
+        _stop(server)
+        raise
+    return server
+
+
+def _resolver_probe(server: Server, name: str) -> bool:
+    """The resolver answers `name` A with NOERROR, RA and an answer."""
+    try:
+        q = dns.message.make_query(name, "A")
+        r = dns.query.udp(q, server.host, port=server.port, timeout=1.0)
+    except Exception:
+        return False
+    return r.rcode() == dns.rcode.NOERROR and bool(r.flags & dns.flags.RA) and bool(r.answer)
+
+
+def _wait_resolver(server: Server, probe: str) -> None:
+    """Started and answering through minidns within RESOLVER_READY_TIMEOUT, or the test fails."""
+    deadline = time.monotonic() + RESOLVER_READY_TIMEOUT
+    for _ in range(300):  # bounded in count as well as in time
+        if server.proc.poll() is not None:
+            pytest.fail(f"{server.name} exited with {server.proc.returncode} while starting; log:\n{server.log()}")
+        if _resolver_probe(server, probe):
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    _stop(server)
+    pytest.fail(f"{server.name} on 127.0.0.1:{server.port} does not resolve {probe} A through minidns "
+                f"within {RESOLVER_READY_TIMEOUT:.0f}s; log:\n{server.log()}")
+
+
+def _start_unbound(d: Path, name: str, stubs, tcp_upstream: bool, probe: str) -> Server:
+    binary = _find_binary("unbound")
+    if binary is None:
+        pytest.fail(_missing_resolver("unbound", "unbound", "Unbound"))
+    port = _free_port(_ports)
+    conf = write_unbound_conf(d, name, port, stubs, SOURCE_ADDR[name], tcp_upstream)
+    checker = _find_binary("unbound-checkconf")
+    if checker:
+        check = subprocess.run([checker, str(conf)], capture_output=True, text=True, timeout=30)
+        if check.returncode != 0:
+            pytest.fail(f"unbound-checkconf rejects the generated config:\n{check.stdout}{check.stderr}")
+    server = _start(name, [binary, "-d", "-c", str(conf)], d, port)
+    _wait_resolver(server, probe)
+    return server
+
+
+def _start_named(d: Path, name: str, upstream_port: int, stubs, probe: str) -> Server:
+    binary = _find_binary("named")
+    if binary is None:
+        pytest.fail(_missing_resolver("named", "bind9", "BIND"))
+    port = _free_port(_ports)
+    conf = write_named_conf(d, name, port, upstream_port, stubs, SOURCE_ADDR[name])
+    checker = _find_binary("named-checkconf")
+    if checker:
+        check = subprocess.run([checker, str(conf)], capture_output=True, text=True, timeout=30)
+        if check.returncode != 0:
+            pytest.fail(f"named-checkconf rejects the generated config:\n{check.stdout}{check.stderr}")
+    server = _start(name, [binary, "-g", "-4", "-n", "1", "-c", str(conf)], d, port)
+    _wait_resolver(server, probe)
+    return server
+
+
+@pytest.fixture(scope="session")
+def stub_auth(interop_dir, zone_copies):
+    """minidns with the three zones and the query log, for the resolvers of setup 1."""
+    port = _free_port(_ports)
+    server = _start_minidns("minidns-stub", interop_dir, list(zone_copies.values()), [("127.0.0.1", port)],
+                            list(ZONE_FILES))
+    try:
+        yield server
+    finally:
+        _stop(server)
+
+
+STUB_ZONES = ("example.com.", "child.example.com.", "2.0.192.in-addr.arpa.", ".")
+
+
+@pytest.fixture(scope="session")
+def unbound(interop_dir, stub_auth):
+    stubs = {z: [("127.0.0.1", stub_auth.port)] for z in STUB_ZONES}
+    server = _start_unbound(interop_dir, "unbound", stubs, False, "www.example.com.")
+    try:
+        yield server
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="session")
+def unbound_tcp(interop_dir, stub_auth):
+    stubs = {z: [("127.0.0.1", stub_auth.port)] for z in STUB_ZONES}
+    server = _start_unbound(interop_dir, "unbound-tcp", stubs, True, "www.example.com.")
+    try:
+        yield server
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="session")
+def named(interop_dir, stub_auth):
+    stubs = {z: ["127.0.0.1"] for z in STUB_ZONES if z != "."}
+    server = _start_named(interop_dir, "named", stub_auth.port, stubs, "www.example.com.")
+    try:
+        yield server
+    finally:
+        _stop(server)
+
+
+@dataclass
+class SplitAuth:
+    parent: Server
+    child: Server
+    port: int            # parent on 127.0.0.1:port, child on CHILD_NS_ADDR:port
+    child_on_53: bool    # child also on CHILD_NS_ADDR:53 (needed by Unbound)
+
+
+@pytest.fixture(scope="session")
+def split_auth(interop_dir):
+    """Setup 2: parent-only and child-only minidns, glue pointing at the child's loopback address."""
+    if not _bindable(CHILD_NS_ADDR, 0):
+        pytest.fail(f"cannot bind {CHILD_NS_ADDR}: the referral tests need 127/8 routed to loopback")
+    copies = _zone_copies_for_referral(interop_dir)
+    port = _free_port_on(["127.0.0.1", CHILD_NS_ADDR], _ports)
+    on_53 = _bindable(CHILD_NS_ADDR, 53)
+    child_listens = [(CHILD_NS_ADDR, port)] + ([(CHILD_NS_ADDR, 53)] if on_53 else [])
+    parent = _start_minidns("minidns-parent", interop_dir, [copies["example.com."]], [("127.0.0.1", port)],
+                            ["example.com."])
+    try:
+        child = _start_minidns("minidns-child", interop_dir, [copies["child.example.com."]], child_listens,
+                               ["child.example.com."])
+        try:
+            yield SplitAuth(parent, child, port, on_53)
+        finally:
+            _stop(child)
+    finally:
+        _stop(parent)
+
+
+@pytest.fixture(scope="session")
+def unbound_ref(interop_dir, split_auth):
+    if not split_auth.child_on_53:
+        pytest.skip(f"{CHILD_NS_ADDR}:53 cannot be bound (not root, or in use): Unbound queries a "
+                    "delegated server on port 53 only, so its referral test cannot run here")
+    stubs = {z: [("127.0.0.1", split_auth.port)] for z in ("example.com.", ".")}
+    server = _start_unbound(interop_dir, "unbound-ref", stubs, False, "www.example.com.")
+    try:
+        yield server
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="session")
+def named_ref(interop_dir, split_auth):
+    server = _start_named(interop_dir, "named-ref", split_auth.port, {"example.com.": ["127.0.0.1"]},
+                          "www.example.com.")
+    try:
+        yield server
+    finally:
+        _stop(server)
