@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what the tests need on a fresh Debian machine (as root), then run the whole suite.
-# The tests talk only to servers they start on loopback: minidns, NSD and Knot.
+# The tests talk only to servers they start on loopback: minidns, NSD and Knot (the differential
+# suite), Unbound and BIND's named (resolvers in front of minidns), with dig, kdig and delv as clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils; do
+for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils delv:bind9-dnsutils named:bind9 unbound:unbound; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${bin%%:*}" ] || need+=("${bin#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
