@@ -101,8 +101,8 @@ class ReplyCache:
 
 
 class Engine:
-    """Answers queries from the current zone table. `answer()` is the slow path; the protocols look
-    in `udp_cache`/`tcp_cache` themselves first (see `lookup_cached`)."""
+    """Answers queries from the current zone table. `answer()` is the slow path: the protocols look
+    up `data[2:]` in `udp_cache`/`tcp_cache` themselves first and splice the ID onto a live hit."""
 
     def __init__(self, settings: EngineSettings = EngineSettings()):
         self.settings = settings
@@ -133,13 +133,6 @@ class Engine:
         old.live = False
 
     # -- answering --------------------------------------------------------------------------
-    def lookup_cached(self, data: bytes, cache: ReplyCache) -> bytes | None:
-        """A cached reply for `data`, with the query's ID put in, or None."""
-        hit = cache.get(data[2:])
-        if hit is not None and hit[1].live:
-            return data[:2] + hit[0]
-        return None
-
     def answer(self, data: bytes, tcp: bool = False) -> bytes | None:
         """The reply to one query message, or None when RFC 1035 §4.1.1 says not to reply."""
         try:
@@ -154,9 +147,11 @@ class Engine:
         if query is None:
             return None
         cache = self.tcp_cache if tcp else self.udp_cache
-        # A client that varies letter case (DNS 0x20) is served from the lowercase entry.
-        key = data[2:12] + query.key + data[query.qend - 4 : query.qend] + data[query.qend :]
-        hit = cache.get(key)
+        # A client that varies letter case (DNS 0x20) is served from the lowercase entry; the
+        # splice needs the question name as long as its lowercase form, i.e. not compressed.
+        plain = len(query.qname) == query.qend - 16
+        key = data[2:12] + query.key + data[query.qend - 4 :]
+        hit = cache.get(key) if plain else None
         if hit is not None and hit[1].live:
             tail = hit[0]
             return data[:2] + tail[:10] + data[12 : query.qend] + tail[query.qend - 2 :]
@@ -166,7 +161,7 @@ class Engine:
             log.exception("internal error answering %r", data)
             return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None)
         cacheable = query.edns is None or query.edns.options in _NSID_ONLY
-        if owner is not None and cacheable and len(query.qname) == query.qend - 16:
+        if owner is not None and cacheable and plain:
             tail = reply[2:]
             if key != data[2:]:
                 tail = tail[:10] + key[10 : query.qend - 2] + tail[query.qend - 2 :]
