@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import selectors
 import shutil
-import socket
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,10 +41,11 @@ import dns.message  # noqa: E402
 import dns.opcode  # noqa: E402
 import dns.rdataclass  # noqa: E402
 import dns.rdatatype  # noqa: E402
+import pytest  # noqa: E402
 
-import conftest as cf  # noqa: E402  (helpers only: free ports, process start/stop, NSD/Knot configs)
-import test_differential as td  # noqa: E402  (the cases and the comparison)
-from interop_common import IDENTITY, NSID, VERSION  # noqa: E402
+import conftest as cf  # noqa: E402  (helpers only: free ports, zone copies, starting/stopping minidns, NSD, Knot)
+import test_differential as td  # noqa: E402  (the cases, asking the servers and the comparison)
+from interop_common import IDENTITY, NSID, VERSION, write_conf, write_named_conf_file  # noqa: E402
 
 PEERS = ("bind", "pdns", "nsd", "knot")
 ALL = ("minidns",) + PEERS
@@ -59,14 +57,7 @@ ALL = ("minidns",) + PEERS
 
 
 def write_bind_auth_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
-    wd = d / "bind"
-    wd.mkdir(exist_ok=True)
-    text = (
-        "options {\n"
-        f'  directory "{wd}";\n'
-        f'  pid-file "{wd}/named.pid";\n'
-        f'  session-keyfile "{wd}/session.key";\n'
-        f'  managed-keys-directory "{wd}";\n'
+    options = (
         f"  listen-on port {port} {{ 127.0.0.1; }};\n"
         "  listen-on-v6 { none; };\n"
         "  recursion no;\n"
@@ -77,23 +68,16 @@ def write_bind_auth_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
         f'  version "{VERSION}";\n'
         f'  hostname "{IDENTITY}";\n'
         f'  server-id "{NSID}";\n'
-        "};\n"
-        "controls { };\n"
     )
-    for origin, path in zones.items():
-        text += f'zone "{origin}" {{ type primary; file "{path}"; }};\n'
-    conf = wd / "named.conf"
-    conf.write_text(text)
-    return conf
+    zone_lines = "".join(f'zone "{origin}" {{ type primary; file "{path}"; }};\n' for origin, path in zones.items())
+    return write_named_conf_file(d, "bind", options, zone_lines)
 
 
 def write_pdns_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
     wd = d / "pdns"
-    wd.mkdir(exist_ok=True)
     named = "".join(f'zone "{origin}" {{ type master; file "{path}"; }};\n' for origin, path in zones.items())
-    (wd / "named.conf").write_text(named)
-    conf = wd / "pdns.conf"
-    conf.write_text("\n".join([
+    write_conf(wd / "named.conf", named)
+    return write_conf(wd / "pdns.conf", "\n".join([
         "launch=bind",
         f"bind-config={wd}/named.conf",
         "local-address=127.0.0.1",
@@ -114,33 +98,19 @@ def write_pdns_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
         "any-to-tcp=no",         # default yes: every ANY over UDP answered TC
         "disable-axfr=yes",      # default: AXFR allowed from 127.0.0.0/8 (the others refuse it)
     ]) + "\n")
-    return conf
 
 
 def start_all(d: Path) -> dict:
-    zones = {}
-    for origin, name in cf.ZONE_FILES.items():
-        shutil.copy(cf.ZONES_DIR / name, d / name)
-        zones[origin] = d / name
+    """All five servers started (the same way as the suite's fixtures for minidns, NSD and Knot),
+    then each one answering SOA for every zone; on any failure, every one started is stopped."""
+    zones = cf._copy_zones(d)
     ports: set[int] = set()
     servers = {}
     try:
-        port = cf._free_port(ports)
-        argv = [sys.executable, "-m", "minidns", "serve"]
-        for path in zones.values():
-            argv += ["--zone-file", str(path)]
-        argv += ["--listen", f"127.0.0.1:{port}", "--nsid", NSID, "--version-string", VERSION,
-                 "--identity", IDENTITY]
-        servers["minidns"] = cf._start("minidns", argv, d, port)
-
-        port = cf._free_port(ports)
-        conf = cf._write_nsd_conf(d, port, zones)
-        servers["nsd"] = cf._start("nsd", [cf._find_binary("nsd") or "nsd", "-d", "-c", str(conf)], d, port)
-        servers["nsd"].log_path = d / "nsd" / "nsd.log"
-
-        port = cf._free_port(ports)
-        conf = cf._write_knot_conf(d, port, zones)
-        servers["knot"] = cf._start("knot", [cf._find_binary("knotd") or "knotd", "-c", str(conf)], d, port)
+        servers["minidns"] = cf._start_minidns("minidns", d, list(zones.values()),
+                                               [("127.0.0.1", cf._free_port(ports))])
+        servers["nsd"] = cf._start_nsd(d, cf._free_port(ports), zones)
+        servers["knot"] = cf._start_knot(d, cf._free_port(ports), zones)
 
         port = cf._free_port(ports)
         conf = write_bind_auth_conf(d, port, zones)
@@ -165,61 +135,12 @@ def start_all(d: Path) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def raw_udp_all(servers: dict, cases) -> dict:
-    """Every raw UDP packet to every server, then one bounded wait (as the suite's fixture)."""
-    sel = selectors.DefaultSelector()
-    socks, replies = [], {}
-    try:
-        for case in cases:
-            for name, srv in servers.items():
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                s.setblocking(False)
-                s.connect((srv.host, srv.port))
-                socks.append(s)
-                sel.register(s, selectors.EVENT_READ, (case.id, name))
-                s.send(case.wire)
-                time.sleep(0.001)
-        deadline = time.monotonic() + td.RAW_TIMEOUT
-        for _ in range(2000):
-            left = deadline - time.monotonic()
-            if left <= 0 or len(replies) == len(socks):
-                break
-            for key, _ev in sel.select(left):
-                try:
-                    replies.setdefault(key.data, key.fileobj.recv(65535))
-                except (BlockingIOError, ConnectionRefusedError):
-                    continue
-    finally:
-        sel.close()
-        for s in socks:
-            s.close()
-    return {c.id: {name: replies.get((c.id, name)) for name in servers} for c in cases}
-
-
-_pool = ThreadPoolExecutor(max_workers=len(ALL))
-
-
-def tcp_all(servers: dict, wire: bytes, timeout: float) -> dict:
-    futures = {n: _pool.submit(td.tcp_exchange_one, s, wire, timeout) for n, s in servers.items()}
-    return {n: f.result(timeout + 5) for n, f in futures.items()}
-
-
 def collect(servers: dict, only: set[str] | None) -> list[tuple]:
+    """(case, server -> view of its reply) for every case, asked as the suite asks them."""
     cases = [c for c in td.CASES if only is None or any(o in c.id for o in only)]
-    raw_udp = raw_udp_all(servers, [c for c in cases if c.malformed and c.transport == "udp"])
-    out = []
-    for case in cases:
-        if case.malformed and case.transport == "udp":
-            replies = raw_udp[case.id]
-        elif case.malformed:
-            replies = tcp_all(servers, case.wire, td.RAW_TCP_TIMEOUT)
-        elif case.transport == "udp":
-            replies = td.udp_exchange(servers, case.wire, attempts=2, timeout=td.UDP_TIMEOUT)
-        else:
-            replies = tcp_all(servers, case.wire, td.TCP_TIMEOUT)
-        to_view = td.raw_view if case.malformed else td.view
-        out.append((case, {n: to_view(replies[n]) for n in ALL}))
-    return out
+    # five servers' sockets in the raw batch (the suite has three): twice the suite's select rounds
+    raw_udp = td.raw_udp_exchange(servers, [c for c in cases if c.malformed and c.transport == "udp"], rounds=2000)
+    return [(case, td.case_views(case, servers, lambda: raw_udp, ALL)) for case in cases]
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,10 +218,7 @@ def differing(a: dict, b: dict) -> tuple[str, ...]:
 
 
 def short(value, limit=170) -> str:
-    if isinstance(value, frozenset):
-        text = "{" + "; ".join(sorted(value)) + "}"
-    else:
-        text = str(value)
+    text = td._short(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -400,7 +318,7 @@ def main() -> int:
     try:
         servers = start_all(d)
         results = collect({n: servers[n] for n in ALL}, set(args.only) if args.only else None)
-    except Exception as e:  # pytest.fail from the conftest helpers lands here
+    except (Exception, pytest.fail.Exception) as e:  # pytest.fail from the conftest helpers lands here
         print(f"could not run: {e}", file=sys.stderr)
         for srv in servers.values():
             print(f"--- {srv.name} log:\n{srv.log()}", file=sys.stderr)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import pytest
 # NSID, version and identity strings (the same on every server), the resolver setups' addresses
 # and configs, and the query-log parser live in interop_common.py beside this file (pytest puts
 # this directory on sys.path), so test modules and scripts can import them by name.
-from interop_common import (CHILD_NS_ADDR, GLUE_ADDR, IDENTITY, NSID, SOURCE_ADDR, VERSION,
+from interop_common import (CHILD_NS_ADDR, GLUE_ADDR, IDENTITY, NSID, SOURCE_ADDR, VERSION, write_conf,
                             write_named_conf, write_unbound_conf)
 
 ZONES_DIR = Path(__file__).resolve().parent.parent / "zones"
@@ -60,14 +61,6 @@ class Server:
             return ""
 
 
-def _missing(name: str, package: str, what: str) -> str:
-    override = os.environ.get("INTEROP_" + name.upper())
-    if override is not None:
-        return f"INTEROP_{name.upper()}={override} is not an executable {what} binary"
-    return (f"{what} (`{name}`) is not installed: the interop suite compares minidns against NSD and Knot "
-            f"and cannot run without them (Debian: apt-get install {package})")
-
-
 def _find_binary(name: str) -> str | None:
     """The reference server binary; INTEROP_NSD / INTEROP_KNOTD name another one."""
     override = os.environ.get("INTEROP_" + name.upper())
@@ -81,6 +74,29 @@ def _find_binary(name: str) -> str | None:
         if os.access(p, os.X_OK):
             return p
     return None
+
+
+NEEDED_BY_PEERS = "the interop suite compares minidns against NSD and Knot and cannot run without them"
+
+
+def _need_binary(name: str, package: str, what: str, why: str = NEEDED_BY_PEERS) -> str:
+    """The binary (see _find_binary); the test FAILS if it is missing, saying `why` it is needed."""
+    binary = _find_binary(name)
+    if binary is None:
+        override = os.environ.get("INTEROP_" + name.upper())
+        if override is not None:
+            pytest.fail(f"INTEROP_{name.upper()}={override} is not an executable {what} binary")
+        pytest.fail(f"{what} (`{name}`) is not installed: {why} (Debian: apt-get install {package})")
+    return binary
+
+
+def _checkconf(checker: str, conf: Path) -> None:
+    """Fail the test if `checker` (when installed) rejects the generated config `conf`."""
+    binary = _find_binary(checker)
+    if binary:
+        check = subprocess.run([binary, str(conf)], capture_output=True, text=True, timeout=30)
+        if check.returncode != 0:
+            pytest.fail(f"{checker} rejects the generated config:\n{check.stdout}{check.stderr}")
 
 
 def _free_port(taken: set[int]) -> int:
@@ -102,7 +118,6 @@ def _free_port(taken: set[int]) -> int:
 
 
 def _write_nsd_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
-    (d / "nsd").mkdir(exist_ok=True)
     text = (
         "server:\n"
         f"  ip-address: 127.0.0.1@{port}\n"
@@ -124,13 +139,10 @@ def _write_nsd_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
     )
     for origin, path in zones.items():
         text += f'zone:\n  name: "{origin}"\n  zonefile: "{path}"\n'
-    conf = d / "nsd" / "nsd.conf"
-    conf.write_text(text)
-    return conf
+    return write_conf(d / "nsd" / "nsd.conf", text)
 
 
 def _write_knot_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
-    (d / "knot").mkdir(exist_ok=True)
     text = (
         "server:\n"
         f"  listen: 127.0.0.1@{port}\n"
@@ -156,9 +168,7 @@ def _write_knot_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
     )
     for origin, path in zones.items():
         text += f'  - domain: "{origin}"\n    file: "{path}"\n'
-    conf = d / "knot" / "knot.conf"
-    conf.write_text(text)
-    return conf
+    return write_conf(d / "knot" / "knot.conf", text)
 
 
 def _soa_ok(server: Server, origin: str) -> bool:
@@ -169,20 +179,32 @@ def _soa_ok(server: Server, origin: str) -> bool:
     return r.rcode() == dns.rcode.NOERROR and bool(r.flags & dns.flags.AA) and bool(r.answer)
 
 
-def _wait_ready(server: Server, origins: list[str] | None = None) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    pending = list(ZONE_FILES if origins is None else origins)
-    for _ in range(200):  # bounded in count as well as in time
+def _poll_until(server: Server, ready, timeout: float, rounds: int, not_ready) -> None:
+    """Call `ready()` every 0.1 s until it is true (at most `rounds` times and `timeout` seconds).
+    The test fails if the server exits first, or with `not_ready()` and the log when time runs out."""
+    deadline = time.monotonic() + timeout
+    for _ in range(rounds):  # bounded in count as well as in time
         if server.proc.poll() is not None:
             pytest.fail(f"{server.name} exited with {server.proc.returncode} while starting; log:\n{server.log()}")
-        pending = [o for o in pending if not _soa_ok(server, o)]
-        if not pending:
+        if ready():
             return
         if time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    pytest.fail(f"{server.name} on {server.host}:{server.port} does not answer SOA for {pending} "
-                f"within {READY_TIMEOUT:.0f}s; log:\n{server.log()}")
+    pytest.fail(f"{server.name} {not_ready()}; log:\n{server.log()}")
+
+
+def _wait_ready(server: Server, origins: list[str] | None = None) -> None:
+    """The server answers SOA (authoritatively) for every one of `origins` (default: all zones)."""
+    pending = list(ZONE_FILES if origins is None else origins)
+
+    def ready() -> bool:
+        pending[:] = [o for o in pending if not _soa_ok(server, o)]
+        return not pending
+
+    _poll_until(server, ready, READY_TIMEOUT, 200,
+                lambda: f"on {server.host}:{server.port} does not answer SOA for {pending} "
+                        f"within {READY_TIMEOUT:.0f}s")
 
 
 def _stop(server: Server) -> None:
@@ -203,17 +225,31 @@ def _stop(server: Server) -> None:
         p.wait(STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="session")
-def interop_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("interop")
+@contextmanager
+def _serving(server: Server, ready=_wait_ready):
+    """`server` (just started) once `ready(server)` returns; stopped on the way out, whatever happens."""
+    try:
+        ready(server)
+        yield server
+    finally:
+        _stop(server)
+
+
+def _copy_zones(d: Path) -> dict[str, Path]:
+    """The test zones copied into `d`, by origin."""
     for name in ZONE_FILES.values():
         shutil.copy(ZONES_DIR / name, d / name)
-    return d
+    return {origin: d / name for origin, name in ZONE_FILES.items()}
+
+
+@pytest.fixture(scope="session")
+def interop_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("interop")
 
 
 @pytest.fixture(scope="session")
 def zone_copies(interop_dir) -> dict[str, Path]:
-    return {origin: interop_dir / name for origin, name in ZONE_FILES.items()}
+    return _copy_zones(interop_dir)
 
 
 _ports: set[int] = set()
@@ -230,55 +266,54 @@ def _start(name: str, argv: list[str], d: Path, port: int) -> Server:
     return Server(name, port, proc=proc, log_path=log_path)
 
 
+def _start_nsd(d: Path, port: int, zones: dict[str, Path]) -> Server:
+    """NSD serving `zones` on 127.0.0.1:port (started, not yet answering)."""
+    binary = _need_binary("nsd", "nsd", "NSD")
+    conf = _write_nsd_conf(d, port, zones)
+    _checkconf("nsd-checkconf", conf)
+    server = _start("nsd", [binary, "-d", "-c", str(conf)], d, port)
+    server.log_path = d / "nsd" / "nsd.log"
+    return server
+
+
+def _start_knot(d: Path, port: int, zones: dict[str, Path]) -> Server:
+    """Knot DNS serving `zones` on 127.0.0.1:port (started, not yet answering)."""
+    binary = _need_binary("knotd", "knot", "Knot DNS")
+    conf = _write_knot_conf(d, port, zones)
+    return _start("knot", [binary, "-c", str(conf)], d, port)
+
+
+def _start_minidns(name: str, d: Path, zones: list[Path], listens: list[tuple[str, int]],
+                   query_log: bool = False) -> Server:
+    """minidns serving `zones` on every one of `listens` (started, not yet answering)."""
+    argv = [sys.executable, "-m", "minidns", "serve"] + (["--query-log"] if query_log else [])
+    for path in zones:
+        argv += ["--zone-file", str(path)]
+    for host, port in listens:
+        argv += ["--listen", f"{host}:{port}"]
+    argv += ["--nsid", NSID, "--version-string", VERSION, "--identity", IDENTITY]
+    server = _start(name, argv, d, listens[0][1])
+    server.host = listens[0][0]
+    return server
+
+
 @pytest.fixture(scope="session")
 def nsd(interop_dir, zone_copies):
-    binary = _find_binary("nsd")
-    if binary is None:
-        pytest.fail(_missing("nsd", "nsd", "NSD"))
-    port = _free_port(_ports)
-    conf = _write_nsd_conf(interop_dir, port, zone_copies)
-    check = subprocess.run([_find_binary("nsd-checkconf") or "nsd-checkconf", str(conf)],
-                           capture_output=True, text=True, timeout=30) if _find_binary("nsd-checkconf") else None
-    if check is not None and check.returncode != 0:
-        pytest.fail(f"nsd-checkconf rejects the generated config:\n{check.stdout}{check.stderr}")
-    server = _start("nsd", [binary, "-d", "-c", str(conf)], interop_dir, port)
-    server.log_path = interop_dir / "nsd" / "nsd.log"
-    try:
-        _wait_ready(server)
+    with _serving(_start_nsd(interop_dir, _free_port(_ports), zone_copies)) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 @pytest.fixture(scope="session")
 def knot(interop_dir, zone_copies):
-    binary = _find_binary("knotd")
-    if binary is None:
-        pytest.fail(_missing("knotd", "knot", "Knot DNS"))
-    port = _free_port(_ports)
-    conf = _write_knot_conf(interop_dir, port, zone_copies)
-    server = _start("knot", [binary, "-c", str(conf)], interop_dir, port)
-    try:
-        _wait_ready(server)
+    with _serving(_start_knot(interop_dir, _free_port(_ports), zone_copies)) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 @pytest.fixture(scope="session")
 def minidns(interop_dir, zone_copies):
-    port = _free_port(_ports)
-    argv = [sys.executable, "-m", "minidns", "serve"]
-    for path in zone_copies.values():
-        argv += ["--zone-file", str(path)]
-    argv += ["--listen", f"127.0.0.1:{port}", "--nsid", NSID, "--version-string", VERSION,
-             "--identity", IDENTITY]
-    server = _start("minidns", argv, interop_dir, port)
-    try:
-        _wait_ready(server)
+    listen = ("127.0.0.1", _free_port(_ports))
+    with _serving(_start_minidns("minidns", interop_dir, list(zone_copies.values()), [listen])) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 @pytest.fixture(scope="session")
@@ -309,14 +344,8 @@ def servers(nsd, knot, minidns) -> dict[str, Server]:
 # minidns too (which REFUSES it), so a name outside the zones is a quick SERVFAIL.
 
 RESOLVER_READY_TIMEOUT = 15.0
-
-
-def _missing_resolver(name: str, package: str, what: str) -> str:
-    override = os.environ.get("INTEROP_" + name.upper())
-    if override is not None:
-        return f"INTEROP_{name.upper()}={override} is not an executable {what} binary"
-    return (f"{what} (`{name}`) is not installed: tests/interop/test_resolvers.py resolves the test "
-            f"zones through it and cannot run without it (Debian: apt-get install {package})")
+RESOLVER_PROBE = "www.example.com."  # a resolver is ready once it resolves this (A) through minidns
+NEEDED_BY_RESOLVERS = "tests/interop/test_resolvers.py resolves the test zones through it and cannot run without it"
 
 
 def _bindable(host: str, port: int) -> bool:
@@ -355,24 +384,6 @@ def _zone_copies_for_referral(d: Path) -> dict[str, Path]:
     return out
 
 
-def _start_minidns(name: str, d: Path, zones: list[Path], listens: list[tuple[str, int]],
-                   origins: list[str]) -> Server:
-    argv = [sys.executable, "-m", "minidns", "serve", "--query-log"]
-    for path in zones:
-        argv += ["--zone-file", str(path)]
-    for host, port in listens:
-        argv += ["--listen", f"{host}:{port}"]
-    argv += ["--nsid", NSID, "--version-string", VERSION, "--identity", IDENTITY]
-    server = _start(name, argv, d, listens[0][1])
-    server.host = listens[0][0]
-    try:
-        _wait_ready(server, origins)
-    except BaseException:
-        _stop(server)
-        raise
-    return server
-
-
 def _resolver_probe(server: Server, name: str) -> bool:
     """The resolver answers `name` A with NOERROR, RA and an answer."""
     try:
@@ -383,97 +394,64 @@ def _resolver_probe(server: Server, name: str) -> bool:
     return r.rcode() == dns.rcode.NOERROR and bool(r.flags & dns.flags.RA) and bool(r.answer)
 
 
-def _wait_resolver(server: Server, probe: str) -> None:
+def _wait_resolver(server: Server, probe: str = RESOLVER_PROBE) -> None:
     """Started and answering through minidns within RESOLVER_READY_TIMEOUT, or the test fails."""
-    deadline = time.monotonic() + RESOLVER_READY_TIMEOUT
-    for _ in range(300):  # bounded in count as well as in time
-        if server.proc.poll() is not None:
-            pytest.fail(f"{server.name} exited with {server.proc.returncode} while starting; log:\n{server.log()}")
-        if _resolver_probe(server, probe):
-            return
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    _stop(server)
-    pytest.fail(f"{server.name} on 127.0.0.1:{server.port} does not resolve {probe} A through minidns "
-                f"within {RESOLVER_READY_TIMEOUT:.0f}s; log:\n{server.log()}")
+    _poll_until(server, lambda: _resolver_probe(server, probe), RESOLVER_READY_TIMEOUT, 300,
+                lambda: f"on 127.0.0.1:{server.port} does not resolve {probe} A through minidns "
+                        f"within {RESOLVER_READY_TIMEOUT:.0f}s")
 
 
-def _start_unbound(d: Path, name: str, stubs, tcp_upstream: bool, probe: str) -> Server:
-    binary = _find_binary("unbound")
-    if binary is None:
-        pytest.fail(_missing_resolver("unbound", "unbound", "Unbound"))
+def _start_unbound(d: Path, name: str, stubs, tcp_upstream: bool) -> Server:
+    binary = _need_binary("unbound", "unbound", "Unbound", NEEDED_BY_RESOLVERS)
     port = _free_port(_ports)
     conf = write_unbound_conf(d, name, port, stubs, SOURCE_ADDR[name], tcp_upstream)
-    checker = _find_binary("unbound-checkconf")
-    if checker:
-        check = subprocess.run([checker, str(conf)], capture_output=True, text=True, timeout=30)
-        if check.returncode != 0:
-            pytest.fail(f"unbound-checkconf rejects the generated config:\n{check.stdout}{check.stderr}")
-    server = _start(name, [binary, "-d", "-c", str(conf)], d, port)
-    _wait_resolver(server, probe)
-    return server
+    _checkconf("unbound-checkconf", conf)
+    return _start(name, [binary, "-d", "-c", str(conf)], d, port)
 
 
-def _start_named(d: Path, name: str, upstream_port: int, stubs, probe: str) -> Server:
-    binary = _find_binary("named")
-    if binary is None:
-        pytest.fail(_missing_resolver("named", "bind9", "BIND"))
+def _start_named(d: Path, name: str, upstream_port: int, stubs) -> Server:
+    binary = _need_binary("named", "bind9", "BIND", NEEDED_BY_RESOLVERS)
     port = _free_port(_ports)
     conf = write_named_conf(d, name, port, upstream_port, stubs, SOURCE_ADDR[name])
-    checker = _find_binary("named-checkconf")
-    if checker:
-        check = subprocess.run([checker, str(conf)], capture_output=True, text=True, timeout=30)
-        if check.returncode != 0:
-            pytest.fail(f"named-checkconf rejects the generated config:\n{check.stdout}{check.stderr}")
-    server = _start(name, [binary, "-g", "-4", "-n", "1", "-c", str(conf)], d, port)
-    _wait_resolver(server, probe)
-    return server
+    _checkconf("named-checkconf", conf)
+    return _start(name, [binary, "-g", "-4", "-n", "1", "-c", str(conf)], d, port)
 
 
 @pytest.fixture(scope="session")
 def stub_auth(interop_dir, zone_copies):
     """minidns with the three zones and the query log, for the resolvers of setup 1."""
-    port = _free_port(_ports)
-    server = _start_minidns("minidns-stub", interop_dir, list(zone_copies.values()), [("127.0.0.1", port)],
-                            list(ZONE_FILES))
-    try:
+    listen = ("127.0.0.1", _free_port(_ports))
+    with _serving(_start_minidns("minidns-stub", interop_dir, list(zone_copies.values()), [listen],
+                                 query_log=True)) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 STUB_ZONES = ("example.com.", "child.example.com.", "2.0.192.in-addr.arpa.", ".")
 
 
+def _unbound_stubs(port: int, zones) -> dict[str, list[tuple[str, int]]]:
+    return {z: [("127.0.0.1", port)] for z in zones}
+
+
 @pytest.fixture(scope="session")
 def unbound(interop_dir, stub_auth):
-    stubs = {z: [("127.0.0.1", stub_auth.port)] for z in STUB_ZONES}
-    server = _start_unbound(interop_dir, "unbound", stubs, False, "www.example.com.")
-    try:
+    stubs = _unbound_stubs(stub_auth.port, STUB_ZONES)
+    with _serving(_start_unbound(interop_dir, "unbound", stubs, False), _wait_resolver) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 @pytest.fixture(scope="session")
 def unbound_tcp(interop_dir, stub_auth):
-    stubs = {z: [("127.0.0.1", stub_auth.port)] for z in STUB_ZONES}
-    server = _start_unbound(interop_dir, "unbound-tcp", stubs, True, "www.example.com.")
-    try:
+    stubs = _unbound_stubs(stub_auth.port, STUB_ZONES)
+    with _serving(_start_unbound(interop_dir, "unbound-tcp", stubs, True), _wait_resolver) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 @pytest.fixture(scope="session")
 def named(interop_dir, stub_auth):
     stubs = {z: ["127.0.0.1"] for z in STUB_ZONES if z != "."}
-    server = _start_named(interop_dir, "named", stub_auth.port, stubs, "www.example.com.")
-    try:
+    with _serving(_start_named(interop_dir, "named", stub_auth.port, stubs), _wait_resolver) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 @dataclass
@@ -493,17 +471,13 @@ def split_auth(interop_dir):
     port = _free_port_on(["127.0.0.1", CHILD_NS_ADDR], _ports)
     on_53 = _bindable(CHILD_NS_ADDR, 53)
     child_listens = [(CHILD_NS_ADDR, port)] + ([(CHILD_NS_ADDR, 53)] if on_53 else [])
-    parent = _start_minidns("minidns-parent", interop_dir, [copies["example.com."]], [("127.0.0.1", port)],
-                            ["example.com."])
-    try:
-        child = _start_minidns("minidns-child", interop_dir, [copies["child.example.com."]], child_listens,
-                               ["child.example.com."])
-        try:
-            yield SplitAuth(parent, child, port, on_53)
-        finally:
-            _stop(child)
-    finally:
-        _stop(parent)
+    with _serving(_start_minidns("minidns-parent", interop_dir, [copies["example.com."]], [("127.0.0.1", port)],
+                                 query_log=True),
+                  lambda s: _wait_ready(s, ["example.com."])) as parent, \
+            _serving(_start_minidns("minidns-child", interop_dir, [copies["child.example.com."]], child_listens,
+                                    query_log=True),
+                     lambda s: _wait_ready(s, ["child.example.com."])) as child:
+        yield SplitAuth(parent, child, port, on_53)
 
 
 @pytest.fixture(scope="session")
@@ -511,19 +485,13 @@ def unbound_ref(interop_dir, split_auth):
     if not split_auth.child_on_53:
         pytest.skip(f"{CHILD_NS_ADDR}:53 cannot be bound (not root, or in use): Unbound queries a "
                     "delegated server on port 53 only, so its referral test cannot run here")
-    stubs = {z: [("127.0.0.1", split_auth.port)] for z in ("example.com.", ".")}
-    server = _start_unbound(interop_dir, "unbound-ref", stubs, False, "www.example.com.")
-    try:
+    stubs = _unbound_stubs(split_auth.port, ("example.com.", "."))
+    with _serving(_start_unbound(interop_dir, "unbound-ref", stubs, False), _wait_resolver) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 @pytest.fixture(scope="session")
 def named_ref(interop_dir, split_auth):
-    server = _start_named(interop_dir, "named-ref", split_auth.port, {"example.com.": ["127.0.0.1"]},
-                          "www.example.com.")
-    try:
+    stubs = {"example.com.": ["127.0.0.1"]}
+    with _serving(_start_named(interop_dir, "named-ref", split_auth.port, stubs), _wait_resolver) as server:
         yield server
-    finally:
-        _stop(server)

@@ -1,5 +1,6 @@
-"""Shared by the interop conftest, test_resolvers.py and compare_more_peers.py: identity strings,
-the resolver setups' addresses, Unbound and named configs, and the minidns query-log parser.
+"""Shared by the interop conftest, the test modules and compare_more_peers.py: identity strings,
+the resolver setups' addresses, Unbound and named configs, the minidns query-log parser and the
+rdata text the comparisons use.
 
 (A plain module beside the conftest, so test modules and scripts can import it by name.)
 """
@@ -11,6 +12,7 @@ import re
 from pathlib import Path
 
 import dns.name
+import dns.rdata
 
 # Identity strings configured identically on every server, so CH TXT and NSID replies compare.
 NSID = "interop-ns"
@@ -32,6 +34,13 @@ NOT_LOOPBACK = ["0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/4", "112.0.0.0/5", "120.0.0
 _QLOG_LINE = re.compile(r"minidns\.query: (\S+) (udp|tcp) (b(['\"]).*?\4) type (\d+) ")
 
 
+def canonical_rdata(rd: dns.rdata.Rdata) -> str:
+    """Rdata text with every domain name in it lowercased (TXT and the like keep their case)."""
+    changes = {slot: getattr(rd, slot).canonicalize()
+               for slot in rd._get_all_slots() if isinstance(getattr(rd, slot, None), dns.name.Name)}
+    return (rd.replace(**changes) if changes else rd).to_text()
+
+
 def query_log(log_path: Path) -> list[tuple[str, str, str, int]]:
     """A minidns log written with --query-log as (client, transport, qname, qtype) rows, the qname
     in the letter case it arrived in. Lines of another shape are skipped."""
@@ -49,11 +58,17 @@ def query_log(log_path: Path) -> list[tuple[str, str, str, int]]:
     return out
 
 
+def write_conf(path: Path, text: str) -> Path:
+    """`text` written to `path`, whose folder is created if need be; returns `path`."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def write_unbound_conf(d: Path, name: str, port: int, stubs: dict[str, list[tuple[str, int]]],
                        source: str, tcp_upstream: bool = False) -> Path:
     """A recursive Unbound on 127.0.0.1:port: iterator only (no validation), 0x20 on, stub zones."""
     wd = d / name
-    wd.mkdir(exist_ok=True)
     lines = [
         "server:",
         "  interface: 127.0.0.1",
@@ -88,9 +103,25 @@ def write_unbound_conf(d: Path, name: str, port: int, stubs: dict[str, list[tupl
     for zone, addrs in stubs.items():
         lines += ["stub-zone:", f'  name: "{zone}"', "  stub-prime: no"]
         lines += [f"  stub-addr: {h}@{p}" for h, p in addrs]
-    conf = wd / "unbound.conf"
-    conf.write_text("\n".join(lines) + "\n")
-    return conf
+    return write_conf(wd / "unbound.conf", "\n".join(lines) + "\n")
+
+
+def write_named_conf_file(d: Path, name: str, options: str, rest: str) -> Path:
+    """d/name/named.conf for a BIND named running in d/name: the options block (its working
+    files in d/name, then `options`, lines ending in ";\n"), no control channel, then `rest`."""
+    wd = d / name
+    text = (
+        "options {\n"
+        f'  directory "{wd}";\n'
+        f'  pid-file "{wd}/named.pid";\n'
+        f'  session-keyfile "{wd}/session.key";\n'
+        f'  managed-keys-directory "{wd}";\n'
+        + options
+        + "};\n"
+        "controls { };\n"
+        + rest
+    )
+    return write_conf(wd / "named.conf", text)
 
 
 def write_named_conf(d: Path, name: str, port: int, upstream_port: int, stubs: dict[str, list[str]],
@@ -99,14 +130,7 @@ def write_named_conf(d: Path, name: str, port: int, upstream_port: int, stubs: d
 
     static-stub server addresses take no port: the `port` option (meant for testing) sets the port
     named sends its queries to, and listen-on sets the one it answers on."""
-    wd = d / name
-    wd.mkdir(exist_ok=True)
-    text = (
-        "options {\n"
-        f'  directory "{wd}";\n'
-        f'  pid-file "{wd}/named.pid";\n'
-        f'  session-keyfile "{wd}/session.key";\n'
-        f'  managed-keys-directory "{wd}";\n'
+    options = (
         f"  port {upstream_port};\n"
         f"  listen-on port {port} {{ 127.0.0.1; }};\n"
         "  listen-on-v6 { none; };\n"
@@ -116,13 +140,11 @@ def write_named_conf(d: Path, name: str, port: int, upstream_port: int, stubs: d
         "  allow-recursion { 127.0.0.0/8; };\n"
         "  dnssec-validation no;\n"
         "  notify no;\n"
-        "};\n"
-        "controls { };\n"
+    )
+    rest = (
         "server 0.0.0.0/0 { bogus yes; };\n"
         "server 127.0.0.0/8 { bogus no; };\n"
     )
     for zone, addrs in stubs.items():
-        text += f'zone "{zone}" {{ type static-stub; server-addresses {{ {" ".join(a + ";" for a in addrs)} }}; }};\n'
-    conf = wd / "named.conf"
-    conf.write_text(text)
-    return conf
+        rest += f'zone "{zone}" {{ type static-stub; server-addresses {{ {" ".join(a + ";" for a in addrs)} }}; }};\n'
+    return write_named_conf_file(d, name, options, rest)

@@ -70,18 +70,19 @@ import socket
 import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dns.edns
 import dns.flags
 import dns.message
-import dns.name
 import dns.opcode
 import dns.rcode
-import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import pytest
+
+from interop_common import canonical_rdata
 
 PEERS = ("nsd", "knot")
 
@@ -392,18 +393,54 @@ UDP_RAW = [c for c in CASES if c.malformed and c.transport == "udp"]
 # --------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _udp_sockets():
+    """A selector for non-blocking UDP sockets (see _udp_to); closes it and every one of them."""
+    sel = selectors.DefaultSelector()
+    try:
+        yield sel
+    finally:
+        socks = [key.fileobj for key in sel.get_map().values()]
+        sel.close()
+        for s in socks:
+            s.close()
+
+
+def _udp_to(sel, srv, data) -> socket.socket:
+    """A non-blocking UDP socket connected to `srv`, registered in `sel` for reading with `data`."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setblocking(False)
+        s.connect((srv.host, srv.port))
+        sel.register(s, selectors.EVENT_READ, data)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def _receive(sel, replies: dict, timeout: float, rounds: int) -> None:
+    """Read datagrams from the sockets in `sel` into `replies` (by their registered data, the first
+    one each) until every socket has one, `timeout` seconds pass or `rounds` selects are done."""
+    want = len(sel.get_map())
+    deadline = time.monotonic() + timeout
+    for _ in range(rounds):
+        left = deadline - time.monotonic()
+        if len(replies) == want or left <= 0:
+            break
+        for key, _ev in sel.select(left):
+            try:
+                data = key.fileobj.recv(65535)
+            except (BlockingIOError, ConnectionRefusedError):
+                continue
+            replies.setdefault(key.data, data)
+
+
 def udp_exchange(servers: dict, wire: bytes, attempts: int, timeout: float) -> dict[str, bytes | None]:
     """Send `wire` to every server at once; collect the first datagram each one sends back."""
-    sel = selectors.DefaultSelector()
-    socks = {}
     replies: dict[str, bytes | None] = {}
-    try:
-        for name, srv in servers.items():
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setblocking(False)
-            s.connect((srv.host, srv.port))
-            socks[name] = s
-            sel.register(s, selectors.EVENT_READ, name)
+    with _udp_sockets() as sel:
+        socks = {name: _udp_to(sel, srv, name) for name, srv in servers.items()}
         for _ in range(attempts):
             for name, s in socks.items():
                 if name not in replies:
@@ -411,24 +448,23 @@ def udp_exchange(servers: dict, wire: bytes, attempts: int, timeout: float) -> d
                         s.send(wire)
                     except OSError:
                         pass
-            deadline = time.monotonic() + timeout
-            for _ in range(100):
-                left = deadline - time.monotonic()
-                if len(replies) == len(socks) or left <= 0:
-                    break
-                for key, _ev in sel.select(left):
-                    try:
-                        data = key.fileobj.recv(65535)
-                    except (BlockingIOError, ConnectionRefusedError):
-                        continue
-                    replies.setdefault(key.data, data)
+            _receive(sel, replies, timeout, rounds=100)
             if len(replies) == len(socks):
                 break
-    finally:
-        sel.close()
-        for s in socks.values():
-            s.close()
     return {name: replies.get(name) for name in servers}
+
+
+def raw_udp_exchange(servers: dict, cases, rounds: int = 1000) -> dict[str, dict[str, bytes | None]]:
+    """Every raw packet of `cases` sent to every server at once, then one bounded wait (RAW_TIMEOUT)
+    for the replies: case id -> server name -> the first datagram back, or None."""
+    replies: dict[tuple[str, str], bytes] = {}
+    with _udp_sockets() as sel:
+        for case in cases:
+            for name, srv in servers.items():
+                _udp_to(sel, srv, (case.id, name)).send(case.wire)
+                time.sleep(0.001)  # keep the burst gentle
+        _receive(sel, replies, RAW_TIMEOUT, rounds)
+    return {c.id: {name: replies.get((c.id, name)) for name in servers} for c in cases}
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -455,7 +491,7 @@ def tcp_exchange_one(srv, wire: bytes, timeout: float) -> bytes | None:
         return None
 
 
-_pool = ThreadPoolExecutor(max_workers=3)
+_pool = ThreadPoolExecutor(max_workers=8)  # one thread a server: 3 here, 5 in compare_more_peers.py
 
 
 def tcp_exchange(servers: dict, wire: bytes, timeout: float) -> dict[str, bytes | None]:
@@ -467,49 +503,27 @@ def tcp_exchange(servers: dict, wire: bytes, timeout: float) -> dict[str, bytes 
 def raw_udp_replies(servers) -> dict[str, dict[str, bytes | None]]:
     """Every raw UDP packet sent to every server at once, then one bounded wait for the replies
     (most of the time goes to waiting out the servers that drop; doing it once keeps it short)."""
-    sel = selectors.DefaultSelector()
-    socks = []
-    replies: dict[tuple[str, str], bytes] = {}
-    try:
-        for case in UDP_RAW:
-            for name, srv in servers.items():
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                s.setblocking(False)
-                s.connect((srv.host, srv.port))
-                socks.append(s)
-                sel.register(s, selectors.EVENT_READ, (case.id, name))
-                s.send(case.wire)
-                time.sleep(0.001)  # keep the burst gentle
-        deadline = time.monotonic() + RAW_TIMEOUT
-        for _ in range(1000):
-            left = deadline - time.monotonic()
-            if left <= 0 or len(replies) == len(socks):
-                break
-            for key, _ev in sel.select(left):
-                try:
-                    data = key.fileobj.recv(65535)
-                except (BlockingIOError, ConnectionRefusedError):
-                    continue
-                replies.setdefault(key.data, data)
-    finally:
-        sel.close()
-        for s in socks:
-            s.close()
-    return {c.id: {name: replies.get((c.id, name)) for name in servers} for c in UDP_RAW}
+    return raw_udp_exchange(servers, UDP_RAW)
+
+
+def case_views(case: Case, servers: dict, raw_udp, names) -> dict[str, dict]:
+    """The compared view of each of `names`'s reply to `case`: malformed UDP packets from the batch
+    `raw_udp()` returns (case id -> server -> reply), the rest asked now."""
+    if case.malformed and case.transport == "udp":
+        replies = raw_udp()[case.id]
+    elif case.malformed:
+        replies = tcp_exchange(servers, case.wire, RAW_TCP_TIMEOUT)
+    elif case.transport == "udp":
+        replies = udp_exchange(servers, case.wire, attempts=2, timeout=UDP_TIMEOUT)
+    else:
+        replies = tcp_exchange(servers, case.wire, TCP_TIMEOUT)
+    to_view = raw_view if case.malformed else view
+    return {name: to_view(replies[name]) for name in names}
 
 
 # --------------------------------------------------------------------------------------------
 # Comparing
 # --------------------------------------------------------------------------------------------
-
-
-def _canonical_rdata(rd: dns.rdata.Rdata) -> str:
-    """Rdata text with every domain name in it lowercased (strings such as TXT keep their case)."""
-    changes = {slot: getattr(rd, slot).canonicalize()
-               for slot in rd._get_all_slots() if isinstance(getattr(rd, slot, None), dns.name.Name)}
-    if changes:
-        rd = rd.replace(**changes)
-    return rd.to_text()
 
 
 def _rrs(section) -> frozenset:
@@ -518,7 +532,7 @@ def _rrs(section) -> frozenset:
         owner = rrset.name.to_text().lower()
         for rd in rrset:
             out.add(f"{owner} {rrset.ttl} {dns.rdataclass.to_text(rrset.rdclass)} "
-                    f"{dns.rdatatype.to_text(rrset.rdtype)} {_canonical_rdata(rd)}")
+                    f"{dns.rdatatype.to_text(rrset.rdtype)} {canonical_rdata(rd)}")
     return frozenset(out)
 
 
@@ -648,16 +662,8 @@ def test_case_count_and_ids():
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_differential(case: Case, servers, request):
-    if case.malformed and case.transport == "udp":
-        replies = request.getfixturevalue("raw_udp_replies")[case.id]
-    elif case.malformed:
-        replies = tcp_exchange(servers, case.wire, RAW_TCP_TIMEOUT)
-    elif case.transport == "udp":
-        replies = udp_exchange(servers, case.wire, attempts=2, timeout=UDP_TIMEOUT)
-    else:
-        replies = tcp_exchange(servers, case.wire, TCP_TIMEOUT)
-    to_view = raw_view if case.malformed else view
-    judge(case, {name: to_view(replies[name]) for name in ("nsd", "knot", "minidns")}, case.malformed)
+    views = case_views(case, servers, lambda: request.getfixturevalue("raw_udp_replies"), ("nsd", "knot", "minidns"))
+    judge(case, views, case.malformed)
 
 
 def test_all_servers_still_up(servers):

@@ -36,7 +36,7 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from interop_common import CHILD_NS_ADDR, NSID, SOURCE_ADDR, VERSION, query_log
+from interop_common import CHILD_NS_ADDR, NSID, SOURCE_ADDR, VERSION, canonical_rdata, query_log
 
 QUERY_TIMEOUT = 4.0  # per attempt; two attempts
 TOOL_TIMEOUT = 15.0
@@ -190,16 +190,9 @@ FIXTURE = {"unbound": "unbound", "unbound-tcp": "unbound_tcp", "named": "named",
 # --------------------------------------------------------------------------------------------
 
 
-def _canonical(rd: dns.rdata.Rdata) -> str:
-    """Rdata text with every domain name in it lowercased (TXT and the like keep their case)."""
-    changes = {slot: getattr(rd, slot).canonicalize()
-               for slot in rd._get_all_slots() if isinstance(getattr(rd, slot, None), dns.name.Name)}
-    return (rd.replace(**changes) if changes else rd).to_text()
-
-
 def rr_text(owner: str, rdtype: str, rdata: str) -> str:
     rd = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), rdata, origin=dns.name.root, relativize=False)
-    return f"{dns.name.from_text(owner).to_text().lower()} {rdtype.upper()} {_canonical(rd)}"
+    return f"{dns.name.from_text(owner).to_text().lower()} {rdtype.upper()} {canonical_rdata(rd)}"
 
 
 def expected_set(lines) -> frozenset:
@@ -211,7 +204,7 @@ def expected_set(lines) -> frozenset:
 
 
 def section_set(section) -> frozenset:
-    return frozenset(f"{rrset.name.to_text().lower()} {dns.rdatatype.to_text(rrset.rdtype)} {_canonical(rd)}"
+    return frozenset(f"{rrset.name.to_text().lower()} {dns.rdatatype.to_text(rrset.rdtype)} {canonical_rdata(rd)}"
                      for rrset in section for rd in rrset)
 
 
@@ -382,7 +375,7 @@ def _parse_rr(line: str) -> str:
     owner, _ttl, rdclass, rdtype, rdata = line.split(None, 4)
     rd = dns.rdata.from_text(dns.rdataclass.from_text(rdclass), dns.rdatatype.from_text(rdtype), rdata,
                              origin=dns.name.root, relativize=False)
-    return f"{owner.lower()} {rdtype} {_canonical(rd)}"
+    return f"{owner.lower()} {rdtype} {canonical_rdata(rd)}"
 
 
 def parse_tool_output(text: str) -> ToolOutput:
