@@ -100,8 +100,8 @@ def main() -> int:
         sys.exit(f"ports in use on 127.0.0.1: {busy} (another benchmark running?); not starting")
 
     log_path = os.path.join(OUT, "minidns-qps.log")
-    extra = ("--cache-entries", "2") if a.no_cache else ()
-    proc = start_minidns(f"{ORIGIN}={zone}", f"{HOST}:{PORT}", log_path, cpu="0", extra=extra)
+    server_args = ("--cache-entries", "2") if a.no_cache else ()
+    proc = start_minidns(f"{ORIGIN}={zone}", f"{HOST}:{PORT}", log_path, cpu="0", extra=server_args)
     lines: list[str] = []
     cpu_before = cpu_after = None
     status = {}
