@@ -81,9 +81,9 @@ class ReplyCache:
         return hit
 
     def put(self, key: bytes, value: tuple) -> None:
-        size = len(key) + len(value[0]) + self.ENTRY_OVERHEAD
         if len(value[0]) > self.MAX_REPLY:
             return
+        size = len(key) + len(value[0]) + self.ENTRY_OVERHEAD
         if len(self.young) >= self.limit or self.octets + size > self.max_octets:
             self.old = self.young
             self.young = {}
@@ -150,7 +150,8 @@ class Engine:
         # A client that varies letter case (DNS 0x20) is served from the lowercase entry; the
         # splice needs the question name as long as its lowercase form, i.e. not compressed.
         plain = len(query.qname) == query.qend - 16
-        key = data[2:12] + query.key + data[query.qend - 4 :]
+        folded = plain and query.qname != query.key
+        key = data[2:12] + query.key + data[query.qend - 4 :] if folded else data[2:]
         hit = cache.get(key) if plain else None
         if hit is not None and hit[1].live:
             tail = hit[0]
@@ -163,7 +164,7 @@ class Engine:
         cacheable = query.edns is None or query.edns.options in _NSID_ONLY
         if owner is not None and cacheable and plain:
             tail = reply[2:]
-            if key != data[2:]:
+            if folded:
                 tail = tail[:10] + key[10 : query.qend - 2] + tail[query.qend - 2 :]
             cache.put(key, (tail, owner))
         return reply

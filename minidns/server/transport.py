@@ -7,6 +7,7 @@ import asyncio
 import logging
 from types import SimpleNamespace
 
+from ..wire.query import QueryError, parse_query
 from .engine import Engine
 
 qlog = logging.getLogger("minidns.query")
@@ -14,8 +15,6 @@ qlog = logging.getLogger("minidns.query")
 
 def _log_query(proto: str, addr, data: bytes, reply: bytes | None) -> None:
     """One query-log line: client, transport, question and rcode (or 'drop')."""
-    from ..wire.query import QueryError, parse_query
-
     try:
         q = parse_query(data)
         what = f"{q.qname!r} type {q.qtype} class {q.qclass}" if q else "no reply"
@@ -103,7 +102,7 @@ class TcpProtocol(asyncio.Protocol):
         buf = self.buf + data if self.buf else data
         off, end = 0, len(buf)
         out = []
-        cache, engine = self.cache, self.engine
+        cache = self.cache
         while end - off >= 2:
             size = (buf[off] << 8) | buf[off + 1]
             if end - off - 2 < size:

@@ -16,9 +16,6 @@ from .snapshot import Snapshot, _is_subdomain, node_find, node_rrsets, parent
 
 MAX_CHAIN = 16  # CNAME/DNAME links followed before the answer is returned as it stands
 
-# Outcomes, as Knot and CoreDNS name them; kept on the Answer for logs and metrics.
-HIT, NODATA, NAME_ERROR, DELEGATION, FOLLOW = "hit", "nodata", "nxdomain", "delegation", "cname"
-
 # Where the name of an additional-section target sits in each rdata (RFC 3596 §3, RFC 2782).
 _TARGET_OFFSET = {NS: 0, MX: 2, SRV: 6}
 
@@ -29,7 +26,6 @@ class Answer:
 
     rcode: int = NOERROR
     aa: bool = True
-    outcome: str = HIT
     answer: list[RRset] = field(default_factory=list)
     authority: list[RRset] = field(default_factory=list)
     additional: list[RRset] = field(default_factory=list)
@@ -66,7 +62,8 @@ def _answer_name(zone: Snapshot, name: bytes, qtype: int, ans: Answer, seen: set
             answer_name_error(zone, ans)
             return None
     if qtype == ANY:
-        return answer_any(zone, name, node, ans)
+        answer_any(zone, name, node, ans)
+        return None
     found = node_find(node, qtype)
     if found is not None:
         ans.answer.append(RRset(name, qtype, found[0], found[1]))
@@ -75,7 +72,6 @@ def _answer_name(zone: Snapshot, name: bytes, qtype: int, ans: Answer, seen: set
         cname = node_find(node, CNAME)
         if cname is not None:
             ans.answer.append(RRset(name, CNAME, cname[0], cname[1]))
-            ans.outcome = FOLLOW
             return _next_in_zone(zone, cname[1][0], seen)
     answer_nodata(zone, ans)
     return None
@@ -115,7 +111,6 @@ def answer_referral(zone: Snapshot, cut: bytes, ans: Answer) -> None:
     ans.authority.append(RRset(cut, NS, ttl, rdatas))
     if not ans.answer:
         ans.aa = False
-        ans.outcome = DELEGATION
 
 
 def synthesize_dname(zone: Snapshot, name: bytes, qtype: int, owner: bytes, ans: Answer, seen: set) -> bytes | None:
@@ -130,7 +125,6 @@ def synthesize_dname(zone: Snapshot, name: bytes, qtype: int, owner: bytes, ans:
     ans.answer.append(RRset(name, CNAME, ttl, (target,)))
     if qtype == CNAME:
         return None
-    ans.outcome = FOLLOW
     return _next_in_zone(zone, target, seen)
 
 
@@ -139,23 +133,20 @@ def answer_any(zone: Snapshot, name: bytes, node: bytes, ans: Answer) -> None:
     rrsets = node_rrsets(node)
     if not rrsets:
         answer_nodata(zone, ans)
-        return None
+        return
     rtype, ttl, rdatas = rrsets[0]
     ans.answer.append(RRset(name, rtype, ttl, rdatas))
-    return None
 
 
 def answer_nodata(zone: Snapshot, ans: Answer) -> None:
     """NOERROR with no data: the SOA with the negative TTL in authority (RFC 2308 §2.2)."""
     ans.authority.append(RRset(zone.origin, zone.soa.rtype, zone.neg_ttl, zone.soa.rdatas))
-    ans.outcome = NODATA
 
 
 def answer_name_error(zone: Snapshot, ans: Answer) -> None:
     """NXDOMAIN: the SOA with the negative TTL in authority (RFC 2308 §2.1)."""
     ans.rcode = NXDOMAIN
     ans.authority.append(RRset(zone.origin, zone.soa.rtype, zone.neg_ttl, zone.soa.rdatas))
-    ans.outcome = NAME_ERROR
 
 
 def _next_in_zone(zone: Snapshot, target: bytes, seen: set) -> bytes | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from struct import pack, unpack_from
 
+import dns.name
+
 from ..wire import CNAME, DNAME, NS, NSEC, RRSIG, SOA
 from ..wire.render import RRset
 
@@ -109,12 +111,8 @@ class Snapshot:
 
 
 def origin_text(name: bytes) -> str:
-    labels = []
-    off = 0
-    while name[off]:
-        labels.append(name[off + 1 : off + 1 + name[off]].decode("ascii", "backslashreplace"))
-        off += name[off] + 1
-    return ".".join(labels) + "."
+    """A wire name in presentation format, for logs and errors."""
+    return dns.name.from_wire(name, 0)[0].to_text()
 
 
 class SnapshotBuilder:
