@@ -87,13 +87,16 @@ class Snapshot:
     """One zone at one serial. Never changed after build; `live` turns False when it is replaced,
     which retires every response cached from it."""
 
-    __slots__ = ("origin", "nodes", "cuts", "dnames", "soa", "neg_ttl", "serial", "live", "name")
+    __slots__ = ("origin", "nodes", "cuts", "dnames", "children", "soa", "neg_ttl", "serial", "live", "name")
 
-    def __init__(self, origin: bytes, nodes: dict[bytes, bytes], cuts: frozenset, dnames: frozenset):
+    def __init__(self, origin: bytes, nodes: dict[bytes, bytes], cuts: frozenset, dnames: frozenset, children=None):
         self.origin = origin
         self.nodes = nodes
         self.cuts = cuts
         self.dnames = dnames
+        # How many names sit directly below each name; kept so a change can tell an empty
+        # non-terminal from a name to drop (zones/changes.py). Counted on first use.
+        self.children: dict[bytes, int] | None = children
         found = node_find(nodes.get(origin, b""), SOA)
         if found is None:
             raise ZoneError("no SOA record at the zone apex")
@@ -154,14 +157,31 @@ class SnapshotBuilder:
             if CNAME in types and types - {CNAME, RRSIG, NSEC}:
                 raise ZoneError(f"{origin_text(owner)} has a CNAME and other data (RFC 2181 §10.1)")
             nodes[owner] = pack_node(recs)
-        for owner in list(nodes):
-            name = owner
-            while len(name) > len(origin):
-                name = parent(name)
-                if name in nodes:
-                    break
-                nodes[name] = b""  # an empty non-terminal (RFC 4592 §2.2.2)
-        return Snapshot(origin, nodes, frozenset(self.cuts), frozenset(self.dnames))
+        return finish_snapshot(origin, nodes, self.cuts, self.dnames)
+
+
+def finish_snapshot(origin: bytes, nodes: dict[bytes, bytes], cuts, dnames) -> Snapshot:
+    """Add the empty non-terminals between each owner and the apex to `nodes` (in place) and wrap
+    them in a Snapshot. Every node must already be packed and every owner inside the zone."""
+    for owner in list(nodes):
+        name = owner
+        while len(name) > len(origin):
+            name = parent(name)
+            if name in nodes:
+                break
+            nodes[name] = b""  # an empty non-terminal (RFC 4592 §2.2.2)
+    return Snapshot(origin, nodes, frozenset(cuts), frozenset(dnames))
+
+
+def count_children(zone: Snapshot) -> dict[bytes, int]:
+    """Names directly below each name of the zone (the apex's parent excluded)."""
+    counts: dict[bytes, int] = {}
+    origin_len = len(zone.origin)
+    for name in zone.nodes:
+        if len(name) > origin_len:
+            up = parent(name)
+            counts[up] = counts.get(up, 0) + 1
+    return counts
 
 
 def _is_subdomain(name: bytes, origin: bytes) -> bool:

@@ -1,0 +1,295 @@
+"""Serving from the database: load every zone at start, then follow the change log.
+
+A NOTIFY on the channel is only a wake-up. The follower reads the zone's change-log rows newer than
+the one it holds, in order, applies them to a new snapshot and hands it over; a gap in the chain of
+serials, or a log pruned past what it holds, makes it load that zone whole. A periodic check
+compares every zone's serial with the database, so a lost notification delays a change, never
+loses it; after a lost connection it reconnects with backoff and replays the same way. Where
+LISTEN is not available (a physical replica) it polls with that check alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncpg
+
+from ..wire import DNAME, NS
+from ..zones.changes import apply_changes, unpack_rrs
+from ..zones.snapshot import Snapshot, ZoneError, finish_snapshot
+from .db import CHANNEL, DatabaseError, connect
+
+log = logging.getLogger("minidns.store")
+
+_CHUNK = 20000  # rows fetched per round trip while loading
+_ZONES = (
+    "SELECT z.id, z.name, z.serial, COALESCE((SELECT max(seq) FROM zone_changes c WHERE c.zone_id = z.id), 0) AS seq"
+    " FROM zones z"
+)
+_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError, DatabaseError)
+
+
+class ZoneSink(Protocol):
+    """Where followed zones go (the server's engine)."""
+
+    def load_zones(self, snapshots: list[Snapshot]) -> None: ...
+    def put_zone(self, snapshot: Snapshot) -> None: ...
+    def drop_zone(self, snapshot: Snapshot) -> None: ...
+
+
+@dataclass(slots=True)
+class Held:
+    """A zone as this process holds it: the change-log row it reflects, and its snapshot."""
+
+    id: uuid.UUID
+    seq: int
+    snapshot: Snapshot
+
+
+class _Loader:
+    """Turns rows ordered by (zone, owner, type) into snapshots as they stream in: each RRset's
+    stored wire is already in the node format, so a node is its RRsets' bytes joined."""
+
+    def __init__(self, zones: dict[uuid.UUID, asyncpg.Record]):
+        self.zones = zones
+        self.done: list[Held] = []
+        self.zone_id = None
+
+    def feed(self, rows) -> None:
+        zone_id = self.zone_id
+        if zone_id is not None:
+            nodes, cuts, dnames, origin = self.nodes, self.cuts, self.dnames, self.origin
+        for zid, owner, rtype, wire in rows:
+            if zid != zone_id:
+                if zone_id is not None:
+                    self._finish()
+                zone_id = self.zone_id = zid
+                origin = self.origin = self.zones[zid]["origin"]
+                nodes, cuts, dnames = self.nodes, self.cuts, self.dnames = {}, set(), set()
+            prev = nodes.get(owner)
+            nodes[owner] = wire if prev is None else prev + wire
+            if rtype == NS and owner != origin:
+                cuts.add(owner)
+            elif rtype == DNAME:
+                dnames.add(owner)
+
+    def _finish(self) -> None:
+        z = self.zones[self.zone_id]
+        try:
+            snap = finish_snapshot(self.origin, self.nodes, self.cuts, self.dnames)
+        except ZoneError as e:
+            log.error("zone %s not loaded: %s", z["name"], e)
+        else:
+            self.done.append(Held(self.zone_id, z["seq"], snap))
+        self.zone_id = None
+
+    def close(self) -> list[Held]:
+        if self.zone_id is not None:
+            self._finish()
+        return self.done
+
+
+async def load_zones(conn: asyncpg.Connection, zone_id: uuid.UUID | None = None) -> list[Held]:
+    """Every zone (or the one given) as snapshots, read in one consistent snapshot of the database
+    and streamed: rows are turned into nodes chunk by chunk, never all held as rows at once."""
+    where = " WHERE z.id = $1" if zone_id else ""
+    args = (zone_id,) if zone_id else ()
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        zones = {}
+        for r in await conn.fetch(_ZONES + where, *args):
+            zones[r["id"]] = {"name": r["name"], "seq": r["seq"], "origin": _wire_name(r["name"])}
+        loader = _Loader(zones)
+        rwhere = " WHERE zone_id = $1" if zone_id else ""
+        cur = await conn.cursor(f"SELECT zone_id, owner, type, wire FROM rrsets{rwhere} ORDER BY zone_id, owner, type", *args)
+        while True:
+            rows = await cur.fetch(_CHUNK)
+            if not rows:
+                break
+            loader.feed(rows)
+        return loader.close()
+
+
+def _wire_name(text: str) -> bytes:
+    """A stored zone name (absolute, lowercase, escapes as dnspython writes them) in wire form."""
+    import dns.name
+
+    return dns.name.from_text(text).to_wire().lower()
+
+
+class Follower:
+    """Keeps a sink's zones equal to the database's. `state` is "loading", "ready", or "stale"
+    while the database is unreachable (answers then come from memory)."""
+
+    def __init__(self, url: str, sink: ZoneSink, *, listen: bool = True, check_interval: float = 30.0):
+        self.url = url
+        self.sink = sink
+        self.listen = listen
+        self.check_interval = check_interval
+        self.held: dict[uuid.UUID, Held] = {}
+        self.state = "loading"
+        self.conn: asyncpg.Connection | None = None
+        self.dirty: set[uuid.UUID] = set()
+        self.wake = asyncio.Event()
+        self.lost = False
+        self.applied = 0  # changes applied since start, for tests and metrics
+
+    async def start(self) -> None:
+        """Connect and load every zone; raises DatabaseError when the database cannot be used."""
+        started = time.monotonic()
+        await self._connect()
+        try:
+            held = await load_zones(self.conn)
+        except _DB_ERRORS as e:
+            raise DatabaseError(f"loading zones: {e}") from None
+        self.held = {h.id: h for h in held}
+        self.sink.load_zones([h.snapshot for h in held])
+        names = sum(len(h.snapshot) for h in held)
+        log.info("loaded %d zone(s), %d names from the database in %.2fs", len(held), names, time.monotonic() - started)
+        self._set_state("ready")
+
+    async def _connect(self) -> None:
+        conn = await connect(self.url)
+        self.lost = False
+        conn.add_termination_listener(self._on_terminated)
+        if self.listen:
+            await conn.add_listener(CHANNEL, self._on_notify)
+        self.conn = conn
+
+    def _on_notify(self, conn, pid, channel, payload: str) -> None:
+        try:
+            self.dirty.add(uuid.UUID(payload.split(" ", 1)[0]))
+        except ValueError:
+            log.warning("ignored a malformed change notification %r", payload)
+            return
+        self.wake.set()
+
+    def _on_terminated(self, conn) -> None:
+        if conn is self.conn:
+            self.lost = True
+            self.wake.set()
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            if state == "stale":
+                log.warning("database connection lost: answering from memory (stale) and reconnecting")
+            else:
+                log.info("database: %s", state)
+
+    async def run(self) -> None:
+        """Follow changes until cancelled."""
+        delay = 0.1
+        while True:
+            try:
+                if self.conn is None:
+                    await self._connect()
+                    await self.reconcile()
+                    self._set_state("ready")
+                    delay = 0.1
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except _DB_ERRORS as e:
+                self._set_state("stale")
+                log.debug("database: %s", e)
+                await self._drop_connection()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _follow(self) -> None:
+        try:
+            await asyncio.wait_for(self.wake.wait(), self.check_interval)
+        except asyncio.TimeoutError:
+            await self.reconcile()
+            return
+        self.wake.clear()
+        if self.lost:
+            raise DatabaseError("connection terminated")
+        dirty, self.dirty = self.dirty, set()
+        for zone_id in dirty:
+            await self.sync_zone(zone_id)
+
+    async def _drop_connection(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.terminate()
+
+    async def stop(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.close(), 2)
+            except (*_DB_ERRORS, asyncio.TimeoutError):
+                conn.terminate()
+
+    async def reconcile(self) -> None:
+        """Compare every zone's serial with the database and catch up what differs."""
+        rows = await self.conn.fetch("SELECT id, serial FROM zones")
+        current = {r["id"]: r["serial"] for r in rows}
+        for zone_id in list(self.held):
+            if zone_id not in current:
+                self._drop(zone_id)
+        for zone_id, serial in current.items():
+            held = self.held.get(zone_id)
+            if held is None or held.snapshot.serial != serial:
+                await self.sync_zone(zone_id)
+
+    async def sync_zone(self, zone_id: uuid.UUID) -> None:
+        """Bring one zone up to the database: replay its new change-log rows, or load it whole."""
+        held = self.held.get(zone_id)
+        if held is None:
+            await self._load(zone_id)
+            return
+        rows = await self.conn.fetch(
+            "SELECT seq, serial_from, serial_to, removed, added FROM zone_changes WHERE zone_id = $1 AND seq > $2 ORDER BY seq",
+            zone_id, held.seq,
+        )  # fmt: skip
+        if not rows:
+            serial = await self.conn.fetchval("SELECT serial FROM zones WHERE id = $1", zone_id)
+            if serial is None:
+                self._drop(zone_id)
+            elif serial != held.snapshot.serial:
+                await self._load(zone_id)
+            return
+        serial = held.snapshot.serial
+        for r in rows:
+            if r["serial_from"] != serial:
+                log.info("zone %s: change log does not follow on from serial %d; loading it whole", held.snapshot.name, serial)
+                await self._load(zone_id)
+                return
+            serial = r["serial_to"]
+        steps = [(unpack_rrs(r["removed"]), unpack_rrs(r["added"])) for r in rows]
+        try:
+            snap = apply_changes(held.snapshot, steps)
+        except (ZoneError, ValueError) as e:
+            log.error("zone %s: change log could not be applied (%s); loading it whole", held.snapshot.name, e)
+            await self._load(zone_id)
+            return
+        if snap.serial != serial:
+            await self._load(zone_id)
+            return
+        self.held[zone_id] = Held(zone_id, rows[-1]["seq"], snap)
+        self.sink.put_zone(snap)
+        self.applied += len(rows)
+        log.debug("zone %s: serial %d applied (%d change(s))", snap.name, serial, len(rows))
+
+    async def _load(self, zone_id: uuid.UUID) -> None:
+        loaded = await load_zones(self.conn, zone_id)
+        if not loaded:
+            self._drop(zone_id)
+            return
+        held = loaded[0]
+        self.held[zone_id] = held
+        self.sink.put_zone(held.snapshot)
+        log.info("zone %s: loaded serial %d (%d names)", held.snapshot.name, held.snapshot.serial, len(held.snapshot))
+
+    def _drop(self, zone_id: uuid.UUID) -> None:
+        held = self.held.pop(zone_id, None)
+        if held is not None:
+            self.sink.drop_zone(held.snapshot)
+            log.info("zone %s: deleted", held.snapshot.name)

@@ -1,0 +1,457 @@
+"""The one write path. Every change to a zone — records, zone fields, creation, deletion — is one
+transaction that locks the zone row, validates, writes the rows, bumps the SOA serial (RFC 1982),
+appends one change-log row holding the difference (RFC 1995 §4 form) and NOTIFYs the zone id and
+serial. Holding the zone row's lock from the read of the old serial to the commit is what keeps
+concurrent writers from losing an update or reusing a serial.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from struct import pack
+
+import asyncpg
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+
+from ..wire import SOA
+from ..zones.changes import pack_rrs
+from .db import CHANNEL
+from .records import (
+    GENERATED,
+    Invalid,
+    RRsetData,
+    check_owner_types,
+    check_ttl,
+    email_to_rname,
+    parse_owner,
+    parse_rdata,
+    parse_type,
+    rdata_from_wire,
+    zone_name,
+)
+
+SERIAL_MOD = 2**32
+POLICIES = ("increment", "unixtime", "date")
+
+
+class NotFound(LookupError):
+    """No such zone, RRset or record."""
+
+
+class Conflict(Exception):
+    """The zone exists already."""
+
+
+def serial_gt(a: int, b: int) -> bool:
+    """a > b in serial number arithmetic (RFC 1982 §3.2). Serials 2^31 apart compare neither way."""
+    return a != b and (a - b) % SERIAL_MOD < 2**31
+
+
+def next_serial(old: int, policy: str, now: float) -> int:
+    """The serial after `old`: the clock's value under `unixtime` (seconds) or `date`
+    (YYYYMMDDnn) when that is greater than `old` in serial arithmetic, else `old` + 1 — so a serial
+    always moves forward, across the 2^32 wrap and when the clock goes back."""
+    if policy == "unixtime":
+        candidate = int(now) % SERIAL_MOD
+    elif policy == "date":
+        candidate = int(time.strftime("%Y%m%d", time.gmtime(now))) * 100 % SERIAL_MOD
+    else:
+        candidate = None
+    if candidate is not None and serial_gt(candidate, old):
+        return candidate
+    return (old + 1) % SERIAL_MOD
+
+
+def initial_serial(policy: str, now: float) -> int:
+    return next_serial(0, policy, now) if policy != "increment" else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One change to one RRset.
+
+    op: "replace" (the RRset becomes exactly `records`; none → deleted), "add" (records added; a
+    given TTL applies to the whole RRset), "remove" (records removed, TTL ignored as in RFC 2136
+    §2.5.4; none → the whole RRset), "delete" (the RRset).
+    """
+
+    op: str
+    name: str
+    rtype: str | int
+    ttl: int | None = None
+    records: tuple[str, ...] = ()
+    description: str | None = None
+    managed: dict | None = None  # provenance of event-made records: source, resource_type, resource_id, tenant_id, extra
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a committed write did."""
+
+    zone_id: uuid.UUID
+    zone: str
+    serial_from: int | None
+    serial_to: int
+    removed: int
+    added: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    serial_policy: str = "increment"  # for zones created without one
+    log_keep_count: int = 1000  # change-log rows kept per zone, unless the zone says otherwise
+    log_keep_seconds: int = 7 * 86400
+
+
+_ZONE_FIELDS = {
+    "email", "mname", "ttl", "refresh", "retry", "expire", "minimum", "description", "serial_policy",
+    "log_keep_count", "log_keep_seconds", "project_id", "attributes", "status", "action",
+}  # fmt: skip
+_MANAGED = ("source", "resource_type", "resource_id", "tenant_id", "extra")
+_RRSET_COLUMNS = (
+    "id", "zone_id", "name", "owner", "type", "ttl", "records", "wire", "description", "managed",
+    "managed_source", "managed_resource_type", "managed_resource_id", "managed_tenant_id", "managed_extra",
+)  # fmt: skip
+_UPSERT = f"""
+INSERT INTO rrsets ({", ".join(_RRSET_COLUMNS)}) VALUES ({", ".join(f"${i + 1}" for i in range(len(_RRSET_COLUMNS)))})
+ON CONFLICT (zone_id, owner, type) DO UPDATE SET ttl = EXCLUDED.ttl, records = EXCLUDED.records,
+  wire = EXCLUDED.wire, description = EXCLUDED.description, managed = EXCLUDED.managed,
+  managed_source = EXCLUDED.managed_source, managed_resource_type = EXCLUDED.managed_resource_type,
+  managed_resource_id = EXCLUDED.managed_resource_id, managed_tenant_id = EXCLUDED.managed_tenant_id,
+  managed_extra = EXCLUDED.managed_extra, updated_at = now()
+"""
+
+
+class _RRset:
+    """An RRset being edited: records as (dnspython rdata, wire) pairs, plus its metadata."""
+
+    __slots__ = ("name", "ttl", "recs", "meta")
+
+    def __init__(self, name: str, ttl: int, recs: list, meta: dict):
+        self.name, self.ttl, self.recs, self.meta = name, ttl, recs, meta
+
+
+class _Edits:
+    """The RRsets at the owners a write touches, before and after its edits."""
+
+    def __init__(self, origin: dns.name.Name, default_ttl: int):
+        self.origin = origin
+        self.default_ttl = default_ttl
+        self.before: dict[tuple[bytes, int], _RRset] = {}
+        self.after: dict[tuple[bytes, int], _RRset] = {}
+
+    def load(self, rows) -> None:
+        for r in rows:
+            rtype = r["type"]
+            recs = [(rdata_from_wire(rtype, rd), rd) for rd in _split_wire(r["wire"])]
+            meta = {k: r[k] for k in ("description", "managed") + tuple("managed_" + m for m in _MANAGED)}
+            key = (bytes(r["owner"]), rtype)
+            self.before[key] = _RRset(r["name"], r["ttl"], recs, meta)
+            self.after[key] = _RRset(r["name"], r["ttl"], list(recs), dict(meta))
+
+    def apply(self, e: Edit) -> None:
+        owner = parse_owner(e.name, self.origin)
+        rtype = parse_type(e.rtype)
+        if rtype in GENERATED:
+            raise Invalid(f"{dns.rdatatype.to_text(rtype)} records are made by minidns, not written")
+        key = (owner.to_wire().lower(), rtype)
+        new = [parse_rdata(rtype, text, self.origin) for text in e.records]
+        cur = self.after.get(key)
+        if e.op in ("remove", "delete"):
+            if cur is None:
+                raise NotFound(f"no {dns.rdatatype.to_text(rtype)} records at {owner}")
+            if e.op == "delete" or not new:
+                del self.after[key]
+                return
+            for rd in new:
+                if not any(rd == have for have, _ in cur.recs):
+                    raise NotFound(f"{owner} {dns.rdatatype.to_text(rtype)} {rd} does not exist")
+            cur.recs = [(have, w) for have, w in cur.recs if have not in new]
+            if not cur.recs:
+                del self.after[key]
+            return
+        if e.op not in ("replace", "add"):
+            raise Invalid(f"unknown edit {e.op!r}")
+        if not new and e.op == "add":
+            raise Invalid("no records to add")
+        ttl = check_ttl(e.ttl) if e.ttl is not None else (cur.ttl if cur and e.op == "add" else self.default_ttl)
+        if e.op == "replace":
+            if not new:
+                self.after.pop(key, None)
+                return
+            cur = self.after[key] = _RRset(owner.to_text().lower(), ttl, [], dict(cur.meta) if cur else _meta_default())
+        elif cur is None:
+            cur = self.after[key] = _RRset(owner.to_text().lower(), ttl, [], _meta_default())
+        cur.ttl = ttl
+        for rd in new:
+            if not any(rd == have for have, _ in cur.recs):
+                cur.recs.append((rd, rd.to_wire()))
+        if e.description is not None:
+            cur.meta["description"] = e.description
+        if e.managed is not None:
+            cur.meta["managed"] = True
+            for m in _MANAGED:
+                cur.meta["managed_" + m] = e.managed.get(m)
+
+    def check(self, apex: bytes) -> None:
+        owners: dict[bytes, dict[int, int]] = {}
+        for (owner, rtype), rr in self.after.items():
+            owners.setdefault(owner, {})[rtype] = len(rr.recs)
+        for owner, types in owners.items():
+            check_owner_types(dns.name.from_wire(owner, 0)[0].to_text(), types, owner == apex)
+
+    def diff(self):
+        """(removed RRs, added RRs, RRsets to write, RRset keys to delete)."""
+        removed, added, write, delete = [], [], [], []
+        for key in self.before.keys() | self.after.keys():
+            old, new = self.before.get(key), self.after.get(key)
+            owner, rtype = key
+            if new is None:
+                removed += [(owner, rtype, old.ttl, w) for _, w in old.recs]
+                delete.append(key)
+                continue
+            if old is not None and old.ttl == new.ttl:
+                gone = [(owner, rtype, old.ttl, w) for rd, w in old.recs if rd not in [n for n, _ in new.recs]]
+                came = [(owner, rtype, new.ttl, w) for rd, w in new.recs if rd not in [o for o, _ in old.recs]]
+            else:  # a new RRset, or a new TTL: the whole RRset goes and comes back (RFC 1995 §4)
+                gone = [(owner, rtype, old.ttl, w) for _, w in old.recs] if old else []
+                came = [(owner, rtype, new.ttl, w) for _, w in new.recs]
+            removed += gone
+            added += came
+            if gone or came or (old is not None and old.meta != new.meta):
+                write.append((key, new))
+        return removed, added, write, delete
+
+
+def _meta_default() -> dict:
+    return {"description": None, "managed": False, **{"managed_" + m: None for m in _MANAGED}}
+
+
+def _split_wire(wire: bytes) -> list[bytes]:
+    """The RDATA of each record in an RRset's stored wire (TYPE TTL RDLENGTH RDATA each)."""
+    out, off = [], 0
+    while off < len(wire):
+        rdlen = int.from_bytes(wire[off + 6 : off + 8], "big")
+        out.append(bytes(wire[off + 8 : off + 8 + rdlen]))
+        off += 8 + rdlen
+    return out
+
+
+def soa_rdata(z: dict, serial: int) -> bytes:
+    """The SOA RDATA the zone's fields make (RFC 1035 §3.3.13)."""
+    rd = dns.rdata.from_text(
+        dns.rdataclass.IN, SOA,
+        f"{z['mname']} {email_to_rname(z['email'])} {serial} {z['refresh']} {z['retry']} {z['expire']} {z['minimum']}",
+    )  # fmt: skip
+    return rd.to_wire()
+
+
+def _rrset_row(zone_id, key, rr: _RRset) -> tuple:
+    owner, rtype = key
+    wire = b"".join(pack("!HIH", rtype, rr.ttl, len(w)) + w for _, w in rr.recs)
+    m = rr.meta
+    return (
+        uuid.uuid4(), zone_id, rr.name, owner, rtype, rr.ttl, [rd.to_text() for rd, _ in rr.recs], wire,
+        m["description"], bool(m["managed"]), *(m["managed_" + k] for k in _MANAGED),
+    )  # fmt: skip
+
+
+class Store:
+    """The write path and the reads the commands need, over an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: StoreSettings = StoreSettings(), clock=time.time):
+        self.pool = pool
+        self.settings = settings
+        self.clock = clock
+
+    # -- reads --------------------------------------------------------------------------------
+    async def zone(self, zone: str | uuid.UUID) -> asyncpg.Record:
+        async with self.pool.acquire() as conn:
+            return await _find_zone(conn, zone, lock=False)
+
+    async def zones(self) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await conn.fetch("SELECT * FROM zones ORDER BY name")
+
+    async def changes(self, zone: str | uuid.UUID) -> list[asyncpg.Record]:
+        """The zone's change-log rows, oldest first."""
+        async with self.pool.acquire() as conn:
+            z = await _find_zone(conn, zone, lock=False)
+            return await conn.fetch("SELECT * FROM zone_changes WHERE zone_id = $1 ORDER BY seq", z["id"])
+
+    # -- writes -------------------------------------------------------------------------------
+    async def create_zone(
+        self,
+        name: str,
+        *,
+        email: str,
+        mname: str | None = None,
+        ttl: int = 3600,
+        refresh: int = 3600,
+        retry: int = 600,
+        expire: int = 1209600,
+        minimum: int = 300,
+        serial: int | None = None,
+        serial_policy: str | None = None,
+        project_id: str = "",
+        description: str | None = None,
+        rrsets: list[RRsetData] = (),
+        edits: list[Edit] = (),
+        source: str = "api",
+    ) -> Change:
+        """Create a zone with its records in one transaction. `rrsets` come checked already (a zone
+        file import); `edits` are checked here."""
+        origin = zone_name(name)
+        policy = serial_policy or self.settings.serial_policy
+        if policy not in POLICIES:
+            raise Invalid(f"serial policy must be one of {', '.join(POLICIES)}")
+        z = {
+            "id": uuid.uuid4(), "name": origin.to_text().lower(), "project_id": project_id, "email": email,
+            "mname": mname or f"ns1.{origin.to_text()}", "ttl": check_ttl(ttl), "refresh": refresh, "retry": retry,
+            "expire": expire, "minimum": check_ttl(minimum),
+            "serial": initial_serial(policy, self.clock()) if serial is None else serial % SERIAL_MOD,
+            "serial_policy": policy, "description": description,
+        }  # fmt: skip
+        soa = soa_rdata(z, z["serial"])  # checks email and mname
+        edit = _Edits(origin, z["ttl"])
+        for e in edits:
+            edit.apply(e)
+        apex = origin.to_wire().lower()
+        rows = [_rrset_row(z["id"], key, rr) for key, rr in edit.after.items()]
+        rows += [
+            (uuid.uuid4(), z["id"], r.name, r.owner, r.rtype, r.ttl, r.records, r.wire(), None, False, None, None, None, None, None)
+            for r in rrsets
+        ]
+        rows.append(_soa_row(z, apex, soa))
+        if edits:
+            _check_rows(rows, apex)
+        async with self.pool.acquire() as conn, conn.transaction():
+            cols = ", ".join(z)
+            args = ", ".join(f"${i + 1}" for i in range(len(z)))
+            inserted = await conn.fetchval(
+                f"INSERT INTO zones ({cols}) VALUES ({args}) ON CONFLICT (name) DO NOTHING RETURNING id", *z.values()
+            )
+            if inserted is None:
+                raise Conflict(f"zone {z['name']} exists")
+            await conn.copy_records_to_table("rrsets", records=rows, columns=_RRSET_COLUMNS)
+            await conn.execute(
+                "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
+                " VALUES ($1, NULL, $2, '', '', $3)",
+                z["id"], z["serial"], source,
+            )  # fmt: skip
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {z['serial']}")
+        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows))
+
+    async def delete_zone(self, zone: str | uuid.UUID, source: str = "api") -> Change:
+        async with self.pool.acquire() as conn, conn.transaction():
+            z = await _find_zone(conn, zone, lock=True)
+            await conn.execute("DELETE FROM zones WHERE id = $1", z["id"])
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} deleted")
+        return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
+
+    async def change(
+        self, zone: str | uuid.UUID, edits: list[Edit] = (), *, source: str, fields: dict | None = None
+    ) -> Change:
+        """Apply `edits` (and new zone `fields`: email, ttl, SOA timers, description…) as one
+        change with one new serial. A write that changes nothing commits nothing."""
+        fields = dict(fields or {})
+        unknown = set(fields) - _ZONE_FIELDS
+        if unknown:
+            raise Invalid(f"unknown zone field(s): {', '.join(sorted(unknown))}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            z = dict(await _find_zone(conn, zone, lock=True))
+            origin = dns.name.from_text(z["name"])
+            new_z = _checked_fields({**z, **fields})
+            edit = _Edits(origin, new_z["ttl"])
+            owners = {parse_owner(e.name, origin).to_wire().lower() for e in edits}
+            if owners:
+                edit.load(await conn.fetch(
+                    "SELECT * FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[]) AND type <> $3",
+                    z["id"], list(owners), SOA,
+                ))  # fmt: skip
+            for e in edits:
+                edit.apply(e)
+            apex = origin.to_wire().lower()
+            edit.check(apex)
+            removed, added, write, delete = edit.diff()
+            if not (removed or added or write or any(new_z[f] != z[f] for f in fields)):
+                return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
+            serial = next_serial(z["serial"], new_z["serial_policy"], self.clock())
+            old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)
+            if delete:
+                await conn.executemany(
+                    "DELETE FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3",
+                    [(z["id"], owner, rtype) for owner, rtype in delete],
+                )
+            if write:
+                await conn.executemany(_UPSERT, [_rrset_row(z["id"], key, rr) for key, rr in write])
+            await conn.execute(_UPSERT, *_soa_row(new_z, apex, new_soa))
+            sets = ", ".join(f"{f} = ${i + 3}" for i, f in enumerate(fields))
+            await conn.execute(
+                f"UPDATE zones SET serial = $2, updated_at = now(){', ' + sets if sets else ''} WHERE id = $1",
+                z["id"], serial, *(new_z[f] for f in fields),
+            )  # fmt: skip
+            removed.insert(0, (apex, SOA, z["ttl"], old_soa))
+            added.insert(0, (apex, SOA, new_z["ttl"], new_soa))
+            seq = await conn.fetchval(
+                "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
+                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                z["id"], z["serial"], serial, pack_rrs(removed), pack_rrs(added), source,
+            )  # fmt: skip
+            await self._prune(conn, new_z, seq)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {serial}")
+        return Change(z["id"], z["name"], z["serial"], serial, len(removed) - 1, len(added) - 1)
+
+    async def _prune(self, conn: asyncpg.Connection, z: dict, seq: int) -> None:
+        """Change-log retention: keep the zone's newest `log_keep_count` rows, none older than
+        `log_keep_seconds`, and always the row just written."""
+        keep = z.get("log_keep_count") or self.settings.log_keep_count
+        age = z.get("log_keep_seconds") or self.settings.log_keep_seconds
+        await conn.execute(
+            "DELETE FROM zone_changes WHERE zone_id = $1 AND seq < $2 AND (created_at < now() - make_interval(secs => $3)"
+            " OR seq <= (SELECT seq FROM zone_changes WHERE zone_id = $1 ORDER BY seq DESC OFFSET $4 LIMIT 1))",
+            z["id"], seq, float(age), keep,
+        )  # fmt: skip
+
+
+def _soa_row(z: dict, apex: bytes, soa: bytes) -> tuple:
+    text = dns.rdata.from_wire(dns.rdataclass.IN, SOA, soa, 0, len(soa)).to_text()
+    wire = pack("!HIH", SOA, z["ttl"], len(soa)) + soa
+    return (uuid.uuid4(), z["id"], z["name"], apex, SOA, z["ttl"], [text], wire, None, False, None, None, None, None, None)
+
+
+def _check_rows(rows: list[tuple], apex: bytes) -> None:
+    owners: dict[bytes, dict[int, int]] = {}
+    for row in rows:
+        owners.setdefault(row[3], {})[row[4]] = len(row[6])
+    for owner, types in owners.items():
+        check_owner_types(dns.name.from_wire(owner, 0)[0].to_text(), types, owner == apex)
+
+
+def _checked_fields(z: dict) -> dict:
+    for f in ("ttl", "minimum", "refresh", "retry", "expire"):
+        check_ttl(z[f])
+    if z["serial_policy"] not in POLICIES:
+        raise Invalid(f"serial policy must be one of {', '.join(POLICIES)}")
+    email_to_rname(z["email"])
+    for f in ("log_keep_count", "log_keep_seconds"):
+        if z.get(f) is not None and (not isinstance(z[f], int) or z[f] < 1):
+            raise Invalid(f"{f} must be a positive whole number")
+    return z
+
+
+async def _find_zone(conn: asyncpg.Connection, zone: str | uuid.UUID, lock: bool) -> asyncpg.Record:
+    lock_sql = " FOR UPDATE" if lock else ""
+    if isinstance(zone, uuid.UUID):
+        row = await conn.fetchrow("SELECT * FROM zones WHERE id = $1" + lock_sql, zone)
+    else:
+        name = zone_name(zone).to_text().lower()
+        row = await conn.fetchrow("SELECT * FROM zones WHERE name = $1" + lock_sql, name)
+    if row is None:
+        raise NotFound(f"no zone {zone}")
+    return row
