@@ -1,36 +1,62 @@
-"""The `minidns` command."""
+"""The `minidns` command: `serve`, and the commands that read and change zones in the database."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import sys
 
 from .server.config import ConfigError, load_config
 
 SERVE_HELP = """\
-Serve authoritative DNS over UDP and TCP from zone files.
+Serve authoritative DNS over UDP and TCP.
+
+Zones come from PostgreSQL: the one at --database-url (or $MINIDNS_DATABASE_URL), else a private
+embedded PostgreSQL kept in --data-dir, created on first use with an example zone (example.com.)
+in it. Changes committed to the database are served within milliseconds. Zone files given with
+--zone-file are served read-only beside them; zone files alone use no database at all.
 
 Every flag can also be set in the TOML file given with --config, under the key named in brackets;
-a flag given on the command line wins over the file. With no zone file, a small example zone
-(example.com.) shipped with minidns is served.
+a flag given on the command line wins over the file.
 
 SIGHUP re-reads the zone files and swaps each changed zone in atomically (a file that no longer
 parses leaves its zone serving as it was); SIGTERM or SIGINT stop the server.
 """
+
+DB_HELP = "like serve: --database-url / $MINIDNS_DATABASE_URL, else the embedded PostgreSQL in --data-dir"
+
+
+def _database_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    p.add_argument("--database-url", metavar="URL",
+                   help="PostgreSQL to use (also $MINIDNS_DATABASE_URL); unset → the embedded one [database_url]")
+    p.add_argument("--data-dir", metavar="DIR", help="data directory of the embedded PostgreSQL [data_dir]")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minidns", description="An authoritative DNS server.")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve DNS", description=SERVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    _database_flags(s)
     s.add_argument("--zone-file", action="append", dest="zone_files", metavar="[ORIGIN=]PATH",
-                   help="zone file to serve; repeat for more; the origin comes from the file's $ORIGIN or "
+                   help="zone file to serve read-only; repeat for more; the origin comes from the file's $ORIGIN or "
                         "SOA unless given [zone_files]")
     s.add_argument("--listen", action="append", metavar="HOST:PORT",
                    help="address to serve on, UDP and TCP; [V6]:PORT for IPv6; repeat for more "
                         "(default 127.0.0.1:5353) [listen]")
+    s.add_argument("--no-db-upgrade", dest="db_upgrade", action="store_const", const=False,
+                   help="do not apply schema migrations at start; refuse to start if they are missing [db_upgrade]")
+    s.add_argument("--db-poll", dest="db_listen", action="store_const", const=False,
+                   help="poll the change log instead of LISTEN (for a physical replica) [db_listen]")
+    s.add_argument("--db-check-interval", type=float, metavar="SECONDS",
+                   help="seconds between full serial checks against the database (default 30) [db_check_interval]")
+    s.add_argument("--serial-policy", choices=["increment", "unixtime", "date"],
+                   help="serial policy for new zones (default increment) [serial_policy]")
+    s.add_argument("--change-log-keep", type=int, metavar="N", help="change-log rows kept per zone (default 1000) [change_log_keep]")
+    s.add_argument("--change-log-max-age", type=int, metavar="SECONDS",
+                   help="seconds a change-log row is kept (default 604800) [change_log_max_age]")
     s.add_argument("--edns-payload", type=int, metavar="OCTETS", help="our EDNS UDP payload size (default 1232) [edns_payload]")
     s.add_argument("--nsid", help="NSID returned to clients that ask (RFC 5001) [nsid]")
     s.add_argument("--version-string", dest="version", metavar="TEXT", help="answer for CH TXT version.bind [version]")
@@ -40,27 +66,69 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tcp-idle-timeout", type=float, metavar="SECONDS", help="close idle TCP connections after this (default 10) [tcp_idle_timeout]")
     s.add_argument("--tcp-max-connections", type=int, metavar="N", help="most TCP connections at once (default 1000) [tcp_max_connections]")
     s.add_argument("--cache-entries", type=int, metavar="N", help="rendered replies kept for the fast path (default 200000) [cache_entries]")
+
+    d = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    _database_flags(d.add_parser("upgrade", help="apply the schema migrations the database lacks", description=DB_HELP))
+
+    z = sub.add_parser("zone", help="zones in the database").add_subparsers(dest="action", required=True)
+    p = z.add_parser("import", help="create a zone from a zone file (all of it or nothing)", description=DB_HELP)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--origin", metavar="NAME", help="the zone's name (default: the file's $ORIGIN or first owner)")
+    p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
+    _database_flags(p)
+    p = z.add_parser("export", help="print a zone as zone-file text", description=DB_HELP)
+    p.add_argument("name", metavar="NAME")
+    _database_flags(p)
+    _database_flags(z.add_parser("list", help="list zones with their serials", description=DB_HELP))
+    p = z.add_parser("delete", help="delete a zone and all its records", description=DB_HELP)
+    p.add_argument("name", metavar="NAME")
+    _database_flags(p)
+
+    r = sub.add_parser("record", help="quick record edits").add_subparsers(dest="action", required=True)
+    for action, text in (("add", "add a record (the TTL applies to its whole RRset)"),
+                         ("delete", "delete a record (its TTL is not compared)")):
+        p = r.add_parser(action, help=text, description=DB_HELP)
+        p.add_argument("zone", metavar="ZONE")
+        p.add_argument("name", metavar="NAME", help="owner, absolute or relative to the zone; @ for the apex")
+        p.add_argument("type", metavar="TYPE")
+        p.add_argument("ttl", metavar="TTL", type=int)
+        p.add_argument("data", metavar="DATA", nargs="+", help="record data in zone-file form")
+        _database_flags(p)
     return parser
+
+
+def _config(args, keys: tuple[str, ...]):
+    overrides = {k: v for k, v in vars(args).items() if k in keys}
+    if overrides.get("database_url") is None and os.environ.get("MINIDNS_DATABASE_URL"):
+        overrides["database_url"] = os.environ["MINIDNS_DATABASE_URL"]
+    return load_config(args.config, overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .server.config import _FIELDS
+
+    try:
+        config = _config(args, tuple(_FIELDS))
+    except ConfigError as e:
+        print(f"minidns: configuration error: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
-        overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
-        try:
-            config = load_config(args.config, overrides)
-        except ConfigError as e:
-            print(f"minidns: configuration error: {e}", file=sys.stderr)
-            return 2
-        logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from .server.app import serve
+        from .store.db import DatabaseError
 
         try:
             serve(config)
-        except OSError as e:
+        except (OSError, DatabaseError) as e:
             logging.getLogger("minidns").error("cannot serve: %s", e)
             return 1
-    return 0
+        return 0
+    if args.command != "serve" and config.log_level == "info":
+        logging.getLogger().setLevel(logging.WARNING)  # commands print their results, not logs
+    from .commands import run_command
+
+    return asyncio.run(run_command(args, config))
 
 
 if __name__ == "__main__":

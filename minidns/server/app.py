@@ -11,6 +11,8 @@ import socket
 import time
 from importlib import resources
 
+from ..store.db import DatabaseError
+from ..store.follow import Follower
 from ..zones.loader import ZoneFileError, load_zone_file
 from ..zones.snapshot import Snapshot
 from .config import Config, parse_listen
@@ -39,10 +41,9 @@ def example_zone_path() -> str:
 
 
 def zone_sources(config: Config) -> list[tuple[str | None, str]]:
-    """(origin or None, path) for every configured zone file, or the shipped example."""
-    specs = config.zone_files or (example_zone_path(),)
+    """(origin or None, path) for every configured zone file."""
     out = []
-    for spec in specs:
+    for spec in config.zone_files:
         origin, sep, path = spec.partition("=")
         out.append((origin, path) if sep and not os.path.exists(spec) else (None, spec))
     return out
@@ -82,14 +83,61 @@ class Server:
         self.closers: list = []
         self.stopping = asyncio.Event()
         self.reloading: asyncio.Task | None = None
+        self.file_zones: dict[bytes, Snapshot] = {}
+        self.database = None  # a store.Database once connected
+        self.follower: Follower | None = None
+        self.following: asyncio.Task | None = None
+
+    @property
+    def state(self) -> str:
+        """Readiness: "loading", "ready", or "stale" while the database is unreachable."""
+        return self.follower.state if self.follower else ("ready" if self.closers else "loading")
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         zones, _ = await loop.run_in_executor(None, load_zones, zone_sources(self.config))
+        self.file_zones = {z.origin: z for z in zones}
         self.engine.set_zones(zones)
+        if self.config.uses_database:
+            await self._start_database()
         for spec in self.config.listen:
             await self._listen(spec)
-        log.info("serving %d zone(s) on %s", len(zones), ", ".join(self.config.listen))
+        log.info("serving %d zone(s) on %s", len(self.engine.table.zones), ", ".join(self.config.listen))
+
+    async def _start_database(self) -> None:
+        from ..store.database import open_database
+
+        c = self.config
+        self.database = await open_database(
+            c.database_url, c.data_dir, upgrade=c.db_upgrade, settings=c.store_settings(), seed_zone_file=example_zone_path()
+        )
+        self.follower = Follower(
+            self.database.url, self, listen=self.config.db_listen, check_interval=self.config.db_check_interval
+        )
+        await self.follower.start()
+        self.following = asyncio.ensure_future(self.follower.run())
+
+    # -- the follower's sink: database zones beside the read-only file zones ---------------------
+    def load_zones(self, snapshots: list[Snapshot]) -> None:
+        served = dict(self.file_zones)
+        for snap in snapshots:
+            if self._shadowed(snap):
+                continue
+            served[snap.origin] = snap
+        self.engine.set_zones(list(served.values()))
+
+    def put_zone(self, snapshot: Snapshot) -> None:
+        if not self._shadowed(snapshot):
+            self.engine.replace_zone(snapshot)
+
+    def drop_zone(self, snapshot: Snapshot) -> None:
+        self.engine.remove_zone(snapshot)
+
+    def _shadowed(self, snapshot: Snapshot) -> bool:
+        if snapshot.origin in self.file_zones:
+            log.warning("zone %s is in the database and in a zone file; the file is served", snapshot.name)
+            return True
+        return False
 
     async def _listen(self, spec: str) -> None:
         """UDP and TCP on one address. Port 0 picks a port free for both (tried a few times)."""
@@ -121,6 +169,7 @@ class Server:
         loop = asyncio.get_running_loop()
         zones, errors = await loop.run_in_executor(None, load_zones, zone_sources(self.config))
         for zone in zones:
+            self.file_zones[zone.origin] = zone
             self.engine.replace_zone(zone)
         log.info("reload: %d zone(s) swapped in, %d kept as they were", len(zones), len(errors))
 
@@ -138,11 +187,16 @@ class Server:
         start = asyncio.ensure_future(self.start())
         await asyncio.wait([start, asyncio.ensure_future(self.stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
         if start.done():
-            start.result()  # a listen error ends the run here
+            try:
+                start.result()  # a listen or database error ends the run here
+            except BaseException:
+                await self._stop_database()
+                raise
             await self.stopping.wait()
         else:
             start.cancel()
         log.info("stopping")
+        await self._stop_database()
         for closer in self.closers:
             closer.close()
         for closer in self.closers:
@@ -151,6 +205,16 @@ class Server:
                     await asyncio.wait_for(closer.wait_closed(), 2)
                 except asyncio.TimeoutError:
                     pass
+
+
+    async def _stop_database(self) -> None:
+        if self.following is not None:
+            self.following.cancel()
+            await asyncio.gather(self.following, return_exceptions=True)
+        if self.follower is not None:
+            await self.follower.stop()
+        if self.database is not None:
+            await self.database.close()
 
 
 def serve(config: Config) -> None:

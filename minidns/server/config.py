@@ -17,7 +17,15 @@ class Config:
     """Every setting of `minidns serve`. The TOML keys are these field names."""
 
     listen: tuple[str, ...] = ("127.0.0.1:5353",)  # HOST:PORT or [V6]:PORT, served on UDP and TCP
-    zone_files: tuple[str, ...] = ()  # PATH or ORIGIN=PATH; none → the shipped example zone
+    zone_files: tuple[str, ...] = ()  # PATH or ORIGIN=PATH, served read-only; alone, no database is used
+    database_url: str | None = None  # PostgreSQL URL; unset (and no MINIDNS_DATABASE_URL) → the embedded one
+    data_dir: str | None = None  # where the embedded PostgreSQL keeps its data; unset → the user's data dir
+    db_upgrade: bool = True  # apply schema migrations at start
+    db_listen: bool = True  # LISTEN for changes; false polls instead (a physical replica)
+    db_check_interval: float = 30.0  # seconds between full serial checks against the database
+    serial_policy: str = "increment"  # for new zones: increment, unixtime or date
+    change_log_keep: int = 1000  # change-log rows kept per zone (a zone may say otherwise)
+    change_log_max_age: int = 7 * 86400  # seconds a change-log row is kept
     edns_payload: int = 1232  # our EDNS UDP payload size (RFC 6891 §6.2.5)
     nsid: str | None = None  # NSID (RFC 5001) returned to clients that ask
     version: str | None = None  # CH TXT version.bind answer; unset → REFUSED
@@ -39,8 +47,23 @@ class Config:
             raise ConfigError("tcp_idle_timeout, tcp_max_connections and cache_entries must be positive")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("log_level must be debug, info, warning or error")
+        if self.serial_policy not in ("increment", "unixtime", "date"):
+            raise ConfigError("serial_policy must be increment, unixtime or date")
+        if self.db_check_interval <= 0 or self.change_log_keep < 1 or self.change_log_max_age < 1:
+            raise ConfigError("db_check_interval, change_log_keep and change_log_max_age must be positive")
         if self.nsid is not None and len(self.nsid.encode()) > 255:
             raise ConfigError("nsid is longer than 255 octets")
+
+
+    @property
+    def uses_database(self) -> bool:
+        """Zones come from PostgreSQL unless only zone files are configured."""
+        return self.database_url is not None or not self.zone_files
+
+    def store_settings(self):
+        from ..store.writer import StoreSettings
+
+        return StoreSettings(self.serial_policy, self.change_log_keep, self.change_log_max_age)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

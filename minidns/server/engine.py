@@ -132,6 +132,11 @@ class Engine:
         self.table.zones[snapshot.origin] = snapshot
         old.live = False
 
+    def remove_zone(self, snapshot: Snapshot) -> None:
+        """Stop serving a zone, if `snapshot` is what is served for its origin."""
+        if self.table.zones.get(snapshot.origin) is snapshot:
+            self.set_zones([z for z in self.table.zones.values() if z is not snapshot])
+
     # -- answering --------------------------------------------------------------------------
     def answer(self, data: bytes, tcp: bool = False) -> bytes | None:
         """The reply to one query message, or None when RFC 1035 §4.1.1 says not to reply."""

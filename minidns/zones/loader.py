@@ -36,23 +36,33 @@ class _Manager:
 
 
 class _Txn:
-    """The part of dnspython's transaction interface that its zone-file Reader uses."""
+    """The part of dnspython's transaction interface that its zone-file Reader uses: each record
+    goes to `add(name, ttl, rdata)` as it is read."""
 
-    def __init__(self, origin: dns.name.Name):
+    def __init__(self, origin: dns.name.Name, add):
         self.manager = _Manager(origin)
-        self.builder = SnapshotBuilder(origin.to_wire())
+        self.add = add
 
     def check_put_rdataset(self, check) -> None:
-        pass  # CNAME exclusivity is checked once per owner by the builder
+        pass  # CNAME exclusivity is checked once per owner by whoever receives the records
 
     def _set_origin(self, origin) -> None:
         pass  # a later $ORIGIN changes how names are read, not the zone's origin
 
-    def add(self, name, ttl, rdata) -> None:
-        self.builder.add(name.to_wire(), rdata.rdtype, ttl, rdata.to_wire())
+
+def read_records(stream, filename: str, origin: str, add) -> None:
+    """Read master-file text, calling `add(name, ttl, rdata)` (dnspython objects) per record.
+    An error from the file or raised by `add` (ZoneError, ValueError) becomes a ZoneFileError
+    naming the file and line."""
+    tok = dns.tokenizer.Tokenizer(stream, filename=filename)
+    try:
+        txn = _Txn(dns.name.from_text(origin), add)
+        dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_include=True).read()
+    except (ZoneError, ValueError, dns.exception.DNSException) as e:
+        raise ZoneFileError(f"{filename}:{_line(tok)}: {_reason(e)}") from None
 
 
-def _first_owner(path: str) -> str:
+def file_origin(path: str) -> str:
     """The origin of a file given without one: its first $ORIGIN, else its first (absolute) owner."""
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -71,14 +81,17 @@ def _first_owner(path: str) -> str:
 
 
 def _read(stream, filename: str, origin: str) -> Snapshot:
-    tok = dns.tokenizer.Tokenizer(stream, filename=filename)
     try:
-        txn = _Txn(dns.name.from_text(origin))
-        dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_include=True).read()
-    except (ZoneError, dns.exception.DNSException) as e:
-        raise ZoneFileError(f"{filename}:{_line(tok)}: {_reason(e)}") from None
+        builder = SnapshotBuilder(dns.name.from_text(origin).to_wire())
+    except dns.exception.DNSException as e:
+        raise ZoneFileError(f"{filename}: bad origin {origin!r}: {e}") from None
+
+    def add(name, ttl, rdata) -> None:
+        builder.add(name.to_wire(), rdata.rdtype, ttl, rdata.to_wire())
+
+    read_records(stream, filename, origin, add)
     try:
-        return txn.builder.build()
+        return builder.build()
     except ZoneError as e:
         raise ZoneFileError(f"{filename}: {e}") from None
 
@@ -99,7 +112,7 @@ def load_zone_file(path: str, origin: str | None = None) -> Snapshot:
     the owner of its first record. Raises ZoneFileError naming file, line and reason."""
     try:
         with open(path, encoding="utf-8") as f:
-            return _read(f, path, origin or _first_owner(path))
+            return _read(f, path, origin or file_origin(path))
     except OSError as e:
         raise ZoneFileError(f"{path}: {e.strerror or e}") from None
 

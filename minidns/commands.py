@@ -1,0 +1,99 @@
+"""The database commands of `minidns`: each opens the database as `serve` would, does one thing
+through the store's write path, and prints its result. Errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .server.config import Config
+from .store.database import open_database
+from .store.db import DatabaseError, connect, upgrade
+from .store.embedded import start_embedded, default_data_dir
+from .store.records import Invalid
+from .store.writer import Conflict, Edit, NotFound
+from .zones.loader import ZoneFileError
+
+
+class _Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        bar = "#" * int(share * 40)
+        elapsed = time.monotonic() - self.started
+        sys.stderr.write(f"\rreading {bar:<40} {share:6.1%} {elapsed:6.1f}s")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+async def run_command(args, config: Config) -> int:
+    try:
+        if args.command == "db":
+            return await _db_upgrade(config)
+        database = await open_database(config.database_url, config.data_dir, settings=config.store_settings())
+        try:
+            return await _run(args, database)
+        finally:
+            await database.close()
+    except (Invalid, NotFound, Conflict, ZoneFileError, DatabaseError) as e:
+        print(f"minidns: {e}", file=sys.stderr)
+        return 1
+
+
+async def _db_upgrade(config: Config) -> int:
+    embedded = None
+    url = config.database_url
+    if url is None:
+        import asyncio
+
+        embedded = await asyncio.to_thread(start_embedded, config.data_dir or default_data_dir())
+        url = embedded.url
+    try:
+        conn = await connect(url)
+        try:
+            applied = await upgrade(conn)
+        finally:
+            await conn.close()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print(f"applied: {', '.join(applied)}" if applied else "the schema is current")
+    return 0
+
+
+async def _run(args, database) -> int:
+    store = database.store
+    if args.command == "zone":
+        if args.action == "import":
+            from .store.zonefile import import_zone
+
+            progress = _Progress() if (args.progress or sys.stderr.isatty()) else None
+            started = time.monotonic()
+            change = await import_zone(store, args.file, args.origin, source="cli:import", progress=progress)
+            print(f"imported {change.zone} serial {change.serial_to}: {change.added} RRsets in {time.monotonic() - started:.1f}s")
+        elif args.action == "export":
+            from .store.zonefile import export_zone
+
+            await export_zone(store, args.name, sys.stdout.write)
+        elif args.action == "list":
+            for z in await store.zones():
+                print(f"{z['name']}\t{z['serial']}\t{z['status']}\t{z['id']}")
+        elif args.action == "delete":
+            change = await store.delete_zone(args.name, source="cli")
+            print(f"deleted {change.zone}")
+        return 0
+    if args.command == "record":
+        data = " ".join(args.data)
+        edit = Edit("add" if args.action == "add" else "remove", args.name, args.type, args.ttl, (data,))
+        change = await store.change(args.zone, [edit], source="cli")
+        if change.serial_to == change.serial_from:
+            print(f"{change.zone} unchanged (serial {change.serial_to})")
+        else:
+            print(f"{change.zone} serial {change.serial_from} -> {change.serial_to}")
+        return 0
+    raise AssertionError(args.command)
