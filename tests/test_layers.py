@@ -10,8 +10,9 @@ ALLOWED = {
     "zones": {"wire"},
     "xfr": {"wire", "zones"},
     "dnssec": {"wire", "zones"},
-    "server": {"wire", "zones", "xfr", "dnssec"},
-    "admin": {"wire", "zones", "xfr", "dnssec", "server"},
+    "store": {"wire", "zones"},
+    "server": {"wire", "zones", "xfr", "dnssec", "store"},
+    "admin": {"wire", "zones", "xfr", "dnssec", "store", "server"},
 }
 
 
