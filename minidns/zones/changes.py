@@ -8,6 +8,7 @@ uncompressed owner names — the form the change log stores and IXFR later sends
 
 from __future__ import annotations
 
+from struct import error as struct_error
 from struct import pack, unpack_from
 
 from ..wire import CNAME, DNAME, IN, NS, NSEC, RRSIG
@@ -25,16 +26,19 @@ def unpack_rrs(data: bytes) -> list[RR]:
     """The inverse of `pack_rrs`; owner names come back lowercase."""
     out: list[RR] = []
     off, n = 0, len(data)
-    while off < n:
-        start = off
-        while data[off]:
-            off += data[off] + 1
-        off += 1
-        owner = data[start:off].lower()
-        rtype, _, ttl, rdlen = unpack_from("!HHIH", data, off)
-        off += 10
-        out.append((owner, rtype, ttl, data[off : off + rdlen]))
-        off += rdlen
+    try:
+        while off < n:
+            start = off
+            while data[off]:
+                off += data[off] + 1
+            off += 1
+            owner = data[start:off].lower()
+            rtype, _, ttl, rdlen = unpack_from("!HHIH", data, off)
+            off += 10
+            out.append((owner, rtype, ttl, data[off : off + rdlen]))
+            off += rdlen
+    except (IndexError, struct_error):  # cut inside an owner name or an RR header
+        raise ValueError("truncated resource record") from None
     if off != n:
         raise ValueError("truncated resource record")
     return out
