@@ -137,6 +137,7 @@ class Follower:
         self.wake = asyncio.Event()
         self.lost = False
         self.applied = 0  # changes applied since start, for tests and metrics
+        self.next_check = time.monotonic() + check_interval
 
     async def start(self) -> None:
         """Connect and load every zone; raises DatabaseError when the database cannot be used."""
@@ -202,10 +203,18 @@ class Follower:
                 delay = min(delay * 2, 5.0)
 
     async def _follow(self) -> None:
-        try:
-            await asyncio.wait_for(self.wake.wait(), self.check_interval)
-        except asyncio.TimeoutError:
+        """Wait for a notification, or for the next full check, which is due every
+        `check_interval` seconds however busy the notifications keep it."""
+        left = self.next_check - time.monotonic()
+        if left > 0:
+            try:
+                await asyncio.wait_for(self.wake.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+        if time.monotonic() >= self.next_check:
+            self.next_check = time.monotonic() + self.check_interval
             await self.reconcile()
+        if not self.wake.is_set():
             return
         self.wake.clear()
         if self.lost:

@@ -216,8 +216,9 @@ class _Edits:
                 delete.append(key)
                 continue
             if old is not None and old.ttl == new.ttl:
-                gone = [(owner, rtype, old.ttl, w) for rd, w in old.recs if rd not in [n for n, _ in new.recs]]
-                came = [(owner, rtype, new.ttl, w) for rd, w in new.recs if rd not in [o for o, _ in old.recs]]
+                kept, had = {rd for rd, _ in new.recs}, {rd for rd, _ in old.recs}
+                gone = [(owner, rtype, old.ttl, w) for rd, w in old.recs if rd not in kept]
+                came = [(owner, rtype, new.ttl, w) for rd, w in new.recs if rd not in had]
             else:  # a new RRset, or a new TTL: the whole RRset goes and comes back (RFC 1995 §4)
                 gone = [(owner, rtype, old.ttl, w) for _, w in old.recs] if old else []
                 came = [(owner, rtype, new.ttl, w) for _, w in new.recs]
