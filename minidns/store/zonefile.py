@@ -15,7 +15,7 @@ import dns.rdatatype
 
 from ..wire import SOA
 from ..zones.loader import ZoneFileError, file_origin, read_records
-from .records import GENERATED, RRsetData, check_owner_types, check_ttl, rname_to_email
+from .records import GENERATED, MAX_TTL, RRsetData, check_owner_types, check_ttl, rname_to_email
 from .writer import Change, Store
 
 PROGRESS_EVERY = 20000  # records between progress reports
@@ -42,7 +42,6 @@ def read_zone_file(path: str, origin: str | None = None, progress=None) -> ZoneC
     except OSError as e:
         raise ZoneFileError(f"{path}: {e.strerror or e}") from None
     rrsets: dict[tuple[bytes, int], RRsetData] = {}
-    names: dict[dns.name.Name, tuple[bytes, str]] = {}
     counts = {"records": 0, "skipped": 0}
 
     def add(name: dns.name.Name, ttl: int, rdata: dns.rdata.Rdata) -> None:
@@ -50,14 +49,12 @@ def read_zone_file(path: str, origin: str | None = None, progress=None) -> ZoneC
         if rtype in GENERATED and rtype != SOA:
             counts["skipped"] += 1
             return
-        check_ttl(ttl)
-        forms = names.get(name)
-        if forms is None:
-            forms = names[name] = (name.to_wire().lower(), name.to_text().lower())
-        key = (forms[0], rtype)
-        rr = rrsets.get(key)
+        if not 0 <= ttl <= MAX_TTL:
+            check_ttl(ttl)
+        owner = name.to_wire().lower()
+        rr = rrsets.get((owner, rtype))
         if rr is None:
-            rr = rrsets[key] = RRsetData(forms[0], forms[1], rtype, ttl)
+            rr = rrsets[(owner, rtype)] = RRsetData(owner, name.to_text().lower(), rtype, ttl)
         wire = rdata.to_wire()
         if wire in rr.rdata:
             return
