@@ -35,7 +35,11 @@ async def run_command(args, config: Config) -> int:
     try:
         if args.command == "db":
             return await _db_upgrade(config)
-        database = await open_database(config.database_url, config.data_dir, settings=config.store_settings())
+        from .server.app import example_zone_path
+
+        database = await open_database(
+            config.database_url, config.data_dir, settings=config.store_settings(), seed_zone_file=example_zone_path()
+        )
         try:
             return await _run(args, database)
         finally:
