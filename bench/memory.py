@@ -69,7 +69,9 @@ def wait_answer(proc: subprocess.Popen, port: int, name: str, addr: str, timeout
     sys.exit(f"{what} did not answer {name} A within {timeout:.0f}s:\n{read_log(log)}")
 
 
-def nsd_config(d: str, port: int, zone: str) -> str:
+def nsd_config(d: str, port: int, zone: str, zones_conf: str | None = None) -> str:
+    """NSD's config in directory d. `zones_conf`, when given, replaces the one zone: block (for
+    dbload.py's many zones); it is appended as is, not dedented."""
     conf = f"""\
         server:
           ip-address: 127.0.0.1@{port}
@@ -85,20 +87,19 @@ def nsd_config(d: str, port: int, zone: str) -> str:
           rrl-whitelist-ratelimit: 0
         remote-control:
           control-enable: no
-        zone:
-          name: {ORIGIN.rstrip('.')}
-          zonefile: "{zone}"
         """
+    if zones_conf is None:
+        zones_conf = f'zone:\n  name: {ORIGIN.rstrip(".")}\n  zonefile: "{zone}"\n'
     path = os.path.join(d, "nsd.conf")
     with open(path, "w") as f:
-        f.write(textwrap.dedent(conf))
+        f.write(textwrap.dedent(conf) + zones_conf)
     return path
 
 
-def measure_nsd(zone: str, last: str, addr: str, cpu: str, timeout: float) -> dict:
+def measure_nsd(zone: str, last: str, addr: str, cpu: str, timeout: float, zones_conf: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-mem-nsd-") as d:
         port = free_port()
-        conf = nsd_config(d, port, zone)
+        conf = nsd_config(d, port, zone, zones_conf)
         log = os.path.join(d, "stderr.log")
         proc = subprocess.Popen(["taskset", "-c", cpu, "nsd", "-c", conf, "-d"], stdout=subprocess.DEVNULL,
                                 stderr=open(log, "w"), start_new_session=True)

@@ -272,8 +272,8 @@ class Follower:
                 await self._load(zone_id)
                 return
             serial = r["serial_to"]
-        steps = [(unpack_rrs(r["removed"]), unpack_rrs(r["added"])) for r in rows]
         try:
+            steps = [(unpack_rrs(r["removed"]), unpack_rrs(r["added"])) for r in rows]
             snap = apply_changes(held.snapshot, steps)
         except (ZoneError, ValueError) as e:
             log.error("zone %s: change log could not be applied (%s); loading it whole", held.snapshot.name, e)

@@ -184,7 +184,10 @@ class _Edits:
             if not new:
                 self.after.pop(key, None)
                 return
-            cur = self.after[key] = _RRset(owner.to_text().lower(), ttl, [], dict(cur.meta) if cur else _meta_default())
+            # Records that stay keep their place and stored form, new ones follow: the order that
+            # applying the logged difference gives (zones/changes.py), so a follower equals a reload.
+            kept = [(have, w) for have, w in cur.recs if have in new] if cur else []
+            cur = self.after[key] = _RRset(owner.to_text().lower(), ttl, kept, dict(cur.meta) if cur else _meta_default())
         elif cur is None:
             cur = self.after[key] = _RRset(owner.to_text().lower(), ttl, [], _meta_default())
         cur.ttl = ttl

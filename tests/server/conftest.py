@@ -97,3 +97,20 @@ def zone_args():
         "--zone-file", str(ZONES / "child.example.com.zone"),
         "--zone-file", str(ZONES / "2.0.192.in-addr.arpa.zone"),
     ]
+
+
+
+@pytest.fixture
+def cli():
+    """cli(*args, env=None, timeout=60) runs one `minidns` command (this checkout's) to its end
+    and returns the CompletedProcess, stdout and stderr as text."""
+
+    def run(*args, env=None, timeout=60):
+        env = dict(os.environ if env is None else env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        return subprocess.run(
+            [sys.executable, "-m", "minidns", *map(str, args)],
+            capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
+        )
+
+    return run
