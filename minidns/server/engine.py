@@ -56,7 +56,7 @@ class ReplyCache:
     Two generations bound the memory, by entries and by octets: when the young one is full it
     becomes the old one and the previous old one is dropped; a hit in the old generation is moved to
     the young one, so what is asked often stays however many random names a flood brings. Each value
-    is (reply without its ID, owner) where `owner.live` says whether the snapshot (or zone table) it
+    is (reply without its ID, version) where `version.live` says whether the snapshot (or zone table) it
     came from is still current.
     """
 
@@ -200,17 +200,17 @@ class Engine:
             # RFC 6891 §6.2.5: below 512 counts as 512; never more than ours or one IPv4 datagram.
             limit = min(max(512, edns.payload), self.settings.edns_payload, MAX_UDP)
         if q.qclass == CH:
-            return self._answer_chaos(q, question, keep, limit), self.table
+            return self._answer_chaos(q, question, keep, limit), self.table.version
         table = self.table
         if q.qclass not in (IN, ANYCLASS):
-            return render_error(q.id, keep, question, REFUSED, self._opt(q)), table
+            return render_error(q.id, keep, question, REFUSED, self._opt(q)), table.version
         zone = table.find(q.key, q.qtype)
         if zone is None:  # a name outside every zone: EDE "Not Authoritative", as NSD and Knot
-            return render_error(q.id, keep, question, REFUSED, self._opt(q, ede=EDE_NOT_AUTHORITATIVE)), table
+            return render_error(q.id, keep, question, REFUSED, self._opt(q, ede=EDE_NOT_AUTHORITATIVE)), table.version
         ans = resolve(zone, q.key, q.qtype)
         flags = keep | ans.rcode | (AA if ans.aa else 0)
         sections = (ans.answer, ans.authority, ans.additional)
-        return render(q.id, flags, question, q.key, sections, self._opt(q), limit, ans.glue), zone
+        return render(q.id, flags, question, q.key, sections, self._opt(q), limit, ans.glue), zone.version
 
     def _opt(self, q: Query, ext_rcode: int = 0, ede: int | None = None) -> bytes | None:
         """Our OPT for the reply, when the query had one (RFC 6891 §7)."""

@@ -83,11 +83,22 @@ def parent(name: bytes) -> bytes:
     return name[name[0] + 1 :]
 
 
+class Version:
+    """What a cached reply depends on: `live` turns False when the snapshot (or zone table) it
+    stands for is replaced. The cache holds this, not the snapshot, so a replaced snapshot is
+    freed at once however many replies were cached from it."""
+
+    __slots__ = ("live",)
+
+    def __init__(self):
+        self.live = True
+
+
 class Snapshot:
     """One zone at one serial. Never changed after build; `live` turns False when it is replaced,
-    which retires every response cached from it."""
+    which retires every response cached from it (through `version`)."""
 
-    __slots__ = ("origin", "nodes", "cuts", "dnames", "children", "soa", "neg_ttl", "serial", "live", "name")
+    __slots__ = ("origin", "nodes", "cuts", "dnames", "children", "soa", "neg_ttl", "serial", "version", "name", "__weakref__")
 
     def __init__(self, origin: bytes, nodes: dict[bytes, bytes], cuts: frozenset, dnames: frozenset, children=None):
         self.origin = origin
@@ -106,8 +117,16 @@ class Snapshot:
         self.soa = RRset(origin, SOA, ttl, rdatas[:1])
         # RFC 2308 §5: the negative-caching TTL is the lesser of the SOA's TTL and MINIMUM field.
         self.neg_ttl = min(ttl, minimum)
-        self.live = True
+        self.version = Version()
         self.name = origin_text(origin)
+
+    @property
+    def live(self) -> bool:
+        return self.version.live
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        self.version.live = value
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..wire import DS
-from .snapshot import Snapshot, parent
+from .snapshot import Snapshot, Version, parent
 
 
 class ZoneTable:
@@ -13,11 +13,19 @@ class ZoneTable:
     set of zones changes (a zone added or removed), since that can move names between zones.
     """
 
-    __slots__ = ("zones", "live")
+    __slots__ = ("zones", "version")
 
     def __init__(self, snapshots=()):
         self.zones: dict[bytes, Snapshot] = {s.origin: s for s in snapshots}
-        self.live = True
+        self.version = Version()
+
+    @property
+    def live(self) -> bool:
+        return self.version.live
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        self.version.live = value
 
     def find(self, qname: bytes, qtype: int) -> Snapshot | None:
         """The zone with the longest origin that `qname` falls in. A DS query at a zone's apex goes

@@ -1,5 +1,8 @@
 """The engine: query bytes → reply bytes, the reply cache, zone swaps, and the RFC 1035/6891 checks."""
 
+import gc
+import weakref
+
 import dns.edns
 import dns.flags
 import dns.message
@@ -74,6 +77,20 @@ def test_a_new_snapshot_retires_cached_replies(engine):
     engine.replace_zone(zone(serial=2, addr="192.0.2.99"))
     assert not old.live
     assert not engine.udp_cache.get(q.to_wire()[2:])[1].live  # the entry is there but retired
+    assert ask(engine, q).answer[0][0].address == "192.0.2.99"
+
+
+def test_cached_replies_do_not_keep_replaced_snapshots_alive(engine):
+    """A zone changing 100 times a second must not leave every old snapshot (its whole node dict)
+    held by the replies cached from it until the cache rotates."""
+    q, outside = query(), query("www.nowhere.test.")
+    ask(engine, q)
+    ask(engine, outside)  # cached against the zone table
+    old = weakref.ref(engine.table.zones[b"\x07example\x04test\x00"])
+    engine.replace_zone(zone(serial=2, addr="192.0.2.99"))
+    gc.collect()
+    assert old() is None
+    assert len(engine.udp_cache) == 2  # both entries are still there, retired or not
     assert ask(engine, q).answer[0][0].address == "192.0.2.99"
 
 
