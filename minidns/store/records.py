@@ -40,6 +40,9 @@ class RRsetData:
 
     def wire(self) -> bytes:
         """The records as the server holds them: TYPE TTL RDLENGTH RDATA each."""
+        if len(self.rdata) == 1:
+            rd = self.rdata[0]
+            return pack("!HIH", self.rtype, self.ttl, len(rd)) + rd
         return b"".join(pack("!HIH", self.rtype, self.ttl, len(rd)) + rd for rd in self.rdata)
 
     @property

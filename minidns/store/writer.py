@@ -117,6 +117,7 @@ _RRSET_COLUMNS = (
     "id", "zone_id", "name", "owner", "type", "ttl", "records", "wire", "description", "managed",
     "managed_source", "managed_resource_type", "managed_resource_id", "managed_tenant_id", "managed_extra",
 )  # fmt: skip
+_BULK_COLUMNS = ("zone_id", "name", "owner", "type", "ttl", "records", "wire")
 _UPSERT = f"""
 INSERT INTO rrsets ({", ".join(_RRSET_COLUMNS)}) VALUES ({", ".join(f"${i + 1}" for i in range(len(_RRSET_COLUMNS)))})
 ON CONFLICT (zone_id, owner, type) DO UPDATE SET ttl = EXCLUDED.ttl, records = EXCLUDED.records,
@@ -327,13 +328,13 @@ class Store:
             edit.apply(e)
         apex = origin.to_wire().lower()
         rows = [_rrset_row(z["id"], key, rr) for key, rr in edit.after.items()]
-        rows += [
-            (uuid.uuid4(), z["id"], r.name, r.owner, r.rtype, r.ttl, r.records, r.wire(), None, False, None, None, None, None, None)
-            for r in rrsets
-        ]
         rows.append(_soa_row(z, apex, soa))
         if edits:
             _check_rows(rows, apex)
+        zid = z["id"]
+        # A zone file's RRsets (checked already) go in as they are: no id (the database makes it),
+        # no description, not managed.
+        bulk = [(zid, r.name, r.owner, r.rtype, r.ttl, r.records, r.wire()) for r in rrsets]
         async with self.pool.acquire() as conn, conn.transaction():
             cols = ", ".join(z)
             args = ", ".join(f"${i + 1}" for i in range(len(z)))
@@ -343,13 +344,15 @@ class Store:
             if inserted is None:
                 raise Conflict(f"zone {z['name']} exists")
             await conn.copy_records_to_table("rrsets", records=rows, columns=_RRSET_COLUMNS)
+            if bulk:
+                await conn.copy_records_to_table("rrsets", records=bulk, columns=_BULK_COLUMNS)
             await conn.execute(
                 "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
                 " VALUES ($1, NULL, $2, '', '', $3)",
                 z["id"], z["serial"], source,
             )  # fmt: skip
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {z['serial']}")
-        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows))
+        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows) + len(bulk))
 
     async def delete_zone(self, zone: str | uuid.UUID, source: str = "api") -> Change:
         async with self.pool.acquire() as conn, conn.transaction():
