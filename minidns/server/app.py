@@ -11,12 +11,17 @@ import socket
 import time
 from importlib import resources
 
+import dns.name
+
 from ..store.db import DatabaseError
 from ..store.follow import Follower
 from ..zones.loader import ZoneFileError, load_zone_file
 from ..zones.snapshot import Snapshot
+from ..xfr.tsig import make_key
 from .config import Config, parse_listen
 from .engine import Engine, EngineSettings
+from .notify import Notifier, Secondary
+from .transfers import Acl, Transfers
 from .transport import LoggingTcpProtocol, LoggingUdpProtocol, TcpLimits, TcpProtocol, UdpProtocol
 
 log = logging.getLogger("minidns")
@@ -87,6 +92,37 @@ class Server:
         self.database = None  # a store.Database once connected
         self.follower: Follower | None = None
         self.following: asyncio.Task | None = None
+        self._status_tasks: set = set()
+        self.keyring = {}
+        for k in config.tsig_keys:
+            key = make_key(k["name"], k.get("algorithm", "hmac-sha256"), k["secret"])
+            self.keyring[key.name] = key
+        secondaries = [
+            Secondary(s["address"], int(s.get("port", 53)), self._key(s.get("key")), tuple(s.get("zones", ["*"])))
+            for s in config.secondaries
+        ]
+        acl = Acl.parse(config.allow_transfer)
+        for sec in secondaries:  # a secondary may transfer: by its key when it has one, else by address
+            if sec.key is not None:
+                acl.keys.add(sec.key.name)
+            else:
+                acl.networks += Acl.parse([sec.address]).networks
+        self.transfers = Transfers(self.engine, keyring=self.keyring, acl=acl, history=self._history)
+        for zone, entries in config.zone_allow_transfer.items():
+            self.transfers.zone_acls[dns.name.from_text(zone).to_wire().lower()] = Acl.parse(entries)
+        self.engine.xfr = self.transfers
+        self.notifier = Notifier(
+            secondaries, retries=config.notify_retries, timeout=config.notify_timeout, rate=config.notify_rate,
+            propagation_timeout=config.propagation_timeout, share=config.propagation_share, on_status=self._on_status,
+        ) if config.notify else None  # fmt: skip
+
+    def _key(self, name: str | None):
+        if name is None:
+            return None
+        key = self.keyring.get(dns.name.from_text(name))
+        if key is None:
+            raise ValueError(f"secondary key {name!r} is not among tsig_keys")
+        return key
 
     @property
     def state(self) -> str:
@@ -98,6 +134,8 @@ class Server:
         zones, _ = await loop.run_in_executor(None, load_zones, zone_sources(self.config))
         self.file_zones = {z.origin: z for z in zones}
         self.engine.set_zones(zones)
+        if self.notifier is not None:
+            await self.notifier.start()
         if self.config.uses_database:
             await self._start_database()
         for spec in self.config.listen:
@@ -129,9 +167,50 @@ class Server:
     def put_zone(self, snapshot: Snapshot) -> None:
         if not self._shadowed(snapshot):
             self.engine.replace_zone(snapshot)
+            if self.notifier is not None:
+                self.notifier.changed(snapshot)
 
     def drop_zone(self, snapshot: Snapshot) -> None:
         self.engine.remove_zone(snapshot)
+        if self.notifier is not None:
+            self.notifier.dropped(snapshot.name)
+
+    async def _history(self, snapshot: Snapshot) -> list | None:
+        """The change log of a database zone, for IXFR; None for a zone file or no database."""
+        if self.database is None or self.file_zones.get(snapshot.origin) is snapshot:
+            return None
+        try:
+            async with self.database.pool.acquire() as conn:
+                return await conn.fetch(
+                    "SELECT c.serial_from, c.serial_to, c.removed, c.added FROM zone_changes c"
+                    " JOIN zones z ON z.id = c.zone_id WHERE z.name = $1 AND c.serial_from IS NOT NULL ORDER BY c.seq",
+                    snapshot.name.lower(),
+                )
+        except (OSError, asyncio.TimeoutError, DatabaseError) as e:
+            log.warning("change log of %s not readable (%s): sending the whole zone", snapshot.name, e)
+            return None
+        except Exception as e:  # noqa: BLE001 - asyncpg's errors: the transfer falls back to AXFR
+            log.warning("change log of %s not readable (%s): sending the whole zone", snapshot.name, e)
+            return None
+
+    def _on_status(self, zs) -> None:
+        """A zone's propagation status changed: record it where `zone status` and the API read it."""
+        if self.database is None or self.file_zones.get(zs.name):
+            return
+        task = asyncio.ensure_future(self._write_status(zs.name, zs.serial, zs.status))
+        self._status_tasks.add(task)
+        task.add_done_callback(self._status_tasks.discard)
+
+    async def _write_status(self, name: str, serial: int, status: str) -> None:
+        try:
+            async with self.database.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE zones SET status = $3, action = CASE WHEN $3 = 'ACTIVE' THEN 'NONE' ELSE action END"
+                    " WHERE name = $1 AND serial = $2 AND status <> $3",
+                    name.lower(), serial, status,
+                )
+        except Exception as e:  # noqa: BLE001 - status is advisory; the next change writes it again
+            log.warning("zone %s: status %s not recorded (%s)", name, status, e)
 
     def _shadowed(self, snapshot: Snapshot) -> bool:
         if snapshot.origin in self.file_zones:
@@ -169,8 +248,11 @@ class Server:
         loop = asyncio.get_running_loop()
         zones, errors = await loop.run_in_executor(None, load_zones, zone_sources(self.config))
         for zone in zones:
+            old = self.file_zones.get(zone.origin)
             self.file_zones[zone.origin] = zone
             self.engine.replace_zone(zone)
+            if self.notifier is not None and (old is None or old.serial != zone.serial):
+                self.notifier.changed(zone)
         log.info("reload: %d zone(s) swapped in, %d kept as they were", len(zones), len(errors))
 
     def _on_hup(self) -> None:
@@ -196,6 +278,8 @@ class Server:
         else:
             start.cancel()
         log.info("stopping")
+        if self.notifier is not None:
+            self.notifier.stop()
         await self._stop_database()
         for closer in self.closers:
             closer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import socket
 import tomllib
 from dataclasses import dataclass
@@ -35,6 +36,17 @@ class Config:
     tcp_idle_timeout: float = 10.0  # seconds a TCP connection may sit idle (RFC 7766 §6.2.3)
     tcp_max_connections: int = 1000
     cache_entries: int = 200_000  # rendered replies kept for the fast path
+    # Transfers and NOTIFY (RFC 5936, 1995, 1996, 8945)
+    tsig_keys: tuple = ()  # [{name, algorithm, secret}]: keys besides those stored in the database
+    allow_transfer: tuple[str, ...] = ("127.0.0.0/8", "::1")  # prefixes and "key:NAME" allowed AXFR/IXFR
+    zone_allow_transfer: dict = dataclasses.field(default_factory=dict)  # {zone: [entries]} replacing the above
+    secondaries: tuple = ()  # [{address, port=53, key, zones=["*"]}]: NOTIFYed and allowed to transfer
+    notify: bool = True  # NOTIFY secondaries after each change
+    notify_retries: int = 5  # NOTIFY attempts per change and secondary (RFC 1996 §3.6)
+    notify_timeout: float = 1.0  # seconds before the first retry; doubled each time
+    notify_rate: int = 1000  # NOTIFY messages sent per second at most, over all secondaries
+    propagation_timeout: float = 60.0  # seconds until a zone no secondary confirmed goes to ERROR
+    propagation_share: float = 1.0  # share of a zone's secondaries that must have a change for ACTIVE
 
     def __post_init__(self):
         if not self.listen:
@@ -53,6 +65,34 @@ class Config:
             raise ConfigError("db_check_interval, change_log_keep and change_log_max_age must be positive")
         if self.nsid is not None and len(self.nsid.encode()) > 255:
             raise ConfigError("nsid is longer than 255 octets")
+        if self.notify_retries < 1 or self.notify_timeout <= 0 or self.notify_rate < 1 or self.propagation_timeout <= 0:
+            raise ConfigError("notify_retries, notify_timeout, notify_rate and propagation_timeout must be positive")
+        if not 0 < self.propagation_share <= 1:
+            raise ConfigError("propagation_share must be above 0 and at most 1")
+        from .transfers import Acl
+        from ..xfr.tsig import TsigKeyError, make_key
+
+        for key in self.tsig_keys:
+            if not isinstance(key, dict) or set(key) - {"name", "algorithm", "secret"} or "name" not in key or "secret" not in key:
+                raise ConfigError("tsig_keys entries are tables with name, algorithm and secret")
+            try:
+                make_key(key["name"], key.get("algorithm", "hmac-sha256"), key["secret"])
+            except TsigKeyError as e:
+                raise ConfigError(f"tsig_keys: {e}") from None
+        for entries in [self.allow_transfer, *self.zone_allow_transfer.values()]:
+            try:
+                Acl.parse(entries)
+            except (ValueError, TypeError) as e:
+                raise ConfigError(f"allow_transfer: {e}") from None
+        for sec in self.secondaries:
+            if not isinstance(sec, dict) or "address" not in sec or set(sec) - {"address", "port", "key", "zones"}:
+                raise ConfigError("secondaries entries are tables with address, and optionally port, key, zones")
+            try:
+                ipaddress.ip_address(sec["address"])
+            except ValueError:
+                raise ConfigError(f"secondaries: {sec['address']!r} is not an IP address") from None
+            if not 0 < int(sec.get("port", 53)) < 65536:
+                raise ConfigError(f"secondaries: bad port {sec.get('port')!r}")
 
 
     @property
@@ -91,7 +131,15 @@ def load_config(path: str | None, overrides: dict) -> Config:
 
 def _check_type(name: str, value):
     default = _FIELDS[name].default
-    if name in ("listen", "zone_files"):
+    if name in ("tsig_keys", "secondaries"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list of tables")
+        return tuple(value)
+    if name == "zone_allow_transfer":
+        if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+            raise ConfigError(f"{name} must be a table of zone = [entries]")
+        return value
+    if name in ("listen", "zone_files", "allow_transfer"):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

@@ -39,6 +39,7 @@ log = logging.getLogger("minidns.engine")
 _OPCODE_RD = 0x7800 | RD
 MAX_UDP = 65507  # the largest UDP payload over IPv4
 _NSID_ONLY = (b"", b"\x00\x03\x00\x00")  # option sets whose replies do not depend on the client
+_XFR_TYPES = (AXFR, IXFR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class Engine:
         self.udp_cache = ReplyCache(settings.cache_entries)
         self.tcp_cache = ReplyCache(settings.cache_entries // 4)
         self.chaos = _chaos_names(settings)
+        self.xfr = None  # server/transfers.Transfers: transfers, NOTIFY and TSIG-signed messages
 
     # -- zone set changes -------------------------------------------------------------------
     def set_zones(self, snapshots: list[Snapshot]) -> None:
@@ -138,8 +140,9 @@ class Engine:
             self.set_zones([z for z in self.table.zones.values() if z is not snapshot])
 
     # -- answering --------------------------------------------------------------------------
-    def answer(self, data: bytes, tcp: bool = False) -> bytes | None:
-        """The reply to one query message, or None when RFC 1035 §4.1.1 says not to reply."""
+    def answer(self, data: bytes, tcp: bool = False, peer=None):
+        """The reply to one query message, or None when RFC 1035 §4.1.1 says not to reply. Over
+        TCP a zone transfer is an async iterator of messages instead (server/transfers.py)."""
         try:
             query = parse_query(data)
         except QueryError as e:
@@ -151,6 +154,12 @@ class Engine:
             return render_error(int.from_bytes(data[:2], "big"), 0, b"", FORMERR, None)
         if query is None:
             return None
+        if self.xfr is not None and (query.tsig or query.opcode == NOTIFY or query.qtype in _XFR_TYPES):
+            try:
+                return self.xfr.handle(query, data, tcp, peer)
+            except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered
+                log.exception("internal error answering %r", data)
+                return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None)
         cache = self.tcp_cache if tcp else self.udp_cache
         # A client that varies letter case (DNS 0x20) is served from the lowercase entry; the
         # splice needs the question name as long as its lowercase form, i.e. not compressed.
@@ -166,7 +175,7 @@ class Engine:
         except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered
             log.exception("internal error answering %r", data)
             return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None)
-        cacheable = query.edns is None or query.edns.options in _NSID_ONLY
+        cacheable = (query.edns is None or query.edns.options in _NSID_ONLY) and not query.tsig
         if owner is not None and cacheable and plain:
             tail = reply[2:]
             if folded:

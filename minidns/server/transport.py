@@ -11,6 +11,7 @@ from ..wire.query import QueryError, parse_query
 from .engine import Engine
 
 qlog = logging.getLogger("minidns.query")
+log = logging.getLogger("minidns.tcp")
 
 
 def _log_query(proto: str, addr, data: bytes, reply: bytes | None) -> None:
@@ -38,7 +39,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if hit is not None and hit[1].live:
             self.transport.sendto(data[:2] + hit[0], addr)
             return
-        reply = self.engine.answer(data)
+        reply = self.engine.answer(data, False, addr)
         if reply is not None:
             self.transport.sendto(reply, addr)
 
@@ -50,7 +51,7 @@ class LoggingUdpProtocol(UdpProtocol):
     """UDP with the query log on: every query goes through the engine and is logged."""
 
     def datagram_received(self, data: bytes, addr) -> None:
-        reply = self.engine.answer(data)
+        reply = self.engine.answer(data, False, addr)
         if reply is not None:
             self.transport.sendto(reply, addr)
         _log_query("udp", addr, data, reply)
@@ -79,9 +80,14 @@ class TcpProtocol(asyncio.Protocol):
         self.timer = None
         self.active = False
         self.counted = False
+        self.peer = None
+        self.sending: asyncio.Task | None = None  # a zone transfer being sent
+        self.writable = asyncio.Event()
+        self.writable.set()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.peer = transport.get_extra_info("peername")
         if self.limits.open >= self.limits.max_connections:
             transport.abort()
             return
@@ -99,6 +105,9 @@ class TcpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.active = True
+        if self.sending is not None:  # queries behind a transfer wait for it (answered in order)
+            self.buf += data
+            return
         buf = self.buf + data if self.buf else data
         off, end = 0, len(buf)
         out = []
@@ -116,25 +125,63 @@ class TcpProtocol(asyncio.Protocol):
                 reply = self.answer(msg)
                 if reply is None:
                     continue
+                if not isinstance(reply, bytes):  # a zone transfer: sent before anything behind it
+                    self.buf = buf[off:]
+                    if out:
+                        self.transport.write(b"".join(out))
+                    self.transport.pause_reading()
+                    self.sending = asyncio.ensure_future(self._send(reply))
+                    return
             out.append(len(reply).to_bytes(2, "big"))
             out.append(reply)
         self.buf = buf[off:]
         if out:
             self.transport.write(b"".join(out))
 
-    def answer(self, msg: bytes) -> bytes | None:
-        return self.engine.answer(msg, tcp=True)
+    def answer(self, msg: bytes):
+        return self.engine.answer(msg, True, self.peer)
+
+    async def _send(self, messages) -> None:
+        """Send a transfer's messages as the client takes them: each waits while the transport's
+        buffer is above its high-water mark, so a transfer holds at most that much in memory."""
+        transport = self.transport
+        try:
+            async for msg in messages:
+                if transport.is_closing():
+                    return
+                self.active = True
+                transport.write(len(msg).to_bytes(2, "big") + msg)
+                if not self.writable.is_set():
+                    await self.writable.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the connection ends; the server goes on
+            log.exception("transfer to %s failed", self.peer)
+            transport.close()
+            return
+        finally:
+            self.sending = None
+        if not transport.is_closing():
+            transport.resume_reading()
+            if self.buf:
+                self.data_received(b"")
 
     def pause_writing(self) -> None:
+        self.writable.clear()
         self.transport.pause_reading()  # a client that does not read gets no more answers queued
 
     def resume_writing(self) -> None:
-        self.transport.resume_reading()
+        self.writable.set()
+        if self.sending is None:
+            self.transport.resume_reading()
 
     def eof_received(self):
         return None  # half-closed by the client: replies already written are flushed, then close
 
     def connection_lost(self, exc) -> None:
+        if self.sending is not None:
+            self.sending.cancel()
+        self.writable.set()
         if self.counted:
             self.limits.open -= 1
             self.counted = False
@@ -149,7 +196,7 @@ class LoggingTcpProtocol(TcpProtocol):
         super().__init__(engine, limits)
         self.cache = SimpleNamespace(young={})  # never a hit here, so nothing skips the log
 
-    def answer(self, msg: bytes) -> bytes | None:
-        reply = self.engine.answer(msg, tcp=True)
-        _log_query("tcp", self.transport.get_extra_info("peername"), msg, reply)
+    def answer(self, msg: bytes):
+        reply = self.engine.answer(msg, True, self.peer)
+        _log_query("tcp", self.peer, msg, reply if isinstance(reply, bytes) or reply is None else b"\0\0\0\0")
         return reply

@@ -117,6 +117,9 @@ _RRSET_COLUMNS = (
     "id", "zone_id", "name", "owner", "type", "ttl", "records", "wire", "description", "managed",
     "managed_source", "managed_resource_type", "managed_resource_id", "managed_tenant_id", "managed_extra",
 )  # fmt: skip
+# A change leaves the zone PENDING until the servers have seen its secondaries take it
+# (server/notify.py writes ACTIVE or ERROR), as Designate reports a zone's status.
+_PENDING = ", status = 'PENDING', action = 'UPDATE'"
 _BULK_COLUMNS = ("zone_id", "name", "owner", "type", "ttl", "records", "wire")
 _UPSERT = f"""
 INSERT INTO rrsets ({", ".join(_RRSET_COLUMNS)}) VALUES ({", ".join(f"${i + 1}" for i in range(len(_RRSET_COLUMNS)))})
@@ -320,7 +323,7 @@ class Store:
             "mname": mname or f"ns1.{origin.to_text()}", "ttl": check_ttl(ttl), "refresh": refresh, "retry": retry,
             "expire": expire, "minimum": check_ttl(minimum),
             "serial": initial_serial(policy, self.clock()) if serial is None else serial % SERIAL_MOD,
-            "serial_policy": policy, "description": description,
+            "serial_policy": policy, "description": description, "status": "PENDING", "action": "CREATE",
         }  # fmt: skip
         soa = soa_rdata(z, z["serial"])  # checks email and mname
         edit = _Edits(origin, z["ttl"])
@@ -400,7 +403,8 @@ class Store:
             await conn.execute(_UPSERT, *_soa_row(new_z, apex, new_soa))
             sets = ", ".join(f"{f} = ${i + 3}" for i, f in enumerate(fields))
             await conn.execute(
-                f"UPDATE zones SET serial = $2, updated_at = now(){', ' + sets if sets else ''} WHERE id = $1",
+                f"UPDATE zones SET serial = $2, updated_at = now(){'' if 'status' in fields else _PENDING}"
+                f"{', ' + sets if sets else ''} WHERE id = $1",
                 z["id"], serial, *(new_z[f] for f in fields),
             )  # fmt: skip
             removed.insert(0, (apex, SOA, z["ttl"], old_soa))

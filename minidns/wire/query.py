@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from struct import unpack_from
 
-from . import FORMERR, OPT, OPT_NSID, QR
+from . import FORMERR, OPT, OPT_NSID, QR, TSIG
 
 MAX_NAME = 255  # RFC 1035 §3.1: a name is at most 255 octets in wire form
 
@@ -42,6 +42,7 @@ class Query:
     qclass: int
     qend: int  # offset just past the question: data[12:qend] is the question as sent
     edns: Edns | None
+    tsig: int = 0  # offset of the TSIG record (RFC 8945), the message's last; 0 when unsigned
 
     @property
     def opcode(self) -> int:
@@ -115,18 +116,22 @@ def parse_query(data: bytes) -> Query | None:
     qtype, qclass = unpack_from("!HH", data, off)
     qend = off + 4
     try:
-        edns = _read_records(data, qend, ancount, nscount, arcount)
+        edns, tsig = _read_records(data, qend, ancount, nscount, arcount)
     except QueryError as e:
         e.qend = qend
         raise
-    return Query(qid, flags, qname, qname.lower(), qtype, qclass, qend, edns)
+    return Query(qid, flags, qname, qname.lower(), qtype, qclass, qend, edns, tsig)
 
 
-def _read_records(data: bytes, off: int, ancount: int, nscount: int, arcount: int) -> Edns | None:
-    """Walk answer, authority and additional; return the OPT record if any (RFC 6891 §6.1.1)."""
+def _read_records(data: bytes, off: int, ancount: int, nscount: int, arcount: int) -> tuple[Edns | None, int]:
+    """Walk answer, authority and additional; return the OPT record if any (RFC 6891 §6.1.1) and
+    the offset of the TSIG record, which must be the last one (RFC 8945 §5.1)."""
     edns = None
+    tsig = 0
     n = len(data)
-    for i in range(ancount + nscount + arcount):
+    total = ancount + nscount + arcount
+    for i in range(total):
+        start = off
         owner, off = read_name(data, off)
         if off + 10 > n:
             raise QueryError(FORMERR, "truncated resource record")
@@ -142,8 +147,12 @@ def _read_records(data: bytes, off: int, ancount: int, nscount: int, arcount: in
             if owner != b"\x00":
                 raise QueryError(FORMERR, "OPT owner is not the root")
             edns = _read_opt(data[off : off + rdlen], rclass, ttl)
+        elif rtype == TSIG:
+            if i != total - 1 or i < ancount + nscount:
+                raise QueryError(FORMERR, "TSIG is not the last record")
+            tsig = start
         off += rdlen
-    return edns
+    return edns, tsig
 
 
 def _read_opt(rdata: bytes, payload: int, ttl: int) -> Edns:
