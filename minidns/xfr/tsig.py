@@ -88,7 +88,8 @@ class TsigError(Exception):
 
 def read_tsig(data: bytes, at: int):
     """(owner name, TSIG rdata) of the TSIG record at offset `at`."""
-    owner, off = dns.name.from_wire(data, at)
+    owner, used = dns.name.from_wire(data, at)
+    off = at + used
     rdlen = unpack_from("!H", data, off + 8)[0]
     rdata = dns.rdata.from_wire(dns.rdataclass.ANY, dns.rdatatype.TSIG, data, off + 10, rdlen)
     return owner, rdata
