@@ -21,7 +21,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import dns.exception
 import dns.name
 
-from ..wire import AA, AXFR, EDE_PROHIBITED, FORMERR, IN, IXFR, NOTAUTH, NOTIFY, NOTIMP, QUERY, RD, REFUSED, SOA
+from ..wire import AXFR, EDE_PROHIBITED, FORMERR, IN, IXFR, NOTAUTH, NOTIFY, NOTIMP, QUERY, RD, REFUSED, SOA
 from ..wire.query import Query, QueryError, read_name
 from ..wire.render import render_error
 from ..xfr.transfer import axfr, condense, ixfr, single_soa, soa_serial
@@ -84,13 +84,12 @@ class Transfers:
     """Answers the messages the engine does not: transfers, NOTIFY and signed queries."""
 
     def __init__(self, engine, *, keyring: dict | None = None, acl: Acl | None = None, history: History | None = None,
-                 notify_received: Callable | None = None, clock=time.time):  # fmt: skip
+                 clock=time.time):  # fmt: skip
         self.engine = engine
         self.keyring: dict = keyring or {}
         self.acl = acl or Acl.parse(["127.0.0.0/8", "::1"])
         self.zone_acls: dict[bytes, Acl] = {}
         self.history = history
-        self.notify_received = notify_received
         self.clock = clock
         self.stats: Counter = Counter()  # transfers served, by kind; for metrics and tests
 
@@ -107,7 +106,7 @@ class Transfers:
                 log.warning("TSIG from %s: %s", _addr(peer), e)
                 return error_reply(render_error(q.id, keep, question, NOTAUTH, None), e, self.clock)
             except (dns.exception.DNSException, ValueError, IndexError) as e:
-                return render_error(q.id, keep, question, FORMERR, None)
+                return render_error(q.id, keep, question, FORMERR, self.engine._opt(q))
         key = signed.key.name if signed else None
         if q.opcode == NOTIFY:
             reply = self._notify(q, data, question, keep, peer, key)
@@ -124,23 +123,18 @@ class Transfers:
 
     # -- NOTIFY --------------------------------------------------------------------------------
     def _notify(self, q: Query, data: bytes, question: bytes, keep: int, peer, key) -> bytes:
-        """RFC 1996 §3.7 asks a server to answer a NOTIFY. minidns is primary for every zone it
-        serves, so there is nothing to fetch: for a zone it serves the reply is NOERROR with AA,
-        as BIND and Knot answer a NOTIFY for a zone they are primary for; for any other NOTAUTH."""
-        zone = self.engine.table.zones.get(q.key) if q.qtype == SOA else None
-        if zone is None:
-            return render_error(q.id, keep, question, NOTAUTH, None)
-        if self.notify_received is not None:
-            self.notify_received(zone, _addr(peer), key)
-        return render_error(q.id, keep | AA, question, 0, None)
+        """minidns is primary for every zone it serves and secondary for none, so a NOTIFY
+        (RFC 1996) has nothing to start: NOTAUTH with the question, as Knot answers a NOTIFY for
+        a zone it is primary for and for one it does not serve (NSD answers REFUSED)."""
+        return render_error(q.id, keep, question, NOTAUTH, self.engine._opt(q))
 
     # -- AXFR / IXFR ---------------------------------------------------------------------------
     def _transfer(self, q: Query, data: bytes, question: bytes, keep: int, tcp: bool, peer, key, signed):
         if q.qtype == AXFR and not tcp:  # RFC 5936 §4.2: TCP only
-            return render_error(q.id, keep, question, NOTIMP, None)
+            return render_error(q.id, keep, question, NOTIMP, self.engine._opt(q))
         zone = self.engine.table.zones.get(q.key) if q.qclass == IN else None
         if zone is None:
-            return render_error(q.id, keep, question, NOTAUTH, None)
+            return render_error(q.id, keep, question, NOTAUTH, self.engine._opt(q))
         acl = self.zone_acls.get(zone.origin, self.acl)
         address = _addr(peer)
         if not acl.allows(address, key):
@@ -152,7 +146,7 @@ class Transfers:
         try:
             client = _ixfr_serial(data, q)
         except QueryError:
-            return render_error(q.id, keep, question, FORMERR, None)
+            return render_error(q.id, keep, question, FORMERR, self.engine._opt(q))
         if not tcp or not serial_lt(client, zone.serial):
             # Over UDP the reply is only the current SOA: the client goes on over TCP (RFC 1995 §2).
             self.stats["IXFR-current" if tcp else "IXFR-udp"] += 1

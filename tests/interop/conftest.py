@@ -292,6 +292,11 @@ def _start_minidns(name: str, d: Path, zones: list[Path], listens: list[tuple[st
     for host, port in listens:
         argv += ["--listen", f"{host}:{port}"]
     argv += ["--nsid", NSID, "--version-string", VERSION, "--identity", IDENTITY]
+    # NSD and Knot here are configured with no transfer access, so minidns is too: transfers are
+    # compared as refusals (tests/server/test_transfers.py and the secondaries tests serve them).
+    conf = d / f"{name}.toml"
+    conf.write_text("allow_transfer = []\n")
+    argv += ["--config", str(conf)]
     server = _start(name, argv, d, listens[0][1])
     server.host = listens[0][0]
     return server
