@@ -84,6 +84,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     _database_flags(p)
 
+    p = z.add_parser("status", help="a zone's propagation: its status and each secondary's serial", description=DB_HELP)
+    p.add_argument("name", metavar="NAME")
+    _database_flags(p)
+    p = z.add_parser("allow-transfer", help="set who may transfer a zone (prefixes, key:NAME); none given → the default",
+                     description=DB_HELP)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("entries", metavar="ENTRY", nargs="*", help="address prefix (192.0.2.0/24, ::1) or key:KEYNAME")
+    p.add_argument("--nobody", action="store_true", help="allow no one (an empty list, not the default)")
+    _database_flags(p)
+    sec = z.add_parser("secondary", help="a zone's own secondaries (NOTIFYed, allowed to transfer)").add_subparsers(
+        dest="secondary_action", required=True)
+    for action, text in (("add", "add or update a secondary"), ("delete", "remove a secondary"), ("list", "list them")):
+        p = sec.add_parser(action, help=text, description=DB_HELP)
+        p.add_argument("name", metavar="ZONE")
+        if action != "list":
+            p.add_argument("address", metavar="ADDRESS")
+            p.add_argument("--port", type=int, default=53, help="its DNS port (default 53)")
+        if action == "add":
+            p.add_argument("--key", metavar="KEYNAME", help="TSIG key (stored with `minidns tsig add`) to sign NOTIFY with")
+        _database_flags(p)
+
+    t = sub.add_parser("tsig", help="TSIG keys in the database").add_subparsers(dest="action", required=True)
+    p = t.add_parser("add", help="store a key (a random secret unless given); prints the secret once", description=DB_HELP)
+    p.add_argument("keyname", metavar="NAME")
+    p.add_argument("--algorithm", default="hmac-sha256", help="hmac-sha256 (default), hmac-sha384, hmac-sha512, hmac-sha1, hmac-md5")
+    p.add_argument("--secret", metavar="BASE64", help="the secret (default: 32 random octets)")
+    _database_flags(p)
+    _database_flags(t.add_parser("list", help="list keys (names and algorithms, never secrets)", description=DB_HELP))
+    p = t.add_parser("delete", help="delete a key no secondary uses", description=DB_HELP)
+    p.add_argument("keyname", metavar="NAME")
+    _database_flags(p)
+
     r = sub.add_parser("record", help="quick record edits").add_subparsers(dest="action", required=True)
     for action, text in (("add", "add a record (the TTL applies to its whole RRset)"),
                          ("delete", "delete a record (its TTL is not compared)")):

@@ -10,7 +10,8 @@ from .server.config import Config
 from .store.database import open_database
 from .store.db import DatabaseError, connect, upgrade
 from .store.embedded import start_embedded, default_data_dir
-from .store.records import Invalid
+from .store import access
+from .store.records import Invalid, zone_name
 from .store.writer import Conflict, Edit, NotFound
 from .zones.loader import ZoneFileError
 
@@ -70,6 +71,15 @@ async def _db_upgrade(config: Config) -> int:
     return 0
 
 
+def _print_status(zone: dict, rows: list[dict]) -> None:
+    print(f"{zone['name']} serial {zone['serial']} status {zone['status']} action {zone['action']}")
+    for r in rows:
+        seen = r["seen_at"].isoformat(timespec="milliseconds") if r["seen_at"] else "-"
+        lag = f"{(r['seen_at'] - zone['updated_at']).total_seconds() * 1000:.0f} ms" if r["seen_at"] and r["target"] == zone["serial"] else "-"
+        print(f"  {r['secondary']}\t{r['state']}\tserial {r['serial'] if r['serial'] is not None else '-'}"
+              f" (waiting for {r['target']})\tseen {seen}\tlag {lag}")
+
+
 async def _run(args, database) -> int:
     store = database.store
     if args.command == "zone":
@@ -90,6 +100,35 @@ async def _run(args, database) -> int:
         elif args.action == "delete":
             change = await store.delete_zone(args.name, source="cli")
             print(f"deleted {change.zone}")
+        elif args.action == "status":
+            _print_status(*await access.zone_status(database.pool, args.name))
+        elif args.action == "allow-transfer":
+            entries = [] if args.nobody else (args.entries or None)
+            await access.set_allow_transfer(database.pool, args.name, entries)
+            print(f"{args.name}: transfers allowed to {', '.join(entries) if entries else 'nobody' if entries == [] else 'the default'}")
+        elif args.action == "secondary":
+            if args.secondary_action == "add":
+                await access.add_secondary(database.pool, args.name, args.address, args.port, args.key)
+                print(f"{args.name}: secondary {args.address}#{args.port}{' key ' + args.key if args.key else ''}")
+            elif args.secondary_action == "delete":
+                await access.delete_secondary(database.pool, args.name, args.address, args.port)
+                print(f"{args.name}: secondary {args.address}#{args.port} removed")
+            else:
+                for zone, entries in (await access.load_settings(database.pool)).secondaries.items():
+                    if zone == zone_name(args.name).to_text().lower():
+                        for address, port, key in entries:
+                            print(f"{address}\t{port}\t{key or '-'}")
+        return 0
+    if args.command == "tsig":
+        if args.action == "add":
+            name, alg, secret = await access.add_key(database.pool, args.keyname, args.algorithm, args.secret)
+            print(f"{name}\t{alg}\t{secret}")
+        elif args.action == "list":
+            for name, alg in await access.list_keys(database.pool):
+                print(f"{name}\t{alg}")
+        else:
+            await access.delete_key(database.pool, args.keyname)
+            print(f"deleted {args.keyname}")
         return 0
     if args.command == "record":
         data = " ".join(args.data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import errno
 import logging
 import os
@@ -92,29 +93,73 @@ class Server:
         self.database = None  # a store.Database once connected
         self.follower: Follower | None = None
         self.following: asyncio.Task | None = None
-        self._status_tasks: set = set()
-        self.keyring = {}
+        self._status_dirty: dict = {}
+        self._status_writer: asyncio.Task | None = None
+        self.config_keyring = {}
         for k in config.tsig_keys:
             key = make_key(k["name"], k.get("algorithm", "hmac-sha256"), k["secret"])
-            self.keyring[key.name] = key
-        secondaries = [
+            self.config_keyring[key.name] = key
+        self.keyring = dict(self.config_keyring)
+        self.config_secondaries = [
             Secondary(s["address"], int(s.get("port", 53)), self._key(s.get("key")), tuple(s.get("zones", ["*"])))
             for s in config.secondaries
         ]
-        acl = Acl.parse(config.allow_transfer)
-        for sec in secondaries:  # a secondary may transfer: by its key when it has one, else by address
+        self.db_secondaries: dict[str, list[Secondary]] = {}
+        self.transfers = Transfers(self.engine, keyring=self.keyring, acl=self._acl(config.allow_transfer, self.config_secondaries),
+                                   history=self._history)  # fmt: skip
+        self.transfers.zone_acls = self._zone_acls({}, {})
+        self.engine.xfr = self.transfers
+        self.notifier = Notifier(
+            self.config_secondaries, retries=config.notify_retries, timeout=config.notify_timeout, rate=config.notify_rate,
+            propagation_timeout=config.propagation_timeout, share=config.propagation_share, on_status=self._on_status,
+            zone_secondaries=lambda name: self.db_secondaries.get(name, ()),
+        ) if config.notify else None  # fmt: skip
+
+    @staticmethod
+    def _acl(entries, secondaries) -> Acl:
+        """An access list, plus the secondaries: each by its key when it has one, else by address."""
+        acl = Acl.parse(entries)
+        for sec in secondaries:
             if sec.key is not None:
                 acl.keys.add(sec.key.name)
             else:
                 acl.networks += Acl.parse([sec.address]).networks
-        self.transfers = Transfers(self.engine, keyring=self.keyring, acl=acl, history=self._history)
-        for zone, entries in config.zone_allow_transfer.items():
-            self.transfers.zone_acls[dns.name.from_text(zone).to_wire().lower()] = Acl.parse(entries)
-        self.engine.xfr = self.transfers
-        self.notifier = Notifier(
-            secondaries, retries=config.notify_retries, timeout=config.notify_timeout, rate=config.notify_rate,
-            propagation_timeout=config.propagation_timeout, share=config.propagation_share, on_status=self._on_status,
-        ) if config.notify else None  # fmt: skip
+        return acl
+
+    def _zone_acls(self, db_acls: dict, db_secondaries: dict) -> dict:
+        """Per-zone access lists: the zone's own list (database over configuration) or the default,
+        plus the zone's secondaries."""
+        lists = {dns.name.from_text(z).to_wire().lower(): (z, e) for z, e in self.config.zone_allow_transfer.items()}
+        lists.update({dns.name.from_text(z).to_wire().lower(): (z, e) for z, e in db_acls.items()})
+        for z in db_secondaries:
+            origin = dns.name.from_text(z).to_wire().lower()
+            lists.setdefault(origin, (z, list(self.config.allow_transfer)))
+        out = {}
+        for origin, (z, entries) in lists.items():
+            name = dns.name.from_text(z).to_text().lower()
+            secs = [s for s in self.config_secondaries if s.serves(name)] + list(db_secondaries.get(name, ()))
+            out[origin] = self._acl(entries, secs)
+        return out
+
+    def apply_settings(self, settings) -> None:
+        """Transfer settings from the database (store/access.py): keys, access lists, secondaries."""
+        keyring = dict(self.config_keyring)
+        for name, algorithm, secret in settings.keys:
+            try:
+                key = make_key(name, algorithm, secret)
+            except ValueError as e:
+                log.error("TSIG key %s from the database not used: %s", name, e)
+                continue
+            keyring.setdefault(key.name, key)  # a configured key of the same name wins
+        self.keyring = keyring
+        self.transfers.keyring = keyring
+        db_secondaries: dict[str, list[Secondary]] = {}
+        for zone, entries in settings.secondaries.items():
+            for address, port, key_name in entries:
+                key = keyring.get(dns.name.from_text(key_name)) if key_name else None
+                db_secondaries.setdefault(zone, []).append(Secondary(address, port, key))
+        self.db_secondaries = db_secondaries
+        self.transfers.zone_acls = self._zone_acls(settings.acls, db_secondaries)
 
     def _key(self, name: str | None):
         if name is None:
@@ -194,23 +239,27 @@ class Server:
             return None
 
     def _on_status(self, zs) -> None:
-        """A zone's propagation status changed: record it where `zone status` and the API read it."""
-        if self.database is None or self.file_zones.get(zs.name):
+        """A zone's propagation changed: record it where `zone status` and the API read it. One
+        writer task takes the newest state of each zone, so writes never land out of order."""
+        if self.database is None or any(z.name == zs.name for z in self.file_zones.values()):
             return
-        task = asyncio.ensure_future(self._write_status(zs.name, zs.serial, zs.status))
-        self._status_tasks.add(task)
-        task.add_done_callback(self._status_tasks.discard)
+        self._status_dirty[zs.name] = zs
+        if self._status_writer is None or self._status_writer.done():
+            self._status_writer = asyncio.ensure_future(self._write_status())
 
-    async def _write_status(self, name: str, serial: int, status: str) -> None:
-        try:
-            async with self.database.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE zones SET status = $3, action = CASE WHEN $3 = 'ACTIVE' THEN 'NONE' ELSE action END"
-                    " WHERE name = $1 AND serial = $2 AND status <> $3",
-                    name.lower(), serial, status,
-                )
-        except Exception as e:  # noqa: BLE001 - status is advisory; the next change writes it again
-            log.warning("zone %s: status %s not recorded (%s)", name, status, e)
+    async def _write_status(self) -> None:
+        from ..store.access import record_status
+
+        while self._status_dirty:
+            name = next(iter(self._status_dirty))
+            zs = self._status_dirty.pop(name)
+            rows = [(label, st.serial, st.state,
+                     datetime.datetime.fromtimestamp(st.seen_at, datetime.timezone.utc) if st.seen_at else None)
+                    for label, st in zs.secondaries.items()]  # fmt: skip
+            try:
+                await record_status(self.database.pool, name.lower(), zs.serial, rows, zs.status)
+            except Exception as e:  # noqa: BLE001 - status is advisory; the next change writes it again
+                log.warning("zone %s: status %s not recorded (%s)", name, zs.status, e)
 
     def _shadowed(self, snapshot: Snapshot) -> bool:
         if snapshot.origin in self.file_zones:

@@ -93,6 +93,9 @@ class Config:
                 raise ConfigError(f"secondaries: {sec['address']!r} is not an IP address") from None
             if not 0 < int(sec.get("port", 53)) < 65536:
                 raise ConfigError(f"secondaries: bad port {sec.get('port')!r}")
+            names = {str(k.get("name", "")).lower().rstrip(".") for k in self.tsig_keys}
+            if sec.get("key") is not None and str(sec["key"]).lower().rstrip(".") not in names:
+                raise ConfigError(f"secondaries: key {sec['key']!r} is not among tsig_keys")
 
 
     @property

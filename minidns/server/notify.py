@@ -88,6 +88,13 @@ class _Client(asyncio.DatagramProtocol):
     def error_received(self, exc) -> None:
         pass
 
+    def new_id(self, sec: Secondary) -> int:
+        """A message ID not awaiting a reply from `sec`, so no reply is taken for another's."""
+        while True:
+            qid = random.getrandbits(16)
+            if (sec.address, sec.port, qid) not in self.waiting:
+                return qid
+
     async def ask(self, message: bytes, sec: Secondary, timeout: float) -> bytes | None:
         key = (sec.address, sec.port, unpack_from("!H", message)[0])
         fut = asyncio.get_running_loop().create_future()
@@ -192,8 +199,9 @@ class Notifier:
         self.zones[snap.name] = zs
         if not secs:
             self._set_status(zs, "ACTIVE")
+            self._report(zs)
             return
-        self._set_status(zs, "PENDING")
+        self._report(zs)
         for sec in secs:
             self.current[(snap.name, sec.label)] = snap.serial
             self.queue.append((snap, sec))
@@ -228,8 +236,7 @@ class Notifier:
         for attempt in range(1, self.retries + 1):
             if self.current.get((snap.name, sec.label)) != snap.serial:
                 return
-            qid = random.getrandbits(16)
-            msg = _sign(_message(qid, (NOTIFY << 11) | AA, snap, True), sec.key)
+            msg = _sign(_message(client.new_id(sec), (NOTIFY << 11) | AA, snap, True), sec.key)
             self.sent += 1
             reply = await client.ask(msg, sec, timeout)
             if reply is not None:
@@ -263,8 +270,7 @@ class Notifier:
             zs = self.zones.get(snap.name)
             if zs is None or zs.serial != snap.serial:
                 return
-            qid = random.getrandbits(16)
-            reply = await client.ask(_sign(_message(qid, 0, snap, False), sec.key), sec, min(1.0, self.timeout))
+            reply = await client.ask(_sign(_message(client.new_id(sec), 0, snap, False), sec.key), sec, min(1.0, self.timeout))
             serial = _answer_serial(reply)
             st = zs.secondaries.get(sec.label)
             if st is None:
@@ -286,23 +292,28 @@ class Notifier:
                 delay = min(POLL_MAX, delay * 2)
 
     def _update(self, zs: ZoneState) -> None:
+        """A secondary's state changed: work out the zone's status and report both."""
         total = len(zs.secondaries)
         ok = sum(1 for s in zs.secondaries.values() if s.state == "OK")
+        failed = sum(1 for s in zs.secondaries.values() if s.state == "ERROR")
         if total and ok / total >= self.share - 1e-9:
             self._set_status(zs, "ACTIVE")
-        elif any(s.state == "ERROR" for s in zs.secondaries.values()) and (total - sum(
-                1 for s in zs.secondaries.values() if s.state == "ERROR")) / total < self.share - 1e-9:  # fmt: skip
+        elif failed and (total - failed) / total < self.share - 1e-9:  # the share can no longer be met in time
             self._set_status(zs, "ERROR")
+        self._report(zs)
 
     def _set_status(self, zs: ZoneState, status: str) -> None:
         if status == "ACTIVE" and zs.active_at is None:
             zs.active_at = time.time()
-            (log.info if zs.secondaries else log.debug)("zone %s serial %d: ACTIVE %.0f ms after the change reached this server", zs.name, zs.serial,
-                     (zs.active_at - zs.changed_at) * 1000)
-        if zs.status != status or status == "PENDING":
-            zs.status = status
-            if self.on_status is not None:
-                self.on_status(zs)
+            (log.info if zs.secondaries else log.debug)(
+                "zone %s serial %d: ACTIVE %.0f ms after the change reached this server", zs.name, zs.serial,
+                (zs.active_at - zs.changed_at) * 1000,
+            )  # fmt: skip
+        zs.status = status
+
+    def _report(self, zs: ZoneState) -> None:
+        if self.on_status is not None:
+            self.on_status(zs)
 
 
 def _answer_serial(reply: bytes | None) -> int | None:

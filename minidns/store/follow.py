@@ -22,6 +22,7 @@ import asyncpg
 from ..wire import DNAME, NS
 from ..zones.changes import apply_changes, unpack_rrs
 from ..zones.snapshot import Snapshot, ZoneError, finish_snapshot
+from .access import CONFIG_CHANNEL, load_settings
 from .db import CHANNEL, DatabaseError, connect
 
 log = logging.getLogger("minidns.store")
@@ -137,6 +138,7 @@ class Follower:
         self.wake = asyncio.Event()
         self.lost = False
         self.applied = 0  # changes applied since start, for tests and metrics
+        self.config_dirty = False
         self.next_check = time.monotonic() + check_interval
 
     async def start(self) -> None:
@@ -148,6 +150,10 @@ class Follower:
         except _DB_ERRORS as e:
             raise DatabaseError(f"loading zones: {e}") from None
         self.held = {h.id: h for h in held}
+        try:
+            await self._settings()
+        except _DB_ERRORS as e:
+            raise DatabaseError(f"loading transfer settings: {e}") from None
         self.sink.load_zones([h.snapshot for h in held])
         names = sum(len(h.snapshot) for h in held)
         log.info("loaded %d zone(s), %d names from the database in %.2fs", len(held), names, time.monotonic() - started)
@@ -159,7 +165,13 @@ class Follower:
         conn.add_termination_listener(self._on_terminated)
         if self.listen:
             await conn.add_listener(CHANNEL, self._on_notify)
+            await conn.add_listener(CONFIG_CHANNEL, self._on_config)
         self.conn = conn
+
+    def _on_config(self, conn, pid, channel, payload: str) -> None:
+        """Transfer settings changed (store/access.py): the sink reloads them."""
+        self.config_dirty = True
+        self.wake.set()
 
     def _on_notify(self, conn, pid, channel, payload: str) -> None:
         try:
@@ -219,6 +231,9 @@ class Follower:
         self.wake.clear()
         if self.lost:
             raise DatabaseError("connection terminated")
+        if self.config_dirty:
+            self.config_dirty = False
+            await self._settings()
         dirty, self.dirty = self.dirty, set()
         for zone_id in dirty:
             await self.sync_zone(zone_id)
@@ -236,8 +251,16 @@ class Follower:
             except (*_DB_ERRORS, asyncio.TimeoutError):
                 conn.terminate()
 
+    async def _settings(self) -> None:
+        """Hand the sink the transfer settings (keys, access lists, secondaries), if it takes them."""
+        apply = getattr(self.sink, "apply_settings", None)
+        if apply is not None:
+            apply(await load_settings(self.conn))
+
     async def reconcile(self) -> None:
-        """Compare every zone's serial with the database and catch up what differs."""
+        """Compare every zone's serial with the database and catch up what differs; reload the
+        transfer settings too (a notification about them may have been missed)."""
+        await self._settings()
         rows = await self.conn.fetch("SELECT id, serial FROM zones")
         current = {r["id"]: r["serial"] for r in rows}
         for zone_id in list(self.held):

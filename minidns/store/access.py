@@ -1,0 +1,175 @@
+"""Transfer settings kept in the database — TSIG keys, each zone's secondaries and access list —
+and the propagation status the servers record. Every change here NOTIFYs CONFIG_CHANNEL so the
+running servers reload the settings at once (store/follow.py)."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+import asyncpg
+import dns.name
+
+from ..xfr.tsig import TsigKeyError, algorithm_text, make_key
+from .records import Invalid, zone_name
+from .writer import Conflict, NotFound
+
+CONFIG_CHANNEL = "minidns_config"
+
+
+@dataclass
+class TransferSettings:
+    keys: list[tuple[str, str, str]] = field(default_factory=list)  # (name, algorithm, secret)
+    acls: dict[str, list[str]] = field(default_factory=dict)  # zone name -> entries
+    secondaries: dict[str, list[tuple[str, int, str | None]]] = field(default_factory=dict)  # zone -> (address, port, key)
+
+
+async def load_settings(conn) -> TransferSettings:
+    s = TransferSettings()
+    s.keys = [(r["name"], r["algorithm"], r["secret"]) for r in await conn.fetch("SELECT name, algorithm, secret FROM tsig_keys")]
+    for r in await conn.fetch("SELECT name, allow_transfer FROM zones WHERE allow_transfer IS NOT NULL"):
+        s.acls[r["name"]] = list(r["allow_transfer"])
+    for r in await conn.fetch(
+        "SELECT z.name, host(s.address) AS address, s.port, s.key_name FROM zone_secondaries s JOIN zones z ON z.id = s.zone_id"
+    ):
+        s.secondaries.setdefault(r["name"], []).append((r["address"], r["port"], r["key_name"]))
+    return s
+
+
+def _key_name(name: str) -> str:
+    try:
+        return dns.name.from_text(name).to_text().lower()
+    except Exception as e:  # noqa: BLE001 - dnspython's name errors
+        raise Invalid(f"bad key name {name!r}: {e}") from None
+
+
+async def add_key(pool: asyncpg.Pool, name: str, algorithm: str = "hmac-sha256", secret: str | None = None) -> tuple[str, str, str]:
+    """Store a TSIG key; without a secret one is made (32 random octets, RFC 8945 §6). Returns
+    (name, algorithm, secret): the one time the secret is shown."""
+    name = _key_name(name)
+    secret = secret or base64.b64encode(os.urandom(32)).decode()
+    try:
+        key = make_key(name, algorithm, secret)
+    except TsigKeyError as e:
+        raise Invalid(str(e)) from None
+    alg = algorithm_text(key)
+    async with pool.acquire() as conn, conn.transaction():
+        done = await conn.fetchval(
+            "INSERT INTO tsig_keys (name, algorithm, secret) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id",
+            name, alg, secret,
+        )  # fmt: skip
+        if done is None:
+            raise Conflict(f"TSIG key {name} exists")
+        await conn.execute("SELECT pg_notify($1, 'keys')", CONFIG_CHANNEL)
+    return name, alg, secret
+
+
+async def delete_key(pool: asyncpg.Pool, name: str) -> None:
+    name = _key_name(name)
+    async with pool.acquire() as conn, conn.transaction():
+        used = await conn.fetchval("SELECT count(*) FROM zone_secondaries WHERE key_name = $1", name)
+        if used:
+            raise Conflict(f"TSIG key {name} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
+        if await conn.fetchval("DELETE FROM tsig_keys WHERE name = $1 RETURNING id", name) is None:
+            raise NotFound(f"no TSIG key {name}")
+        await conn.execute("SELECT pg_notify($1, 'keys')", CONFIG_CHANNEL)
+
+
+async def list_keys(pool: asyncpg.Pool) -> list[tuple[str, str]]:
+    """(name, algorithm) of every key; secrets stay in the database."""
+    return [(r["name"], r["algorithm"]) for r in await pool.fetch("SELECT name, algorithm FROM tsig_keys ORDER BY name")]
+
+
+async def _zone_id(conn, zone: str):
+    zid = await conn.fetchval("SELECT id FROM zones WHERE name = $1", zone_name(zone).to_text().lower())
+    if zid is None:
+        raise NotFound(f"no zone {zone}")
+    return zid
+
+
+async def set_allow_transfer(pool: asyncpg.Pool, zone: str, entries: list[str] | None) -> None:
+    """The zone's own transfer access list (prefixes, "key:NAME"); None returns it to the default."""
+    checked = None
+    if entries is not None:
+        checked = []
+        for entry in entries:
+            if entry.startswith("key:"):
+                checked.append("key:" + _key_name(entry[4:]))
+            else:
+                try:
+                    checked.append(str(ipaddress.ip_network(entry, strict=False)))
+                except ValueError:
+                    raise Invalid(f"{entry!r} is neither an address prefix nor key:NAME") from None
+    async with pool.acquire() as conn, conn.transaction():
+        zid = await _zone_id(conn, zone)
+        await conn.execute("UPDATE zones SET allow_transfer = $2 WHERE id = $1", zid, checked)
+        await conn.execute("SELECT pg_notify($1, 'acl')", CONFIG_CHANNEL)
+
+
+async def add_secondary(pool: asyncpg.Pool, zone: str, address: str, port: int = 53, key: str | None = None) -> None:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise Invalid(f"{address!r} is not an IP address") from None
+    if not 0 < port < 65536:
+        raise Invalid(f"bad port {port}")
+    async with pool.acquire() as conn, conn.transaction():
+        zid = await _zone_id(conn, zone)
+        if key is not None:
+            key = _key_name(key)
+            if await conn.fetchval("SELECT 1 FROM tsig_keys WHERE name = $1", key) is None:
+                raise NotFound(f"no TSIG key {key}")
+        await conn.execute(
+            "INSERT INTO zone_secondaries (zone_id, address, port, key_name) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (zone_id, address, port) DO UPDATE SET key_name = EXCLUDED.key_name",
+            zid, ipaddress.ip_address(address), port, key,
+        )  # fmt: skip
+        await conn.execute("SELECT pg_notify($1, 'secondaries')", CONFIG_CHANNEL)
+
+
+async def delete_secondary(pool: asyncpg.Pool, zone: str, address: str, port: int = 53) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        zid = await _zone_id(conn, zone)
+        done = await conn.fetchval(
+            "DELETE FROM zone_secondaries WHERE zone_id = $1 AND address = $2 AND port = $3 RETURNING port",
+            zid, ipaddress.ip_address(address), port,
+        )  # fmt: skip
+        if done is None:
+            raise NotFound(f"{address}#{port} is not a secondary of {zone}")
+        await conn.execute("SELECT pg_notify($1, 'secondaries')", CONFIG_CHANNEL)
+
+
+async def record_status(pool: asyncpg.Pool, zone: str, target: int, rows: list[tuple], status: str | None) -> None:
+    """Record a zone's propagation: `rows` are (secondary, serial seen, state, seen_at); `status`
+    (ACTIVE / ERROR / PENDING) is written to the zone when it is still at serial `target`."""
+    async with pool.acquire() as conn, conn.transaction():
+        zid = await conn.fetchval("SELECT id FROM zones WHERE name = $1", zone)
+        if zid is None:
+            return
+        if rows:
+            await conn.executemany(
+                "INSERT INTO secondary_status (zone_id, secondary, target, serial, state, seen_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (zone_id, secondary) DO UPDATE SET"
+                " target = EXCLUDED.target, serial = EXCLUDED.serial, state = EXCLUDED.state,"
+                " seen_at = EXCLUDED.seen_at, updated_at = now()",
+                [(zid, sec, target, serial, state, seen_at) for sec, serial, state, seen_at in rows],
+            )  # fmt: skip
+        if status is not None:
+            await conn.execute(
+                "UPDATE zones SET status = $3, action = CASE WHEN $3 = 'ACTIVE' THEN 'NONE' ELSE action END"
+                " WHERE id = $1 AND serial = $2 AND status <> $3",
+                zid, target, status,
+            )  # fmt: skip
+
+
+async def zone_status(pool: asyncpg.Pool, zone: str) -> tuple[dict, list[dict]]:
+    """The zone (name, serial, status, action) and its secondaries' recorded status."""
+    async with pool.acquire() as conn:
+        zid = await _zone_id(conn, zone)
+        z = dict(await conn.fetchrow("SELECT name, serial, status, action, updated_at FROM zones WHERE id = $1", zid))
+        rows = [dict(r) for r in await conn.fetch(
+            "SELECT secondary, target, serial, state, seen_at, updated_at FROM secondary_status WHERE zone_id = $1"
+            " ORDER BY secondary", zid)]  # fmt: skip
+    return z, rows
