@@ -21,6 +21,13 @@ in it. Changes committed to the database are served within milliseconds. Zone fi
 Every flag can also be set in the TOML file given with --config, under the key named in brackets;
 a flag given on the command line wins over the file.
 
+Transfers (AXFR, IXFR) go to the addresses and TSIG keys of --allow-transfer and to the
+secondaries; after each change the secondaries get NOTIFY and are watched until they have it.
+Settings that are tables live only in the file: TSIG keys [tsig_keys], per-zone access lists
+[zone_allow_transfer] and secondaries [secondaries]; keys, secondaries and access lists can also
+be stored per zone in the database (`minidns tsig`, `minidns zone secondary`, `minidns zone
+allow-transfer`).
+
 SIGHUP re-reads the zone files and swaps each changed zone in atomically (a file that no longer
 parses leaves its zone serving as it was); SIGTERM or SIGINT stop the server.
 """
@@ -66,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tcp-idle-timeout", type=float, metavar="SECONDS", help="close idle TCP connections after this (default 10) [tcp_idle_timeout]")
     s.add_argument("--tcp-max-connections", type=int, metavar="N", help="most TCP connections at once (default 1000) [tcp_max_connections]")
     s.add_argument("--cache-entries", type=int, metavar="N", help="rendered replies kept for the fast path (default 200000) [cache_entries]")
+    s.add_argument("--allow-transfer", action="append", metavar="PREFIX|key:NAME",
+                   help="who may transfer zones; repeat for more (default 127.0.0.0/8 and ::1) [allow_transfer]")
+    s.add_argument("--no-notify", dest="notify", action="store_const", const=False,
+                   help="send no NOTIFY to secondaries [notify]")
+    s.add_argument("--notify-retries", type=int, metavar="N", help="NOTIFY attempts per change and secondary (default 5) [notify_retries]")
+    s.add_argument("--notify-timeout", type=float, metavar="SECONDS",
+                   help="seconds before the first NOTIFY retry, doubled each time (default 1) [notify_timeout]")
+    s.add_argument("--notify-rate", type=int, metavar="N", help="NOTIFY messages per second at most (default 1000) [notify_rate]")
+    s.add_argument("--propagation-timeout", type=float, metavar="SECONDS",
+                   help="seconds before a zone its secondaries have not taken goes to ERROR (default 60) [propagation_timeout]")
+    s.add_argument("--propagation-share", type=float, metavar="SHARE",
+                   help="share of a zone's secondaries that must have a change for ACTIVE (default 1.0) [propagation_share]")
 
     d = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     _database_flags(d.add_parser("upgrade", help="apply the schema migrations the database lacks", description=DB_HELP))
