@@ -124,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--key", metavar="KEYNAME", help="TSIG key (stored with `minidns tsig add`) to sign NOTIFY with")
         _database_flags(p)
 
+    c = sub.add_parser("catalog", help="catalog zones (RFC 9432)").add_subparsers(dest="action", required=True)
+    p = c.add_parser("create", help="create a catalog zone listing the zones (present and future) that match",
+                     description=DB_HELP)
+    p.add_argument("name", metavar="NAME", help="the catalog zone's name, e.g. catalog.invalid.")
+    p.add_argument("--member", action="append", dest="members", metavar="PATTERN",
+                   help="zones it lists, as name patterns (*.example.org.); repeat for more (default: every zone)")
+    p.add_argument("--email", default="hostmaster@invalid", help="SOA RNAME mailbox (default hostmaster@invalid)")
+    _database_flags(p)
+
     t = sub.add_parser("tsig", help="TSIG keys in the database").add_subparsers(dest="action", required=True)
     p = t.add_parser("add", help="store a key (a random secret unless given); prints the secret once", description=DB_HELP)
     p.add_argument("keyname", metavar="NAME")

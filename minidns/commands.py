@@ -119,6 +119,12 @@ async def _run(args, database) -> int:
                         for address, port, key in entries:
                             print(f"{address}\t{port}\t{key or '-'}")
         return 0
+    if args.command == "catalog":
+        change = await store.create_zone(args.name, email=args.email, mname="invalid.", source="cli",
+                                         catalog_members=args.members or ["*"])  # fmt: skip
+        z = await store.zone(change.zone_id)
+        print(f"created catalog zone {z['name']} serial {z['serial']}")
+        return 0
     if args.command == "tsig":
         if args.action == "add":
             name, alg, secret = await access.add_key(database.pool, args.keyname, args.algorithm, args.secret)

@@ -199,6 +199,21 @@ class Server:
         )
         await self.follower.start()
         self.following = asyncio.ensure_future(self.follower.run())
+        if self.notifier is not None:
+            await self._resume_pending()
+
+    async def _resume_pending(self) -> None:
+        """Zones left PENDING or in ERROR (changed while no server watched, or before a restart):
+        NOTIFY their secondaries again and watch, so their status gets settled."""
+        try:
+            rows = await self.database.pool.fetch("SELECT name FROM zones WHERE status <> 'ACTIVE'")
+        except Exception as e:  # noqa: BLE001 - advisory; the next change does it anyway
+            log.warning("zones awaiting propagation not read (%s)", e)
+            return
+        for row in rows:
+            snap = self.engine.table.zones.get(dns.name.from_text(row["name"]).to_wire().lower())
+            if snap is not None:
+                self.notifier.changed(snap)
 
     # -- the follower's sink: database zones beside the read-only file zones ---------------------
     def load_zones(self, snapshots: list[Snapshot]) -> None:

@@ -7,6 +7,7 @@ concurrent writers from losing an update or reusing a serial.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 import uuid
 from dataclasses import dataclass
@@ -311,9 +312,13 @@ class Store:
         rrsets: list[RRsetData] = (),
         edits: list[Edit] = (),
         source: str = "api",
+        catalog_members: list[str] | None = None,
     ) -> Change:
         """Create a zone with its records in one transaction. `rrsets` come checked already (a zone
-        file import); `edits` are checked here."""
+        file import); `edits` are checked here. The zone is added to every catalog zone whose member
+        patterns match it. With `catalog_members` (name patterns) the zone is itself a catalog
+        zone (RFC 9432): NS invalid., version "2", and a member entry for each existing zone that
+        matches."""
         origin = zone_name(name)
         policy = serial_policy or self.settings.serial_policy
         if policy not in POLICIES:
@@ -325,6 +330,10 @@ class Store:
             "serial": initial_serial(policy, self.clock()) if serial is None else serial % SERIAL_MOD,
             "serial_policy": policy, "description": description, "status": "PENDING", "action": "CREATE",
         }  # fmt: skip
+        if catalog_members is not None:
+            z["type"] = "CATALOG"
+            z["attributes"] = {"members": list(catalog_members) or ["*"]}
+            edits = [Edit("add", "@", "NS", None, ("invalid.",)), Edit("add", "version", "TXT", None, ('"2"',)), *edits]
         soa = soa_rdata(z, z["serial"])  # checks email and mname
         edit = _Edits(origin, z["ttl"])
         for e in edits:
@@ -355,13 +364,37 @@ class Store:
                 z["id"], z["serial"], source,
             )  # fmt: skip
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {z['serial']}")
+            if catalog_members is None:
+                await self._catalogs(conn, z["id"], z["name"], add=True, source=source)
+            else:
+                members = await conn.fetch("SELECT id, name FROM zones WHERE type <> 'CATALOG'")
+                entries = [Edit("add", _member(m["id"]), "PTR", 0, (m["name"],)) for m in members
+                           if _matches(m["name"], z["attributes"]["members"])]  # fmt: skip
+                if entries:
+                    await self._change(conn, z["id"], entries, source, {})
         return Change(z["id"], z["name"], None, z["serial"], 0, len(rows) + len(bulk))
+
+    async def _catalogs(self, conn, zone_id: uuid.UUID, name: str, *, add: bool, source: str) -> None:
+        """Add the zone to (or remove it from) each catalog zone it belongs in, in the caller's
+        transaction: the catalog gets its own new serial and change-log row, so secondaries
+        consuming it (RFC 9432) learn of the new or deleted zone by IXFR."""
+        for cat in await conn.fetch("SELECT id, attributes FROM zones WHERE type = 'CATALOG' ORDER BY id FOR UPDATE"):
+            patterns = (cat["attributes"] or {}).get("members", ["*"])
+            if not _matches(name, patterns):
+                continue
+            if add:
+                edit = Edit("add", _member(zone_id), "PTR", 0, (name,))
+            else:
+                edit = Edit("delete", _member(zone_id), "PTR")
+            await self._change(conn, cat["id"], [edit], source, {})
 
     async def delete_zone(self, zone: str | uuid.UUID, source: str = "api") -> Change:
         async with self.pool.acquire() as conn, conn.transaction():
             z = await _find_zone(conn, zone, lock=True)
             await conn.execute("DELETE FROM zones WHERE id = $1", z["id"])
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} deleted")
+            if z["type"] != "CATALOG":
+                await self._catalogs(conn, z["id"], z["name"], add=False, source=source)
         return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
 
     async def change(
@@ -374,48 +407,52 @@ class Store:
         if unknown:
             raise Invalid(f"unknown zone field(s): {', '.join(sorted(unknown))}")
         async with self.pool.acquire() as conn, conn.transaction():
-            z = dict(await _find_zone(conn, zone, lock=True))
-            origin = dns.name.from_text(z["name"])
-            new_z = _checked_fields({**z, **fields})
-            edit = _Edits(origin, new_z["ttl"])
-            owners = {parse_owner(e.name, origin).to_wire().lower() for e in edits}
-            if owners:
-                edit.load(await conn.fetch(
-                    "SELECT * FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[]) AND type <> $3",
-                    z["id"], list(owners), SOA,
-                ))  # fmt: skip
-            for e in edits:
-                edit.apply(e)
-            apex = origin.to_wire().lower()
-            edit.check(apex)
-            removed, added, write, delete = edit.diff()
-            if not (removed or added or write or any(new_z[f] != z[f] for f in fields)):
-                return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
-            serial = next_serial(z["serial"], new_z["serial_policy"], self.clock())
-            old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)
-            if delete:
-                await conn.executemany(
-                    "DELETE FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3",
-                    [(z["id"], owner, rtype) for owner, rtype in delete],
-                )
-            if write:
-                await conn.executemany(_UPSERT, [_rrset_row(z["id"], key, rr) for key, rr in write])
-            await conn.execute(_UPSERT, *_soa_row(new_z, apex, new_soa))
-            sets = ", ".join(f"{f} = ${i + 3}" for i, f in enumerate(fields))
-            await conn.execute(
-                f"UPDATE zones SET serial = $2, updated_at = now(){'' if 'status' in fields else _PENDING}"
-                f"{', ' + sets if sets else ''} WHERE id = $1",
-                z["id"], serial, *(new_z[f] for f in fields),
-            )  # fmt: skip
-            removed.insert(0, (apex, SOA, z["ttl"], old_soa))
-            added.insert(0, (apex, SOA, new_z["ttl"], new_soa))
-            seq = await conn.fetchval(
-                "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
-                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-                z["id"], z["serial"], serial, pack_rrs(removed), pack_rrs(added), source,
-            )  # fmt: skip
-            await self._prune(conn, new_z, seq)
-            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {serial}")
+            return await self._change(conn, zone, edits, source, fields)
+
+    async def _change(self, conn, zone, edits, source: str, fields: dict) -> Change:
+        """`change` inside the caller's transaction."""
+        z = dict(await _find_zone(conn, zone, lock=True))
+        origin = dns.name.from_text(z["name"])
+        new_z = _checked_fields({**z, **fields})
+        edit = _Edits(origin, new_z["ttl"])
+        owners = {parse_owner(e.name, origin).to_wire().lower() for e in edits}
+        if owners:
+            edit.load(await conn.fetch(
+                "SELECT * FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[]) AND type <> $3",
+                z["id"], list(owners), SOA,
+            ))  # fmt: skip
+        for e in edits:
+            edit.apply(e)
+        apex = origin.to_wire().lower()
+        edit.check(apex)
+        removed, added, write, delete = edit.diff()
+        if not (removed or added or write or any(new_z[f] != z[f] for f in fields)):
+            return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
+        serial = next_serial(z["serial"], new_z["serial_policy"], self.clock())
+        old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)
+        if delete:
+            await conn.executemany(
+                "DELETE FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3",
+                [(z["id"], owner, rtype) for owner, rtype in delete],
+            )
+        if write:
+            await conn.executemany(_UPSERT, [_rrset_row(z["id"], key, rr) for key, rr in write])
+        await conn.execute(_UPSERT, *_soa_row(new_z, apex, new_soa))
+        sets = ", ".join(f"{f} = ${i + 3}" for i, f in enumerate(fields))
+        await conn.execute(
+            f"UPDATE zones SET serial = $2, updated_at = now(){'' if 'status' in fields else _PENDING}"
+            f"{', ' + sets if sets else ''} WHERE id = $1",
+            z["id"], serial, *(new_z[f] for f in fields),
+        )  # fmt: skip
+        removed.insert(0, (apex, SOA, z["ttl"], old_soa))
+        added.insert(0, (apex, SOA, new_z["ttl"], new_soa))
+        seq = await conn.fetchval(
+            "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
+            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+            z["id"], z["serial"], serial, pack_rrs(removed), pack_rrs(added), source,
+        )  # fmt: skip
+        await self._prune(conn, new_z, seq)
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {serial}")
         return Change(z["id"], z["name"], z["serial"], serial, len(removed) - 1, len(added) - 1)
 
     async def _prune(self, conn: asyncpg.Connection, z: dict, seq: int) -> None:
@@ -454,6 +491,15 @@ def _checked_fields(z: dict) -> dict:
         if z.get(f) is not None and (not isinstance(z[f], int) or z[f] < 1):
             raise Invalid(f"{f} must be a positive whole number")
     return z
+
+
+def _member(zone_id: uuid.UUID) -> str:
+    """A member zone's entry in a catalog (RFC 9432 §4.3): a unique label under zones."""
+    return f"{zone_id.hex}.zones"
+
+
+def _matches(name: str, patterns) -> bool:
+    return any(fnmatch.fnmatchcase(name, p if p == "*" or p.endswith(".") else p + ".") for p in patterns)
 
 
 async def _find_zone(conn: asyncpg.Connection, zone: str | uuid.UUID, lock: bool) -> asyncpg.Record:
