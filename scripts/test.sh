@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Install what the tests need on a fresh Debian machine (as root), then run the whole suite.
 # The tests talk only to servers they start on loopback: minidns, NSD and Knot (the differential
-# suite), Unbound and BIND's named (resolvers in front of minidns), with dig, kdig and delv as clients.
+# suite), Unbound and BIND's named (resolvers in front of minidns), BIND, Knot, NSD and PowerDNS as
+# secondaries of minidns (transfers), with dig, kdig and delv as clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils delv:bind9-dnsutils named:bind9 unbound:unbound; do
+for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils delv:bind9-dnsutils named:bind9 rndc:bind9-utils \
+           unbound:unbound pdns_server:pdns-server; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${bin%%:*}" ] || need+=("${bin#*:}")
 done
+# PowerDNS as a secondary keeps its zones in SQLite (the backend has no binary to look for).
+[ -e /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need+=(pdns-backend-sqlite3)
 if [ "${#need[@]}" -gt 0 ]; then
   # Installing a DNS server package must not start it as a system service.
   [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
