@@ -7,7 +7,7 @@ burst of changes to one zone becomes one message carrying the newest serial. Eac
 of attempts; a newer change supersedes the retries of an older one. A global rate limit with a
 queue keeps thousands of zones changing at once from flooding anyone.
 
-Propagation: after a NOTIFY, the secondary's SOA serial is polled (backing off from 20 ms to 1 s)
+Propagation: after a NOTIFY, the secondary's SOA serial is polled (backing off from 20 ms to 100 ms)
 until it reaches the zone's (RFC 1982 comparison). Per zone and secondary the serial seen, when and
 a state are kept; the zone is ACTIVE when the configured share of its secondaries has the change,
 ERROR when the timeout passes first (polling goes on slower and can still turn it ACTIVE).
@@ -35,7 +35,7 @@ from .transfers import serial_lt
 log = logging.getLogger("minidns.notify")
 
 COALESCE = 0.002  # seconds a change waits for more changes to the same zone
-POLL_FIRST, POLL_MAX, POLL_AFTER_ERROR = 0.02, 1.0, 5.0
+POLL_FIRST, POLL_MAX, POLL_AFTER_ERROR = 0.02, 0.1, 5.0
 
 
 @dataclass(frozen=True)
@@ -238,8 +238,10 @@ class Notifier:
                 return
             msg = _sign(_message(client.new_id(sec), (NOTIFY << 11) | AA, snap, True), sec.key)
             self.sent += 1
+            log.debug("NOTIFY %s serial %d to %s (attempt %d)", snap.name, snap.serial, sec.label, attempt)
             reply = await client.ask(msg, sec, timeout)
             if reply is not None:
+                log.debug("NOTIFY %s serial %d to %s: answered, rcode %d", snap.name, snap.serial, sec.label, reply[3] & 0xF)
                 rcode = reply[3] & 0xF
                 if rcode != NOERROR:
                     log.warning("NOTIFY %s serial %d to %s: rcode %d", snap.name, snap.serial, sec.label, rcode)
