@@ -8,9 +8,12 @@ and PowerDNS secondaries of minidns, and the zone's status ACTIVE.
 
 Starts a private embedded PostgreSQL, `minidns serve --database-url` pinned to CPU 0 with the four
 secondaries in its configuration (NOTIFY, transfers by address), and the four secondaries from the
-Debian packages through tests/interop/secondaries.py, on loopback. NSD's reload throttle
-(xfrd-reload-timeout, default one reload a second) is set to 0 here, as an operator who wants
-changes out fast would set it. This process, PostgreSQL and the secondaries run on CPU 1.
+Debian packages through tests/interop/secondaries.py, on loopback. Two throttles of the peers
+are opened as an operator who wants changes out fast would: NSD's xfrd-reload-timeout 0 (default
+one reload a second) and BIND's serial-query-rate 1000 (default 20, which paces a zone's refreshes
+to about two a second). Knot (one refresh of a zone a second when NOTIFYs come faster) and
+PowerDNS (its communicator looks at received NOTIFYs once a second) have no such setting. This
+process, PostgreSQL and the secondaries run on CPU 1.
 
 (steady) --rate changes per second (default 10) for --seconds (default 60) to prop.test.
     (1,000 A records), each one Store.change (add, replace or delete an A record) on a fixed
@@ -53,13 +56,14 @@ KINDS = ("bind", "knot", "nsd", "pdns")
 BAR_MS, BAR_ACTIVE_S = 250.0, 1.0
 
 
-def _fast_nsd():
-    conf = peers._nsd_conf
-
-    def nsd_conf(sec):
-        return conf(sec).replace("server:\n", "server:\n  xfrd-reload-timeout: 0\n", 1)
-
-    peers._nsd_conf = nsd_conf
+def _tune_peers():
+    """What an operator chasing fast propagation sets on the secondaries: NSD reloads after every
+    transfer (xfrd-reload-timeout 0; default at most one reload a second), BIND refreshes at once
+    (serial-query-rate 1000; default 20 paces refreshes of a zone to about two a second)."""
+    nsd_conf, bind_conf = peers._nsd_conf, peers._bind_conf
+    peers._nsd_conf = lambda sec: nsd_conf(sec).replace("server:\n", "server:\n  xfrd-reload-timeout: 0\n", 1)
+    peers._bind_conf = lambda sec, secret: bind_conf(sec, secret).replace(
+        "  recursion no;\n", "  recursion no;\n  serial-query-rate 1000;\n", 1)
 
 
 def soa_query(zone: str, qid: int) -> bytes:
@@ -250,7 +254,7 @@ def main() -> int:
     a = ap.parse_args()
     print(f"command: {command_line()}", flush=True)
     pin_self(a.other_cpu)
-    _fast_nsd()
+    _tune_peers()
     n_many = a.zones if a.only in (None, "many") else 0
     pg = PG("secondaries")
     d = Path(tempfile.mkdtemp(prefix="bench-secondaries-"))

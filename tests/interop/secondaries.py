@@ -28,11 +28,12 @@ conftest.py does: these servers are what is being tested against, a silent skip 
 Debian packages: bind9 (+ bind9-utils for rndc), knot, nsd, pdns-server + pdns-backend-sqlite3.
 
 API: TsigKey(name, algorithm, secret); start_secondary(kind, d, primary, zones, key=None,
-catalog=None, port=None) -> Secondary(kind, port, dir, proc, log_path, ...) with .log();
-running_secondary(...) (context manager); stop_secondary(sec); add_zone(sec, zone);
+catalog=None, port=None, source=None) -> Secondary(kind, port, dir, proc, log_path, ...) with .log();
+running_secondary(...) (context manager); stop_secondary(sec); restart_secondary(sec) (same
+directory, port and data); add_zone(sec, zone);
 remove_zone(sec, zone); soa_serial(sec_or_addr, zone); wait_serial(sec_or_addr, zone, serial,
-timeout) (RFC 1982); zone_records(sec_or_addr, zone, key=None) (full AXFR, normalised);
-transfer_kinds(sec, zone=None) / transfer_log(sec) (what the secondary's log says it received);
+timeout) (RFC 1982); zone_records(sec_or_addr, zone, key=None, source=None) (full AXFR, normalised);
+transfer_kinds(sec, zone=None) / transfer_log(sec, since=0) (what the secondary's log says it received);
 free_port().
 
 FINDINGS
@@ -214,6 +215,8 @@ class Secondary:
     catalog: str | None = None
     conf: Path | None = None
     control_port: int | None = None  # rndc's (BIND)
+    argv: list[str] = field(default_factory=list, repr=False)  # the command it runs (restart_secondary)
+    source: str = "127.0.0.1"  # the address its SOA queries and transfers come from
 
     def log(self, tail: int = 6000) -> str:
         """The last `tail` characters of the server's log (and of its stdout/stderr if separate)."""
@@ -329,8 +332,8 @@ def _bind_conf(sec: Secondary, rndc_secret: str) -> str:
         f'  managed-keys-directory "{d}";\n'
         f"  listen-on port {sec.port} {{ 127.0.0.1; }};\n"
         "  listen-on-v6 { none; };\n"
-        "  query-source address 127.0.0.1;\n"
-        "  transfer-source 127.0.0.1;\n"
+        f"  query-source address {sec.source};\n"
+        f"  transfer-source {sec.source};\n"
         "  notify-source 127.0.0.1;\n"
         "  recursion no;\n"
         "  dnssec-validation no;\n"
@@ -414,7 +417,7 @@ def _knot_conf(sec: Secondary) -> str:
     )
     if sec.key:
         text += f"key:\n  - id: {sec.key.name}\n    algorithm: {sec.key.algorithm}\n    secret: {sec.key.secret}\n"
-    text += f"remote:\n  - id: primary\n    address: {host}@{port}\n" + keyref
+    text += f"remote:\n  - id: primary\n    address: {host}@{port}\n    via: {sec.source}\n" + keyref
     text += "acl:\n"
     for i, addr in enumerate(dict.fromkeys(["127.0.0.1", host])):
         text += f"  - id: notify{i}\n    address: {addr}\n    action: notify\n"
@@ -430,7 +433,8 @@ def _knot_conf(sec: Secondary) -> str:
         "    master: primary\n"
         f"    acl: [{acls}]\n"
         "    zonefile-sync: -1\n"       # the copy lives in the journal; no zone file writes
-        "    journal-content: all\n"
+        "    zonefile-load: none\n"     # ... and is loaded from there after a restart (with the
+        "    journal-content: all\n"    # default, a missing zone file means a new AXFR)
         "    semantic-checks: off\n"
     )
     if sec.catalog:
@@ -490,6 +494,7 @@ def _nsd_conf(sec: Secondary) -> str:
         "  name: secondary\n"
         '  zonefile: "%s.zone"\n'
         f"  request-xfr: {host}@{port} {keyname}\n"
+        f"  outgoing-interface: {sec.source}\n"
         "  allow-axfr-fallback: yes\n"
         "  provide-xfr: 127.0.0.1 NOKEY\n"
         "  store-ixfr: yes\n"          # keeps received IXFRs: how transfer_kinds tells them apart
@@ -534,7 +539,7 @@ def _pdns_conf(sec: Secondary) -> str:
         "gsqlite3-dnssec=yes",
         "local-address=127.0.0.1",
         f"local-port={sec.port}",
-        "query-local-address=127.0.0.1",
+        f"query-local-address={sec.source}",
         "secondary=yes",
         "primary=no",
         "daemon=no",
@@ -550,6 +555,10 @@ def _pdns_conf(sec: Secondary) -> str:
         "allow-axfr-ips=127.0.0.0/8",
         f"allow-notify-from=127.0.0.0/8,{sec.primary[0]}",
         "xfr-cycle-interval=1",    # new zones / catalog members picked up within ~1 s
+        # One transfer at a time: with the default 2, two zones transferred at once write the
+        # SQLite database together and one fails with "database is locked" (then waits for the
+        # next NOTIFY or refresh).
+        "retrieval-threads=1",
         "distributor-threads=1",
         "receiver-threads=1",
         "webserver=no",
@@ -611,13 +620,15 @@ _STARTERS = {"bind": _start_bind, "knot": _start_knot, "nsd": _start_nsd, "pdns"
 
 def start_secondary(kind: str, d: Path, primary: tuple[str, int], zones: list[str],
                     key: TsigKey | None = None, catalog: str | None = None,
-                    port: int | None = None) -> Secondary:
+                    port: int | None = None, source: str | None = None) -> Secondary:
     """Start a `kind` ("bind", "knot", "nsd", "pdns") secondary in directory `d` (created) on a
     free 127.0.0.1 port, transferring `zones` from `primary` = (address, port), with `key` for
     transfers when given. `catalog`: an RFC 9432 catalog zone, also transferred from `primary`,
     whose member zones the server adds by itself (BIND, Knot, PowerDNS; NSD 4.6 raises
     NotImplementedError). `port`: listen there instead of on a free port picked here (so a
-    primary's notify list can be written before the secondary starts). Returns once the server answers queries on its port; the zones are
+    primary's notify list can be written before the secondary starts). `source`: the loopback
+    address (127.0.0.1 unless given, e.g. 127.0.0.3) its SOA queries and transfers come from, so
+    a primary's log tells its secondaries apart. Returns once the server answers queries on its port; the zones are
     transferred in the background (see wait_serial). The test fails if it does not start."""
     if kind not in _STARTERS:
         raise ValueError(f"unknown secondary kind {kind!r}; one of {KINDS}")
@@ -626,10 +637,26 @@ def start_secondary(kind: str, d: Path, primary: tuple[str, int], zones: list[st
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
     sec = Secondary(kind, port or free_port(), d, None, d / f"{kind}.out", primary=(primary[0], int(primary[1])),
-                    zones=[_abs(z) for z in zones], key=key, catalog=_abs(catalog) if catalog else None)
-    argv = _STARTERS[kind](sec)
+                    zones=[_abs(z) for z in zones], key=key, catalog=_abs(catalog) if catalog else None,
+                    source=source or "127.0.0.1")
+    sec.argv = _STARTERS[kind](sec)
+    _launch(sec)
+    return sec
+
+
+def restart_secondary(sec: Secondary) -> Secondary:
+    """Start a stopped secondary again with the same directory, port, config and data (the zones
+    it holds, its journal / SQLite database / zone files), as after a reboot: unlike
+    start_secondary, nothing is written or wiped first. Stops it first if it still runs."""
+    stop_secondary(sec)
+    _launch(sec)
+    return sec
+
+
+def _launch(sec: Secondary) -> None:
+    kind, d = sec.kind, sec.dir
     with open(d / f"{kind}.out", "ab") as out:
-        sec.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        sec.proc = subprocess.Popen(sec.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, cwd=d)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
@@ -642,7 +669,6 @@ def start_secondary(kind: str, d: Path, primary: tuple[str, int], zones: list[st
             pytest.fail(f"{kind} secondary does not answer on 127.0.0.1:{sec.port} "
                         f"within {START_TIMEOUT:.0f}s:\n{sec.log()}")
         time.sleep(0.1)
-    return sec
 
 
 def _answers(sec: Secondary) -> bool:
@@ -654,10 +680,17 @@ def _answers(sec: Secondary) -> bool:
 
 
 def stop_secondary(sec: Secondary) -> None:
-    """SIGTERM to the server's process group, SIGKILL after STOP_TIMEOUT seconds."""
+    """SIGTERM to the server's process group, SIGKILL after STOP_TIMEOUT seconds. NSD is first
+    told to write its zone files (`nsd-control write`; it does not on SIGTERM), so that, like the
+    other three, it keeps its copies for restart_secondary."""
     p = sec.proc
     if p is None or p.poll() is not None:
         return
+    if sec.kind == "nsd":
+        try:
+            _nsd_control(sec, "write")
+        except (RuntimeError, OSError, subprocess.TimeoutExpired):
+            pass  # best effort: it then transfers the zones again after a restart
     try:
         os.killpg(p.pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -674,9 +707,10 @@ def stop_secondary(sec: Secondary) -> None:
 
 @contextmanager
 def running_secondary(kind: str, d: Path, primary: tuple[str, int], zones: list[str],
-                      key: TsigKey | None = None, catalog: str | None = None, port: int | None = None):
+                      key: TsigKey | None = None, catalog: str | None = None, port: int | None = None,
+                      source: str | None = None):
     """start_secondary(...) as a context manager: stopped on the way out, whatever happens."""
-    sec = start_secondary(kind, d, primary, zones, key, catalog, port)
+    sec = start_secondary(kind, d, primary, zones, key, catalog, port, source)
     try:
         yield sec
     finally:
@@ -770,13 +804,18 @@ def wait_serial(target, zone: str, serial: int | None = None, timeout: float = 1
     return True
 
 
-def zone_records(target, zone: str, key: TsigKey | None = None, timeout: float = 10.0) -> set[str]:
+def zone_records(target, zone: str, key: TsigKey | None = None, timeout: float = 10.0,
+                 source: str | None = None) -> set[str]:
     """`zone` as `target` (a Secondary or (address, port)) serves it, by a full AXFR over TCP
-    (signed with `key` when given), as a set of "name ttl class type rdata" texts: absolute
-    names lowercased, rdata in dnspython's text form with every name in it lowercased. Two
-    servers holding the same data give equal sets. Raises if the transfer is refused or fails."""
+    (signed with `key` when given; sent from address `source` when given, e.g. 127.0.0.2 so a
+    primary's log tells it from its secondaries' transfers), as a set of "name ttl class type
+    rdata" texts: absolute names lowercased, rdata in dnspython's text form with every name in it
+    lowercased. Two servers holding the same data give equal sets. Raises if the transfer is
+    refused or fails."""
     host, port = _addr(target)
     kw = {"keyring": key.keyring(), "keyname": key.name} if key else {}
+    if source:
+        kw["source"] = source
     out: set[str] = set()
     origin = dns.name.from_text(zone)
     for msg in dns.query.xfr(host, origin, port=port, timeout=timeout, lifetime=timeout, relativize=False, **kw):
@@ -878,18 +917,20 @@ def _transfers(sec: Secondary) -> list[tuple[str, str | None, int]]:
     return [(_abs(z), k, serial) for z, k, serial in parse[sec.kind](text)]
 
 
-def transfer_log(sec: Secondary) -> list[tuple[str, str]]:
+def transfer_log(sec: Secondary, since: int = 0) -> list[tuple[str, str]]:
     """(zone, "AXFR" | "IXFR") for every inbound transfer the server completed, oldest first,
-    from its log (NSD: see _nsd_kind). Zone names are absolute."""
+    from its log (NSD: see _nsd_kind). Zone names are absolute. `since`: leave out the first
+    `since` transfers (for NSD, not asked about again: a caller reading the log every so often
+    stays within the 20 IXFRs NSD keeps)."""
     rows = _transfers(sec)
     if sec.kind == "nsd":
         prev: dict[str, int] = {}
         out = []
-        for z, _, serial in rows:
-            out.append((z, _nsd_kind(sec, z, prev.get(z), serial)))
+        for i, (z, _, serial) in enumerate(rows):
+            out.append((z, _nsd_kind(sec, z, prev.get(z), serial) if i >= since else None))
             prev[z] = serial
-        return out
-    return [(z, k) for z, k, _ in rows]
+        return out[since:]
+    return [(z, k) for z, k, _ in rows][since:]
 
 
 def transfer_kinds(sec: Secondary, zone: str | None = None) -> list[str]:
