@@ -24,7 +24,7 @@ a flag given on the command line wins over the file.
 Transfers (AXFR, IXFR) go to the addresses and TSIG keys of --allow-transfer and to the
 secondaries; after each change the secondaries get NOTIFY and are watched until they have it.
 Settings that are tables live only in the file: TSIG keys [tsig_keys], per-zone access lists
-[zone_allow_transfer] and secondaries [secondaries]; keys, secondaries and access lists can also
+[zone_allow_transfer], secondaries [secondaries] and API tokens [api_tokens]; keys, secondaries and access lists can also
 be stored per zone in the database (`minidns tsig`, `minidns zone secondary`, `minidns zone
 allow-transfer`).
 
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tcp-idle-timeout", type=float, metavar="SECONDS", help="close idle TCP connections after this (default 10) [tcp_idle_timeout]")
     s.add_argument("--tcp-max-connections", type=int, metavar="N", help="most TCP connections at once (default 1000) [tcp_max_connections]")
     s.add_argument("--cache-entries", type=int, metavar="N", help="rendered replies kept for the fast path (default 200000) [cache_entries]")
+    s.add_argument("--api-listen", metavar="HOST:PORT", help="address of the HTTP API (default 127.0.0.1:9001) [api_listen]")
+    s.add_argument("--no-api", dest="api", action="store_const", const=False, help="do not serve the HTTP API [api]")
     s.add_argument("--allow-transfer", action="append", metavar="PREFIX|key:NAME",
                    help="who may transfer zones; repeat for more (default 127.0.0.0/8 and ::1) [allow_transfer]")
     s.add_argument("--no-notify", dest="notify", action="store_const", const=False,
@@ -133,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", default="hostmaster@invalid", help="SOA RNAME mailbox (default hostmaster@invalid)")
     _database_flags(p)
 
+    tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    p = tk.add_parser("create", help="make a token (printed once; only its hash is stored)", description=DB_HELP)
+    p.add_argument("--project", required=True, help="the project (tenant) it acts for")
+    p.add_argument("--role", required=True, choices=["admin", "member", "reader", "ingest"])
+    p.add_argument("--description")
+    _database_flags(p)
+    _database_flags(tk.add_parser("list", help="list tokens (never the tokens themselves)", description=DB_HELP))
+    p = tk.add_parser("delete", help="revoke a token by its id", description=DB_HELP)
+    p.add_argument("token_id", metavar="ID")
+    _database_flags(p)
+
     t = sub.add_parser("tsig", help="TSIG keys in the database").add_subparsers(dest="action", required=True)
     p = t.add_parser("add", help="store a key (a random secret unless given); prints the secret once", description=DB_HELP)
     p.add_argument("keyname", metavar="NAME")
@@ -178,8 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         from .server.app import serve
         from .store.db import DatabaseError
 
+        services = []
+        if config.api:
+            from .admin.app import ApiService
+
+            services.append(ApiService(config))
         try:
-            serve(config)
+            serve(config, services)
         except (OSError, DatabaseError) as e:
             logging.getLogger("minidns").error("cannot serve: %s", e)
             return 1

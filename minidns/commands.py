@@ -119,6 +119,18 @@ async def _run(args, database) -> int:
                         for address, port, key in entries:
                             print(f"{address}\t{port}\t{key or '-'}")
         return 0
+    if args.command == "token":
+        from .store import tokens
+
+        if args.action == "create":
+            print(await tokens.create_token(database.pool, args.project, args.role, args.description))
+        elif args.action == "list":
+            for t in await tokens.list_tokens(database.pool):
+                print(f"{t['id']}\t{t['project_id']}\t{t['role']}\t{t['description'] or ''}")
+        else:
+            await tokens.delete_token(database.pool, args.token_id)
+            print(f"deleted token {args.token_id}")
+        return 0
     if args.command == "catalog":
         change = await store.create_zone(args.name, email=args.email, mname="invalid.", source="cli",
                                          catalog_members=args.members or ["*"])  # fmt: skip

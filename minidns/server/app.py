@@ -74,8 +74,9 @@ def load_zones(sources: list[tuple[str | None, str]]) -> tuple[list[Snapshot], l
 class Server:
     """One server process: the engine plus its listeners."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, services=()):
         self.config = config
+        self.services = list(services)  # started after the listeners: start(server), stop()
         self.engine = Engine(
             EngineSettings(
                 edns_payload=config.edns_payload,
@@ -185,6 +186,8 @@ class Server:
             await self._start_database()
         for spec in self.config.listen:
             await self._listen(spec)
+        for service in self.services:
+            await service.start(self)
         log.info("serving %d zone(s) on %s", len(self.engine.table.zones), ", ".join(self.config.listen))
 
     async def _start_database(self) -> None:
@@ -342,6 +345,11 @@ class Server:
         else:
             start.cancel()
         log.info("stopping")
+        for service in self.services:
+            try:
+                await service.stop()
+            except Exception as e:  # noqa: BLE001 - stopping goes on
+                log.warning("stopping %s: %s", type(service).__name__, e)
         if self.notifier is not None:
             self.notifier.stop()
         await self._stop_database()
@@ -365,11 +373,11 @@ class Server:
             await self.database.close()
 
 
-def serve(config: Config) -> None:
+def serve(config: Config, services=()) -> None:
     """Run until SIGTERM/SIGINT, on uvloop when it is installed."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
-        asyncio.run(Server(config).run())
+        asyncio.run(Server(config, services).run())
         return
-    uvloop.run(Server(config).run())
+    uvloop.run(Server(config, services).run())

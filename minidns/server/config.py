@@ -47,6 +47,10 @@ class Config:
     notify_rate: int = 1000  # NOTIFY messages sent per second at most, over all secondaries
     propagation_timeout: float = 60.0  # seconds until a zone no secondary confirmed goes to ERROR
     propagation_share: float = 1.0  # share of a zone's secondaries that must have a change for ACTIVE
+    # The HTTP API (Designate v2 compatible) and event ingest
+    api: bool = True  # serve the API (it needs the database)
+    api_listen: str = "127.0.0.1:9001"  # HOST:PORT of the API
+    api_tokens: tuple = ()  # [{token, project, role}] besides those made with `minidns token create`
 
     def __post_init__(self):
         if not self.listen:
@@ -67,6 +71,14 @@ class Config:
             raise ConfigError("nsid is longer than 255 octets")
         if self.notify_retries < 1 or self.notify_timeout <= 0 or self.notify_rate < 1 or self.propagation_timeout <= 0:
             raise ConfigError("notify_retries, notify_timeout, notify_rate and propagation_timeout must be positive")
+        parse_listen(self.api_listen)
+        for t in self.api_tokens:
+            if not isinstance(t, dict) or set(t) != {"token", "project", "role"} or not all(isinstance(v, str) for v in t.values()):
+                raise ConfigError("api_tokens entries are tables with token, project and role")
+            if t["role"] not in ("admin", "member", "reader", "ingest"):
+                raise ConfigError(f"api_tokens: role {t['role']!r} is not admin, member, reader or ingest")
+            if len(t["token"]) < 16:
+                raise ConfigError("api_tokens: a token must be at least 16 characters")
         if not 0 < self.propagation_share <= 1:
             raise ConfigError("propagation_share must be above 0 and at most 1")
         from .transfers import Acl
@@ -134,7 +146,7 @@ def load_config(path: str | None, overrides: dict) -> Config:
 
 def _check_type(name: str, value):
     default = _FIELDS[name].default
-    if name in ("tsig_keys", "secondaries"):
+    if name in ("tsig_keys", "secondaries", "api_tokens"):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list of tables")
         return tuple(value)

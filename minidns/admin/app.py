@@ -1,0 +1,161 @@
+"""The HTTP server: app factory, middlewares (request ids, auth, errors as JSON), and starting it
+beside the DNS listeners in `minidns serve`.
+
+Every route module (zones, recordsets, tasks, tsigkeys, tlds, blacklists, quotas, floatingips,
+events, ops, openapi) has a `routes` table; they are all added here, and /openapi.json describes
+exactly them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+import uuid
+
+from aiohttp import web
+
+from ..store.tokens import find_token
+from .common import CONFIG, DATABASE, METRICS, SERVER, ApiError, Ctx, json_response
+from .metrics import Metrics
+
+log = logging.getLogger("minidns.api")
+
+# Paths anyone may read: liveness, readiness, metrics, the API description and version discovery.
+PUBLIC = {"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v2", "/v2/"}
+TOKEN_CACHE_SECONDS = 10.0
+
+
+ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "tlds", "quotas", "floatingips",
+                 "events")
+
+
+def route_modules():
+    """The route modules that exist (each part of the API lives in its own module)."""
+    out = []
+    for name in ROUTE_MODULES:
+        full = f"{__package__}.{name}"
+        try:
+            out.append(importlib.import_module(full))
+        except ModuleNotFoundError as e:
+            if e.name != full:
+                raise
+    return out
+
+
+@web.middleware
+async def request_id_and_errors(request: web.Request, handler):
+    """Give each request an id (returned in X-Openstack-Request-Id and in error bodies, logged), and
+    turn every error into Designate's JSON shape: {code, type, message, request_id}."""
+    rid = f"req-{uuid.uuid4()}"
+    request["request_id"] = rid
+    started = time.monotonic()
+    try:
+        response = await handler(request)
+    except ApiError as e:
+        response = json_response({"code": e.status, "type": e.type, "message": e.message, "request_id": rid},
+                                 e.status, e.headers)  # fmt: skip
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        kind = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(e.status, "error")
+        response = json_response({"code": e.status, "type": kind, "message": e.reason, "request_id": rid}, e.status)
+    except Exception:  # noqa: BLE001 - a bug answers 500 with the request id, and is logged with it
+        log.exception("%s %s %s failed", rid, request.method, request.path)
+        response = json_response({"code": 500, "type": "internal_error", "message": "internal error; see the log",
+                                  "request_id": rid}, 500)  # fmt: skip
+    response.headers["X-Openstack-Request-Id"] = rid
+    took = time.monotonic() - started
+    log.info("%s %s %s -> %d in %.1f ms", rid, request.method, request.path_qs, response.status, took * 1000)
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.api_request(request.method, response.status, took)
+    return response
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler):
+    """X-Auth-Token → project and role. No token (or an unknown one) → 401. An admin may act for
+    another project (X-Auth-Sudo-Project-ID) or all (X-Auth-All-Projects: true)."""
+    if request.path in PUBLIC:
+        return await handler(request)
+    token = request.headers.get("X-Auth-Token")
+    if not token:
+        raise ApiError(401, "unauthorized", "an X-Auth-Token header is needed")
+    found = await _lookup(request.app, token)
+    if found is None:
+        raise ApiError(401, "unauthorized", "the token is not valid")
+    project, role = found
+    c = Ctx(project, role, acting_project=project)
+    sudo = request.headers.get("X-Auth-Sudo-Project-ID")
+    all_projects = request.headers.get("X-Auth-All-Projects", "").lower() in ("true", "1", "yes")
+    if (sudo or all_projects) and role != "admin":
+        raise ApiError(403, "forbidden", "only an admin may act for other projects")
+    if sudo:
+        c.acting_project = sudo
+    c.all_projects = all_projects
+    if role == "ingest" and not request.path.startswith("/v1/events"):
+        raise ApiError(403, "forbidden", "an ingest token may only post events")
+    request["ctx"] = c
+    return await handler(request)
+
+
+async def _lookup(app: web.Application, token: str) -> tuple[str, str] | None:
+    configured = {t["token"]: (t["project"], t["role"]) for t in app[CONFIG].api_tokens}
+    if token in configured:
+        return configured[token]
+    cache = app["token_cache"]
+    hit = cache.get(token)
+    now = time.monotonic()
+    if hit is not None and now - hit[1] < TOKEN_CACHE_SECONDS:
+        return hit[0]
+    try:
+        found = await find_token(app[DATABASE].pool, token)
+    except Exception as e:  # noqa: BLE001 - the database is away: say so, do not guess
+        raise ApiError(503, "service_unavailable", f"the database is not reachable: {e}", {"Retry-After": "5"}) from None
+    if len(cache) > 10000:
+        cache.clear()
+    cache[token] = (found, now)
+    return found
+
+
+def make_app(database, server, config) -> web.Application:
+    """The API application over `database` (store.database.Database), for `server` (its state,
+    engine and notifier) and `config`."""
+    app = web.Application(middlewares=[request_id_and_errors, authenticate], client_max_size=4 << 20)
+    app[DATABASE] = database
+    app[SERVER] = server
+    app[CONFIG] = config
+    app[METRICS] = Metrics(server)
+    app["token_cache"] = {}
+    for module in route_modules():
+        app.add_routes(module.routes)
+    return app
+
+
+class ApiService:
+    """The API as a service of `minidns serve`: started after the DNS listeners and the database."""
+
+    def __init__(self, config):
+        self.config = config
+        self.runner: web.AppRunner | None = None
+
+    async def start(self, server) -> None:
+        if server.database is None:
+            log.warning("the API needs the database; it is not started (zone files only)")
+            return
+        from ..server.config import parse_listen
+
+        family, host, port = parse_listen(self.config.api_listen)
+        app = make_app(server.database, server, self.config)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port, reuse_address=True)
+        await site.start()
+        bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
+        log.info("API listening on http://%s:%d/", host if ":" not in host else f"[{host}]", bound[1])
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await asyncio.wait_for(self.runner.cleanup(), 5)

@@ -1,0 +1,105 @@
+"""Prometheus metrics (text exposition format 0.0.4): the API's requests, the server's zones and
+database state, and propagation per secondary."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Histogram:
+    def __init__(self, buckets=BUCKETS):
+        self.buckets = buckets
+        self.counts = [0] * len(buckets)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.sum += value
+        self.count += 1
+        for i, b in enumerate(self.buckets):
+            if value <= b:
+                self.counts[i] += 1
+                break
+
+    def lines(self, name: str, labels: str = "") -> list[str]:
+        out, total = [], 0
+        sep = "," if labels else ""
+        for b, c in zip(self.buckets, self.counts):
+            total += c
+            out.append(f'{name}_bucket{{{labels}{sep}le="{b}"}} {total}')
+        out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {self.count}')
+        lab = f"{{{labels}}}" if labels else ""
+        out.append(f"{name}_sum{lab} {self.sum:.6f}")
+        out.append(f"{name}_count{lab} {self.count}")
+        return out
+
+
+class Metrics:
+    """Counters kept by the API process, and gauges read from the server when scraped."""
+
+    def __init__(self, server):
+        self.server = server
+        self.started = time.time()
+        self.api_requests: Counter = Counter()  # (method, status) -> n
+        self.api_latency = Histogram()
+        self.events: Counter = Counter()  # outcome -> n
+
+    def api_request(self, method: str, status: int, seconds: float) -> None:
+        self.api_requests[(method, status)] += 1
+        self.api_latency.observe(seconds)
+
+    async def render(self, app) -> str:
+        server = self.server
+        out = [
+            "# HELP minidns_up 1 while the process runs.", "# TYPE minidns_up gauge", "minidns_up 1",
+            "# HELP minidns_start_time_seconds When the process started.", "# TYPE minidns_start_time_seconds gauge",
+            f"minidns_start_time_seconds {self.started:.3f}",
+        ]  # fmt: skip
+        zones = server.engine.table.zones
+        out += ["# HELP minidns_zones Zones served.", "# TYPE minidns_zones gauge", f"minidns_zones {len(zones)}",
+                "# HELP minidns_names Names (nodes) in the served zones.", "# TYPE minidns_names gauge",
+                f"minidns_names {sum(len(z) for z in zones.values())}"]  # fmt: skip
+        state = server.state
+        out += ["# HELP minidns_database_state 1 for the database state the server is in.",
+                "# TYPE minidns_database_state gauge"]  # fmt: skip
+        for s in ("loading", "ready", "stale"):
+            out.append(f'minidns_database_state{{state="{s}"}} {1 if state == s else 0}')
+        out += ["# HELP minidns_api_requests_total API requests by method and status.",
+                "# TYPE minidns_api_requests_total counter"]  # fmt: skip
+        for (method, status), n in sorted(self.api_requests.items()):
+            out.append(f'minidns_api_requests_total{{method="{method}",status="{status}"}} {n}')
+        out += ["# HELP minidns_api_request_seconds API request latency.", "# TYPE minidns_api_request_seconds histogram"]
+        out += self.api_latency.lines("minidns_api_request_seconds")
+        out += ["# HELP minidns_events_total Events ingested, by outcome.", "# TYPE minidns_events_total counter"]
+        for outcome, n in sorted(self.events.items()):
+            out.append(f'minidns_events_total{{outcome="{outcome}"}} {n}')
+        notifier = getattr(server, "notifier", None)
+        if notifier is not None:
+            out += ["# HELP minidns_zone_status 1 for each zone's propagation status.", "# TYPE minidns_zone_status gauge",
+                    "# HELP minidns_secondary_lag_seconds Seconds from a change reaching this server to the secondary"
+                    " serving it (for the last change seen there).",
+                    "# TYPE minidns_secondary_lag_seconds gauge",
+                    "# HELP minidns_secondary_in_sync 1 when the secondary has the zone's current serial.",
+                    "# TYPE minidns_secondary_in_sync gauge"]  # fmt: skip
+            for name, zs in sorted(notifier.zones.items()):
+                out.append(f'minidns_zone_status{{zone="{name}",status="{zs.status}"}} 1')
+                for label, st in sorted(zs.secondaries.items()):
+                    out.append(f'minidns_secondary_in_sync{{zone="{name}",secondary="{label}"}} {1 if st.state == "OK" else 0}')
+                    if st.seen_at is not None:
+                        out.append(f'minidns_secondary_lag_seconds{{zone="{name}",secondary="{label}"}} '
+                                   f"{max(0.0, st.seen_at - zs.changed_at):.3f}")  # fmt: skip
+            out += ["# HELP minidns_notify_sent_total NOTIFY messages sent.", "# TYPE minidns_notify_sent_total counter",
+                    f"minidns_notify_sent_total {notifier.sent}"]  # fmt: skip
+        follower = getattr(server, "follower", None)
+        if follower is not None:
+            out += ["# HELP minidns_changes_applied_total Changes applied from the change log.",
+                    "# TYPE minidns_changes_applied_total counter", f"minidns_changes_applied_total {follower.applied}"]
+        xfr = getattr(server, "transfers", None)
+        if xfr is not None:
+            out += ["# HELP minidns_transfers_total Zone transfers served, by kind.", "# TYPE minidns_transfers_total counter"]
+            for kind, n in sorted(xfr.stats.items()):
+                out.append(f'minidns_transfers_total{{kind="{kind}"}} {n}')
+        return "\n".join(out) + "\n"

@@ -1,0 +1,62 @@
+"""/openapi.json: an OpenAPI 3.1 document made from the routes the application really has, so it
+cannot list a path that is not served or miss one that is. Each operation's summary and
+description come from its handler's docstring; a handler may add request and response details
+with the `describe` decorator."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from aiohttp import web
+
+from .common import json_response
+
+routes = web.RouteTableDef()
+
+PUBLIC_PATHS = {"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v2", "/v2/"}
+
+
+def describe(**spec):
+    """Attach OpenAPI details (requestBody, responses, parameters…) to a handler."""
+
+    def mark(handler):
+        handler.openapi = spec
+        return handler
+
+    return mark
+
+
+def document(app: web.Application) -> dict:
+    paths: dict[str, dict] = {}
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if path is None or route.method == "HEAD":
+            continue
+        handler = route.handler
+        doc = inspect.getdoc(handler) or ""
+        summary, _, rest = doc.partition("\n")
+        op = {"summary": summary.strip() or route.method + " " + path, "operationId": f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}"}
+        if rest.strip():
+            op["description"] = rest.strip()
+        params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in re.findall(r"{(\w+)}", path)]
+        if params:
+            op["parameters"] = params
+        op["responses"] = {"default": {"description": "Errors: {code, type, message, request_id}"}}
+        op.update(getattr(handler, "openapi", {}))
+        if path not in PUBLIC_PATHS:
+            op.setdefault("security", [{"token": []}])
+        paths.setdefault(path, {})[route.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "minidns API", "version": "2", "description": "Designate v2 compatible admin API and event ingest."},
+        "components": {"securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}}},
+        "paths": dict(sorted(paths.items())),
+    }
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    """This document."""
+    return json_response(document(request.app))
