@@ -76,9 +76,10 @@ def initial_serial(policy: str, now: float) -> int:
 class Edit:
     """One change to one RRset.
 
-    op: "replace" (the RRset becomes exactly `records`; none → deleted), "add" (records added; a
-    given TTL applies to the whole RRset), "remove" (records removed, TTL ignored as in RFC 2136
-    §2.5.4; none → the whole RRset), "delete" (the RRset).
+    op: "replace" (the RRset becomes exactly `records`; none → deleted), "create" (as replace, but
+    Conflict when the RRset exists), "add" (records added; a given TTL applies to the whole RRset),
+    "remove" (records removed, TTL ignored as in RFC 2136 §2.5.4; none → the whole RRset),
+    "delete" (the RRset).
     """
 
     op: str
@@ -180,12 +181,19 @@ class _Edits:
             if not cur.recs:
                 del self.after[key]
             return
-        if e.op not in ("replace", "add"):
+        op = e.op
+        if op == "create":
+            if cur is not None:
+                raise Conflict(f"{owner} {dns.rdatatype.to_text(rtype)} exists")
+            if not new:
+                raise Invalid("no records to create")
+            op = "replace"
+        if op not in ("replace", "add"):
             raise Invalid(f"unknown edit {e.op!r}")
-        if not new and e.op == "add":
+        if not new and op == "add":
             raise Invalid("no records to add")
-        ttl = check_ttl(e.ttl) if e.ttl is not None else (cur.ttl if cur and e.op == "add" else self.default_ttl)
-        if e.op == "replace":
+        ttl = check_ttl(e.ttl) if e.ttl is not None else (cur.ttl if cur and op == "add" else self.default_ttl)
+        if op == "replace":
             if not new:
                 self.after.pop(key, None)
                 return
