@@ -24,8 +24,10 @@ a flag given on the command line wins over the file.
 Transfers (AXFR, IXFR) go to the addresses and TSIG keys of --allow-transfer and to the
 secondaries; after each change the secondaries get NOTIFY and are watched until they have it.
 Settings that are tables live only in the file: TSIG keys [tsig_keys], per-zone access lists
-[zone_allow_transfer], secondaries [secondaries] and API tokens [api_tokens]; keys, secondaries and access lists can also
-be stored per zone in the database (`minidns tsig`, `minidns zone secondary`, `minidns zone
+[zone_allow_transfer], secondaries [secondaries], API tokens [api_tokens] and the event ingest's name
+templates [events_templates] (handlers nova, neutron, neutron_unknown, cloudstack; fields such as
+%(hostname)s, %(zone)s, %(octet0)s..%(octet3)s, %(ip_dashed)s, %(project)s, %(project_id)s); keys, secondaries
+and access lists can also be stored per zone in the database (`minidns tsig`, `minidns zone secondary`, `minidns zone
 allow-transfer`).
 
 SIGHUP re-reads the zone files and swaps each changed zone in atomically (a file that no longer
@@ -75,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-entries", type=int, metavar="N", help="rendered replies kept for the fast path (default 200000) [cache_entries]")
     s.add_argument("--api-listen", metavar="HOST:PORT", help="address of the HTTP API (default 127.0.0.1:9001) [api_listen]")
     s.add_argument("--no-api", dest="api", action="store_const", const=False, help="do not serve the HTTP API [api]")
+    s.add_argument("--events-zone", metavar="ZONE",
+                   help="zone of the records made from Nova and Neutron events (of projects without their own zone, see --events-zone-suffix); may use %%(project_id)s [events_zone]")
+    s.add_argument("--events-zone-suffix", metavar="SUFFIX",
+                   help="one zone per project, <project id>.SUFFIX, used when it exists [events_zone_suffix]")
+    s.add_argument("--no-events-ptr", dest="events_ptr", action="store_const", const=False,
+                   help="make no PTR records for event records [events_ptr]")
+    s.add_argument("--events-create-ptr-zones", action="store_const", const=True,
+                   help="create the reverse zone (/24, /64) for an event's PTR when none exists [events_create_ptr_zones]")
+    s.add_argument("--cloudstack-common-zone", metavar="ZONE",
+                   help="zone of CloudStack VMs whose account and domain have no network domain [cloudstack_common_zone]")
     s.add_argument("--allow-transfer", action="append", metavar="PREFIX|key:NAME",
                    help="who may transfer zones; repeat for more (default 127.0.0.0/8 and ::1) [allow_transfer]")
     s.add_argument("--no-notify", dest="notify", action="store_const", const=False,
@@ -155,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     _database_flags(t.add_parser("list", help="list keys (names and algorithms, never secrets)", description=DB_HELP))
     p = t.add_parser("delete", help="delete a key no secondary uses", description=DB_HELP)
     p.add_argument("keyname", metavar="NAME")
+    _database_flags(p)
+
+    p = sub.add_parser("reconcile", help="remove event-made records of resources that no longer exist",
+                       description="Given the ids of the resources of SOURCE that exist now, remove the records events "
+                                   "made for every other one (as POST /v1/reconcile does), and print what was removed. "
+                                   + DB_HELP)  # fmt: skip
+    p.add_argument("source", metavar="SOURCE", help="nova, neutron or cloudstack")
+    p.add_argument("ids", metavar="ID", nargs="*", help="ids of the resources that exist")
+    p.add_argument("--ids-file", metavar="FILE", help="more ids, one a line ('-': standard input)")
+    p.add_argument("--resource-type", metavar="TYPE", help="default: instance (nova), floatingip (neutron), vm (cloudstack)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed; change nothing")
     _database_flags(p)
 
     r = sub.add_parser("record", help="quick record edits").add_subparsers(dest="action", required=True)

@@ -42,6 +42,8 @@ async def run_command(args, config: Config) -> int:
             config.database_url, config.data_dir, settings=config.store_settings(), seed_zone_file=example_zone_path()
         )
         try:
+            if args.command == "reconcile":
+                return await _reconcile(args, database, config)
             return await _run(args, database)
         finally:
             await database.close()
@@ -68,6 +70,32 @@ async def _db_upgrade(config: Config) -> int:
         if embedded is not None:
             embedded.stop()
     print(f"applied: {', '.join(applied)}" if applied else "the schema is current")
+    return 0
+
+
+async def _reconcile(args, database, config: Config) -> int:
+    """`minidns reconcile SOURCE ID…`: what POST /v1/reconcile does, from a shell."""
+    from .store import events
+
+    ids = list(args.ids)
+    if args.ids_file:
+        f = sys.stdin if args.ids_file == "-" else open(args.ids_file, encoding="utf-8")
+        try:
+            ids += [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        finally:
+            if f is not sys.stdin:
+                f.close()
+    try:
+        result = await events.reconcile(database.store, events.EventSettings.from_config(config), args.source, ids,
+                                        args.resource_type, args.dry_run)  # fmt: skip
+    except events.Unavailable as e:
+        print(f"minidns: {e}", file=sys.stderr)
+        return 1
+    verb = "would remove" if args.dry_run else "removed"
+    for c in result["removed"]:
+        print(f"{verb}\t{c['zone']}\t{c['name']}\t{c['type']}\t{' '.join(c.get('records', []))}")
+    print(f"{result['source']} {result['resource_type']}: {len(result['resources'])} resource(s) gone, "
+          f"{len(result['removed'])} RRset(s) {verb}")  # fmt: skip
     return 0
 
 

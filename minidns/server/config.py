@@ -51,6 +51,13 @@ class Config:
     api: bool = True  # serve the API (it needs the database)
     api_listen: str = "127.0.0.1:9001"  # HOST:PORT of the API
     api_tokens: tuple = ()  # [{token, project, role}] besides those made with `minidns token create`
+    # Event ingest (POST /v1/events): where Nova, Neutron and CloudStack records go and how they are named
+    events_zone: str | None = None  # zone of Nova/Neutron records; may use %(project_id)s / %(project)s
+    events_zone_suffix: str | None = None  # one zone per project, <project id>.<suffix>, when it exists; else events_zone
+    events_templates: dict = dataclasses.field(default_factory=dict)  # {nova, neutron, neutron_unknown, cloudstack} → name template
+    events_ptr: bool = True  # PTR records in the matching reverse zone when it exists
+    events_create_ptr_zones: bool = False  # create that reverse zone (/24, /64) when it does not exist
+    cloudstack_common_zone: str | None = None  # CloudStack VMs whose account and domain have no network domain
 
     def __post_init__(self):
         if not self.listen:
@@ -79,6 +86,24 @@ class Config:
                 raise ConfigError(f"api_tokens: role {t['role']!r} is not admin, member, reader or ingest")
             if len(t["token"]) < 16:
                 raise ConfigError("api_tokens: a token must be at least 16 characters")
+        from ..store.events import check_templates
+        from ..store.records import Invalid, zone_name
+
+        try:
+            check_templates(self.events_templates)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        for key in ("events_zone_suffix", "cloudstack_common_zone"):
+            if getattr(self, key) is not None:
+                try:
+                    zone_name(getattr(self, key))
+                except Invalid as e:
+                    raise ConfigError(f"{key}: {e}") from None
+        if self.events_zone is not None and "%" not in self.events_zone:
+            try:
+                zone_name(self.events_zone)
+            except Invalid as e:
+                raise ConfigError(f"events_zone: {e}") from None
         if not 0 < self.propagation_share <= 1:
             raise ConfigError("propagation_share must be above 0 and at most 1")
         from .transfers import Acl
@@ -150,6 +175,10 @@ def _check_type(name: str, value):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list of tables")
         return tuple(value)
+    if name == "events_templates":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{name} must be a table of handler = \"template\"")
+        return value
     if name == "zone_allow_transfer":
         if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
             raise ConfigError(f"{name} must be a table of zone = [entries]")

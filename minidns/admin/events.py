@@ -1,0 +1,165 @@
+"""Event ingest over HTTP (the logic is minidns/store/events.py).
+
+POST /v1/events             one event, a JSON array of events, or {"events": [...]}; role ingest or admin.
+                            Each event is applied and recorded in its own transaction before the reply:
+                            200 when every event was applied, ignored or seen before (duplicate);
+                            422 when one failed (each event's outcome is in the body, the failed ones
+                            with their reason; nothing of a failed event is written but its row);
+                            400 for a body that is not JSON or an event with no message id;
+                            503 with Retry-After when the database is away (events answered before
+                            that in a batch are committed; sending the batch again is safe).
+GET  /v1/events             recent events (?status=failed&limit=N); role ingest or admin.
+GET  /v1/events/{id}        one event: status applied / ignored / failed, reason, the records it changed;
+                            role ingest (the sender checking on what it sent) or admin.
+POST /v1/reconcile          {"source": "nova"|"neutron"|"cloudstack", "resource_ids": [live ids],
+                            "resource_type": optional, "dry_run": false}: removes the records of every
+                            resource of that source not in the list; admin only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from aiohttp import web
+
+from ..store import events as ev
+from ..store.records import Invalid
+from .common import CONFIG, DATABASE, METRICS, ApiError, ctx, json_response, read_json
+
+log = logging.getLogger("minidns.events")
+routes = web.RouteTableDef()
+MAX_BODY = 4 << 20
+MAX_BATCH = 1000
+
+
+def _settings(request: web.Request) -> ev.EventSettings:
+    s = request.app.get("event_settings")
+    if s is None:
+        s = ev.EventSettings.from_config(request.app[CONFIG])
+    return s
+
+
+def _count(request: web.Request, outcome: str) -> None:
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.events[outcome] += 1
+
+
+def _need_ingest(request: web.Request) -> None:
+    if ctx(request).role not in ("ingest", "admin"):
+        raise ApiError(403, "forbidden", f"this needs the ingest or admin role; the token has {ctx(request).role}")
+
+
+def _unavailable(request: web.Request, e: Exception) -> ApiError:
+    _count(request, "unavailable")
+    return ApiError(503, "service_unavailable", str(e), {"Retry-After": "5"})
+
+
+@routes.post("/v1/events")
+async def post_events(request: web.Request) -> web.Response:
+    """Ingest events (Nova, Neutron, CloudStack)
+    One event, a JSON array of them, or {"events": [...]}; oslo.messaging envelopes plain or wrapped
+    in {"oslo.version": "2.0", "oslo.message": "..."}. Each is applied and recorded, in its own
+    transaction, before the reply: 200 when none failed, 422 when one did (each outcome in the body),
+    503 with Retry-After when the database is away. Role ingest or admin."""
+    _need_ingest(request)
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "request_too_large", f"the body is larger than {MAX_BODY} octets")
+    try:
+        body = orjson.loads(raw or b"null")
+    except orjson.JSONDecodeError as e:
+        _count(request, "rejected")
+        raise ApiError(400, "invalid_json", f"the body is not JSON: {e}") from None
+    batch = isinstance(body, list) or (isinstance(body, dict) and isinstance(body.get("events"), list) and "event_type" not in body)
+    items = body if isinstance(body, list) else body["events"] if batch else [body]
+    if not items or len(items) > MAX_BATCH:
+        raise ApiError(400, "invalid_batch", f"a batch holds 1 to {MAX_BATCH} events")
+    store = request.app[DATABASE].store
+    settings = _settings(request)
+    results, failed = [], False
+    for i, item in enumerate(items):
+        try:
+            outcome = await ev.ingest(store, settings, item)
+        except ev.BadEvent as e:
+            _count(request, "rejected")
+            if not batch:
+                raise ApiError(400, "invalid_event", str(e)) from None
+            failed = True
+            results.append({"index": i, "status": "rejected", "reason": str(e)})
+            continue
+        except ev.Unavailable as e:
+            raise _unavailable(request, e) from None
+        _count(request, "duplicate" if outcome.duplicate else outcome.status)
+        if outcome.status == "failed":
+            log.warning("%s event %s (%s) failed: %s", request["request_id"], outcome.message_id, outcome.event_type,
+                        outcome.reason)  # fmt: skip
+        failed |= outcome.status == "failed"
+        results.append({"index": i, **outcome.to_json()} if batch else outcome.to_json())
+    status = 422 if failed else 200
+    if batch:
+        return json_response({"events": results}, status)
+    return json_response(results[0], status)
+
+
+@routes.get("/v1/events")
+async def list_events(request: web.Request) -> web.Response:
+    """Recent events, newest first
+    ?status=applied|ignored|failed, ?limit=N (default 100). Role ingest or admin."""
+    _need_ingest(request)
+    status = request.query.get("status")
+    if status not in (None, "applied", "ignored", "failed"):
+        raise ApiError(400, "invalid_status", "status must be applied, ignored or failed")
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise ApiError(400, "invalid_limit", "limit must be a whole number") from None
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "invalid_limit", "limit must be between 1 and 1000")
+    try:
+        rows = await ev.list_events(request.app[DATABASE].pool, status, limit)
+    except ev.Unavailable as e:
+        raise _unavailable(request, e) from None
+    return json_response({"events": rows})
+
+
+@routes.get("/v1/events/{message_id}")
+async def get_event(request: web.Request) -> web.Response:
+    """One event's outcome
+    status applied / ignored / failed, the reason, the records it changed, attempts and times.
+    Role ingest (the sender checking on what it sent) or admin."""
+    _need_ingest(request)
+    mid = request.match_info["message_id"]
+    try:
+        row = await ev.get_event(request.app[DATABASE].pool, mid)
+    except ev.Unavailable as e:
+        raise _unavailable(request, e) from None
+    if row is None:
+        raise ApiError(404, "event_not_found", f"no event {mid!r} was received")
+    return json_response(row)
+
+
+@routes.post("/v1/reconcile")
+async def reconcile(request: web.Request) -> web.Response:
+    """Remove event-made records of resources that are gone
+    {"source": "nova"|"neutron"|"cloudstack", "resource_ids": [ids that exist], "resource_type":
+    optional, "dry_run": false}: every resource of that source not listed loses its records and is
+    remembered as deleted. Returns the resources and the RRsets removed. Admin only."""
+    ctx(request).need("admin")
+    body = await read_json(request, MAX_BODY)
+    source = body.get("source")
+    ids = body.get("resource_ids")
+    if not isinstance(source, str) or not isinstance(ids, list):
+        raise ApiError(400, "invalid_object", "give source and resource_ids (the ids of the resources that exist)")
+    rtype = body.get("resource_type")
+    if rtype is not None and not isinstance(rtype, str):
+        raise ApiError(400, "invalid_object", "resource_type must be a string")
+    try:
+        result = await ev.reconcile(request.app[DATABASE].store, _settings(request), source, ids, rtype,
+                                    bool(body.get("dry_run", False)))  # fmt: skip
+    except Invalid as e:
+        raise ApiError(400, "invalid_object", str(e)) from None
+    except ev.Unavailable as e:
+        raise _unavailable(request, e) from None
+    return json_response(result)
