@@ -1,0 +1,169 @@
+"""Designate v2 zone import and export tasks:
+
+- POST /v2/zones/tasks/imports with a zone file (Content-Type text/dns; or JSON {"zonefile": ...})
+  → 202 with the task. The zone is created in the acting project through the zone-file import
+  path — all of the file or nothing; the task ends COMPLETE (zone_id, links.zone) or ERROR with
+  the reason. Small files finish before the reply; a large one answers PENDING and goes on.
+- GET /v2/zones/tasks/imports, GET/DELETE /v2/zones/tasks/imports/{import_id}.
+- POST /v2/zones/{zone_id}/tasks/export → 202 with the export task (COMPLETE; location
+  designate://…), GET /v2/zones/tasks/exports, GET/DELETE /v2/zones/tasks/exports/{export_id},
+  GET /v2/zones/tasks/exports/{export_id}/export → the zone file (text/dns) of the zone now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from aiohttp import web
+
+from ..store import recordsets as rs
+from ..store import tasks
+from .common import DATABASE, ApiError, ctx, json_response
+from .designate import list_body, list_query, path_id, store_errors, task_json
+
+log = logging.getLogger("minidns.api")
+routes = web.RouteTableDef()
+
+IMPORT_WAIT = 10.0  # seconds an import may take before the reply says PENDING
+MAX_ZONE_FILE = 4 << 20
+_running: set[asyncio.Task] = set()  # imports still going on (kept referenced until done)
+
+try:
+    from ..store import policy
+except ImportError:  # pragma: no cover
+    policy = None
+
+
+async def _zone_file_text(request: web.Request) -> str:
+    ctype = request.content_type
+    raw = await request.content.read(MAX_ZONE_FILE + 1)
+    if len(raw) > MAX_ZONE_FILE:
+        raise ApiError(413, "request_too_large", f"the zone file is larger than {MAX_ZONE_FILE} octets")
+    if ctype == "text/dns":
+        text = raw
+    elif ctype == "application/json":
+        try:
+            body = orjson.loads(raw or b"null")
+        except orjson.JSONDecodeError as e:
+            raise ApiError(400, "invalid_json", f"the body is not JSON: {e}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("zonefile"), str):
+            raise ApiError(400, "invalid_object", "a JSON import body is {\"zonefile\": \"<zone file text>\"}")
+        return body["zonefile"]
+    else:
+        raise ApiError(415, "unsupported_content_type", "Content-type must be text/dns")
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_request", "the zone file is not UTF-8 text") from None
+
+
+@routes.post("/v2/zones/tasks/imports")
+async def create_import(request: web.Request) -> web.Response:
+    """Import a zone file (text/dns) as a new zone of the acting project; 202 with the task."""
+    c = ctx(request)
+    c.need("member")
+    text = await _zone_file_text(request)
+    pool = request.app[DATABASE].pool
+    task = await tasks.create_task(pool, "IMPORT", c.acting_project)
+    job = asyncio.ensure_future(tasks.run_import(request.app[DATABASE].store, task["id"], c.acting_project, text,
+                                                 c.role == "admin"))  # fmt: skip
+    _running.add(job)
+    job.add_done_callback(_running.discard)
+    await asyncio.wait({job}, timeout=IMPORT_WAIT)
+    t = task_json(request, await tasks.get_task(pool, "IMPORT", None, task["id"]))
+    return json_response(t, 202, {"Location": t["links"]["self"]})
+
+
+@routes.get("/v2/zones/tasks/imports")
+async def list_imports(request: web.Request) -> web.Response:
+    """Import tasks of the acting project; filters status, message, zone_id; paging."""
+    c = ctx(request)
+    q = list_query(request, tasks.TASK_FILTERS)
+    with store_errors("zone_import"):
+        rows, total, more = await tasks.list_tasks(request.app[DATABASE].pool, "IMPORT", c.project_filter(), q)
+    return json_response(list_body(request, "imports", [task_json(request, t) for t in rows], total, more, q.limit))
+
+
+@routes.get("/v2/zones/tasks/imports/{import_id}")
+async def get_import(request: web.Request) -> web.Response:
+    """One import task."""
+    c = ctx(request)
+    tid = path_id(request, "import_id")
+    with store_errors("zone_import"):
+        t = await tasks.get_task(request.app[DATABASE].pool, "IMPORT", c.project_filter(), tid)
+    return json_response(task_json(request, t))
+
+
+@routes.delete("/v2/zones/tasks/imports/{import_id}")
+async def delete_import(request: web.Request) -> web.Response:
+    """Forget an import task (its zone stays); 204."""
+    c = ctx(request)
+    c.need("member")
+    tid = path_id(request, "import_id")
+    with store_errors("zone_import"):
+        await tasks.delete_task(request.app[DATABASE].pool, "IMPORT", c.project_filter(), tid)
+    return web.Response(status=204)
+
+
+@routes.post("/v2/zones/{zone_id}/tasks/export")
+async def create_export(request: web.Request) -> web.Response:
+    """Export a zone: 202 with the task (COMPLETE), links.export to fetch the zone file."""
+    c = ctx(request)
+    c.need("member")
+    zid = path_id(request, "zone_id")
+    pool = request.app[DATABASE].pool
+    with store_errors("zone_export"):
+        z = await rs.get_zone(pool, zid, c.project_filter())
+        if policy is not None:
+            count = await pool.fetchval("SELECT coalesce(sum(cardinality(records)), 0) FROM rrsets WHERE zone_id = $1", zid)
+            await policy.check_quota(pool, z["project_id"], "api_export_size", count=count)
+    t = await tasks.create_task(pool, "EXPORT", z["project_id"], zone_id=zid, status="COMPLETE",
+                                message=None, location_for_export=True)  # fmt: skip
+    out = task_json(request, t)
+    return json_response(out, 202, {"Location": out["links"]["self"]})
+
+
+@routes.get("/v2/zones/tasks/exports")
+async def list_exports(request: web.Request) -> web.Response:
+    """Export tasks of the acting project; filters status, message, zone_id; paging."""
+    c = ctx(request)
+    q = list_query(request, tasks.TASK_FILTERS)
+    with store_errors("zone_export"):
+        rows, total, more = await tasks.list_tasks(request.app[DATABASE].pool, "EXPORT", c.project_filter(), q)
+    return json_response(list_body(request, "exports", [task_json(request, t) for t in rows], total, more, q.limit))
+
+
+@routes.get("/v2/zones/tasks/exports/{export_id}")
+async def get_export(request: web.Request) -> web.Response:
+    """One export task."""
+    c = ctx(request)
+    tid = path_id(request, "export_id")
+    with store_errors("zone_export"):
+        t = await tasks.get_task(request.app[DATABASE].pool, "EXPORT", c.project_filter(), tid)
+    return json_response(task_json(request, t))
+
+
+@routes.delete("/v2/zones/tasks/exports/{export_id}")
+async def delete_export(request: web.Request) -> web.Response:
+    """Forget an export task; 204."""
+    c = ctx(request)
+    c.need("member")
+    tid = path_id(request, "export_id")
+    with store_errors("zone_export"):
+        await tasks.delete_task(request.app[DATABASE].pool, "EXPORT", c.project_filter(), tid)
+    return web.Response(status=204)
+
+
+@routes.get("/v2/zones/tasks/exports/{export_id}/export")
+async def export_file(request: web.Request) -> web.Response:
+    """The exported zone as a zone file (text/dns), made from the zone's data now."""
+    c = ctx(request)
+    tid = path_id(request, "export_id")
+    db = request.app[DATABASE]
+    with store_errors("zone_export"):
+        t = await tasks.get_task(db.pool, "EXPORT", c.project_filter(), tid)
+        await rs.get_zone(db.pool, t["zone_id"], c.project_filter())
+        text = await tasks.export_text(db.store, t["zone_id"])
+    return web.Response(text=text, content_type="text/dns", charset="utf-8")

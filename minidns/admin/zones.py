@@ -1,0 +1,125 @@
+"""Designate v2 zones: /v2/zones (create, list), /v2/zones/{zone_id} (get, update, delete) and
+/v2/zones/{zone_id}/nameservers, with Designate's paths, fields and status codes.
+
+A member sees and changes only its (acting) project's zones — another project's zone is 404, as one
+that does not exist; a reader may only read; an admin acts for another project with
+X-Auth-Sudo-Project-ID or sees every project with X-Auth-All-Projects. A zone's status and action
+are the database's: PENDING from each change until the secondaries have it (ACTIVE at once with
+none)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..store import recordsets as rs
+from ..store.records import MAX_TTL
+from .common import DATABASE, ApiError, ctx, json_response, read_json
+from .designate import check_body, list_body, list_query, path_id, store_errors, zone_json
+from .openapi import describe
+
+routes = web.RouteTableDef()
+
+_READ_ONLY = ("id", "pool_id", "project_id", "serial", "status", "action", "version", "created_at", "updated_at",
+              "transferred_at", "shared", "links")  # fmt: skip
+_WRITABLE = {"email": (str, 255), "ttl": (int,), "description": (str, None, 160)}
+
+
+def _check_ttl(ttl) -> None:
+    if ttl is not None and not 1 <= ttl <= MAX_TTL:
+        raise ApiError(400, "invalid_object", f"Provided object does not match schema: ttl must be 1 to {MAX_TTL}")
+
+
+@routes.post("/v2/zones")
+@describe(responses={"202": {"description": "The zone, status PENDING, action CREATE"}})
+async def create_zone(request: web.Request) -> web.Response:
+    """Create a zone (PRIMARY) in the acting project.
+
+    Body: name (absolute, with the trailing dot), email, and optionally ttl, description, type."""
+    c = ctx(request)
+    c.need("member")
+    body = await read_json(request)
+    ztype = body.get("type") or "PRIMARY"
+    if not isinstance(ztype, str) or ztype.upper() not in ("PRIMARY", "SECONDARY"):
+        raise ApiError(400, "invalid_object", f"Provided object does not match schema: type {ztype!r} is not PRIMARY")
+    if ztype.upper() == "SECONDARY":
+        raise ApiError(400, "invalid_object", "SECONDARY zones are not supported: minidns is primary for every zone "
+                       "it serves; create a PRIMARY zone (or import its zone file)")  # fmt: skip
+    fields = {k: v for k, v in body.items() if k not in ("type", "masters", "attributes")}
+    if body.get("masters"):
+        raise ApiError(400, "invalid_object", "masters are only for SECONDARY zones")
+    if body.get("attributes"):
+        raise ApiError(400, "invalid_object", "zone attributes (pool scheduling hints) are not supported")
+    values = check_body(fields, {"name": (str, 255), **_WRITABLE}, read_only=_READ_ONLY)
+    for required in ("name", "email"):
+        if required not in values:
+            raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{required}' is a required property")
+    _check_ttl(values.get("ttl"))
+    with store_errors():
+        z = await rs.create_zone(request.app[DATABASE].store, c.acting_project, name=values["name"],
+                                 email=values["email"], ttl=values.get("ttl"), description=values.get("description"),
+                                 is_admin=c.role == "admin")  # fmt: skip
+    out = zone_json(request, z)
+    return json_response(out, 202 if z["status"] == "PENDING" else 201, {"Location": out["links"]["self"]})
+
+
+@routes.get("/v2/zones")
+async def list_zones(request: web.Request) -> web.Response:
+    """List the zones of the acting project (every project's with X-Auth-All-Projects).
+
+    Filters name, email, status, ttl, description, type (`*` is a wildcard); limit/marker paging;
+    sort_key (created_at, id, updated_at, name, serial, ttl, status, tenant_id) and sort_dir."""
+    c = ctx(request)
+    q = list_query(request, rs.ZONE_FILTERS)
+    with store_errors():
+        rows, total, more = await rs.list_zones(request.app[DATABASE].pool, c.project_filter(), q)
+    return json_response(list_body(request, "zones", [zone_json(request, z) for z in rows], total, more, q.limit))
+
+
+@routes.get("/v2/zones/{zone_id}")
+async def get_zone(request: web.Request) -> web.Response:
+    """One zone."""
+    c = ctx(request)
+    zid = path_id(request, "zone_id")
+    with store_errors():
+        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+    return json_response(zone_json(request, z))
+
+
+@routes.patch("/v2/zones/{zone_id}")
+async def update_zone(request: web.Request) -> web.Response:
+    """Change a zone's email, ttl or description (one change, new serial); 202 while PENDING."""
+    c = ctx(request)
+    c.need("member")
+    zid = path_id(request, "zone_id")
+    body = await read_json(request)
+    with store_errors():
+        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+    values = check_body(body, _WRITABLE, read_only=_READ_ONLY,
+                        immutable={"name": z["name"], "type": z["type"], "attributes": {}, "masters": []})  # fmt: skip
+    _check_ttl(values.get("ttl"))
+    if "ttl" in values and values["ttl"] is None:
+        raise ApiError(400, "invalid_object", "Provided object does not match schema: ttl may not be null")
+    with store_errors():
+        z = await rs.update_zone(request.app[DATABASE].store, zid, c.project_filter(), values)
+    return json_response(zone_json(request, z), 202 if z["status"] == "PENDING" else 200)
+
+
+@routes.delete("/v2/zones/{zone_id}")
+async def delete_zone(request: web.Request) -> web.Response:
+    """Delete a zone; 202 with the zone, action DELETE."""
+    c = ctx(request)
+    c.need("member")
+    zid = path_id(request, "zone_id")
+    with store_errors():
+        z = await rs.delete_zone(request.app[DATABASE].store, zid, c.project_filter())
+    return json_response(zone_json(request, z), 202)
+
+
+@routes.get("/v2/zones/{zone_id}/nameservers")
+async def nameservers(request: web.Request) -> web.Response:
+    """The zone's name servers: its apex NS records, [{hostname, priority}]."""
+    c = ctx(request)
+    zid = path_id(request, "zone_id")
+    with store_errors():
+        names = await rs.nameservers(request.app[DATABASE].pool, zid, c.project_filter())
+    return json_response({"nameservers": [{"hostname": n, "priority": i + 1} for i, n in enumerate(names)]})

@@ -1,0 +1,455 @@
+"""Zones and RRsets as the Designate-shaped API sees them: listing with filters, sorting and
+marker paging, per-project visibility, and the writes with Designate's rules (duplicate
+recordsets, CNAME placement, the SOA read-only, event-managed recordsets) checked inside the very
+transaction that writes — every write still goes through Store (zone row locked, one new serial,
+one change-log row, NOTIFY).
+
+`project` arguments are the project whose objects the caller sees, or None for every project (an
+admin with all-projects). An object of another project is NotFound, exactly as one that does not
+exist.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdatatype
+
+from ..wire import CNAME, NS, SOA
+from .records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_type, zone_name
+from .writer import Conflict, Edit, NotFound, Store
+
+try:  # TLDs, blacklists and quotas (store/policy.py), when that part of the API is present
+    from . import policy
+except ImportError:  # pragma: no cover
+    policy = None
+
+# Designate's default pool: every zone here is in the one "pool" this server is.
+POOL_ID = uuid.UUID("794ccc2c-d751-44fe-b57f-8894c9f5c842")
+
+
+class ZoneNotFound(NotFound):
+    pass
+
+
+class RecordSetNotFound(NotFound):
+    pass
+
+
+class DuplicateRecordSet(Conflict):
+    pass
+
+
+class BadPlacement(Invalid):
+    """Designate's InvalidRecordSetLocation (400 invalid_recordset_location)."""
+
+
+class Refused(Invalid):
+    """Designate's BadRequest (400 bad_request): SOA edits, managed records, a deleting zone."""
+
+
+class Forbidden(Exception):
+    """Designate's Forbidden (403): e.g. a subzone of another project's zone."""
+
+
+class MarkerNotFound(Invalid):
+    """Designate's MarkerNotFound (400)."""
+
+
+@dataclass
+class Query:
+    """A list request: exact or `*`-wildcard filters, sort key and direction, limit and marker."""
+
+    filters: dict = field(default_factory=dict)
+    sort_key: str = "created_at"
+    sort_dir: str = "asc"
+    limit: int = 20
+    marker: uuid.UUID | None = None
+
+
+# -- SQL building -------------------------------------------------------------------------------
+
+_ZONE_SELECT = "SELECT z.* FROM zones z"
+# An RRset's status follows its zone's: PENDING while the zone's latest change (which wrote it) has
+# not reached the secondaries, as Designate shows a recordset PENDING until its zone is updated.
+_RRSET_SELECT = """SELECT r.id, r.zone_id, z.project_id, r.name, z.name AS zone_name, r.type, r.ttl, r.ttl_default,
+  r.records, r.description, r.version, r.created_at, r.updated_at, r.managed, r.owner,
+  CASE WHEN z.status <> 'ACTIVE' AND coalesce(r.updated_at, r.created_at) >= coalesce(z.updated_at, z.created_at)
+       THEN z.status ELSE 'ACTIVE' END AS status,
+  CASE WHEN z.status <> 'ACTIVE' AND coalesce(r.updated_at, r.created_at) >= coalesce(z.updated_at, z.created_at)
+       THEN (CASE WHEN r.updated_at IS NULL THEN 'CREATE' ELSE 'UPDATE' END) ELSE 'NONE' END AS action
+FROM rrsets r JOIN zones z ON z.id = r.zone_id"""
+
+ZONE_SORT = {"created_at": "created_at", "id": "id", "updated_at": "coalesce(updated_at, created_at)", "name": "name",
+             "tenant_id": "project_id", "project_id": "project_id", "serial": "serial", "ttl": "ttl",
+             "status": "status"}  # fmt: skip
+RRSET_SORT = {"created_at": "created_at", "id": "id", "updated_at": "coalesce(updated_at, created_at)",
+              "zone_id": "zone_id", "tenant_id": "project_id", "project_id": "project_id", "name": "name",
+              "type": "type", "ttl": "ttl", "records": "records"}  # fmt: skip
+ZONE_FILTERS = ("name", "email", "status", "ttl", "description", "type")
+RRSET_FILTERS = ("name", "type", "data", "ttl", "status", "description", "zone_id")
+
+
+class _Where:
+    def __init__(self):
+        self.conds: list[str] = []
+        self.args: list = []
+
+    def arg(self, value) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, cond: str) -> None:
+        self.conds.append(cond)
+
+    def text_match(self, column: str, value: str) -> None:
+        """Designate's filter: `*` is a wildcard (SQL LIKE), else an exact match."""
+        if "*" in value:
+            pattern = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+            self.add(f"{column} LIKE {self.arg(pattern)}")
+        else:
+            self.add(f"{column} = {self.arg(value)}")
+
+    def sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.conds)) if self.conds else ""
+
+
+def _int_filter(key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid(f"filter {key} must be a whole number, not {value!r}") from None
+
+
+def _zone_where(project: str | None, filters: dict) -> _Where:
+    w = _Where()
+    if project is not None:
+        w.add(f"project_id = {w.arg(project)}")
+    for key, value in filters.items():
+        if key == "ttl":
+            w.add(f"ttl = {w.arg(_int_filter(key, value))}")
+        elif key == "name":
+            w.text_match("name", value.lower())
+        elif key in ("email", "status", "description", "type"):
+            w.text_match(key, value.upper() if key in ("status", "type") else value)
+        else:
+            raise Invalid(f"unknown filter {key!r}")
+    return w
+
+
+def _rrset_where(project: str | None, zone_id: uuid.UUID | None, filters: dict) -> _Where:
+    w = _Where()
+    if project is not None:
+        w.add(f"project_id = {w.arg(project)}")
+    if zone_id is not None:
+        w.add(f"zone_id = {w.arg(zone_id)}")
+    for key, value in filters.items():
+        if key == "ttl":
+            w.add(f"ttl = {w.arg(_int_filter(key, value))}")
+        elif key == "name":
+            w.text_match("name", value.lower())
+        elif key == "type":
+            w.add(f"type = {w.arg(parse_type(value.upper()))}")
+        elif key == "data":
+            if "*" in value:
+                sub = _Where()
+                sub.args = w.args
+                sub.text_match("d", value)
+                w.add(f"EXISTS (SELECT 1 FROM unnest(records) d WHERE {sub.conds[0]})")
+            else:
+                w.add(f"{w.arg(value)} = ANY(records)")
+        elif key == "status":
+            w.text_match("status", value.upper())
+        elif key == "description":
+            w.text_match("description", value)
+        elif key == "zone_id":
+            try:
+                w.add(f"zone_id = {w.arg(uuid.UUID(value))}")
+            except ValueError:
+                raise Invalid(f"filter zone_id {value!r} is not a UUID") from None
+        else:
+            raise Invalid(f"unknown filter {key!r}")
+    return w
+
+
+async def _page(conn, base: str, w: _Where, q: Query, sorts: dict, what: str) -> tuple[list, int]:
+    if q.sort_key not in sorts:
+        raise Invalid(f"sort_key must be one of {', '.join(sorts)}")
+    if q.sort_dir not in ("asc", "desc"):
+        raise Invalid("sort_dir must be asc or desc")
+    expr = sorts[q.sort_key]
+    inner = f"SELECT * FROM ({base}) s{w.sql()}"
+    total = await conn.fetchval(f"SELECT count(*) FROM ({inner}) c", *w.args)
+    args = list(w.args)
+    cond = ""
+    if q.marker is not None:
+        row = await conn.fetchrow(f"SELECT {expr} AS k FROM ({inner}) m WHERE id = ${len(args) + 1}", *args, q.marker)
+        if row is None:
+            raise MarkerNotFound(f"Marker {q.marker} could not be found")
+        args += [row["k"], q.marker]
+        op = ">" if q.sort_dir == "asc" else "<"
+        cond = f" WHERE ({expr}, id) {op} (${len(args) - 1}, ${len(args)})"
+    order = "DESC" if q.sort_dir == "desc" else "ASC"
+    args.append(q.limit + 1)
+    rows = await conn.fetch(f"SELECT * FROM ({inner}) p{cond} ORDER BY {expr} {order}, id {order} LIMIT ${len(args)}", *args)
+    return [dict(r) for r in rows], total
+
+
+# -- zones --------------------------------------------------------------------------------------
+
+
+async def list_zones(pool, project: str | None, q: Query) -> tuple[list[dict], int, bool]:
+    """(zones of the page, total matching, whether more follow)."""
+    async with pool.acquire() as conn:
+        rows, total = await _page(conn, _ZONE_SELECT, _zone_where(project, q.filters), q, ZONE_SORT, "zone")
+    return rows[: q.limit], total, len(rows) > q.limit
+
+
+async def get_zone(conn_or_pool, zone_id: uuid.UUID, project: str | None, *, lock: bool = False) -> dict:
+    row = await conn_or_pool.fetchrow(
+        "SELECT * FROM zones WHERE id = $1 AND ($2::text IS NULL OR project_id = $2)" + (" FOR UPDATE" if lock else ""),
+        zone_id, project,
+    )  # fmt: skip
+    if row is None:
+        raise ZoneNotFound(f"Could not find Zone {zone_id}")
+    return dict(row)
+
+
+# Designate's "zonename" and "hostname" formats: labels of letters, digits, '_' and '-' (not at
+# either end), each ending in a dot; a recordset name may start with the wildcard label.
+_ZONE_RE = re.compile(r"^(?!.{255,})(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)+$")
+_RRSET_RE = re.compile(r"^(?!.{255,})(?:\*\.)?(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)+$")
+
+
+def check_zone_name(name) -> str:
+    """Designate's zone names: absolute (trailing dot), more than one label."""
+    if not isinstance(name, str) or not name.endswith(".") or name.endswith(".."):
+        raise Invalid(f"zone name {name!r} must be a fully qualified name ending in a dot")
+    if not _ZONE_RE.match(name):
+        raise Invalid(f"zone name {name!r}: labels are letters, digits, '_' and '-' (not first or last)")
+    text = zone_name(name).to_text().lower()
+    if len(text.rstrip(".").split(".")) < 2:
+        raise Invalid(f"{text}: more than one label is required")
+    if len(text) > 255:
+        raise Invalid(f"{text}: name too long")
+    return text
+
+
+async def _check_neighbours(conn, name: str, project: str) -> None:
+    """Designate's rules for a new zone beside existing ones: no subzone of another project's
+    zone, no superzone of another project's zone."""
+    labels = name.rstrip(".").split(".")
+    parents = [".".join(labels[i:]) + "." for i in range(1, len(labels))]
+    if await conn.fetchval(
+        "SELECT 1 FROM zones WHERE name = ANY($1::text[]) AND project_id <> $2 AND type <> 'CATALOG' LIMIT 1",
+        parents, project,
+    ):  # fmt: skip
+        raise Forbidden("Unable to create subzone in another tenants zone")
+    if await conn.fetchval(
+        "SELECT 1 FROM zones WHERE right(name, $3) = $1 AND project_id <> $2 AND type <> 'CATALOG' LIMIT 1",
+        "." + name, project, len(name) + 1,
+    ):  # fmt: skip
+        raise Forbidden("Unable to create zone because another tenant owns a subzone of the zone")
+
+
+async def check_new_zone(pool, name: str, project: str, is_admin: bool) -> None:
+    """Everything a new zone must pass before Store.create_zone: neighbours, TLDs, blacklist,
+    quota."""
+    async with pool.acquire() as conn:
+        await _check_neighbours(conn, name, project)
+        if policy is not None:
+            await policy.check_new_zone(conn, name, project, is_admin)
+            await policy.check_quota(conn, project, "zones")
+
+
+async def create_zone(store: Store, project: str, *, name: str, email: str, ttl: int | None = None,
+                      description: str | None = None, is_admin: bool = False) -> dict:  # fmt: skip
+    name = check_zone_name(name)
+    await check_new_zone(store.pool, name, project, is_admin)
+    kw = {"ttl": ttl} if ttl is not None else {}
+    change = await store.create_zone(name, email=email, description=description, project_id=project, source="api", **kw)
+    return await get_zone(store.pool, change.zone_id, None)
+
+
+async def update_zone(store: Store, zone_id: uuid.UUID, project: str | None, fields: dict) -> dict:
+    """New email, ttl, description in one change. RRsets whose TTL is the zone's default follow a
+    new zone TTL, in the same change."""
+    async with store.pool.acquire() as conn, conn.transaction():
+        z = await get_zone(conn, zone_id, project, lock=True)
+        if z["action"] == "DELETE":
+            raise Refused("Can not update a deleting zone")
+        edits = []
+        if "ttl" in fields and fields["ttl"] != z["ttl"]:
+            for r in await conn.fetch("SELECT name, type, records FROM rrsets WHERE zone_id = $1 AND ttl_default", zone_id):
+                edits.append(Edit("replace", r["name"], r["type"], fields["ttl"], tuple(r["records"])))
+        await store._change(conn, zone_id, edits, "api", fields)
+        return await get_zone(conn, zone_id, None)
+
+
+async def delete_zone(store: Store, zone_id: uuid.UUID, project: str | None) -> dict:
+    z = await get_zone(store.pool, zone_id, project)
+    await store.delete_zone(zone_id, source="api")
+    return {**z, "status": "PENDING", "action": "DELETE"}
+
+
+async def nameservers(pool, zone_id: uuid.UUID, project: str | None) -> list[str]:
+    async with pool.acquire() as conn:
+        z = await get_zone(conn, zone_id, project)
+        recs = await conn.fetchval("SELECT records FROM rrsets WHERE zone_id = $1 AND name = $2 AND type = $3",
+                                   zone_id, z["name"], NS)  # fmt: skip
+    return list(recs or [])
+
+
+# -- recordsets ---------------------------------------------------------------------------------
+
+
+async def list_rrsets(pool, project: str | None, zone_id: uuid.UUID | None, q: Query) -> tuple[list[dict], int, bool]:
+    async with pool.acquire() as conn:
+        if zone_id is not None:
+            await get_zone(conn, zone_id, project)
+        rows, total = await _page(conn, _RRSET_SELECT, _rrset_where(project, zone_id, q.filters), q, RRSET_SORT, "recordset")
+    return rows[: q.limit], total, len(rows) > q.limit
+
+
+async def get_rrset(conn_or_pool, project: str | None, zone_id: uuid.UUID | None, rrset_id: uuid.UUID) -> dict:
+    if zone_id is not None:
+        await get_zone(conn_or_pool, zone_id, project)
+    row = await conn_or_pool.fetchrow(
+        f"{_RRSET_SELECT} WHERE r.id = $1 AND ($2::uuid IS NULL OR r.zone_id = $2)"
+        " AND ($3::text IS NULL OR z.project_id = $3)",
+        rrset_id, zone_id, project,
+    )  # fmt: skip
+    if row is None:
+        raise RecordSetNotFound(f"Could not find RecordSet {rrset_id}")
+    return dict(row)
+
+
+def check_records(records, rtype: int) -> tuple[str, ...]:
+    if not isinstance(records, list) or not records:
+        raise Invalid("records must be a list of at least one record")
+    if not all(isinstance(r, str) and r.strip() for r in records):
+        raise Invalid("each record must be a non-empty string")
+    if rtype == CNAME and len(set(records)) > 1:
+        raise Invalid("a CNAME recordset holds exactly one record (RFC 2181 §10.1)")
+    return tuple(records)
+
+
+def check_rrset_ttl(ttl) -> int | None:
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL):
+        raise Invalid(f"ttl {ttl!r} must be a whole number from 1 to {MAX_TTL}, or null")
+    return ttl
+
+
+async def _quota(conn, project: str, kind: str, **kw) -> None:
+    if policy is not None:
+        await policy.check_quota(conn, project, kind, **kw)
+
+
+async def create_rrset(store: Store, zone_id: uuid.UUID, project: str | None, *, name, rtype, records,
+                       ttl=None, description=None) -> dict:  # fmt: skip
+    if not isinstance(name, str) or not name.endswith("."):
+        raise Invalid(f"name {name!r} must be a fully qualified name ending in a dot")
+    if not _RRSET_RE.match(name):
+        raise Invalid(f"name {name!r}: labels are letters, digits, '_' and '-' (not first or last), or a first '*'")
+    if not isinstance(rtype, str):
+        raise Invalid("type must be a string such as \"A\"")
+    rtype_n = parse_type(rtype.upper())
+    if rtype_n == SOA:
+        raise Refused("Creating a SOA recordset is not allowed")
+    if rtype_n in GENERATED:
+        raise Refused(f"Creating a {dns.rdatatype.to_text(rtype_n)} recordset is not allowed: minidns makes them")
+    recs = check_records(records, rtype_n)
+    ttl = check_rrset_ttl(ttl)
+    async with store.pool.acquire() as conn, conn.transaction():
+        z = await get_zone(conn, zone_id, project, lock=True)
+        _writable(z)
+        origin = dns.name.from_text(z["name"])
+        try:
+            owner = parse_owner(name, origin)
+        except Invalid as e:
+            if "not inside the zone" in str(e):
+                raise BadPlacement("RecordSet is not contained within it's parent zone") from None
+            raise
+        key = owner.to_wire().lower()
+        types = {r["type"] for r in await conn.fetch("SELECT type FROM rrsets WHERE zone_id = $1 AND owner = $2",
+                                                     zone_id, key)}  # fmt: skip
+        if rtype_n in types:
+            raise DuplicateRecordSet("Duplicate RecordSet")
+        _check_cname(rtype_n, types, owner == origin)
+        await _quota(conn, z["project_id"], "zone_recordsets", zone_id=zone_id)
+        await _quota(conn, z["project_id"], "zone_records", zone_id=zone_id, count=len(set(recs)))
+        await _quota(conn, z["project_id"], "recordset_records", count=len(set(recs)))
+        edit = Edit("replace", owner.to_text(), rtype_n, ttl if ttl is not None else z["ttl"], recs, description)
+        await store._change(conn, zone_id, [edit], "api", {})
+        rid = await conn.fetchval("SELECT id FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3",
+                                  zone_id, key, rtype_n)  # fmt: skip
+        if ttl is None:
+            await conn.execute("UPDATE rrsets SET ttl_default = true WHERE id = $1", rid)
+        return await get_rrset(conn, None, zone_id, rid)
+
+
+def _writable(z: dict) -> None:
+    if z["action"] == "DELETE":
+        raise Refused("Can not update a deleting zone")
+    if z["type"] == "CATALOG":
+        raise Refused("a catalog zone's records are made by minidns")
+
+
+def _check_cname(rtype: int, types: set, apex: bool) -> None:
+    if rtype == CNAME and apex:
+        raise BadPlacement("CNAME recordsets may not be created at the zone apex")
+    if (rtype == CNAME and types - {CNAME}) or (rtype != CNAME and CNAME in types):
+        raise BadPlacement("CNAME recordsets may not share a name with any other records")
+
+
+async def _rrset_for_write(conn, zone_id, project, rrset_id, edit_managed: bool, verb: str) -> tuple[dict, dict]:
+    if zone_id is None:
+        zone_id = await conn.fetchval("SELECT zone_id FROM rrsets WHERE id = $1", rrset_id)
+        if zone_id is None:
+            raise RecordSetNotFound(f"Could not find RecordSet {rrset_id}")
+    z = await get_zone(conn, zone_id, project, lock=True)
+    r = await get_rrset(conn, None, zone_id, rrset_id)
+    if r["type"] == SOA:
+        raise Refused("Updating SOA recordsets is not allowed" if verb == "update"
+                      else "Deleting a SOA recordset is not allowed")  # fmt: skip
+    _writable(z)
+    if r["managed"] and not edit_managed:
+        raise Refused(f"Managed records may not be {verb}d")
+    return z, r
+
+
+async def update_rrset(store: Store, zone_id: uuid.UUID | None, project: str | None, rrset_id: uuid.UUID,
+                       values: dict, *, edit_managed: bool = False) -> dict:  # fmt: skip
+    """PUT: new records, ttl (null: the zone's default) and/or description."""
+    async with store.pool.acquire() as conn, conn.transaction():
+        z, r = await _rrset_for_write(conn, zone_id, project, rrset_id, edit_managed, "update")
+        recs = check_records(values["records"], r["type"]) if "records" in values else tuple(r["records"])
+        ttl_default = r["ttl_default"]
+        ttl = r["ttl"]
+        if "ttl" in values:
+            given = check_rrset_ttl(values["ttl"])
+            ttl_default = given is None
+            ttl = z["ttl"] if given is None else given
+        description = values.get("description", r["description"])
+        if "records" in values:
+            await _quota(conn, z["project_id"], "zone_records", zone_id=z["id"], rrset_id=rrset_id,
+                         count=len(set(recs)))  # fmt: skip
+            await _quota(conn, z["project_id"], "recordset_records", count=len(set(recs)))
+        edit = Edit("replace", r["name"], r["type"], ttl, recs, description)
+        await store._change(conn, z["id"], [edit], "api", {})
+        if description is None and r["description"] is not None:
+            await conn.execute("UPDATE rrsets SET description = NULL WHERE id = $1", rrset_id)
+        if ttl_default != r["ttl_default"]:
+            await conn.execute("UPDATE rrsets SET ttl_default = $2 WHERE id = $1", rrset_id, ttl_default)
+        return await get_rrset(conn, None, z["id"], rrset_id)
+
+
+async def delete_rrset(store: Store, zone_id: uuid.UUID | None, project: str | None, rrset_id: uuid.UUID, *,
+                       edit_managed: bool = False) -> dict:  # fmt: skip
+    async with store.pool.acquire() as conn, conn.transaction():
+        z, r = await _rrset_for_write(conn, zone_id, project, rrset_id, edit_managed, "delete")
+        await store._change(conn, z["id"], [Edit("delete", r["name"], r["type"])], "api", {})
+    return {**r, "status": "PENDING", "action": "DELETE"}
