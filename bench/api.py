@@ -41,10 +41,10 @@ async def make_zones(url: str, zones: list[str], big: str | None, n_big: int) ->
     db = await open_store(url)
     try:
         for z in zones:
-            await db.store.create_zone(z, email=f"h@{z.rstrip('.')}", source="bench")
+            await db.store.create_zone(z, email=f"h@{z.rstrip('.')}", project_id="bench", source="bench")
         if big:
             rrsets = a_rrsets(big, ((f"r{i}", f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}") for i in range(n_big)))
-            await db.store.create_zone(big, email="h@big.test", rrsets=rrsets, source="bench")
+            await db.store.create_zone(big, email="h@big.test", rrsets=rrsets, project_id="bench", source="bench")
     finally:
         await db.close()
 
@@ -150,11 +150,22 @@ def main() -> int:
                     return {z["name"]: z["id"] for z in (await r.json())["zones"]}
 
         found = asyncio.run(ids())
+
+        async def no_quota():  # Designate's default quotas (500 recordsets a zone) would stop the run
+            async with aiohttp.ClientSession(headers={"X-Auth-Token": TOKEN}) as s:
+                body = {"zones": -1, "zone_recordsets": -1, "zone_records": -1, "recordset_records": -1}
+                async with s.patch(f"{base}/v2/quotas/bench", json=body) as r:
+                    if r.status >= 300:
+                        print(f"  (quotas not raised: {r.status} {await r.text()})", flush=True)
+
+        asyncio.run(no_quota())
         for z in zones:
             zones_by_id[found[z]] = z
         print(f"\n(create) {a.clients} clients for {a.seconds:g}s into {a.zones} zone(s) ...", flush=True)
         res = asyncio.run(create_load(base, [found[z] for z in zones], a.seconds, a.clients))
         result["create"] = res
+        if not res["created"]:
+            sys.exit(f"no recordset was created: errors {res['errors']}\n" + open(log).read()[-3000:])
         print(f"  {res['created']} created in {res['seconds']:.1f}s: {res['rate']:.0f}/s "
               f"(per second: min {min(res['per_second'] or [0])}, max {max(res['per_second'] or [0])}); "
               f"p50 {res['p50_ms']:.1f} ms p99 {res['p99_ms']:.1f} ms; errors {res['errors']}")

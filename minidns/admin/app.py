@@ -17,7 +17,8 @@ import uuid
 from aiohttp import web
 
 from ..store.tokens import find_token
-from .common import CONFIG, DATABASE, METRICS, SERVER, ApiError, Ctx, json_response
+from ..store.recordsets import RecordsetCreator
+from .common import CONFIG, CREATOR, DATABASE, METRICS, SERVER, ApiError, Ctx, json_response
 from .metrics import Metrics
 
 log = logging.getLogger("minidns.api")
@@ -128,6 +129,7 @@ def make_app(database, server, config) -> web.Application:
     app[SERVER] = server
     app[CONFIG] = config
     app[METRICS] = Metrics(server)
+    app[CREATOR] = RecordsetCreator(database.store)
     app["token_cache"] = {}
     for module in route_modules():
         app.add_routes(module.routes)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..store import recordsets as rs
-from .common import DATABASE, ApiError, ctx, json_response, read_json
+from .common import CREATOR, DATABASE, ApiError, ctx, json_response, read_json
 from .designate import check_body, edit_managed, list_body, list_query, path_id, rrset_json, store_errors
 
 routes = web.RouteTableDef()
@@ -44,9 +44,10 @@ async def create_recordset(request: web.Request) -> web.Response:
         if required not in values:
             raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{required}' is a required property")
     with store_errors():
-        r = await rs.create_rrset(request.app[DATABASE].store, zid, c.project_filter(), name=values["name"],
-                                  rtype=values["type"], records=values["records"], ttl=values.get("ttl"),
-                                  description=values.get("description"))  # fmt: skip
+        # Creates into one zone that arrive together are committed together (store/recordsets.py).
+        r = await request.app[CREATOR].create(zid, c.project_filter(), name=values["name"], rtype=values["type"],
+                                              records=values["records"], ttl=values.get("ttl"),
+                                              description=values.get("description"))  # fmt: skip
     out = rrset_json(request, r)
     return json_response(out, _status(r, 201), {"Location": out["links"]["self"]})
 

@@ -11,6 +11,7 @@ exist.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -453,3 +454,172 @@ async def delete_rrset(store: Store, zone_id: uuid.UUID | None, project: str | N
         z, r = await _rrset_for_write(conn, zone_id, project, rrset_id, edit_managed, "delete")
         await store._change(conn, z["id"], [Edit("delete", r["name"], r["type"])], "api", {})
     return {**r, "status": "PENDING", "action": "DELETE"}
+
+
+# -- group commit of recordset creates ------------------------------------------------------------
+
+
+class _Retry(Exception):
+    """A batch that cannot be judged as one (a zone-wide quota would be passed): each item alone."""
+
+
+@dataclass
+class _NewRRset:
+    project: str | None
+    name: str
+    rtype: int
+    recs: tuple[str, ...]
+    ttl: int | None
+    description: str | None
+    future: asyncio.Future
+
+
+class RecordsetCreator:
+    """Recordset creates, grouped per zone (as store/batch.py groups plain changes): the creates
+    that arrive while a zone's previous batch commits go in together — one zone lock, one set of
+    checks and quota counts, one new serial and change-log row — and each caller gets its own
+    recordset or its own error (duplicate, CNAME clash, quota, name outside the zone…). Any batch
+    that cannot be judged as a whole is retried one create at a time, exactly as `create_rrset`."""
+
+    MAX_BATCH = 200
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.queues: dict[uuid.UUID, list[_NewRRset]] = {}
+        self.running: dict[uuid.UUID, asyncio.Task] = {}
+
+    async def create(self, zone_id: uuid.UUID, project: str | None, *, name, rtype, records, ttl=None,
+                     description=None) -> dict:  # fmt: skip
+        rtype_n = _check_new(name, rtype)
+        item = _NewRRset(project, name, rtype_n, check_records(records, rtype_n), check_rrset_ttl(ttl), description,
+                         asyncio.get_running_loop().create_future())  # fmt: skip
+        self.queues.setdefault(zone_id, []).append(item)
+        if zone_id not in self.running:
+            self.running[zone_id] = asyncio.ensure_future(self._drain(zone_id))
+        return await item.future
+
+    async def _drain(self, zone_id: uuid.UUID) -> None:
+        try:
+            while self.queues.get(zone_id):
+                batch = self.queues[zone_id][: self.MAX_BATCH]
+                self.queues[zone_id] = self.queues[zone_id][self.MAX_BATCH :]
+                await self._apply(zone_id, batch)
+        finally:
+            self.running.pop(zone_id, None)
+            if self.queues.get(zone_id):
+                self.running[zone_id] = asyncio.ensure_future(self._drain(zone_id))
+            else:
+                self.queues.pop(zone_id, None)
+
+    async def _apply(self, zone_id: uuid.UUID, batch: list[_NewRRset]) -> None:
+        if len(batch) > 1:
+            try:
+                results = await _create_many(self.store, zone_id, batch)
+            except _Retry:
+                pass
+            except Exception as e:  # noqa: BLE001 - what fails for the zone fails for each caller
+                for it in batch:
+                    if not it.future.done():
+                        it.future.set_exception(e)
+                return
+            else:
+                for it, result in zip(batch, results):
+                    if not it.future.done():
+                        (it.future.set_exception if isinstance(result, BaseException) else it.future.set_result)(result)
+                return
+        for it in batch:
+            try:
+                r = await create_rrset(self.store, zone_id, it.project, name=it.name, rtype=dns.rdatatype.to_text(it.rtype),
+                                       records=list(it.recs), ttl=it.ttl, description=it.description)  # fmt: skip
+            except Exception as e:  # noqa: BLE001 - handed to its caller
+                if not it.future.done():
+                    it.future.set_exception(e)
+            else:
+                if not it.future.done():
+                    it.future.set_result(r)
+
+
+def _check_new(name, rtype) -> int:
+    """The checks of a new recordset that need no database (as create_rrset makes them)."""
+    if not isinstance(name, str) or not name.endswith("."):
+        raise Invalid(f"name {name!r} must be a fully qualified name ending in a dot")
+    if not _RRSET_RE.match(name):
+        raise Invalid(f"name {name!r}: labels are letters, digits, '_' and '-' (not first or last), or a first '*'")
+    if not isinstance(rtype, str):
+        raise Invalid("type must be a string such as \"A\"")
+    rtype_n = parse_type(rtype.upper())
+    if rtype_n == SOA:
+        raise Refused("Creating a SOA recordset is not allowed")
+    if rtype_n in GENERATED:
+        raise Refused(f"Creating a {dns.rdatatype.to_text(rtype_n)} recordset is not allowed: minidns makes them")
+    return rtype_n
+
+
+async def _create_many(store: Store, zone_id: uuid.UUID, batch: list[_NewRRset]) -> list:
+    """Create a batch of recordsets in one transaction; a result or an exception per item."""
+    results: list = [None] * len(batch)
+    async with store.pool.acquire() as conn, conn.transaction():
+        z = await get_zone(conn, zone_id, None, lock=True)
+        _writable(z)
+        origin = dns.name.from_text(z["name"])
+        keys: dict[int, bytes] = {}
+        owners: dict[int, dns.name.Name] = {}
+        for i, it in enumerate(batch):
+            if it.project is not None and it.project != z["project_id"]:
+                results[i] = ZoneNotFound(f"Could not find Zone {zone_id}")
+                continue
+            try:
+                owners[i] = parse_owner(it.name, origin)
+            except Invalid as e:
+                results[i] = BadPlacement("RecordSet is not contained within it's parent zone") if "not inside the zone" in str(e) else e
+                continue
+            keys[i] = owners[i].to_wire().lower()
+        types: dict[bytes, set] = {}
+        for r in await conn.fetch("SELECT owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
+                                  zone_id, list(set(keys.values()))):  # fmt: skip
+            types.setdefault(bytes(r["owner"]), set()).add(r["type"])
+        ok = []
+        for i, key in keys.items():
+            it, have = batch[i], types.setdefault(key, set())
+            try:
+                if it.rtype in have:
+                    raise DuplicateRecordSet("Duplicate RecordSet")
+                _check_cname(it.rtype, have, owners[i] == origin)
+            except Exception as e:  # noqa: BLE001 - this item's outcome
+                results[i] = e
+                continue
+            have.add(it.rtype)
+            ok.append(i)
+        if ok and policy is not None:
+            try:
+                await policy.check_quota(conn, z["project_id"], "zone_recordsets", zone_id=zone_id, count=len(ok))
+                await policy.check_quota(conn, z["project_id"], "zone_records", zone_id=zone_id,
+                                         count=sum(len(set(batch[i].recs)) for i in ok))  # fmt: skip
+            except Exception:  # noqa: BLE001 - which of them would pass is decided one at a time
+                raise _Retry() from None
+            for i in list(ok):
+                try:
+                    await policy.check_quota(conn, z["project_id"], "recordset_records", count=len(set(batch[i].recs)))
+                except Exception as e:  # noqa: BLE001 - this item's outcome
+                    results[i] = e
+                    ok.remove(i)
+        if not ok:
+            return results
+        edits = [Edit("create", owners[i].to_text(), batch[i].rtype, batch[i].ttl if batch[i].ttl is not None else z["ttl"],
+                      batch[i].recs, batch[i].description) for i in ok]  # fmt: skip
+        try:
+            async with conn.transaction():
+                await store._change(conn, zone_id, edits, "api", {})
+        except (Invalid, Conflict):
+            raise _Retry() from None  # a record dnspython refuses: find whose, one at a time
+        ids = {(bytes(r["owner"]), r["type"]): r["id"] for r in await conn.fetch(
+            "SELECT id, owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
+            zone_id, list({keys[i] for i in ok}))}  # fmt: skip
+        defaults = [ids[(keys[i], batch[i].rtype)] for i in ok if batch[i].ttl is None]
+        if defaults:
+            await conn.execute("UPDATE rrsets SET ttl_default = true WHERE id = ANY($1::uuid[])", defaults)
+        rows = {r["id"]: dict(r) for r in await conn.fetch(f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[])",
+                                                           [ids[(keys[i], batch[i].rtype)] for i in ok])}  # fmt: skip
+        for i in ok:
+            results[i] = rows[ids[(keys[i], batch[i].rtype)]]
+    return results
