@@ -18,7 +18,7 @@ from aiohttp import web
 
 from ..store.tokens import find_token
 from ..store.recordsets import RecordsetCreator
-from .common import CONFIG, CREATOR, DATABASE, METRICS, SERVER, ApiError, Ctx, json_response
+from .common import CONFIG, CREATOR, DATABASE, EVENTS, METRICS, SERVER, ApiError, Ctx, json_response
 from .metrics import Metrics
 
 log = logging.getLogger("minidns.api")
@@ -130,6 +130,9 @@ def make_app(database, server, config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics(server)
     app[CREATOR] = RecordsetCreator(database.store)
+    from .events import EventBatcher
+
+    app[EVENTS] = EventBatcher(database.store)
     app["token_cache"] = {}
     for module in route_modules():
         app.add_routes(module.routes)

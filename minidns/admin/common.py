@@ -16,6 +16,7 @@ DATABASE = web.AppKey("database", object)  # store.database.Database: .pool, .st
 SERVER = web.AppKey("server", object)  # server.app.Server: .state, .engine, .notifier
 CONFIG = web.AppKey("config", object)  # server.config.Config
 METRICS = web.AppKey("metrics", object)  # admin.metrics.Metrics
+EVENTS = web.AppKey("event_batcher", object)  # admin.events.EventBatcher (group commit of events)
 CREATOR = web.AppKey("recordset_creator", object)  # store.recordsets.RecordsetCreator (group commit)
 
 ROLE_RANK = {"reader": 1, "member": 2, "admin": 3}

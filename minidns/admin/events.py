@@ -18,6 +18,7 @@ POST /v1/reconcile          {"source": "nova"|"neutron"|"cloudstack", "resource_
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import orjson
@@ -25,7 +26,7 @@ from aiohttp import web
 
 from ..store import events as ev
 from ..store.records import Invalid
-from .common import CONFIG, DATABASE, METRICS, ApiError, ctx, json_response, read_json
+from .common import CONFIG, DATABASE, EVENTS, METRICS, ApiError, ctx, json_response, read_json
 
 log = logging.getLogger("minidns.events")
 routes = web.RouteTableDef()
@@ -56,12 +57,54 @@ def _unavailable(request: web.Request, e: Exception) -> ApiError:
     return ApiError(503, "service_unavailable", str(e), {"Retry-After": "5"})
 
 
+class EventBatcher:
+    """Group commit for events: the events of requests that arrive while the previous batch
+    commits are applied together — one transaction, one events lock, one commit — each in its own
+    savepoint and in arrival order, and every request gets its own outcomes once its events are
+    committed (store/events.py ingest_many)."""
+
+    MAX = 200
+
+    def __init__(self, store):
+        self.store = store
+        self.queue: list[tuple[list, asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def submit(self, items: list, settings) -> list:
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.append((items, fut, settings))
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        while self.queue:
+            take, n = [], 0
+            while self.queue and (not take or n + len(self.queue[0][0]) <= self.MAX):
+                take.append(self.queue.pop(0))
+                n += len(take[-1][0])
+            settings = take[0][2]
+            try:
+                results = await ev.ingest_many(self.store, settings, [item for items, _, _ in take for item in items])
+            except Exception as e:  # noqa: BLE001 - Unavailable (or a bug): every waiting request hears it
+                for _, fut, _ in take:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            at = 0
+            for items, fut, _ in take:
+                if not fut.done():
+                    fut.set_result(results[at : at + len(items)])
+                at += len(items)
+
+
 @routes.post("/v1/events")
 async def post_events(request: web.Request) -> web.Response:
     """Ingest events (Nova, Neutron, CloudStack)
     One event, a JSON array of them, or {"events": [...]}; oslo.messaging envelopes plain or wrapped
-    in {"oslo.version": "2.0", "oslo.message": "..."}. Each is applied and recorded, in its own
-    transaction, before the reply: 200 when none failed, 422 when one did (each outcome in the body),
+    in {"oslo.version": "2.0", "oslo.message": "..."}. Each is applied and recorded (with the events
+    of other requests arriving at the same moment, in one transaction, each in its own savepoint)
+    before the reply: 200 when none failed, 422 when one did (each outcome in the body),
     503 with Retry-After when the database is away. Role ingest or admin."""
     _need_ingest(request)
     raw = await request.content.read(MAX_BODY + 1)
@@ -76,21 +119,20 @@ async def post_events(request: web.Request) -> web.Response:
     items = body if isinstance(body, list) else body["events"] if batch else [body]
     if not items or len(items) > MAX_BATCH:
         raise ApiError(400, "invalid_batch", f"a batch holds 1 to {MAX_BATCH} events")
-    store = request.app[DATABASE].store
-    settings = _settings(request)
+    try:
+        outcomes = await request.app[EVENTS].submit(items, _settings(request))
+    except ev.Unavailable as e:
+        raise _unavailable(request, e) from None
     results, failed = [], False
-    for i, item in enumerate(items):
-        try:
-            outcome = await ev.ingest(store, settings, item)
-        except ev.BadEvent as e:
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, ev.BadEvent):
+            e = outcome
             _count(request, "rejected")
             if not batch:
                 raise ApiError(400, "invalid_event", str(e)) from None
             failed = True
             results.append({"index": i, "status": "rejected", "reason": str(e)})
             continue
-        except ev.Unavailable as e:
-            raise _unavailable(request, e) from None
         _count(request, "duplicate" if outcome.duplicate else outcome.status)
         if outcome.status == "failed":
             log.warning("%s event %s (%s) failed: %s", request["request_id"], outcome.message_id, outcome.event_type,

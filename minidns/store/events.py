@@ -782,39 +782,73 @@ HANDLERS = {"nova": _nova, "neutron": _neutron, "cloudstack": _cloudstack}
 async def ingest(store: Store, settings: EventSettings, raw) -> Outcome:
     """Apply one event (an envelope as received) and record it, in one transaction. BadEvent when
     it cannot even be recorded (no message id…); Unavailable when the database is away."""
+    ev, described = _prepare(raw)
+    try:
+        async with store.pool.acquire(timeout=10) as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
+            return await _ingest_in(conn, store, settings, ev, *described)
+    except _DB_DOWN as e:
+        raise Unavailable(f"the database is not reachable: {e}") from None
+
+
+async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list:
+    """Apply several events in one transaction (group commit: one lock, one commit), each in its
+    own savepoint, in order; an Outcome or a BadEvent per event. Unavailable (for all of them)
+    when the database is away: then none is committed."""
+    results: list = [None] * len(raws)
+    ready = []
+    for i, raw in enumerate(raws):
+        try:
+            ready.append((i, *_prepare(raw)))
+        except BadEvent as e:
+            results[i] = e
+    if not ready:
+        return results
+    try:
+        async with store.pool.acquire(timeout=10) as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
+            for i, ev, described in ready:
+                async with conn.transaction():
+                    results[i] = await _ingest_in(conn, store, settings, ev, *described)
+    except _DB_DOWN as e:
+        raise Unavailable(f"the database is not reachable: {e}") from None
+    return results
+
+
+def _prepare(raw) -> tuple[dict, tuple]:
     ev = unwrap(raw)
     source, et, mid, ts = describe(ev)
     if mid is None:
         raise BadEvent("the event has no message_id (nor eventUuid)")
+    return ev, (source, et, mid, ts)
+
+
+async def _ingest_in(conn, store: Store, settings: EventSettings, ev: dict, source, et, mid, ts) -> Outcome:
+    """One event inside the caller's transaction (which holds the events lock)."""
+    old = await conn.fetchrow("SELECT * FROM events WHERE message_id = $1 FOR UPDATE", mid)
+    if old is not None and old["status"] != "failed":
+        return Outcome(mid, old["source"], old["event_type"], old["status"], old["reason"], old["changes"], True)
+    run = Run(conn, store, settings, source, mid, ts)
+    handler = HANDLERS.get(source)
     try:
-        async with store.pool.acquire(timeout=10) as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
-            old = await conn.fetchrow("SELECT * FROM events WHERE message_id = $1 FOR UPDATE", mid)
-            if old is not None and old["status"] != "failed":
-                return Outcome(mid, old["source"], old["event_type"], old["status"], old["reason"], old["changes"], True)
-            run = Run(conn, store, settings, source, mid, ts)
-            handler = HANDLERS.get(source)
-            try:
-                async with conn.transaction():
-                    if handler is None:
-                        status, reason = "ignored", f"{et}: no handler for this source"
-                    else:
-                        status, reason = await handler(run, ev)
-            except (BadEvent, Invalid, NotFound, Conflict, KeyError, TypeError, ValueError) as e:
-                status, reason, run.changes, run.notes = "failed", _why(e), [], []
-            if run.notes:
-                reason = "; ".join(filter(None, [reason, *run.notes]))
-            await conn.execute(
-                "INSERT INTO events (message_id, source, event_type, publisher_id, status, reason, changes, event,"
-                " event_time, applied_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5 = 'applied' THEN now() END)"
-                " ON CONFLICT (message_id) DO UPDATE SET status = $5, reason = $6, changes = $7, event = $8,"
-                " attempts = events.attempts + 1, received_at = now(), applied_at = CASE WHEN $5 = 'applied' THEN now() END",
-                mid, source, et, ev.get("publisher_id") if isinstance(ev.get("publisher_id"), str) else None,
-                status, reason, run.changes, _kept(ev), ts,
-            )  # fmt: skip
-            return Outcome(mid, source, et, status, reason, run.changes)
-    except _DB_DOWN as e:
-        raise Unavailable(f"the database is not reachable: {e}") from None
+        async with conn.transaction():
+            if handler is None:
+                status, reason = "ignored", f"{et}: no handler for this source"
+            else:
+                status, reason = await handler(run, ev)
+    except (BadEvent, Invalid, NotFound, Conflict, KeyError, TypeError, ValueError) as e:
+        status, reason, run.changes, run.notes = "failed", _why(e), [], []
+    if run.notes:
+        reason = "; ".join(filter(None, [reason, *run.notes]))
+    await conn.execute(
+        "INSERT INTO events (message_id, source, event_type, publisher_id, status, reason, changes, event,"
+        " event_time, applied_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5 = 'applied' THEN now() END)"
+        " ON CONFLICT (message_id) DO UPDATE SET status = $5, reason = $6, changes = $7, event = $8,"
+        " attempts = events.attempts + 1, received_at = now(), applied_at = CASE WHEN $5 = 'applied' THEN now() END",
+        mid, source, et, ev.get("publisher_id") if isinstance(ev.get("publisher_id"), str) else None,
+        status, reason, run.changes, _kept(ev), ts,
+    )  # fmt: skip
+    return Outcome(mid, source, et, status, reason, run.changes)
 
 
 def _kept(ev: dict) -> dict:
