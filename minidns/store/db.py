@@ -67,7 +67,7 @@ async def schema_current(conn: asyncpg.Connection) -> bool:
 async def connect(url: str, timeout: float = 10.0) -> asyncpg.Connection:
     """One connection, with connection errors turned into DatabaseError."""
     try:
-        return await asyncpg.connect(url, timeout=timeout)
+        return await asyncpg.connect(url, timeout=timeout, server_settings=SESSION_SETTINGS)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
         raise DatabaseError(f"cannot connect to the database: {e}") from None
 
@@ -80,8 +80,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )  # fmt: skip
 
 
+# A process that stops in the middle of a transaction (killed, frozen, its host gone) must not hold
+# a zone's row lock for ever: PostgreSQL ends a session idle in a transaction this long, which
+# frees every writer waiting behind it. Our transactions never sit idle for more than moments.
+SESSION_SETTINGS = {"idle_in_transaction_session_timeout": "10s"}
+
+
 async def create_pool(url: str, size: int = 4) -> asyncpg.Pool:
     try:
-        return await asyncpg.create_pool(url, min_size=1, max_size=size, timeout=10, init=_init_connection)
+        return await asyncpg.create_pool(url, min_size=1, max_size=size, timeout=10, init=_init_connection,
+                                         server_settings=SESSION_SETTINGS)  # fmt: skip
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
         raise DatabaseError(f"cannot connect to the database: {e}") from None
