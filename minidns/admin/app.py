@@ -18,7 +18,7 @@ from aiohttp import web
 
 from ..store.tokens import find_token
 from ..store.recordsets import RecordsetCreator
-from .common import CONFIG, CREATOR, DATABASE, EVENTS, METRICS, SERVER, ApiError, Ctx, json_response
+from .common import CONFIG, CREATOR, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
 from .metrics import Metrics
 
 log = logging.getLogger("minidns.api")
@@ -106,7 +106,7 @@ async def _lookup(app: web.Application, token: str) -> tuple[str, str] | None:
     configured = {t["token"]: (t["project"], t["role"]) for t in app[CONFIG].api_tokens}
     if token in configured:
         return configured[token]
-    cache = app["token_cache"]
+    cache = app[TOKEN_CACHE]
     hit = cache.get(token)
     now = time.monotonic()
     if hit is not None and now - hit[1] < TOKEN_CACHE_SECONDS:
@@ -133,7 +133,7 @@ def make_app(database, server, config) -> web.Application:
     from .events import EventBatcher
 
     app[EVENTS] = EventBatcher(database.store)
-    app["token_cache"] = {}
+    app[TOKEN_CACHE] = {}
     for module in route_modules():
         app.add_routes(module.routes)
     return app

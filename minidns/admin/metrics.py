@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import dns.rcode
+import dns.rdatatype
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -62,6 +65,7 @@ class Metrics:
         out += ["# HELP minidns_zones Zones served.", "# TYPE minidns_zones gauge", f"minidns_zones {len(zones)}",
                 "# HELP minidns_names Names (nodes) in the served zones.", "# TYPE minidns_names gauge",
                 f"minidns_names {sum(len(z) for z in zones.values())}"]  # fmt: skip
+        out += dns_query_lines(server.engine.stats)
         state = server.state
         out += ["# HELP minidns_database_state 1 for the database state the server is in.",
                 "# TYPE minidns_database_state gauge"]  # fmt: skip
@@ -103,3 +107,45 @@ class Metrics:
             for kind, n in sorted(xfr.stats.items()):
                 out.append(f'minidns_transfers_total{{kind="{kind}"}} {n}')
         return "\n".join(out) + "\n"
+
+
+def _qtype(qtype: int) -> str:
+    if qtype == -1:
+        return "malformed"
+    if qtype == 0:
+        return "other"
+    return dns.rdatatype.to_text(qtype)
+
+
+def _rcode(rcode: int) -> str:
+    try:
+        return dns.rcode.to_text(dns.rcode.Rcode(rcode))
+    except ValueError:
+        return str(rcode)
+
+
+def dns_query_lines(stats) -> list[str]:
+    """The DNS query families from server/engine.QueryStats: cache hits per transport, queries the
+    engine answered (cache misses) by transport, type and rcode, and their latency."""
+    udp, tcp = stats.hits()
+    out = ["# HELP minidns_dns_cache_hits_total DNS queries answered from the reply cache, by transport.",
+           "# TYPE minidns_dns_cache_hits_total counter",
+           f'minidns_dns_cache_hits_total{{transport="udp"}} {udp}',
+           f'minidns_dns_cache_hits_total{{transport="tcp"}} {tcp}',
+           "# HELP minidns_dns_answers_total DNS queries answered by the engine (not from the reply cache), by"
+           " transport, query type and reply rcode (header rcode; types outside a fixed set are \"other\").",
+           "# TYPE minidns_dns_answers_total counter"]  # fmt: skip
+    for (is_tcp, qtype, rcode), n in sorted(stats.answers.items()):
+        out.append(f'minidns_dns_answers_total{{transport="{"tcp" if is_tcp else "udp"}",qtype="{_qtype(qtype)}",'
+                   f'rcode="{_rcode(rcode)}"}} {n}')  # fmt: skip
+    out += ["# HELP minidns_dns_answer_seconds Time to answer a query that missed the reply cache, by transport.",
+            "# TYPE minidns_dns_answer_seconds histogram"]
+    for i, transport in enumerate(("udp", "tcp")):
+        total = 0
+        for b, c in zip(stats.BUCKETS, stats.buckets[i]):
+            total += c
+            out.append(f'minidns_dns_answer_seconds_bucket{{transport="{transport}",le="{b}"}} {total}')
+        out.append(f'minidns_dns_answer_seconds_bucket{{transport="{transport}",le="+Inf"}} {stats.counts[i]}')
+        out.append(f'minidns_dns_answer_seconds_sum{{transport="{transport}"}} {stats.sums[i]:.6f}')
+        out.append(f'minidns_dns_answer_seconds_count{{transport="{transport}"}} {stats.counts[i]}')
+    return out

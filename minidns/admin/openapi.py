@@ -29,6 +29,7 @@ def describe(**spec):
 
 def document(app: web.Application) -> dict:
     paths: dict[str, dict] = {}
+    op_ids: set[str] = set()
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter")
@@ -37,7 +38,11 @@ def document(app: web.Application) -> dict:
         handler = route.handler
         doc = inspect.getdoc(handler) or ""
         summary, _, rest = doc.partition("\n")
-        op = {"summary": summary.strip() or route.method + " " + path, "operationId": f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}"}
+        op_id = f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}"
+        if op_id in op_ids:  # one handler on several paths (/v2 and /v2/): operationIds stay unique
+            op_id += "_" + (re.sub(r"\W+", "_", path).strip("_") or "root") + ("_slash" if path.endswith("/") else "")
+        op_ids.add(op_id)
+        op = {"summary": summary.strip() or route.method + " " + path, "operationId": op_id}
         if rest.strip():
             op["description"] = rest.strip()
         params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in re.findall(r"{(\w+)}", path)]

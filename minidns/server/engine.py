@@ -5,6 +5,7 @@ reply cache that makes repeated questions cost one dict lookup. No sockets here.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from ..wire import (
@@ -101,6 +102,52 @@ class ReplyCache:
         return len(self.young) + len(self.old)
 
 
+# Query types counted by name in the statistics; any other is counted as 0 ("other"), so a client
+# cannot make the label set grow without bound.
+STAT_TYPES = frozenset((1, 2, 5, 6, 12, 13, 15, 16, 28, 29, 33, 35, 39, 43, 44, 46, 47, 48, 50, 51, 52, 53, 59, 61, 64,
+                        65, 99, 251, 252, 255, 256, 257))  # fmt: skip
+MALFORMED = -1  # the qtype key of a query that did not parse
+
+
+class QueryStats:
+    """DNS query statistics, kept off the cached fast path: the protocols count their cache hits
+    (one integer increment; see `hits`), and each query the engine answers after a cache miss is
+    counted by (tcp, qtype, rcode) and timed into a histogram per transport."""
+
+    BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
+
+    __slots__ = ("protocols", "engine_hits", "tcp_hits", "answers", "buckets", "sums", "counts")
+
+    def __init__(self):
+        self.protocols: list = []  # UDP protocols, each counting its hits in `.hits`
+        self.engine_hits = [0, 0]  # hits found by Engine.answer (old generation, 0x20), [udp, tcp]
+        self.tcp_hits = 0  # added by TCP connections once per read
+        self.answers: dict[tuple[bool, int, int], int] = {}
+        self.buckets = ([0] * (len(self.BUCKETS) + 1), [0] * (len(self.BUCKETS) + 1))
+        self.sums = [0.0, 0.0]
+        self.counts = [0, 0]
+
+    def answered(self, tcp: bool, qtype: int, reply, seconds: float) -> None:
+        rcode = reply[3] & 0xF if isinstance(reply, (bytes, bytearray)) and len(reply) > 3 else None
+        if rcode is None:  # no reply (RFC 1035 §4.1.1), or a zone transfer: counted elsewhere
+            return
+        key = (tcp, qtype if qtype in STAT_TYPES or qtype == MALFORMED else 0, rcode)
+        self.answers[key] = self.answers.get(key, 0) + 1
+        i = 0
+        for b in self.BUCKETS:
+            if seconds <= b:
+                break
+            i += 1
+        self.buckets[tcp][i] += 1
+        self.sums[tcp] += seconds
+        self.counts[tcp] += 1
+
+    def hits(self) -> tuple[int, int]:
+        """Cache hits so far: (udp, tcp)."""
+        udp = self.engine_hits[0] + sum(p.hits for p in self.protocols)
+        return udp, self.engine_hits[1] + self.tcp_hits
+
+
 class Engine:
     """Answers queries from the current zone table. `answer()` is the slow path: the protocols look
     up `data[2:]` in `udp_cache`/`tcp_cache` themselves first and splice the ID onto a live hit."""
@@ -112,6 +159,7 @@ class Engine:
         self.tcp_cache = ReplyCache(settings.cache_entries // 4)
         self.chaos = _chaos_names(settings)
         self.xfr = None  # server/transfers.Transfers: transfers, NOTIFY and TSIG-signed messages
+        self.stats = QueryStats()
 
     # -- zone set changes -------------------------------------------------------------------
     def set_zones(self, snapshots: list[Snapshot]) -> None:
@@ -143,23 +191,31 @@ class Engine:
     def answer(self, data: bytes, tcp: bool = False, peer=None):
         """The reply to one query message, or None when RFC 1035 §4.1.1 says not to reply. Over
         TCP a zone transfer is an async iterator of messages instead (server/transfers.py)."""
+        started = time.perf_counter()
+        reply, qtype = self._answer_query(data, tcp, peer)
+        if qtype is not None:  # not a cache hit: counted and timed here, off the fast path
+            self.stats.answered(tcp, qtype, reply, time.perf_counter() - started)
+        return reply
+
+    def _answer_query(self, data: bytes, tcp: bool, peer):
+        """(reply, the query type for the statistics — None for a cache hit, counted as one)."""
         try:
             query = parse_query(data)
         except QueryError as e:
             question = data[12 : e.qend] if e.qend else b""
             flags = int.from_bytes(data[2:4], "big")
-            return render_error(int.from_bytes(data[:2], "big"), flags & _OPCODE_RD, question, e.rcode, None)
+            return render_error(int.from_bytes(data[:2], "big"), flags & _OPCODE_RD, question, e.rcode, None), MALFORMED
         except Exception:  # noqa: BLE001 - whatever the parser missed is still a malformed message
             log.exception("unexpected error parsing %r", data)
-            return render_error(int.from_bytes(data[:2], "big"), 0, b"", FORMERR, None)
+            return render_error(int.from_bytes(data[:2], "big"), 0, b"", FORMERR, None), MALFORMED
         if query is None:
-            return None
+            return None, MALFORMED
         if self.xfr is not None and (query.tsig or query.opcode == NOTIFY or query.qtype in _XFR_TYPES):
             try:
-                return self.xfr.handle(query, data, tcp, peer)
+                return self.xfr.handle(query, data, tcp, peer), query.qtype
             except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered
                 log.exception("internal error answering %r", data)
-                return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None)
+                return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None), query.qtype
         cache = self.tcp_cache if tcp else self.udp_cache
         # A client that varies letter case (DNS 0x20) is served from the lowercase entry; the
         # splice needs the question name as long as its lowercase form, i.e. not compressed.
@@ -168,20 +224,21 @@ class Engine:
         key = data[2:12] + query.key + data[query.qend - 4 :] if folded else data[2:]
         hit = cache.get(key) if plain else None
         if hit is not None and hit[1].live:
+            self.stats.engine_hits[tcp] += 1
             tail = hit[0]
-            return data[:2] + tail[:10] + data[12 : query.qend] + tail[query.qend - 2 :]
+            return data[:2] + tail[:10] + data[12 : query.qend] + tail[query.qend - 2 :], None
         try:
             reply, owner = self._answer(query, data, tcp)
         except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered
             log.exception("internal error answering %r", data)
-            return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None)
+            return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None), query.qtype
         cacheable = (query.edns is None or query.edns.options in _NSID_ONLY) and not query.tsig
         if owner is not None and cacheable and plain:
             tail = reply[2:]
             if folded:
                 tail = tail[:10] + key[10 : query.qend - 2] + tail[query.qend - 2 :]
             cache.put(key, (tail, owner))
-        return reply
+        return reply, query.qtype
 
     def _answer(self, q: Query, data: bytes, tcp: bool) -> tuple[bytes, object | None]:
         """(reply, what its cache entry depends on, or None when it must not be cached)."""

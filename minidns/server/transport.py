@@ -30,6 +30,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.engine = engine
         self.cache = engine.udp_cache
         self.transport: asyncio.DatagramTransport | None = None
+        self.hits = 0  # replies sent from the cache here; read by engine.stats.hits()
+        engine.stats.protocols.append(self)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -38,6 +40,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         hit = self.cache.young.get(data[2:])
         if hit is not None and hit[1].live:
             self.transport.sendto(data[:2] + hit[0], addr)
+            self.hits += 1
             return
         reply = self.engine.answer(data, False, addr)
         if reply is not None:
@@ -74,6 +77,7 @@ class TcpProtocol(asyncio.Protocol):
     def __init__(self, engine: Engine, limits: TcpLimits):
         self.engine = engine
         self.cache = engine.tcp_cache
+        self.stats = engine.stats  # cache hits are added to stats.tcp_hits once per read
         self.limits = limits
         self.buf = b""
         self.transport = None
@@ -112,6 +116,7 @@ class TcpProtocol(asyncio.Protocol):
         off, end = 0, len(buf)
         out = []
         cache = self.cache
+        hits = 0
         while end - off >= 2:
             size = (buf[off] << 8) | buf[off + 1]
             if end - off - 2 < size:
@@ -121,11 +126,13 @@ class TcpProtocol(asyncio.Protocol):
             hit = cache.young.get(msg[2:])
             if hit is not None and hit[1].live:
                 reply = msg[:2] + hit[0]
+                hits += 1
             else:
                 reply = self.answer(msg)
                 if reply is None:
                     continue
                 if not isinstance(reply, bytes):  # a zone transfer: sent before anything behind it
+                    self.stats.tcp_hits += hits
                     self.buf = buf[off:]
                     if out:
                         self.transport.write(b"".join(out))
@@ -137,6 +144,8 @@ class TcpProtocol(asyncio.Protocol):
         self.buf = buf[off:]
         if out:
             self.transport.write(b"".join(out))
+        if hits:
+            self.stats.tcp_hits += hits
 
     def answer(self, msg: bytes):
         return self.engine.answer(msg, True, self.peer)

@@ -173,3 +173,102 @@ async def zone_status(pool: asyncpg.Pool, zone: str) -> tuple[dict, list[dict]]:
             "SELECT secondary, target, serial, state, seen_at, updated_at FROM secondary_status WHERE zone_id = $1"
             " ORDER BY secondary", zid)]  # fmt: skip
     return z, rows
+
+
+# -- TSIG keys as the API (Designate's /v2/tsigkeys) sees them: rows by id ----------------------
+
+TSIG_SCOPES = ("POOL", "ZONE")
+_KEY_COLUMNS = "id, name, algorithm, secret, scope, resource_id, created_at, updated_at"
+
+
+def _checked_key(name: str, algorithm: str, secret: str) -> tuple[str, str]:
+    """(absolute lowercase name, canonical algorithm) of a usable key, else Invalid."""
+    name = _key_name(name)
+    try:
+        key = make_key(name, algorithm, secret)
+    except TsigKeyError as e:
+        raise Invalid(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - dnspython's errors for an odd name or secret
+        raise Invalid(f"bad TSIG key: {e}") from None
+    return name, algorithm_text(key)
+
+
+async def key_rows(pool, *, name: str | None = None, algorithm: str | None = None, scope: str | None = None,
+                   limit: int = 1000, marker=None) -> list[dict]:  # fmt: skip
+    """Keys (secrets included: the API is admin-only) by creation, filtered and paged after `marker`."""
+    if name is not None:
+        name = _key_name(name)
+    rows = await pool.fetch(
+        f"SELECT {_KEY_COLUMNS} FROM tsig_keys WHERE ($1::text IS NULL OR name = $1)"
+        " AND ($2::text IS NULL OR algorithm = $2) AND ($3::text IS NULL OR scope = $3)"
+        " AND ($4::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM tsig_keys WHERE id = $4))"
+        " ORDER BY created_at, id LIMIT $5",
+        name, algorithm, scope, marker, limit,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+async def key_row(pool, key_id) -> dict:
+    row = await pool.fetchrow(f"SELECT {_KEY_COLUMNS} FROM tsig_keys WHERE id = $1", key_id)
+    if row is None:
+        raise NotFound(f"no TSIG key {key_id}")
+    return dict(row)
+
+
+async def create_key_row(pool: asyncpg.Pool, name: str, algorithm: str, secret: str, scope: str = "POOL",
+                         resource_id=None) -> dict:  # fmt: skip
+    """Store a key given whole (the API's create); the servers load it at once."""
+    name, alg = _checked_key(name, algorithm, secret)
+    if scope not in TSIG_SCOPES:
+        raise Invalid(f"scope must be one of {', '.join(TSIG_SCOPES)}")
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO tsig_keys (name, algorithm, secret, scope, resource_id) VALUES ($1, $2, $3, $4, $5)"
+            f" ON CONFLICT (name) DO NOTHING RETURNING {_KEY_COLUMNS}",
+            name, alg, secret, scope, resource_id,
+        )  # fmt: skip
+        if row is None:
+            raise Conflict(f"TSIG key {name} exists")
+        await conn.execute("SELECT pg_notify($1, 'keys')", CONFIG_CHANNEL)
+    return dict(row)
+
+
+async def update_key_row(pool: asyncpg.Pool, key_id, values: dict) -> dict:
+    """Change a key's name, algorithm, secret, scope or resource_id; the whole key is checked again.
+    Renaming a key that secondaries use is refused (Conflict)."""
+    unknown = set(values) - {"name", "algorithm", "secret", "scope", "resource_id"}
+    if unknown:
+        raise Invalid(f"unknown field(s): {', '.join(sorted(unknown))}")
+    async with pool.acquire() as conn, conn.transaction():
+        cur = await conn.fetchrow(f"SELECT {_KEY_COLUMNS} FROM tsig_keys WHERE id = $1 FOR UPDATE", key_id)
+        if cur is None:
+            raise NotFound(f"no TSIG key {key_id}")
+        new = {**dict(cur), **values}
+        new["name"], new["algorithm"] = _checked_key(new["name"], new["algorithm"], new["secret"])
+        if new["scope"] not in TSIG_SCOPES:
+            raise Invalid(f"scope must be one of {', '.join(TSIG_SCOPES)}")
+        if new["name"] != cur["name"]:
+            used = await conn.fetchval("SELECT count(*) FROM zone_secondaries WHERE key_name = $1", cur["name"])
+            if used:
+                raise Conflict(f"TSIG key {cur['name']} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
+            if await conn.fetchval("SELECT 1 FROM tsig_keys WHERE name = $1", new["name"]):
+                raise Conflict(f"TSIG key {new['name']} exists")
+        row = await conn.fetchrow(
+            "UPDATE tsig_keys SET name = $2, algorithm = $3, secret = $4, scope = $5, resource_id = $6, updated_at = now()"
+            f" WHERE id = $1 RETURNING {_KEY_COLUMNS}",
+            key_id, new["name"], new["algorithm"], new["secret"], new["scope"], new["resource_id"],
+        )  # fmt: skip
+        await conn.execute("SELECT pg_notify($1, 'keys')", CONFIG_CHANNEL)
+    return dict(row)
+
+
+async def delete_key_row(pool: asyncpg.Pool, key_id) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        name = await conn.fetchval("SELECT name FROM tsig_keys WHERE id = $1 FOR UPDATE", key_id)
+        if name is None:
+            raise NotFound(f"no TSIG key {key_id}")
+        used = await conn.fetchval("SELECT count(*) FROM zone_secondaries WHERE key_name = $1", name)
+        if used:
+            raise Conflict(f"TSIG key {name} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
+        await conn.execute("DELETE FROM tsig_keys WHERE id = $1", key_id)
+        await conn.execute("SELECT pg_notify($1, 'keys')", CONFIG_CHANNEL)

@@ -9,6 +9,7 @@ small HTTP client for the tests. Tokens come from the configuration (api_tokens)
 from __future__ import annotations
 
 import socket
+import sys
 import time
 
 import dns.message
@@ -26,6 +27,16 @@ TOKENS = [
     {"token": READER, "project": "alice", "role": "reader"},
     {"token": INGEST, "project": "sink", "role": "ingest"},
 ]
+
+
+_THIS = sys.modules[__name__]
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    """The tests here import their tokens with `from conftest import ADMIN`. When pytest has loaded
+    another conftest.py since this one (tests/server's, collected in the same run), the module name
+    `conftest` is that one; point it back here before each test module of this directory is imported."""
+    sys.modules["conftest"] = _THIS
 
 
 def free_port() -> int:

@@ -13,12 +13,13 @@ def test_concurrent_creates_each_get_their_own_outcome(api):
     r = api.post("/v2/zones", json={"name": "batch.test.", "email": "h@batch.test"}, token=ALICE)
     assert r.status_code == 202, r.text
     zid = r.json()["id"]
-    api.post(f"/v2/zones/{zid}/recordsets", json={"name": "taken.batch.test.", "type": "A", "records": ["10.0.0.1"]},
-             token=ALICE)  # fmt: skip
+    for name in ("taken", "host"):
+        api.post(f"/v2/zones/{zid}/recordsets", json={"name": f"{name}.batch.test.", "type": "A", "records": ["10.0.0.1"]},
+                 token=ALICE)  # fmt: skip
     bodies = [{"name": f"n{i}.batch.test.", "type": "A", "records": [f"10.1.0.{i}"], "ttl": 60} for i in range(80)]
     bodies[10] = {"name": "taken.batch.test.", "type": "A", "records": ["10.2.0.1"]}  # exists
     bodies[20] = {"name": "bad.batch.test.", "type": "A", "records": ["not-an-address"]}
-    bodies[30] = {"name": "n31.batch.test.", "type": "CNAME", "records": ["x.example."]}  # clashes with n31's A
+    bodies[30] = {"name": "host.batch.test.", "type": "CNAME", "records": ["x.example."]}  # clashes with host's A
     bodies[40] = {"name": "outside.example.", "type": "A", "records": ["10.3.0.1"]}
 
     def post(body):
@@ -37,7 +38,7 @@ def test_concurrent_creates_each_get_their_own_outcome(api):
     listed = api.get(f"/v2/zones/{zid}/recordsets?limit=1000", token=ALICE).json()["recordsets"]
     names = {(x["name"], x["type"]) for x in listed}
     assert {(bodies[i]["name"], "A") for i in good} <= names
-    assert ("bad.batch.test.", "A") not in names and ("n31.batch.test.", "CNAME") not in names
+    assert ("bad.batch.test.", "A") not in names and ("host.batch.test.", "CNAME") not in names
     taken = [x for x in listed if x["name"] == "taken.batch.test."]
     assert len(taken) == 1 and taken[0]["records"] == ["10.0.0.1"]
     api.wait_dns("n79.batch.test.", "A", lambda m: bool(m.answer))  # and served
