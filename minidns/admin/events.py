@@ -18,13 +18,13 @@ POST /v1/reconcile          {"source": "nova"|"neutron"|"cloudstack", "resource_
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import orjson
 from aiohttp import web
 
 from ..store import events as ev
+from ..store.batch import GroupCommit
 from ..store.records import Invalid
 from .common import CONFIG, DATABASE, EVENTS, METRICS, ApiError, ctx, json_response, read_json
 
@@ -58,44 +58,25 @@ def _unavailable(request: web.Request, e: Exception) -> ApiError:
 
 
 class EventBatcher:
-    """Group commit for events: the events of requests that arrive while the previous batch
-    commits are applied together — one transaction, one events lock, one commit — each in its own
-    savepoint and in arrival order, and every request gets its own outcomes once its events are
-    committed (store/events.py ingest_many)."""
-
-    MAX = 200
+    """Group commit for events (store/batch.py): the events of requests that arrive while the
+    previous batch commits are applied together — one transaction, one events lock, one commit —
+    each in its own savepoint and in arrival order, and every request gets its own outcomes once
+    its events are committed (store/events.py ingest_many)."""
 
     def __init__(self, store):
         self.store = store
-        self.queue: list[tuple[list, asyncio.Future]] = []
-        self.task: asyncio.Task | None = None
+        self.group = GroupCommit(self._apply, max_batch=100)  # requests (of up to MAX_BATCH events each)
 
     async def submit(self, items: list, settings) -> list:
-        fut = asyncio.get_running_loop().create_future()
-        self.queue.append((items, fut, settings))
-        if self.task is None or self.task.done():
-            self.task = asyncio.ensure_future(self._drain())
-        return await fut
+        return await self.group.submit(None, (items, settings))
 
-    async def _drain(self) -> None:
-        while self.queue:
-            take, n = [], 0
-            while self.queue and (not take or n + len(self.queue[0][0]) <= self.MAX):
-                take.append(self.queue.pop(0))
-                n += len(take[-1][0])
-            settings = take[0][2]
-            try:
-                results = await ev.ingest_many(self.store, settings, [item for items, _, _ in take for item in items])
-            except Exception as e:  # noqa: BLE001 - Unavailable (or a bug): every waiting request hears it
-                for _, fut, _ in take:
-                    if not fut.done():
-                        fut.set_exception(e)
-                continue
-            at = 0
-            for items, fut, _ in take:
-                if not fut.done():
-                    fut.set_result(results[at : at + len(items)])
-                at += len(items)
+    async def _apply(self, _key, batch: list[tuple[list, object]]) -> list:
+        results = await ev.ingest_many(self.store, batch[0][1], [item for items, _ in batch for item in items])
+        out, at = [], 0
+        for items, _ in batch:
+            out.append(results[at : at + len(items)])
+            at += len(items)
+        return out
 
 
 @routes.post("/v1/events")

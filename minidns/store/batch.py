@@ -1,75 +1,89 @@
-"""Group commit for a zone's writes: concurrent changes to one zone wait on its row lock anyway,
-so they are taken together — one transaction, one new serial, one change-log row — and each
-caller still gets its own result. A batch that fails (one caller's bad record) is retried one
-change at a time, so each caller gets exactly the error its own edits cause and the others go in.
+"""Group commit: writes that would queue on one lock anyway (one zone's row, the events lock) are
+taken together — one transaction, one commit — and each caller still gets its own result.
 
-This is what lets the API take a thousand recordset creates a second into one zone: each write
-costs the zone a few round trips to PostgreSQL, a batch costs them once.
+`GroupCommit` is the mechanism: one queue and one draining task per key; whatever arrives while a
+key's batch is being applied forms the next batch. `ZoneBatcher` uses it for plain changes to a
+zone (one new serial and change-log row per batch); the API uses it for recordset creates
+(store/recordsets.py) and for events (admin/events.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Hashable
 
 from .writer import Change, Edit, Store
 
-MAX_BATCH = 200  # changes per transaction at most
+MAX_BATCH = 200  # items per batch at most
 
 
-@dataclass
-class _Pending:
-    edits: list[Edit]
-    source: str
-    future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+class GroupCommit:
+    """`await submit(key, item)` → what `apply(key, items)` returned for that item. `apply` gets
+    the items queued for one key, in arrival order, and returns one result per item — a value, or
+    an exception that is raised to that item's caller. An exception raised by `apply` itself goes
+    to every caller of the batch."""
+
+    def __init__(self, apply: Callable[[Hashable, list], Awaitable[list]], max_batch: int = MAX_BATCH):
+        self.apply = apply
+        self.max_batch = max_batch
+        self.queues: dict[Hashable, list[tuple[object, asyncio.Future]]] = {}
+        self.running: dict[Hashable, asyncio.Task] = {}
+
+    async def submit(self, key: Hashable, item) -> object:
+        fut = asyncio.get_running_loop().create_future()
+        self.queues.setdefault(key, []).append((item, fut))
+        if key not in self.running:
+            self.running[key] = asyncio.ensure_future(self._drain(key))
+        return await fut
+
+    async def _drain(self, key: Hashable) -> None:
+        try:
+            while self.queues.get(key):
+                batch, self.queues[key] = self.queues[key][: self.max_batch], self.queues[key][self.max_batch :]
+                try:
+                    results = await self.apply(key, [item for item, _ in batch])
+                except Exception as e:  # noqa: BLE001 - the whole batch failed: every caller hears it
+                    results = [e] * len(batch)
+                for (_, fut), result in zip(batch, results):
+                    if fut.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        fut.set_exception(result)
+                    else:
+                        fut.set_result(result)
+        finally:
+            self.running.pop(key, None)
+            if self.queues.get(key):  # something arrived as the loop ended
+                self.running[key] = asyncio.ensure_future(self._drain(key))
+            else:
+                self.queues.pop(key, None)
 
 
 class ZoneBatcher:
-    """`await batcher.change(zone, edits, source=...)` as Store.change, grouped per zone."""
+    """`await batcher.change(zone, edits, source=...)` as Store.change, grouped per zone. A batch
+    that fails (one caller's bad record) is retried one change at a time, so each caller gets
+    exactly the error its own edits cause and the others go in."""
 
     def __init__(self, store: Store):
         self.store = store
-        self.queues: dict[str, list[_Pending]] = {}
-        self.running: dict[str, asyncio.Task] = {}
+        self.group = GroupCommit(self._apply)
 
     async def change(self, zone: str, edits: list[Edit], *, source: str) -> Change:
-        key = str(zone).lower()
-        p = _Pending(list(edits), source)
-        self.queues.setdefault(key, []).append(p)
-        if key not in self.running:
-            self.running[key] = asyncio.ensure_future(self._drain(key, zone))
-        return await p.future
+        return await self.group.submit(str(zone).lower(), (list(edits), source))
 
-    async def _drain(self, key: str, zone) -> None:
-        try:
-            while self.queues.get(key):
-                batch, self.queues[key] = self.queues[key][:MAX_BATCH], self.queues[key][MAX_BATCH:]
-                await self._apply(zone, batch)
-        finally:
-            self.running.pop(key, None)
-            if not self.queues.get(key):
-                self.queues.pop(key, None)
-            else:  # something arrived as the loop ended
-                self.running[key] = asyncio.ensure_future(self._drain(key, zone))
-
-    async def _apply(self, zone, batch: list[_Pending]) -> None:
+    async def _apply(self, zone: str, batch: list[tuple[list[Edit], str]]) -> list:
         if len(batch) > 1:
+            sources = {source for _, source in batch}
             try:
-                change = await self.store.change(zone, [e for p in batch for e in p.edits],
-                                                 source=batch[0].source if len({p.source for p in batch}) == 1 else "api")  # fmt: skip
+                change = await self.store.change(zone, [e for edits, _ in batch for e in edits],
+                                                 source=sources.pop() if len(sources) == 1 else "api")  # fmt: skip
+                return [change] * len(batch)
             except Exception:  # noqa: BLE001 - one caller's bad edit: each one on its own below
                 pass
-            else:
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_result(change)
-                return
-        for p in batch:
+        results = []
+        for edits, source in batch:
             try:
-                result = await self.store.change(zone, p.edits, source=p.source)
+                results.append(await self.store.change(zone, edits, source=source))
             except Exception as e:  # noqa: BLE001 - handed to its caller
-                if not p.future.done():
-                    p.future.set_exception(e)
-            else:
-                if not p.future.done():
-                    p.future.set_result(result)
+                results.append(e)
+        return results

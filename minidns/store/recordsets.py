@@ -11,7 +11,6 @@ exist.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import dns.rdatatype
 
 from ..wire import CNAME, NS, SOA
 from .records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_type, zone_name
+from .batch import GroupCommit
 from .writer import Conflict, Edit, NotFound, Store
 
 try:  # TLDs, blacklists and quotas (store/policy.py), when that part of the API is present
@@ -351,17 +351,7 @@ async def _quota(conn, project: str, kind: str, **kw) -> None:
 
 async def create_rrset(store: Store, zone_id: uuid.UUID, project: str | None, *, name, rtype, records,
                        ttl=None, description=None) -> dict:  # fmt: skip
-    if not isinstance(name, str) or not name.endswith("."):
-        raise Invalid(f"name {name!r} must be a fully qualified name ending in a dot")
-    if not _RRSET_RE.match(name):
-        raise Invalid(f"name {name!r}: labels are letters, digits, '_' and '-' (not first or last), or a first '*'")
-    if not isinstance(rtype, str):
-        raise Invalid("type must be a string such as \"A\"")
-    rtype_n = parse_type(rtype.upper())
-    if rtype_n == SOA:
-        raise Refused("Creating a SOA recordset is not allowed")
-    if rtype_n in GENERATED:
-        raise Refused(f"Creating a {dns.rdatatype.to_text(rtype_n)} recordset is not allowed: minidns makes them")
+    rtype_n = _check_new(name, rtype)
     recs = check_records(records, rtype_n)
     ttl = check_rrset_ttl(ttl)
     async with store.pool.acquire() as conn, conn.transaction():
@@ -471,72 +461,40 @@ class _NewRRset:
     recs: tuple[str, ...]
     ttl: int | None
     description: str | None
-    future: asyncio.Future
 
 
 class RecordsetCreator:
-    """Recordset creates, grouped per zone (as store/batch.py groups plain changes): the creates
-    that arrive while a zone's previous batch commits go in together — one zone lock, one set of
-    checks and quota counts, one new serial and change-log row — and each caller gets its own
-    recordset or its own error (duplicate, CNAME clash, quota, name outside the zone…). Any batch
-    that cannot be judged as a whole is retried one create at a time, exactly as `create_rrset`."""
-
-    MAX_BATCH = 200
+    """Recordset creates, grouped per zone (store/batch.py): the creates that arrive while a zone's
+    previous batch commits go in together — one zone lock, one set of checks and quota counts, one
+    new serial and change-log row — and each caller gets its own recordset or its own error
+    (duplicate, CNAME clash, quota, name outside the zone…). A batch that cannot be judged as a
+    whole is retried one create at a time, exactly as `create_rrset`."""
 
     def __init__(self, store: Store):
         self.store = store
-        self.queues: dict[uuid.UUID, list[_NewRRset]] = {}
-        self.running: dict[uuid.UUID, asyncio.Task] = {}
+        self.group = GroupCommit(self._apply)
 
     async def create(self, zone_id: uuid.UUID, project: str | None, *, name, rtype, records, ttl=None,
                      description=None) -> dict:  # fmt: skip
         rtype_n = _check_new(name, rtype)
-        item = _NewRRset(project, name, rtype_n, check_records(records, rtype_n), check_rrset_ttl(ttl), description,
-                         asyncio.get_running_loop().create_future())  # fmt: skip
-        self.queues.setdefault(zone_id, []).append(item)
-        if zone_id not in self.running:
-            self.running[zone_id] = asyncio.ensure_future(self._drain(zone_id))
-        return await item.future
+        item = _NewRRset(project, name, rtype_n, check_records(records, rtype_n), check_rrset_ttl(ttl), description)
+        return await self.group.submit(zone_id, item)
 
-    async def _drain(self, zone_id: uuid.UUID) -> None:
-        try:
-            while self.queues.get(zone_id):
-                batch = self.queues[zone_id][: self.MAX_BATCH]
-                self.queues[zone_id] = self.queues[zone_id][self.MAX_BATCH :]
-                await self._apply(zone_id, batch)
-        finally:
-            self.running.pop(zone_id, None)
-            if self.queues.get(zone_id):
-                self.running[zone_id] = asyncio.ensure_future(self._drain(zone_id))
-            else:
-                self.queues.pop(zone_id, None)
-
-    async def _apply(self, zone_id: uuid.UUID, batch: list[_NewRRset]) -> None:
+    async def _apply(self, zone_id: uuid.UUID, batch: list[_NewRRset]) -> list:
         if len(batch) > 1:
             try:
-                results = await _create_many(self.store, zone_id, batch)
+                return await _create_many(self.store, zone_id, batch)
             except _Retry:
                 pass
-            except Exception as e:  # noqa: BLE001 - what fails for the zone fails for each caller
-                for it in batch:
-                    if not it.future.done():
-                        it.future.set_exception(e)
-                return
-            else:
-                for it, result in zip(batch, results):
-                    if not it.future.done():
-                        (it.future.set_exception if isinstance(result, BaseException) else it.future.set_result)(result)
-                return
+        results = []
         for it in batch:
             try:
-                r = await create_rrset(self.store, zone_id, it.project, name=it.name, rtype=dns.rdatatype.to_text(it.rtype),
-                                       records=list(it.recs), ttl=it.ttl, description=it.description)  # fmt: skip
+                results.append(await create_rrset(self.store, zone_id, it.project, name=it.name,
+                                                  rtype=dns.rdatatype.to_text(it.rtype), records=list(it.recs),
+                                                  ttl=it.ttl, description=it.description))  # fmt: skip
             except Exception as e:  # noqa: BLE001 - handed to its caller
-                if not it.future.done():
-                    it.future.set_exception(e)
-            else:
-                if not it.future.done():
-                    it.future.set_result(r)
+                results.append(e)
+        return results
 
 
 def _check_new(name, rtype) -> int:
