@@ -28,14 +28,13 @@ import time
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import OUT, free_port, proc_status, stop  # noqa: E402
-from dbcommon import PG, command_line, open_store, pin_self, start_server, wait_until  # noqa: E402
+from common import OUT, proc_status, stop  # noqa: E402
+from dbcommon import PG, command_line, open_store, pin_self, start_api_server  # noqa: E402
 
 TOKEN = "bench-admin-token-0123456789"
 
 
 async def make_zones(url: str, zones: list[str], big: str | None, n_big: int) -> None:
-    from minidns.store.records import RRsetData
     from dbcommon import a_rrsets
 
     db = await open_store(url)
@@ -126,23 +125,8 @@ def main() -> int:
         t = time.monotonic()
         asyncio.run(make_zones(pg.url, zones, big, a.list))
         print(f"zones made in {time.monotonic() - t:.1f}s", flush=True)
-        dns_port, api_port = free_port(), free_port()
-        conf = os.path.join(pg.dir, "minidns.toml")
-        with open(conf, "w") as f:
-            f.write(f'api_tokens = [{{ token = "{TOKEN}", project = "bench", role = "admin" }}]\n')
-        log = os.path.join(pg.dir, "minidns.log")
-        proc = start_server(pg.url, f"127.0.0.1:{dns_port}", log, cpu=a.cpu,
-                            extra=("--config", conf, "--api-listen", f"127.0.0.1:{api_port}", "--no-notify"))
-        base = f"http://127.0.0.1:{api_port}"
-        import urllib.request
-
-        def up():
-            try:
-                return urllib.request.urlopen(base + "/readyz", timeout=1).status == 200
-            except OSError:
-                return False
-
-        wait_until(proc, up, 120, "minidns", log)
+        config = f'api_tokens = [{{ token = "{TOKEN}", project = "bench", role = "admin" }}]\n'
+        proc, base, dns_port = start_api_server(pg, config, a.cpu)
 
         async def ids():
             async with aiohttp.ClientSession(headers={"X-Auth-Token": TOKEN, "X-Auth-All-Projects": "true"}) as s:
@@ -165,7 +149,7 @@ def main() -> int:
         res = asyncio.run(create_load(base, [found[z] for z in zones], a.seconds, a.clients))
         result["create"] = res
         if not res["created"]:
-            sys.exit(f"no recordset was created: errors {res['errors']}\n" + open(log).read()[-3000:])
+            sys.exit(f"no recordset was created: errors {res['errors']}\n" + open(os.path.join(pg.dir, "minidns.log")).read()[-3000:])
         print(f"  {res['created']} created in {res['seconds']:.1f}s: {res['rate']:.0f}/s "
               f"(per second: min {min(res['per_second'] or [0])}, max {max(res['per_second'] or [0])}); "
               f"p50 {res['p50_ms']:.1f} ms p99 {res['p99_ms']:.1f} ms; errors {res['errors']}")

@@ -169,3 +169,29 @@ def a_rrsets(origin: str, labels_addrs, ttl: int = 300) -> list:
         out.append(RRsetData(bytes([len(label)]) + label.encode() + ow, f"{label}.{origin}", 1, ttl,
                              [addr], [socket.inet_aton(addr)]))
     return out
+
+
+def start_api_server(pg, config: str, cpu: str | None = "0") -> tuple[subprocess.Popen, str, int]:
+    """`minidns serve` on `pg` with its API and the TOML `config`, pinned to `cpu`, waited for until
+    /readyz says ready: (process, API base URL, DNS port)."""
+    import urllib.request
+
+    from common import free_port
+
+    dns_port, api_port = free_port(), free_port()
+    conf = os.path.join(pg.dir, "minidns.toml")
+    with open(conf, "w") as f:
+        f.write(config)
+    log = os.path.join(pg.dir, "minidns.log")
+    proc = start_server(pg.url, f"127.0.0.1:{dns_port}", log, cpu=cpu,
+                        extra=("--config", conf, "--api-listen", f"127.0.0.1:{api_port}", "--no-notify"))  # fmt: skip
+    base = f"http://127.0.0.1:{api_port}"
+
+    def up():
+        try:
+            return urllib.request.urlopen(base + "/readyz", timeout=1).status == 200
+        except OSError:
+            return False
+
+    wait_until(proc, up, 120, "minidns", log)
+    return proc, base, dns_port

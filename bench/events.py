@@ -32,8 +32,8 @@ import aiohttp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import OUT, free_port, stop  # noqa: E402
-from dbcommon import PG, command_line, open_store, percentile, pin_self, start_server, wait_until  # noqa: E402
+from common import OUT, stop  # noqa: E402
+from dbcommon import PG, command_line, open_store, percentile, pin_self, start_api_server  # noqa: E402
 
 TOKEN = "bench-ingest-token-0123456789"
 ZONE = "cloud.test."
@@ -136,23 +136,8 @@ def main() -> int:
     try:
         pg.pin(a.other_cpu)
         asyncio.run(make_zone(pg.url))
-        dns_port, api_port = free_port(), free_port()
-        conf = os.path.join(pg.dir, "minidns.toml")
-        with open(conf, "w") as f:
-            f.write(f'api_tokens = [{{ token = "{TOKEN}", project = "sink", role = "ingest" }}]\nevents_zone = "{ZONE}"\n')
-        log = os.path.join(pg.dir, "minidns.log")
-        proc = start_server(pg.url, f"127.0.0.1:{dns_port}", log, cpu=a.cpu,
-                            extra=("--config", conf, "--api-listen", f"127.0.0.1:{api_port}", "--no-notify"))
-        base = f"http://127.0.0.1:{api_port}"
-        import urllib.request
-
-        def up():
-            try:
-                return urllib.request.urlopen(base + "/readyz", timeout=1).status == 200
-            except OSError:
-                return False
-
-        wait_until(proc, up, 120, "minidns", log)
+        config = f'api_tokens = [{{ token = "{TOKEN}", project = "sink", role = "ingest" }}]\nevents_zone = "{ZONE}"\n'
+        proc, base, dns_port = start_api_server(pg, config, a.cpu)
         print(f"posting {int(a.rate * a.seconds)} events at {a.rate:g}/s ...", flush=True)
         res = asyncio.run(run(base, dns_port, a.rate, a.seconds))
         print(f"\n=== events: {res['events']} Nova create events at {a.rate:g}/s ===")

@@ -23,11 +23,13 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from struct import error as struct_error
 from struct import pack, unpack_from
 
 import dns.tsig
 
 from ..wire import AA, IN, NOERROR, NOTIFY, QR, SOA
+from ..wire.query import QueryError, read_name
 from ..xfr.tsig import Signed, Signer
 from ..zones.snapshot import Snapshot
 from .transfers import serial_lt
@@ -323,29 +325,17 @@ def _answer_serial(reply: bytes | None) -> int | None:
     if reply is None or len(reply) < 12 or not reply[2] & (QR >> 8) or reply[3] & 0xF:
         return None
     qd, an = unpack_from("!HH", reply, 4)
-    if an < 1:
-        return None
     off = 12
     try:
         for _ in range(qd):
-            off = _skip_name(reply, off) + 4
+            off = read_name(reply, off)[1] + 4
         for _ in range(an):
-            off = _skip_name(reply, off)
+            off = read_name(reply, off)[1]
             rtype, _, _, rdlen = unpack_from("!HHIH", reply, off)
             off += 10
             if rtype == SOA:
                 return unpack_from("!I", reply, off + rdlen - 20)[0]
             off += rdlen
-    except Exception:  # noqa: BLE001 - a malformed reply counts as no answer
+    except (QueryError, struct_error):  # a malformed reply counts as no answer
         return None
     return None
-
-
-def _skip_name(data: bytes, off: int) -> int:
-    while True:
-        n = data[off]
-        if n == 0:
-            return off + 1
-        if n & 0xC0 == 0xC0:
-            return off + 2
-        off += n + 1

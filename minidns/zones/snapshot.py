@@ -94,7 +94,21 @@ class Version:
         self.live = True
 
 
-class Snapshot:
+class Versioned:
+    """`live` of an object whose cached replies depend on its `version` (Snapshot, ZoneTable)."""
+
+    __slots__ = ()
+
+    @property
+    def live(self) -> bool:
+        return self.version.live
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        self.version.live = value
+
+
+class Snapshot(Versioned):
     """One zone at one serial. Never changed after build; `live` turns False when it is replaced,
     which retires every response cached from it (through `version`)."""
 
@@ -120,13 +134,6 @@ class Snapshot:
         self.version = Version()
         self.name = origin_text(origin)
 
-    @property
-    def live(self) -> bool:
-        return self.version.live
-
-    @live.setter
-    def live(self, value: bool) -> None:
-        self.version.live = value
 
     def __len__(self) -> int:
         return len(self.nodes)

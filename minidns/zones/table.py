@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..wire import DS
-from .snapshot import Snapshot, Version, parent
+from .snapshot import Snapshot, Version, Versioned, parent
 
 
-class ZoneTable:
+class ZoneTable(Versioned):
     """Maps each served origin to its current snapshot.
 
     One zone's new snapshot replaces the old with one dict assignment. `live` turns False when the
@@ -18,14 +18,6 @@ class ZoneTable:
     def __init__(self, snapshots=()):
         self.zones: dict[bytes, Snapshot] = {s.origin: s for s in snapshots}
         self.version = Version()
-
-    @property
-    def live(self) -> bool:
-        return self.version.live
-
-    @live.setter
-    def live(self, value: bool) -> None:
-        self.version.live = value
 
     def find(self, qname: bytes, qtype: int) -> Snapshot | None:
         """The zone with the longest origin that `qname` falls in. A DS query at a zone's apex goes
