@@ -76,35 +76,47 @@ async def create_import(request: web.Request) -> web.Response:
     return json_response(t, 202, {"Location": t["links"]["self"]})
 
 
-@routes.get("/v2/zones/tasks/imports")
-async def list_imports(request: web.Request) -> web.Response:
-    """Import tasks of the acting project; filters status, message, zone_id; paging."""
-    c = ctx(request)
-    q = list_query(request, tasks.TASK_FILTERS)
-    with store_errors("zone_import"):
-        rows, total, more = await tasks.list_tasks(request.app[DATABASE].pool, "IMPORT", c.project_filter(), q)
-    return json_response(list_body(request, "imports", [task_json(request, t) for t in rows], total, more, q.limit))
+def _task_routes(kind: str, plural: str, error: str, forgets: str) -> None:
+    """List, show and forget the tasks of one kind (imports, exports): the same three routes."""
+    base = f"/v2/zones/tasks/{plural}"
+    item = f"{base}/{{{plural[:-1]}_id}}"
+
+    async def list_(request: web.Request) -> web.Response:
+        c = ctx(request)
+        q = list_query(request, tasks.TASK_FILTERS)
+        with store_errors(error):
+            rows, total, more = await tasks.list_tasks(request.app[DATABASE].pool, kind, c.project_filter(), q)
+        return json_response(list_body(request, plural, [task_json(request, t) for t in rows], total, more, q.limit))
+
+    async def get(request: web.Request) -> web.Response:
+        c = ctx(request)
+        tid = path_id(request, f"{plural[:-1]}_id")
+        with store_errors(error):
+            t = await tasks.get_task(request.app[DATABASE].pool, kind, c.project_filter(), tid)
+        return json_response(task_json(request, t))
+
+    async def delete(request: web.Request) -> web.Response:
+        c = ctx(request)
+        c.need("member")
+        tid = path_id(request, f"{plural[:-1]}_id")
+        with store_errors(error):
+            await tasks.delete_task(request.app[DATABASE].pool, kind, c.project_filter(), tid)
+        return web.Response(status=204)
+
+    for handler, name, doc in (
+        (list_, f"list_{plural}", f"{plural.capitalize()[:-1]} tasks of the acting project; filters status, message, zone_id; paging."),
+        (get, f"get_{plural[:-1]}", f"One {plural[:-1]} task."),
+        (delete, f"delete_{plural[:-1]}", f"Forget {forgets}; 204."),
+    ):  # fmt: skip
+        handler.__name__ = handler.__qualname__ = name
+        handler.__doc__ = doc
+    routes.get(base)(list_)
+    routes.get(item)(get)
+    routes.delete(item)(delete)
 
 
-@routes.get("/v2/zones/tasks/imports/{import_id}")
-async def get_import(request: web.Request) -> web.Response:
-    """One import task."""
-    c = ctx(request)
-    tid = path_id(request, "import_id")
-    with store_errors("zone_import"):
-        t = await tasks.get_task(request.app[DATABASE].pool, "IMPORT", c.project_filter(), tid)
-    return json_response(task_json(request, t))
-
-
-@routes.delete("/v2/zones/tasks/imports/{import_id}")
-async def delete_import(request: web.Request) -> web.Response:
-    """Forget an import task (its zone stays); 204."""
-    c = ctx(request)
-    c.need("member")
-    tid = path_id(request, "import_id")
-    with store_errors("zone_import"):
-        await tasks.delete_task(request.app[DATABASE].pool, "IMPORT", c.project_filter(), tid)
-    return web.Response(status=204)
+_task_routes("IMPORT", "imports", "zone_import", "an import task (its zone stays)")
+_task_routes("EXPORT", "exports", "zone_export", "an export task")
 
 
 @routes.post("/v2/zones/{zone_id}/tasks/export")
@@ -123,37 +135,6 @@ async def create_export(request: web.Request) -> web.Response:
                                 message=None, location_for_export=True)  # fmt: skip
     out = task_json(request, t)
     return json_response(out, 202, {"Location": out["links"]["self"]})
-
-
-@routes.get("/v2/zones/tasks/exports")
-async def list_exports(request: web.Request) -> web.Response:
-    """Export tasks of the acting project; filters status, message, zone_id; paging."""
-    c = ctx(request)
-    q = list_query(request, tasks.TASK_FILTERS)
-    with store_errors("zone_export"):
-        rows, total, more = await tasks.list_tasks(request.app[DATABASE].pool, "EXPORT", c.project_filter(), q)
-    return json_response(list_body(request, "exports", [task_json(request, t) for t in rows], total, more, q.limit))
-
-
-@routes.get("/v2/zones/tasks/exports/{export_id}")
-async def get_export(request: web.Request) -> web.Response:
-    """One export task."""
-    c = ctx(request)
-    tid = path_id(request, "export_id")
-    with store_errors("zone_export"):
-        t = await tasks.get_task(request.app[DATABASE].pool, "EXPORT", c.project_filter(), tid)
-    return json_response(task_json(request, t))
-
-
-@routes.delete("/v2/zones/tasks/exports/{export_id}")
-async def delete_export(request: web.Request) -> web.Response:
-    """Forget an export task; 204."""
-    c = ctx(request)
-    c.need("member")
-    tid = path_id(request, "export_id")
-    with store_errors("zone_export"):
-        await tasks.delete_task(request.app[DATABASE].pool, "EXPORT", c.project_filter(), tid)
-    return web.Response(status=204)
 
 
 @routes.get("/v2/zones/tasks/exports/{export_id}/export")
