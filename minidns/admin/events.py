@@ -85,8 +85,10 @@ async def post_events(request: web.Request) -> web.Response:
     One event, a JSON array of them, or {"events": [...]}; oslo.messaging envelopes plain or wrapped
     in {"oslo.version": "2.0", "oslo.message": "..."}. Each is applied and recorded (with the events
     of other requests arriving at the same moment, in one transaction, each in its own savepoint)
-    before the reply: 200 when none failed, 422 when one did (each outcome in the body),
-    503 with Retry-After when the database is away. Role ingest or admin."""
+    before the reply: 200 when none failed, 422 when one did (each outcome in the body; an event
+    that cannot be used at all is "rejected"), 500 when the database refused to store one (that
+    one "error", the others stored), 503 with Retry-After when the database is away. Role ingest
+    or admin."""
     _need_ingest(request)
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
@@ -104,8 +106,16 @@ async def post_events(request: web.Request) -> web.Response:
         outcomes = await request.app[EVENTS].submit(items, _settings(request))
     except ev.Unavailable as e:
         raise _unavailable(request, e) from None
-    results, failed = [], False
+    results, failed, errors = [], False, False
     for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, Exception) and not isinstance(outcome, ev.BadEvent):
+            # The database refused this event alone (the others are in): a 500 for it.
+            if not batch:
+                raise outcome
+            log.error("%s event %d of the batch not stored: %s", request["request_id"], i, outcome)
+            errors = True
+            results.append({"index": i, "status": "error", "reason": f"the event could not be stored: {outcome}"})
+            continue
         if isinstance(outcome, ev.BadEvent):
             e = outcome
             _count(request, "rejected")
@@ -120,7 +130,7 @@ async def post_events(request: web.Request) -> web.Response:
                         outcome.reason)  # fmt: skip
         failed |= outcome.status == "failed"
         results.append({"index": i, **outcome.to_json()} if batch else outcome.to_json())
-    status = 422 if failed else 200
+    status = 500 if errors else 422 if failed else 200
     if batch:
         return json_response({"events": results}, status)
     return json_response(results[0], status)

@@ -1,13 +1,18 @@
 """Event ingest (the "sink"): Nova, Neutron and CloudStack notifications turned into A, AAAA and PTR
 records, through the one write path (writer.Store).
 
-Each event is one transaction: it takes the events lock (events are applied one at a time, in the
-order they commit), looks its message id up (an event already applied or ignored changes nothing
-again), runs its handler inside a savepoint, and writes its own row in `events` — applied, ignored
-or failed, with the reason and the records it changed. A handler that fails rolls back to the
-savepoint, so a failed event leaves no records behind, only its row. When the transaction commits
-the event and all its effects are there; when the database is away nothing is, and the caller is
-told so (`Unavailable` → 503).
+Events are applied in batches, one transaction each (those that arrive while the previous batch
+commits; a batch may be a single event): the transaction takes the events lock (events are applied
+one at a time, in the order they commit), looks the batch's message ids up (an event already
+applied or ignored changes nothing again), runs each event's handler inside its own savepoint, and
+writes each event's row in `events` — applied, ignored or failed, with the reason and the records
+it changed. A handler that fails rolls back to its savepoint, so a failed event leaves no records
+behind, only its row. The record changes of the batch's events are logged once per zone
+(writer.ZoneLog): one new serial and change-log row per zone per batch, holding their net effect.
+When the transaction commits the events and all their effects are there; when the database is
+away none is, and the caller is told so (`Unavailable` → 503). An event the database refuses to
+store spoils its batch's transaction: the batch is then applied again an event at a time, so that
+only that event fails.
 
 Handlers work by desired state. For each cloud resource (a Nova instance, a Neutron floating IP, a
 CloudStack VM, a CloudStack VM group) the handler works out the RRsets it should have, and `sync`
@@ -52,7 +57,7 @@ import orjson
 
 from ..wire import SOA
 from .records import Invalid, zone_name
-from .writer import Conflict, Edit, NotFound, Store
+from .writer import Conflict, Edit, NotFound, Store, ZoneLog
 
 EVENTS_LOCK = 0x6D696E65  # advisory lock key ("mine"): events and reconciles apply one at a time
 DEFAULT_TEMPLATES = {
@@ -307,21 +312,18 @@ class _Held:
 class Run:
     """One event's (or reconcile's) work inside its transaction."""
 
-    def __init__(self, conn, store: Store, settings: EventSettings, source: str, message_id: str | None,
-                 event_time: datetime.datetime | None):  # fmt: skip
-        self.conn, self.store, self.settings = conn, store, settings
+    def __init__(self, conn, store: Store, settings: EventSettings, log: ZoneLog, source: str,
+                 message_id: str | None, event_time: datetime.datetime | None):  # fmt: skip
+        self.conn, self.store, self.settings, self.log = conn, store, settings, log
         self.source, self.message_id, self.event_time = source, message_id, event_time
         self.changes: list[dict] = []
         self.notes: list[str] = []
-        self._zones: dict[str, asyncpg.Record | None] = {}
+        self.written: list = []  # ZoneLog.write results, kept by the log once the savepoint holds
 
     # -- zones --
-    async def zone(self, name: str) -> asyncpg.Record | None:
+    async def zone(self, name: str) -> dict | None:
         """The zone row (locked for the transaction), or None when there is no such zone."""
-        key = zone_name(name).to_text().lower()
-        if key not in self._zones:
-            self._zones[key] = await self.conn.fetchrow("SELECT id, name, email, mname FROM zones WHERE name = $1 FOR UPDATE", key)
-        return self._zones[key]
+        return await self.log.zone(self.conn, name)
 
     async def reverse_zone(self, address: str, forward) -> asyncpg.Record | None:
         rev = dns.reversename.from_address(address)
@@ -446,7 +448,7 @@ class Run:
             log.setdefault(w.zone_id, []).append({"op": "add", "zone": w.zone, "name": owner, "type": w.rtype,
                                                   "records": list(w.records)})  # fmt: skip
         for zone_id in sorted(edits, key=lambda z: min(e["zone"] for e in log[z])):
-            await self.store._change(self.conn, zone_id, edits[zone_id], f"event:{self.source}", {})
+            self.written.append(await self.log.write(self.conn, zone_id, edits[zone_id]))
             self.changes += log[zone_id]
 
     # -- resources --
@@ -779,22 +781,13 @@ HANDLERS = {"nova": _nova, "neutron": _neutron, "cloudstack": _cloudstack}
 # -- the entry points ---------------------------------------------------------------------------------
 
 
-async def ingest(store: Store, settings: EventSettings, raw) -> Outcome:
-    """Apply one event (an envelope as received) and record it, in one transaction. BadEvent when
-    it cannot even be recorded (no message id…); Unavailable when the database is away."""
-    ev, described = _prepare(raw)
-    try:
-        async with store.pool.acquire(timeout=10) as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
-            return await _ingest_in(conn, store, settings, ev, *described)
-    except _DB_DOWN as e:
-        raise Unavailable(f"the database is not reachable: {e}") from None
-
-
 async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list:
-    """Apply several events in one transaction (group commit: one lock, one commit), each in its
-    own savepoint, in order; an Outcome or a BadEvent per event. Unavailable (for all of them)
-    when the database is away: then none is committed."""
+    """Apply several events in one transaction (group commit: one lock, one commit), each handler
+    in its own savepoint, in order; an Outcome or a BadEvent per event. Their record changes are
+    logged once per zone for the whole batch (writer.ZoneLog). Unavailable (for all of them) when
+    the database is away: then none is committed. When the batch fails for another reason (an
+    event the database will not store), each event is tried on its own so that only that one
+    fails."""
     results: list = [None] * len(raws)
     ready = []
     for i, raw in enumerate(raws):
@@ -805,49 +798,94 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
     if not ready:
         return results
     try:
-        async with store.pool.acquire(timeout=10) as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
-            for i, ev, described in ready:
-                async with conn.transaction():
-                    results[i] = await _ingest_in(conn, store, settings, ev, *described)
+        for i, outcome in zip([i for i, _, _ in ready], await _apply(store, settings, [r[1:] for r in ready])):
+            results[i] = outcome
     except _DB_DOWN as e:
         raise Unavailable(f"the database is not reachable: {e}") from None
+    except Exception:  # noqa: BLE001 - one event spoils the batch: each on its own, the error to its caller
+        if len(ready) == 1:
+            raise
+        for i, ev, described in ready:
+            try:
+                results[i] = (await _apply(store, settings, [(ev, described)]))[0]
+            except _DB_DOWN as e:
+                raise Unavailable(f"the database is not reachable: {e}") from None
+            except Exception as e:  # noqa: BLE001 - handed to this event's caller
+                results[i] = e
     return results
+
+
+_RECORD_EVENT = (
+    "INSERT INTO events (message_id, source, event_type, publisher_id, status, reason, changes, event,"
+    " event_time, applied_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5 = 'applied' THEN now() END)"
+    " ON CONFLICT (message_id) DO UPDATE SET status = $5, reason = $6, changes = $7, event = $8,"
+    " attempts = events.attempts + 1, received_at = now(), applied_at = CASE WHEN $5 = 'applied' THEN now() END"
+)
+
+
+async def _apply(store: Store, settings: EventSettings, ready: list) -> list:
+    """The transaction of a batch: the events lock, the batch's message ids looked up at once, each
+    event applied, one change per zone logged, the events' rows written."""
+    async with store.pool.acquire(timeout=10) as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
+        known = {r["message_id"]: dict(r) for r in await conn.fetch(
+            "SELECT message_id, source, event_type, status, reason, changes FROM events"
+            " WHERE message_id = ANY($1::text[]) FOR UPDATE", [d[2] for _, d in ready],
+        )}  # fmt: skip
+        log = ZoneLog(store, "event")
+        rows: list[tuple] = []
+        out = [await _ingest_in(conn, store, settings, log, known, rows, ev, *described) for ev, described in ready]
+        await log.flush(conn)
+        if rows:
+            await conn.executemany(_RECORD_EVENT, rows)
+        return out
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _prepare(raw) -> tuple[dict, tuple]:
     ev = unwrap(raw)
+    if _has_nul(ev):  # PostgreSQL's text and jsonb cannot hold U+0000
+        raise BadEvent("the event holds a NUL character (U+0000), which cannot be stored")
     source, et, mid, ts = describe(ev)
     if mid is None:
         raise BadEvent("the event has no message_id (nor eventUuid)")
     return ev, (source, et, mid, ts)
 
 
-async def _ingest_in(conn, store: Store, settings: EventSettings, ev: dict, source, et, mid, ts) -> Outcome:
-    """One event inside the caller's transaction (which holds the events lock)."""
-    old = await conn.fetchrow("SELECT * FROM events WHERE message_id = $1 FOR UPDATE", mid)
+async def _ingest_in(conn, store: Store, settings: EventSettings, log: ZoneLog, known: dict, rows: list, ev: dict,
+                     source, et, mid, ts) -> Outcome:  # fmt: skip
+    """One event inside the batch's transaction (which holds the events lock): its outcome, and
+    its row added to `rows`. `known` holds the outcomes recorded before, by message id."""
+    old = known.get(mid)
     if old is not None and old["status"] != "failed":
         return Outcome(mid, old["source"], old["event_type"], old["status"], old["reason"], old["changes"], True)
-    run = Run(conn, store, settings, source, mid, ts)
+    run = Run(conn, store, settings, log, source, mid, ts)
     handler = HANDLERS.get(source)
-    try:
-        async with conn.transaction():
-            if handler is None:
-                status, reason = "ignored", f"{et}: no handler for this source"
-            else:
+    if handler is None:
+        status, reason = "ignored", f"{et}: no handler for this source"
+    else:
+        try:
+            async with conn.transaction():
                 status, reason = await handler(run, ev)
-    except (BadEvent, Invalid, NotFound, Conflict, KeyError, TypeError, ValueError) as e:
-        status, reason, run.changes, run.notes = "failed", _why(e), [], []
+        except (BadEvent, Invalid, NotFound, Conflict, KeyError, TypeError, ValueError) as e:
+            status, reason, run.changes, run.notes, run.written = "failed", _why(e), [], [], []
+            log.rows.clear()  # rows read inside the rolled-back savepoint may be gone again
+    for written in run.written:  # the savepoint holds: the batch's change-log takes them
+        log.keep(written, f"event:{source}")
     if run.notes:
         reason = "; ".join(filter(None, [reason, *run.notes]))
-    await conn.execute(
-        "INSERT INTO events (message_id, source, event_type, publisher_id, status, reason, changes, event,"
-        " event_time, applied_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $5 = 'applied' THEN now() END)"
-        " ON CONFLICT (message_id) DO UPDATE SET status = $5, reason = $6, changes = $7, event = $8,"
-        " attempts = events.attempts + 1, received_at = now(), applied_at = CASE WHEN $5 = 'applied' THEN now() END",
-        mid, source, et, ev.get("publisher_id") if isinstance(ev.get("publisher_id"), str) else None,
-        status, reason, run.changes, _kept(ev), ts,
-    )  # fmt: skip
+    publisher = ev.get("publisher_id") if isinstance(ev.get("publisher_id"), str) else None
+    rows.append((mid, source, et, publisher, status, reason, run.changes, _kept(ev), ts))
+    known[mid] = {"source": source, "event_type": et, "status": status, "reason": reason, "changes": run.changes}
     return Outcome(mid, source, et, status, reason, run.changes)
 
 
@@ -913,7 +951,8 @@ async def reconcile(store: Store, settings: EventSettings, source: str, live_ids
                         "SELECT DISTINCT managed_resource_id FROM rrsets WHERE managed AND managed_source = $1"
                         " AND managed_resource_type = $2", source, rtype)}  # fmt: skip
                     gone = sorted((known | made) - live)
-                    run = Run(conn, store, settings, "reconcile", None, None)
+                    log = ZoneLog(store, "event:reconcile")
+                    run = Run(conn, store, settings, log, "reconcile", None, None)
                     for rid in gone:
                         row = await run.resource(source, rtype, rid)
                         data = dict(row["data"]) if row else {}
@@ -923,6 +962,9 @@ async def reconcile(store: Store, settings: EventSettings, source: str, live_ids
                             await _sync_group(run, data["account_id"], data["group"])
                         if (source, rtype) == ("nova", "instance"):
                             await _resync_fips(run, data.get("addresses", []))
+                    for written in run.written:
+                        log.keep(written, "event:reconcile")
+                    await log.flush(conn)
                     result = {"source": source, "resource_type": rtype, "resources": gone,
                               "removed": run.changes, "dry_run": dry_run}  # fmt: skip
                     if dry_run:

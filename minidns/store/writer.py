@@ -420,9 +420,17 @@ class Store:
     async def _change(self, conn, zone, edits, source: str, fields: dict) -> Change:
         """`change` inside the caller's transaction."""
         z = dict(await _find_zone(conn, zone, lock=True))
-        origin = dns.name.from_text(z["name"])
         new_z = _checked_fields({**z, **fields})
-        edit = _Edits(origin, new_z["ttl"])
+        removed, added, wrote = await self._write(conn, z, edits, new_z["ttl"])
+        if not (wrote or any(new_z[f] != z[f] for f in fields)):
+            return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
+        return await self._log(conn, z, new_z, removed, added, source, fields)
+
+    async def _write(self, conn, z, edits, default_ttl: int) -> tuple[list, list, bool]:
+        """A change's first half: `edits` checked against the zone's RRsets at the owners they
+        touch and the rows written. (removed RRs, added RRs, whether any row changed)."""
+        origin = dns.name.from_text(z["name"])
+        edit = _Edits(origin, default_ttl)
         owners = {parse_owner(e.name, origin).to_wire().lower() for e in edits}
         if owners:
             edit.load(await conn.fetch(
@@ -431,13 +439,8 @@ class Store:
             ))  # fmt: skip
         for e in edits:
             edit.apply(e)
-        apex = origin.to_wire().lower()
-        edit.check(apex)
+        edit.check(origin.to_wire().lower())
         removed, added, write, delete = edit.diff()
-        if not (removed or added or write or any(new_z[f] != z[f] for f in fields)):
-            return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
-        serial = next_serial(z["serial"], new_z["serial_policy"], self.clock())
-        old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)
         if delete:
             await conn.executemany(
                 "DELETE FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3",
@@ -445,6 +448,14 @@ class Store:
             )
         if write:
             await conn.executemany(_UPSERT, [_rrset_row(z["id"], key, rr) for key, rr in write])
+        return removed, added, bool(removed or added or write)
+
+    async def _log(self, conn, z: dict, new_z: dict, removed: list, added: list, source: str, fields: dict) -> Change:
+        """A change's second half, for a zone row locked by the caller: the next serial, the SOA,
+        the zone's fields, one change-log row holding `removed` and `added`, and the NOTIFY."""
+        serial = next_serial(z["serial"], new_z["serial_policy"], self.clock())
+        old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)
+        apex = dns.name.from_text(z["name"]).to_wire().lower()
         await conn.execute(_UPSERT, *_soa_row(new_z, apex, new_soa))
         sets = ", ".join(f"{f} = ${i + 3}" for i, f in enumerate(fields))
         await conn.execute(
@@ -452,8 +463,8 @@ class Store:
             f"{', ' + sets if sets else ''} WHERE id = $1",
             z["id"], serial, *(new_z[f] for f in fields),
         )  # fmt: skip
-        removed.insert(0, (apex, SOA, z["ttl"], old_soa))
-        added.insert(0, (apex, SOA, new_z["ttl"], new_soa))
+        removed = [(apex, SOA, z["ttl"], old_soa), *removed]
+        added = [(apex, SOA, new_z["ttl"], new_soa), *added]
         seq = await conn.fetchval(
             "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
             " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
@@ -473,6 +484,73 @@ class Store:
             " OR seq <= (SELECT seq FROM zone_changes WHERE zone_id = $1 ORDER BY seq DESC OFFSET $4 LIMIT 1))",
             z["id"], seq, float(age), keep,
         )  # fmt: skip
+
+
+class ZoneLog:
+    """Record changes to several zones inside one transaction, logged once per zone: each write
+    goes to the RRset rows at once (`write`), and `flush` — before the commit — gives each zone it
+    touched one new serial, SOA and change-log row holding the net difference of all of them. Event
+    ingest applies a batch of events this way: one change per zone per batch, not one per event.
+
+    A write made inside a savepoint is `kept` only once that savepoint is released, so a write that
+    was rolled back is never logged. The net difference is kept per record: a record added and
+    then removed again leaves nothing; one removed and then added back stays in both lists, which
+    moves it to the end of its RRset — as the rows have it (RFC 1995 §4: deletions apply first).
+    """
+
+    def __init__(self, store: "Store", source: str):
+        self.store, self.source = store, source
+        self.rows: dict[uuid.UUID, dict] = {}  # zone rows read (and locked) in this transaction
+        self.removed: dict[uuid.UUID, dict[tuple, int]] = {}  # (owner, type, rdata) → TTL
+        self.added: dict[uuid.UUID, dict[tuple, int]] = {}
+        self.sources: dict[uuid.UUID, set[str]] = {}
+
+    async def zone(self, conn, zone: str | uuid.UUID) -> dict | None:
+        """The zone's row, locked; read once per transaction. None when there is no such zone."""
+        key = zone if isinstance(zone, uuid.UUID) else zone_name(zone).to_text().lower()
+        if key not in self.rows:
+            try:
+                row = dict(await _find_zone(conn, zone, lock=True))
+            except NotFound:
+                return None
+            self.rows[row["id"]] = self.rows[row["name"]] = row
+        return self.rows[key]
+
+    async def write(self, conn, zone_id: uuid.UUID, edits: list[Edit]) -> tuple | None:
+        """Write `edits` to the zone's rows; what `keep` takes once the caller's savepoint holds."""
+        z = await self.zone(conn, zone_id)
+        if z is None:
+            raise NotFound(f"zone {zone_id} does not exist")
+        removed, added, wrote = await self.store._write(conn, z, edits, z["ttl"])
+        return (zone_id, removed, added) if wrote else None
+
+    def keep(self, written: tuple | None, source: str) -> None:
+        if written is None:
+            return
+        zone_id, removed, added = written
+        gone, came = self.removed.setdefault(zone_id, {}), self.added.setdefault(zone_id, {})
+        self.sources.setdefault(zone_id, set()).add(source)
+        for owner, rtype, ttl, rd in removed:
+            key = (owner, rtype, rd)
+            if came.get(key) == ttl:
+                del came[key]
+            else:
+                gone[key] = ttl
+        for owner, rtype, ttl, rd in added:
+            came[(owner, rtype, rd)] = ttl
+
+    async def flush(self, conn) -> list[Change]:
+        """One change per zone written: serial, SOA, change-log row and NOTIFY."""
+        changes = []
+        for zone_id in sorted(self.sources, key=str):  # one order of row locks for every writer of this kind
+            z = dict(await _find_zone(conn, zone_id, lock=True))  # the current serial
+            sources = self.sources[zone_id]
+            source = sources.pop() if len(sources) == 1 else self.source
+            removed = [(o, t, ttl, rd) for (o, t, rd), ttl in self.removed[zone_id].items()]
+            added = [(o, t, ttl, rd) for (o, t, rd), ttl in self.added[zone_id].items()]
+            changes.append(await self.store._log(conn, z, z, removed, added, source, {}))
+        self.rows.clear(), self.removed.clear(), self.added.clear(), self.sources.clear()
+        return changes
 
 
 def _soa_row(z: dict, apex: bytes, soa: bytes) -> tuple:

@@ -56,3 +56,109 @@ def test_concurrent_posts_each_get_their_outcome(sink):
     for i in (0, 17, 39):
         sink.wait_dns(f"vm{i}.cloud.test", "A", lambda m, i=i: bool(m.answer) and m.answer[0][0].address == f"10.0.0.{i + 1}")
     assert sink.dig("vm5.cloud.test", "A").rcode() == 3  # NXDOMAIN: the failed one wrote nothing
+
+
+LONG_ZONE = ".".join(c * 50 for c in "abc") + "." + "d" * 40 + ".test."  # 200 octets: room for short names only
+
+
+def db_fetch(url: str, sql: str, *args):
+    from test_events import db_run
+
+    return db_run(url, lambda store: store.pool.fetch(sql, *args))
+
+
+def zone_log(url: str, zone: str) -> tuple[int, int]:
+    """(serial, change-log rows) of a zone, from the database."""
+    row = db_fetch(url, "SELECT serial, (SELECT count(*) FROM zone_changes c WHERE c.zone_id = z.id) AS n"
+                        " FROM zones z WHERE name = $1", zone)[0]  # fmt: skip
+    return row["serial"], row["n"]
+
+
+def test_one_batch_is_one_change_per_zone(sink, database_url):
+    """A batch's events are logged as one change per zone with their net effect: an instance
+    created and deleted in the same batch leaves nothing, the others are all there."""
+    before = zone_log(database_url, "cloud.test.")
+    events = [nova(i) for i in range(10)]
+    gone_ev = nova(10)
+    delete = copy.deepcopy(gone_ev)
+    delete.update(message_id=str(uuid.uuid4()), event_type="compute.instance.delete.end")
+    r = sink.post("/v1/events", json=events[:5] + [gone_ev, delete] + events[5:], token=INGEST)
+    assert r.status_code == 200, r.text
+    assert [o["status"] for o in r.json()["events"]] == ["applied"] * 12
+    after = zone_log(database_url, "cloud.test.")
+    assert after == (before[0] + 1, before[1] + 1)  # one new serial, one change-log row
+    for i in range(10):
+        sink.wait_dns(f"vm{i}.cloud.test", "A", lambda m, i=i: bool(m.answer) and m.answer[0][0].address == f"10.0.0.{i + 1}")
+    assert sink.dig("vm10.cloud.test", "A").rcode() == 3  # created and deleted in the batch: never there
+    assert not db_fetch(database_url, "SELECT 1 FROM rrsets WHERE name = 'vm10.cloud.test.'")
+
+
+def test_event_failing_after_its_first_write_logs_nothing(sink, database_url):
+    """A CloudStack VM whose own records fit the zone but whose group name is too long: the event
+    fails after writing the VM's records; they are rolled back and the batch's change log (which
+    the servers apply) must not carry them, while the batch's other events go in."""
+    from test_events import make_zones
+
+    make_zones(database_url, [LONG_ZONE])
+    vm = json.loads((EVENTS / "cloudstack_VM.CREATE.json").read_text())
+    vm["account_details"]["networkdomain"] = LONG_ZONE
+    vm["vm"]["group"] = "g" * 63
+    before = zone_log(database_url, LONG_ZONE)
+    r = sink.post("/v1/events", json=[vm, nova(1)], token=INGEST)
+    assert r.status_code == 422, r.text
+    outs = r.json()["events"]
+    assert outs[0]["status"] == "failed" and "usable name" in outs[0]["reason"], outs[0]
+    assert outs[1]["status"] == "applied"
+    sink.wait_dns("vm1.cloud.test", "A", lambda m: bool(m.answer))
+    assert zone_log(database_url, LONG_ZONE) == before
+    assert sink.dig(f"app1.{LONG_ZONE}", "A").rcode() == 3
+    assert not db_fetch(database_url, "SELECT 1 FROM rrsets WHERE name = $1", f"app1.{LONG_ZONE}")
+
+
+def test_event_with_nul_is_rejected_alone(sink):
+    bad = nova(3)
+    bad["payload"]["display_name"] = "a\u0000b"
+    r = sink.post("/v1/events", json=[nova(2), bad], token=INGEST)
+    assert r.status_code == 422, r.text
+    outs = r.json()["events"]
+    assert outs[0]["status"] == "applied"
+    assert outs[1]["status"] == "rejected" and "NUL" in outs[1]["reason"]
+    r = sink.post("/v1/events", json=bad, token=INGEST)
+    assert r.status_code == 400 and r.json()["type"] == "invalid_event"
+
+
+def test_event_the_database_refuses_fails_alone(sink, database_url):
+    """An event the database will not store (here a trigger refuses its message id) spoils the
+    batch's transaction: the batch is applied again one event at a time, so the events posted with
+    it go in and only its own request gets the error (a JSON 500)."""
+    from test_events import db_run
+
+    db_run(database_url, lambda store: store.pool.execute("""
+        CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.message_id LIKE 'poison%' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF;
+        RETURN NEW; END $$;
+        CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+    """))  # fmt: skip
+    events = [nova(20 + i) for i in range(12)]
+    events[4]["message_id"] = "poison-1"
+
+    def post(ev):
+        return sink.post("/v1/events", json=ev, token=INGEST)
+
+    with ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(post, events))
+    assert replies[4].status_code == 500 and "request_id" in replies[4].json(), replies[4].text
+    assert all(r.status_code == 200 and r.json()["status"] == "applied" for i, r in enumerate(replies) if i != 4)
+    for i in (0, 11):
+        sink.wait_dns(f"vm{20 + i}.cloud.test", "A", lambda m: bool(m.answer))
+    assert sink.dig("vm24.cloud.test", "A").rcode() == 3
+    # In one request: the others are stored and say so, the poisoned one says it was not.
+    batch = [nova(40), nova(41), nova(42)]
+    batch[1]["message_id"] = "poison-2"
+    r = sink.post("/v1/events", json=batch, token=INGEST)
+    assert r.status_code == 500, r.text
+    assert [o["status"] for o in r.json()["events"]] == ["applied", "error", "applied"]
+    assert "refused by the test trigger" in r.json()["events"][1]["reason"]
+    sink.wait_dns("vm42.cloud.test", "A", lambda m: bool(m.answer))
+    assert sink.dig("vm41.cloud.test", "A").rcode() == 3
+    assert not db_fetch(database_url, "SELECT 1 FROM events WHERE message_id LIKE 'poison%'")

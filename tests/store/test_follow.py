@@ -14,7 +14,8 @@ import pytest
 from minidns.store import db
 from minidns.store.follow import Follower, load_zones
 from minidns.store.records import Invalid
-from minidns.store.writer import Edit, NotFound, Store, StoreSettings
+from minidns.store.writer import Edit, NotFound, Store, StoreSettings, ZoneLog
+from minidns.zones.changes import unpack_rrs
 from minidns.wire import NOERROR, NXDOMAIN
 from minidns.zones.lookup import resolve
 
@@ -480,6 +481,97 @@ async def test_log_apply_equals_full_reload(store, pool, database_url, seed):
     finally:
         await step.stop()
         await batch.stop()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+async def test_zone_log_batch_equals_full_reload(store, pool, database_url, seed):
+    """Many writes in one transaction through a ZoneLog (as a batch of events is applied), some of
+    them rolled back to their savepoint: one change-log row for the zone, and applying it gives
+    exactly what loading the zone afresh gives — records added then removed, removed then added
+    back, TTLs changed and changed back all netted."""
+    z = await make_zone(store)
+    f = Follower(database_url, Sink())
+    await f.start()
+    rnd = random.Random(seed)
+    try:
+        before = await db_serial(pool)
+        kept = rolled = 0
+        async with pool.acquire() as conn, conn.transaction():
+            log = ZoneLog(store, "test")
+            while kept < 60:
+                edits, fields = random_edits(rnd, await rrsets_now(conn, z.zone_id))
+                if fields:
+                    continue
+                written = None
+                try:
+                    async with conn.transaction():
+                        written = await log.write(conn, z.zone_id, edits)
+                        if rnd.random() < 0.2:
+                            raise _RolledBack
+                except (Invalid, NotFound):
+                    continue
+                except _RolledBack:
+                    rolled += 1
+                    continue
+                log.keep(written, "test")
+                kept += 1
+            changes = await log.flush(conn)
+        assert rolled > 0 and len(changes) == 1 and changes[0].serial_from == before
+        assert await db_serial(pool) == before + 1
+        await f.sync_zone(z.zone_id)
+        assert f.applied == 1  # through the one change-log row, not a reload
+        want = (await fresh(database_url))[ORIGIN]
+        assert len(want.nodes) > 5
+        same_snapshot(f.sink.zones[ORIGIN], want)
+    finally:
+        await f.stop()
+
+
+async def test_zone_log_record_removed_and_added_back_equals_reload(store, pool, database_url):
+    """A record removed and added back in one batch moves to the end of its RRset in the rows; the
+    log must say so (removed and added), or a follower keeps the old order."""
+    z = await store.create_zone(ZONE, email="h@zone.test", edits=[Edit("add", "www", "A", records=("192.0.2.1", "192.0.2.2"))])
+    f = Follower(database_url, Sink())
+    await f.start()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            log = ZoneLog(store, "test")
+            log.keep(await log.write(conn, z.zone_id, [Edit("remove", "www", "A", records=("192.0.2.1",))]), "test")
+            log.keep(await log.write(conn, z.zone_id, [Edit("add", "www", "A", records=("192.0.2.1",))]), "test")
+            await log.flush(conn)
+        await f.sync_zone(z.zone_id)
+        assert f.applied == 1
+        want = (await fresh(database_url))[ORIGIN]
+        assert list(ask(want, "www").answer[0].rdatas) == [bytes([192, 0, 2, 2]), bytes([192, 0, 2, 1])]
+        same_snapshot(f.sink.zones[ORIGIN], want)
+    finally:
+        await f.stop()
+
+
+async def test_zone_log_logs_each_zone_once(store, pool, database_url):
+    """Writes to two zones in one transaction: each zone gets one new serial and one change-log
+    row with the net difference; a record added and removed again is in neither list."""
+    a = await make_zone(store)
+    b = await make_zone(store, "other.test.")
+    async with pool.acquire() as conn, conn.transaction():
+        log = ZoneLog(store, "test")
+        for zone_id, edit in [(a.zone_id, Edit("add", "x", "A", records=("192.0.2.7",))),
+                              (b.zone_id, Edit("add", "y", "A", records=("192.0.2.8",))),
+                              (a.zone_id, Edit("add", "gone", "A", records=("192.0.2.9",))),
+                              (a.zone_id, Edit("delete", "gone", "A"))]:  # fmt: skip
+            log.keep(await log.write(conn, zone_id, [edit]), "test")
+        changes = await log.flush(conn)
+    assert sorted(c.zone for c in changes) == ["other.test.", ZONE]
+    assert all(c.serial_to == c.serial_from + 1 for c in changes)
+    rows = await pool.fetch("SELECT zone_id, added, removed FROM zone_changes WHERE serial_from IS NOT NULL")
+    assert len(rows) == 2
+    added = {r["zone_id"]: [rr[0] for rr in unpack_rrs(r["added"]) if rr[1] != 6] for r in rows}
+    assert added[a.zone_id] == [w("x")] and added[b.zone_id] == [dns.name.from_text("y.other.test.").to_wire()]
+    assert all(len(unpack_rrs(r["removed"])) == 1 for r in rows)  # the old SOA only
 
 
 @pytest.mark.parametrize(
