@@ -4,15 +4,16 @@ records, through the one write path (writer.Store).
 Events are applied in batches, one transaction each (those that arrive while the previous batch
 commits; a batch may be a single event): the transaction takes the events lock (events are applied
 one at a time, in the order they commit), looks the batch's message ids up (an event already
-applied or ignored changes nothing again), runs each event's handler inside its own savepoint, and
-writes each event's row in `events` — applied, ignored or failed, with the reason and the records
-it changed. A handler that fails rolls back to its savepoint, so a failed event leaves no records
-behind, only its row. The record changes of the batch's events are logged once per zone
-(writer.ZoneLog): one new serial and change-log row per zone per batch, holding their net effect.
-When the transaction commits the events and all their effects are there; when the database is
-away none is, and the caller is told so (`Unavailable` → 503). An event the database refuses to
-store spoils its batch's transaction: the batch is then applied again an event at a time, so that
-only that event fails.
+applied or ignored changes nothing again), runs each event's handler (inside its own savepoint once
+one has failed), and writes each event's row in `events` — applied, ignored or failed, with the
+reason and the records it changed. A handler that fails rolls back to its savepoint, so a failed
+event leaves no records behind, only its row (the batch runs without savepoints until one of its
+events fails, and is then rolled back and run again with them). The record changes of the batch's
+events are logged once per zone (writer.ZoneLog): one new serial and change-log row per zone per
+batch, holding their net effect. When the transaction commits the events and all their effects are
+there; when the database is away none is, and the caller is told so (`Unavailable` → 503). An event
+the database refuses to store spoils its batch's transaction: the batch is then applied again an
+event at a time, so that only that event fails.
 
 Handlers work by desired state. For each cloud resource (a Nova instance, a Neutron floating IP, a
 CloudStack VM, a CloudStack VM group) the handler works out the RRsets it should have, and `sync`
@@ -823,7 +824,21 @@ _RECORD_EVENT = (
 )
 
 
+class _Failed(Exception):
+    """An event's handler failed in a batch applied without savepoints."""
+
+
 async def _apply(store: Store, settings: EventSettings, ready: list) -> list:
+    """A batch's outcomes. Savepoints cost two round trips per event and are needed only when an
+    event fails: so the batch runs without them, and when one of its events fails, it is rolled
+    back and run again with a savepoint around each event."""
+    try:
+        return await _transaction(store, settings, ready, savepoints=False)
+    except _Failed:
+        return await _transaction(store, settings, ready, savepoints=True)
+
+
+async def _transaction(store: Store, settings: EventSettings, ready: list, savepoints: bool) -> list:
     """The transaction of a batch: the events lock, the batch's message ids looked up at once, each
     event applied, one change per zone logged, the events' rows written."""
     async with store.pool.acquire(timeout=10) as conn, conn.transaction():
@@ -834,7 +849,8 @@ async def _apply(store: Store, settings: EventSettings, ready: list) -> list:
         )}  # fmt: skip
         log = ZoneLog(store, "event")
         rows: list[tuple] = []
-        out = [await _ingest_in(conn, store, settings, log, known, rows, ev, *described) for ev, described in ready]
+        out = [await _ingest_in(conn, store, settings, log, known, rows, savepoints, ev, *described)
+               for ev, described in ready]  # fmt: skip
         await log.flush(conn)
         if rows:
             await conn.executemany(_RECORD_EVENT, rows)
@@ -861,10 +877,11 @@ def _prepare(raw) -> tuple[dict, tuple]:
     return ev, (source, et, mid, ts)
 
 
-async def _ingest_in(conn, store: Store, settings: EventSettings, log: ZoneLog, known: dict, rows: list, ev: dict,
-                     source, et, mid, ts) -> Outcome:  # fmt: skip
+async def _ingest_in(conn, store: Store, settings: EventSettings, log: ZoneLog, known: dict, rows: list,
+                     savepoints: bool, ev: dict, source, et, mid, ts) -> Outcome:  # fmt: skip
     """One event inside the batch's transaction (which holds the events lock): its outcome, and
-    its row added to `rows`. `known` holds the outcomes recorded before, by message id."""
+    its row added to `rows`. `known` holds the outcomes recorded before, by message id. Without
+    `savepoints`, a failing handler raises _Failed."""
     old = known.get(mid)
     if old is not None and old["status"] != "failed":
         return Outcome(mid, old["source"], old["event_type"], old["status"], old["reason"], old["changes"], True)
@@ -874,9 +891,14 @@ async def _ingest_in(conn, store: Store, settings: EventSettings, log: ZoneLog, 
         status, reason = "ignored", f"{et}: no handler for this source"
     else:
         try:
-            async with conn.transaction():
+            if savepoints:
+                async with conn.transaction():
+                    status, reason = await handler(run, ev)
+            else:
                 status, reason = await handler(run, ev)
         except (BadEvent, Invalid, NotFound, Conflict, KeyError, TypeError, ValueError) as e:
+            if not savepoints:
+                raise _Failed from e  # its writes are in the transaction: the batch again, with savepoints
             status, reason, run.changes, run.notes, run.written = "failed", _why(e), [], [], []
             log.rows.clear()  # rows read inside the rolled-back savepoint may be gone again
     for written in run.written:  # the savepoint holds: the batch's change-log takes them
