@@ -72,9 +72,11 @@ def self_link(request: web.Request, path: str) -> dict:
     return {"self": f"{base_url(request)}{path}"}
 
 
-def collection(request: web.Request, name: str, items: list[dict], limit: int | None = None) -> dict:
-    """Designate's list shape: {name: [...], links: {self, next?}, metadata: {total_count}}."""
+def collection(request: web.Request, name: str, items: list[dict], limit: int | None = None,
+               total: int | None = None) -> dict:  # fmt: skip
+    """Designate's list shape: {name: [...], links: {self, next?}, metadata: {total_count}};
+    `total` is how many match in all pages (without paging: the items)."""
     links = {"self": str(request.url)}
     if limit is not None and len(items) == limit and items:
         links["next"] = str(request.url.update_query(marker=str(items[-1]["id"]), limit=str(limit)))
-    return {name: items, "links": links, "metadata": {"total_count": len(items)}}
+    return {name: items, "links": links, "metadata": {"total_count": len(items) if total is None else total}}

@@ -59,9 +59,9 @@ async def _list(request: web.Request, table: str, key: str) -> web.Response:
     limit, marker = paging(request)
     what = table[:-1]
     with store_errors(what):
-        rows = await policy.list_rows(request.app[DATABASE].pool, table, key=request.query.get(key),
+        rows, total = await policy.list_rows(request.app[DATABASE].pool, table, key=request.query.get(key),
                                       limit=limit, marker=marker)  # fmt: skip
-    return json_response(collection(request, table, [_render(request, table, r) for r in rows], limit))
+    return json_response(collection(request, table, [_render(request, table, r) for r in rows], limit, total))
 
 
 async def _create(request: web.Request, table: str) -> web.Response:

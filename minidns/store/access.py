@@ -194,18 +194,20 @@ def _checked_key(name: str, algorithm: str, secret: str) -> tuple[str, str]:
 
 
 async def key_rows(pool, *, name: str | None = None, algorithm: str | None = None, scope: str | None = None,
-                   limit: int = 1000, marker=None) -> list[dict]:  # fmt: skip
-    """Keys (secrets included: the API is admin-only) by creation, filtered and paged after `marker`."""
+                   limit: int = 1000, marker=None) -> tuple[list[dict], int]:  # fmt: skip
+    """Keys (secrets included: the API is admin-only) by creation, filtered and paged after
+    `marker`; and how many match in all pages."""
     if name is not None:
         name = _key_name(name)
+    where = "($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR algorithm = $2) AND ($3::text IS NULL OR scope = $3)"
     rows = await pool.fetch(
-        f"SELECT {_KEY_COLUMNS} FROM tsig_keys WHERE ($1::text IS NULL OR name = $1)"
-        " AND ($2::text IS NULL OR algorithm = $2) AND ($3::text IS NULL OR scope = $3)"
+        f"SELECT {_KEY_COLUMNS} FROM tsig_keys WHERE {where}"
         " AND ($4::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM tsig_keys WHERE id = $4))"
         " ORDER BY created_at, id LIMIT $5",
         name, algorithm, scope, marker, limit,
     )  # fmt: skip
-    return [dict(r) for r in rows]
+    total = await pool.fetchval(f"SELECT count(*) FROM tsig_keys WHERE {where}", name, algorithm, scope)
+    return [dict(r) for r in rows], total
 
 
 async def key_row(pool, key_id) -> dict:

@@ -222,9 +222,9 @@ _TABLES = {"tlds": ("name", "TLD"), "blacklists": ("pattern", "blacklist")}
 
 
 async def list_rows(conn_or_pool, table: str, *, key: str | None = None, limit: int = 1000,
-                    marker: uuid.UUID | None = None) -> list[dict]:  # fmt: skip
+                    marker: uuid.UUID | None = None) -> tuple[list[dict], int]:  # fmt: skip
     """TLDs or blacklists ordered by creation, optionally only the one whose name/pattern is `key`,
-    paged after `marker`."""
+    paged after `marker`; and how many match in all pages."""
     col, _ = _TABLES[table]
     rows = await conn_or_pool.fetch(
         f"SELECT * FROM {table} WHERE ($1::text IS NULL OR {col} = $1)"
@@ -232,7 +232,8 @@ async def list_rows(conn_or_pool, table: str, *, key: str | None = None, limit: 
         " ORDER BY created_at, id LIMIT $3",
         key, marker, limit,
     )  # fmt: skip
-    return [dict(r) for r in rows]
+    total = await conn_or_pool.fetchval(f"SELECT count(*) FROM {table} WHERE ($1::text IS NULL OR {col} = $1)", key)
+    return [dict(r) for r in rows], total
 
 
 async def get_row(conn_or_pool, table: str, row_id: uuid.UUID) -> dict:

@@ -72,6 +72,17 @@ def test_blacklist_crud_admin_only(api):
     error(api.delete(f"/v2/blacklists/{bl['id']}"), 404, "blacklist_not_found")
 
 
+@pytest.mark.parametrize("table, key", [("tlds", "name"), ("blacklists", "pattern")])
+def test_paging_counts_every_page(api, table, key):
+    ids = [api.post(f"/v2/{table}", json={key: f"t{i}"}).json()["id"] for i in range(3)]
+    page = api.get(f"/v2/{table}?limit=2").json()
+    assert [t["id"] for t in page[table]] == ids[:2] and "next" in page["links"]
+    assert page["metadata"]["total_count"] == 3
+    rest = api.get(f"/v2/{table}?limit=2&marker={ids[1]}").json()
+    assert [t["id"] for t in rest[table]] == ids[2:] and rest["metadata"]["total_count"] == 3 and "next" not in rest["links"]
+    assert api.get(f"/v2/{table}?{key}=t1").json()["metadata"]["total_count"] == 1
+
+
 def check(api, name, project="alice", admin=False):
     return run(api, lambda conn: policy.check_new_zone(conn, name, project, admin))
 

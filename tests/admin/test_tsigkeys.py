@@ -51,8 +51,10 @@ def test_paging(api):
     ids = [api.post("/v2/tsigkeys", json=body(name=f"k{i}")).json()["id"] for i in range(3)]
     page = api.get("/v2/tsigkeys?limit=2").json()
     assert [k["id"] for k in page["tsigkeys"]] == ids[:2] and "next" in page["links"]
+    assert page["metadata"]["total_count"] == 3  # every page says how many there are in all
     rest = api.get(f"/v2/tsigkeys?limit=2&marker={ids[1]}").json()
-    assert [k["id"] for k in rest["tsigkeys"]] == ids[2:]
+    assert [k["id"] for k in rest["tsigkeys"]] == ids[2:] and rest["metadata"]["total_count"] == 3
+    assert api.get("/v2/tsigkeys?limit=2&name=k1").json()["metadata"]["total_count"] == 1
     error(api.get("/v2/tsigkeys?limit=x"), 400, "invalid_limit")
 
 
