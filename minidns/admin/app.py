@@ -9,6 +9,7 @@ exactly them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import time
@@ -26,6 +27,7 @@ log = logging.getLogger("minidns.api")
 # Paths anyone may read: liveness, readiness, metrics, the API description and version discovery.
 PUBLIC = {"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v2", "/v2/"}
 TOKEN_CACHE_SECONDS = 10.0
+PRUNE_EVERY = 3600.0  # seconds between event-retention passes
 
 
 ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "tlds", "quotas", "floatingips",
@@ -145,6 +147,7 @@ class ApiService:
     def __init__(self, config):
         self.config = config
         self.runner: web.AppRunner | None = None
+        self.pruner: asyncio.Task | None = None
 
     async def start(self, server) -> None:
         if server.database is None:
@@ -160,7 +163,28 @@ class ApiService:
         await site.start()
         bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
         log.info("API listening on http://%s:%d/", host if ":" not in host else f"[{host}]", bound[1])
+        if self.config.events_keep_days > 0:
+            self.pruner = asyncio.ensure_future(self._prune_events(server.database.pool))
+
+    async def _prune_events(self, pool) -> None:
+        """Event retention (events_keep_days): at start, then every hour."""
+        from ..store import events as ev
+
+        while True:
+            try:
+                n_events, n_tombstones = await ev.prune(pool, self.config.events_keep_days)
+                if n_events or n_tombstones:
+                    log.info("events retention: removed %d events and %d tombstones older than %g days",
+                             n_events, n_tombstones, self.config.events_keep_days)  # fmt: skip
+                await asyncio.sleep(PRUNE_EVERY)
+            except ev.Unavailable as e:
+                log.warning("events retention: %s; trying again in a minute", e)
+                await asyncio.sleep(60)
 
     async def stop(self) -> None:
+        if self.pruner is not None:
+            self.pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pruner
         if self.runner is not None:
             await asyncio.wait_for(self.runner.cleanup(), 5)

@@ -58,6 +58,7 @@ class Config:
     events_ptr: bool = True  # PTR records in the matching reverse zone when it exists
     events_create_ptr_zones: bool = False  # create that reverse zone (/24, /64) when it does not exist
     cloudstack_common_zone: str | None = None  # CloudStack VMs whose account and domain have no network domain
+    events_keep_days: float = 30  # events (their outcomes, for idempotence) and tombstones kept this long; 0: for ever
 
     def __post_init__(self):
         if not self.listen:
@@ -104,6 +105,8 @@ class Config:
                 zone_name(self.events_zone)
             except Invalid as e:
                 raise ConfigError(f"events_zone: {e}") from None
+        if self.events_keep_days < 0:
+            raise ConfigError("events_keep_days must be 0 (keep for ever) or more")
         if not 0 < self.propagation_share <= 1:
             raise ConfigError("propagation_share must be above 0 and at most 1")
         from .transfers import Acl

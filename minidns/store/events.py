@@ -946,6 +946,30 @@ async def list_events(pool, status: str | None, limit: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+async def prune(pool, keep_days: float, chunk: int = 5000) -> tuple[int, int]:
+    """Retention: events received more than `keep_days` ago (a message id sent again after that is
+    applied as new), and tombstones of resources deleted that long ago (a create arriving that late
+    makes records again). Live resources are kept whatever their age. Deleted in chunks, each its
+    own short transaction, so that ingest never waits long. (events, tombstones) removed."""
+    removed = [0, 0]
+    for i, sql in enumerate((
+        "DELETE FROM events WHERE message_id IN (SELECT message_id FROM events"
+        " WHERE received_at < now() - make_interval(secs => $1) LIMIT $2)",
+        "DELETE FROM event_resources WHERE (source, resource_type, resource_id) IN (SELECT source, resource_type,"
+        " resource_id FROM event_resources WHERE state = 'deleted' AND updated_at < now() - make_interval(secs => $1) LIMIT $2)",
+    )):  # fmt: skip
+        while True:
+            try:
+                status = await pool.execute(sql, keep_days * 86400.0, chunk)
+            except _DB_DOWN as e:
+                raise Unavailable(f"the database is not reachable: {e}") from None
+            n = int(status.split()[-1])
+            removed[i] += n
+            if n < chunk:
+                break
+    return removed[0], removed[1]
+
+
 class _DryRun(Exception):
     pass
 

@@ -412,3 +412,31 @@ def test_database_outage_answers_503_with_retry_after_and_loses_nothing(serve, o
     has(api, "web1.cloud.test", "A", {"10.0.0.5"})
     metrics = api.get("/metrics", token=None).text
     assert 'minidns_events_total{outcome="unavailable"}' in metrics
+
+
+def test_retention_removes_old_events_and_tombstones(api_config, database_url, request):
+    """events_keep_days: at start (then hourly) events received longer ago and tombstones of
+    resources deleted longer ago go; newer ones and live resources, however old, stay."""
+    with open(api_config, "a") as f:
+        f.write(CONFIG + "events_keep_days = 2\n")
+    make_zones(database_url)
+    db_run(database_url, lambda s: s.pool.execute("""
+        INSERT INTO events (message_id, source, event_type, status, received_at) VALUES
+          ('old', 'nova', 'x', 'applied', now() - interval '3 days'),
+          ('new', 'nova', 'x', 'applied', now() - interval '1 day');
+        INSERT INTO event_resources (source, resource_type, resource_id, state, updated_at) VALUES
+          ('nova', 'instance', 'gone-old', 'deleted', now() - interval '3 days'),
+          ('nova', 'instance', 'gone-new', 'deleted', now() - interval '1 day'),
+          ('nova', 'instance', 'live-old', 'live', now() - interval '30 days');
+    """))  # fmt: skip
+    sink = request.getfixturevalue("api")
+    sink.served.wait_for(r"events retention: removed 1 events and 1 tombstones older than 2 days", 10)
+    events = db_run(database_url, lambda s: s.pool.fetch("SELECT message_id FROM events"))
+    assert {r[0] for r in events} == {"new"}
+    resources = db_run(database_url, lambda s: s.pool.fetch("SELECT resource_id FROM event_resources"))
+    assert {r[0] for r in resources} == {"gone-new", "live-old"}
+    # The pruned tombstone no longer stops a create for that id: a create that late is applied.
+    late = load("nova_compute.instance.create.end.json")
+    late["payload"]["instance_id"] = "gone-old"
+    assert post(sink, late)["status"] == "applied"
+    has(sink, "web1.cloud.test", "A", {"10.0.0.5"})
