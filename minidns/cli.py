@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="create the reverse zone (/24, /64) for an event's PTR when none exists [events_create_ptr_zones]")
     s.add_argument("--cloudstack-common-zone", metavar="ZONE",
                    help="zone of CloudStack VMs whose account and domain have no network domain [cloudstack_common_zone]")
+    s.add_argument("--events-region", metavar="REGION",
+                   help="region under which Neutron's floating IPs are offered in /v2/reverse/floatingips; \"\" for none (default RegionOne) [events_region]")
+    s.add_argument("--events-keep-days", type=float, metavar="DAYS",
+                   help="keep events and tombstones of deleted resources this long; 0 for ever (default 30) [events_keep_days]")
     s.add_argument("--allow-transfer", action="append", metavar="PREFIX|key:NAME",
                    help="who may transfer zones; repeat for more (default 127.0.0.0/8 and ::1) [allow_transfer]")
     s.add_argument("--no-notify", dest="notify", action="store_const", const=False,

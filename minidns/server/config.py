@@ -58,6 +58,7 @@ class Config:
     events_ptr: bool = True  # PTR records in the matching reverse zone when it exists
     events_create_ptr_zones: bool = False  # create that reverse zone (/24, /64) when it does not exist
     cloudstack_common_zone: str | None = None  # CloudStack VMs whose account and domain have no network domain
+    events_region: str = "RegionOne"  # region of Neutron's floating IPs in /v2/reverse/floatingips; "": not offered
     events_keep_days: float = 30  # events (their outcomes, for idempotence) and tombstones kept this long; 0: for ever
 
     def __post_init__(self):
@@ -105,6 +106,10 @@ class Config:
                 zone_name(self.events_zone)
             except Invalid as e:
                 raise ConfigError(f"events_zone: {e}") from None
+        from ..store.floatingips import REGION_RE
+
+        if self.events_region and not REGION_RE.match(self.events_region):
+            raise ConfigError("events_region must be 1 to 100 letters, digits, '.', '-', '_' (or empty)")
         if self.events_keep_days < 0:
             raise ConfigError("events_keep_days must be 0 (keep for ever) or more")
         if not 0 < self.propagation_share <= 1:

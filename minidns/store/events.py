@@ -57,6 +57,7 @@ import dns.reversename
 import orjson
 
 from ..wire import SOA
+from . import floatingips as fips
 from .records import Invalid, zone_name
 from .writer import Conflict, Edit, NotFound, Store, ZoneLog
 
@@ -102,11 +103,12 @@ class EventSettings:
     ptr: bool = True  # PTR records in the reverse zone when it exists
     create_ptr_zones: bool = False  # … and create the reverse zone (/24, /64) when none exists
     cloudstack_common_zone: str | None = None  # CloudStack VMs whose account and domain have no network domain
+    region: str | None = None  # Neutron's floating IPs are offered for reverse DNS (/v2/reverse/floatingips) in this region
 
     @classmethod
     def from_config(cls, config) -> "EventSettings":
         return cls(config.events_zone, config.events_zone_suffix, dict(config.events_templates), config.events_ptr,
-                   config.events_create_ptr_zones, config.cloudstack_common_zone)  # fmt: skip
+                   config.events_create_ptr_zones, config.cloudstack_common_zone, config.events_region or None)  # fmt: skip
 
     def template(self, handler: str) -> str:
         return self.templates.get(handler) or DEFAULT_TEMPLATES[handler]
@@ -449,8 +451,12 @@ class Run:
             log.setdefault(w.zone_id, []).append({"op": "add", "zone": w.zone, "name": owner, "type": w.rtype,
                                                   "records": list(w.records)})  # fmt: skip
         for zone_id in sorted(edits, key=lambda z: min(e["zone"] for e in log[z])):
-            self.written.append(await self.log.write(self.conn, zone_id, edits[zone_id]))
+            await self.write(zone_id, edits[zone_id])
             self.changes += log[zone_id]
+
+    async def write(self, zone_id: uuid.UUID, edits: list[Edit]) -> None:
+        """Write to the zone's rows; its change-log row is the batch's (writer.ZoneLog)."""
+        self.written.append(await self.log.write(self.conn, zone_id, edits))
 
     # -- resources --
     async def resource(self, source: str, rtype: str, rid: str) -> asyncpg.Record | None:
@@ -592,6 +598,8 @@ async def _neutron(run: Run, ev: dict) -> tuple[str, str | None]:
             return "ignored", f"floating IP {fid} is deleted already"
         await run.put("neutron", "floatingip", fid, "deleted", ev.get("_context_project_id"), dict(row["data"]) if row else {})
         await run.sync(Ident("neutron", "floatingip", fid), [])
+        if run.settings.region and _uuid(fid):
+            await fips.release(run.conn, run.write, run.settings.region, _uuid(fid))
         return "applied", None if run.changes else "nothing to remove (tombstone kept for a late update)"
     fip = p.get("floatingip")
     if not isinstance(fip, dict):
@@ -613,8 +621,26 @@ async def _neutron(run: Run, ev: dict) -> tuple[str, str | None]:
     data = {"address": address, "fixed_ip": fixed, "port_id": port_id,
             "project": ev.get("_context_project_name") or ev.get("_context_tenant_name")}  # fmt: skip
     await run.put("neutron", "floatingip", fid, "live", tenant, data)
+    if run.settings.region:
+        await _hold_fip(run, fid, address, tenant)
     await _sync_fip(run, fid, strict=True)
     return "applied", None
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def _hold_fip(run: Run, fid: str, address: str, tenant: str | None) -> None:
+    """The floating IP is its project's in /v2/reverse/floatingips, where the project may set the
+    PTR for it, as Designate offers the floating IPs Neutron says a project holds."""
+    if _uuid(fid) is None or not tenant:
+        run.notes.append(f"floating IP {fid} not offered for reverse DNS: {'its id is not a UUID' if tenant else 'no project'}")
+        return
+    await fips.hold(run.conn, run.write, run.settings.region, _uuid(fid), address, tenant, take_over=True)
 
 
 async def _sync_fip(run: Run, fid: str, strict: bool = False) -> None:

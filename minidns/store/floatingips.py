@@ -75,9 +75,7 @@ async def _reverse_zone(conn, name: str):
     return row
 
 
-async def register(store: Store, region: str, fip_id: uuid.UUID, address: str, project_id: str) -> dict:
-    """Record that `project_id` holds floating IP `region:fip_id` with `address` (an admin's
-    act; a new holder or address drops the PTR set for the old one)."""
+def _check_holder(region: str, address: str, project_id: str):
     if not isinstance(region, str) or not REGION_RE.match(region):
         raise Invalid("region must be 1 to 100 letters, digits, '.', '-', '_'")
     try:
@@ -86,36 +84,68 @@ async def register(store: Store, region: str, fip_id: uuid.UUID, address: str, p
         raise Invalid(f"{address!r} is not an IP address") from None
     if not isinstance(project_id, str) or not 0 < len(project_id) <= 255:
         raise Invalid("project_id must be 1 to 255 characters")
-    async with store.pool.acquire() as conn, conn.transaction():
-        old = await conn.fetchrow(f"SELECT {_COLUMNS} FROM floatingips WHERE region = $1 AND id = $2 FOR UPDATE",
-                                  region, fip_id)  # fmt: skip
-        taken = await conn.fetchval("SELECT id FROM floatingips WHERE region = $1 AND address = $2 AND id <> $3",
-                                    region, addr, fip_id)  # fmt: skip
-        if taken is not None:
+    return addr
+
+
+def api_writer(store: Store, conn):
+    """How the API writes a PTR change: a change of its own (new serial) in the caller's transaction."""
+    return lambda zone_id, edits: store._change(conn, zone_id, edits, "api:floatingip", {})
+
+
+async def hold(conn, write, region: str, fip_id: uuid.UUID, address: str, project_id: str,
+               take_over: bool = False) -> dict:  # fmt: skip
+    """Inside the caller's transaction: `project_id` holds floating IP `region:fip_id` at
+    `address`. A new holder or address drops the PTR set for the old one. Another floating IP
+    registered at the address is an error, unless `take_over` (Neutron said so: that one is stale
+    and goes, PTR and all). `write(zone_id, edits)` writes PTR changes."""
+    addr = _check_holder(region, address, project_id)
+    old = await conn.fetchrow(f"SELECT {_COLUMNS} FROM floatingips WHERE region = $1 AND id = $2 FOR UPDATE",
+                              region, fip_id)  # fmt: skip
+    taken = await conn.fetchval("SELECT id FROM floatingips WHERE region = $1 AND address = $2 AND id <> $3",
+                                region, addr, fip_id)  # fmt: skip
+    if taken is not None:
+        if not take_over:
             raise Invalid(f"{addr} is floating IP {region}:{taken} already")
-        if old is not None and old["ptrdname"] and (old["address"] != str(addr) or old["project_id"] != project_id):
-            await _write_ptr(store, conn, old["address"], None, None, None, f"{region}:{fip_id}", old["project_id"])
-        row = await conn.fetchrow(
-            "INSERT INTO floatingips (id, region, address, project_id) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (region, id) DO UPDATE SET address = EXCLUDED.address, project_id = EXCLUDED.project_id,"
-            " ptrdname = CASE WHEN floatingips.address = EXCLUDED.address AND floatingips.project_id = EXCLUDED.project_id"
-            " THEN floatingips.ptrdname END, updated_at = now()"
-            f" RETURNING {_COLUMNS}",
-            fip_id, region, addr, project_id,
-        )  # fmt: skip
+        await release(conn, write, region, taken)
+    if old is not None and old["ptrdname"] and (old["address"] != str(addr) or old["project_id"] != project_id):
+        await _write_ptr(conn, write, old["address"], None, None, None, f"{region}:{fip_id}", old["project_id"])
+    row = await conn.fetchrow(
+        "INSERT INTO floatingips (id, region, address, project_id) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (region, id) DO UPDATE SET address = EXCLUDED.address, project_id = EXCLUDED.project_id,"
+        " ptrdname = CASE WHEN floatingips.address = EXCLUDED.address AND floatingips.project_id = EXCLUDED.project_id"
+        " THEN floatingips.ptrdname END, updated_at = now()"
+        f" RETURNING {_COLUMNS}",
+        fip_id, region, addr, project_id,
+    )  # fmt: skip
     return dict(row)
+
+
+async def release(conn, write, region: str, fip_id: uuid.UUID) -> bool:
+    """Inside the caller's transaction: the floating IP is gone, and its PTR with it. False when it
+    was not registered."""
+    old = await conn.fetchrow(f"SELECT {_COLUMNS} FROM floatingips WHERE region = $1 AND id = $2 FOR UPDATE",
+                              region, fip_id)  # fmt: skip
+    if old is None:
+        return False
+    if old["ptrdname"]:
+        await _write_ptr(conn, write, old["address"], None, None, None, f"{region}:{fip_id}", old["project_id"])
+    await conn.execute("DELETE FROM floatingips WHERE region = $1 AND id = $2", region, fip_id)
+    return True
+
+
+async def register(store: Store, region: str, fip_id: uuid.UUID, address: str, project_id: str) -> dict:
+    """Record that `project_id` holds floating IP `region:fip_id` with `address` (an admin's
+    act; a new holder or address drops the PTR set for the old one)."""
+    _check_holder(region, address, project_id)
+    async with store.pool.acquire() as conn, conn.transaction():
+        return await hold(conn, api_writer(store, conn), region, fip_id, address, project_id)
 
 
 async def unregister(store: Store, region: str, fip_id: uuid.UUID) -> None:
     """The floating IP is gone: its PTR goes too."""
     async with store.pool.acquire() as conn, conn.transaction():
-        old = await conn.fetchrow(f"SELECT {_COLUMNS} FROM floatingips WHERE region = $1 AND id = $2 FOR UPDATE",
-                                  region, fip_id)  # fmt: skip
-        if old is None:
+        if not await release(conn, api_writer(store, conn), region, fip_id):
             raise NotFound(f"Floating IP {region}:{fip_id} could not be found")
-        if old["ptrdname"]:
-            await _write_ptr(store, conn, old["address"], None, None, None, f"{region}:{fip_id}", old["project_id"])
-        await conn.execute("DELETE FROM floatingips WHERE region = $1 AND id = $2", region, fip_id)
 
 
 async def set_ptr(store: Store, region: str, fip_id: uuid.UUID, project_id: str | None, ptrdname: str | None,
@@ -144,7 +174,8 @@ async def set_ptr(store: Store, region: str, fip_id: uuid.UUID, project_id: str 
         )  # fmt: skip
         if fip is None:
             raise NotFound(f"Floating IP {region}:{fip_id} could not be found")
-        await _write_ptr(store, conn, fip["address"], ptrdname, description, ttl, f"{region}:{fip_id}", fip["project_id"])
+        await _write_ptr(conn, api_writer(store, conn), fip["address"], ptrdname, description, ttl, f"{region}:{fip_id}",
+                         fip["project_id"])  # fmt: skip
         row = await conn.fetchrow(
             "UPDATE floatingips SET ptrdname = $3, description = $4, ttl = $5, updated_at = now()"
             f" WHERE region = $1 AND id = $2 RETURNING {_COLUMNS}",
@@ -153,7 +184,7 @@ async def set_ptr(store: Store, region: str, fip_id: uuid.UUID, project_id: str 
     return dict(row)
 
 
-async def _write_ptr(store: Store, conn, address: str, ptrdname, description, ttl, key: str, project_id: str) -> None:
+async def _write_ptr(conn, write, address: str, ptrdname, description, ttl, key: str, project_id: str) -> None:
     name = ptr_name(address)
     try:
         zone = await _reverse_zone(conn, name)
@@ -166,4 +197,4 @@ async def _write_ptr(store: Store, conn, address: str, ptrdname, description, tt
     else:
         managed = {"source": "api", "resource_type": RESOURCE_TYPE, "resource_id": key, "tenant_id": project_id}
         edit = Edit("replace", name, "PTR", ttl, (ptrdname,), description=description, managed=managed)
-    await store._change(conn, zone["id"], [edit], "api:floatingip", {})
+    await write(zone["id"], [edit])

@@ -440,3 +440,31 @@ def test_retention_removes_old_events_and_tombstones(api_config, database_url, r
     late["payload"]["instance_id"] = "gone-old"
     assert post(sink, late)["status"] == "applied"
     has(sink, "web1.cloud.test", "A", {"10.0.0.5"})
+
+
+def test_neutron_floating_ips_are_offered_for_reverse_dns(sink):
+    """A floating IP Neutron says a project holds appears in that project's
+    /v2/reverse/floatingips (region events_region), where the project sets its PTR — which wins
+    over the PTR the event made — and the floating IP's delete takes both away."""
+    from conftest import BOB
+
+    make_zones(sink.database_url, ["113.0.203.in-addr.arpa."])
+    assoc = load("neutron_floatingip.update.end_associate.json")
+    assoc["payload"]["floatingip"].update(tenant_id="alice", project_id="alice")
+    fid = assoc["payload"]["floatingip"]["id"]
+    assert post(sink, assoc)["status"] == "applied"
+    has(sink, "10.113.0.203.in-addr.arpa", "PTR", {"203-0-113-10.cloud.test."})  # the event's own PTR
+    listed = sink.get("/v2/reverse/floatingips", token=ALICE).json()["floatingips"]
+    assert [(f["id"], f["address"], f["ptrdname"]) for f in listed] == [(f"RegionOne:{fid}", "203.0.113.10", None)]
+    assert sink.get("/v2/reverse/floatingips", token=BOB).json()["floatingips"] == []
+    r = sink.patch(f"/v2/reverse/floatingips/RegionOne:{fid}", json={"ptrdname": "www.alice.example."}, token=ALICE)
+    assert r.status_code == 202, r.text
+    has(sink, "10.113.0.203.in-addr.arpa", "PTR", {"www.alice.example."})
+    # A later update of the floating IP keeps the project's PTR (a person's choice is never overwritten).
+    post(sink, fresh(assoc, timestamp="2024-03-05 10:40:00.000000"))
+    has(sink, "10.113.0.203.in-addr.arpa", "PTR", {"www.alice.example."})
+    assert sink.get(f"/v2/reverse/floatingips/RegionOne:{fid}", token=ALICE).json()["ptrdname"] == "www.alice.example."
+    out = post(sink, load("neutron_floatingip.delete.end.json"))
+    assert out["status"] == "applied", out
+    gone(sink, "10.113.0.203.in-addr.arpa", "PTR")
+    assert sink.get("/v2/reverse/floatingips", token=ALICE).json()["floatingips"] == []
