@@ -17,6 +17,7 @@ import uuid
 
 from aiohttp import web
 
+from ..store.db import DB_DOWN
 from ..store.tokens import find_token
 from ..store.recordsets import RecordsetCreator
 from .common import CONFIG, CREATOR, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
@@ -27,7 +28,7 @@ log = logging.getLogger("minidns.api")
 # Paths anyone may read: liveness, readiness, metrics, the API description and version discovery.
 PUBLIC = {"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v2", "/v2/"}
 TOKEN_CACHE_SECONDS = 10.0
-PRUNE_EVERY = 3600.0  # seconds between event-retention passes
+HOUSEKEEPING_EVERY = 3600.0  # seconds between housekeeping passes (stale imports, event retention)
 
 
 ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "tlds", "quotas", "floatingips",
@@ -64,6 +65,10 @@ async def request_id_and_errors(request: web.Request, handler):
             raise
         kind = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(e.status, "error")
         response = json_response({"code": e.status, "type": kind, "message": e.reason, "request_id": rid}, e.status)
+    except DB_DOWN as e:  # PostgreSQL is away: nothing was done; try again (RFC 9110 §15.6.4)
+        log.warning("%s %s %s: the database is not reachable: %s", rid, request.method, request.path, e)
+        response = json_response({"code": 503, "type": "service_unavailable", "message": f"the database is not reachable: {e}",
+                                  "request_id": rid}, 503, {"Retry-After": "5"})  # fmt: skip
     except Exception:  # noqa: BLE001 - a bug answers 500 with the request id, and is logged with it
         log.exception("%s %s %s failed", rid, request.method, request.path)
         response = json_response({"code": 500, "type": "internal_error", "message": "internal error; see the log",
@@ -147,7 +152,7 @@ class ApiService:
     def __init__(self, config):
         self.config = config
         self.runner: web.AppRunner | None = None
-        self.pruner: asyncio.Task | None = None
+        self.housekeeping: asyncio.Task | None = None
 
     async def start(self, server) -> None:
         if server.database is None:
@@ -163,28 +168,37 @@ class ApiService:
         await site.start()
         bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
         log.info("API listening on http://%s:%d/", host if ":" not in host else f"[{host}]", bound[1])
-        if self.config.events_keep_days > 0:
-            self.pruner = asyncio.ensure_future(self._prune_events(server.database.pool))
+        self.housekeeping = asyncio.ensure_future(self._housekeeping(server.database.pool))
 
-    async def _prune_events(self, pool) -> None:
-        """Event retention (events_keep_days): at start, then every hour."""
+    async def _housekeeping(self, pool) -> None:
+        """At start, then every hour: imports a dead server left PENDING end in ERROR; event
+        retention (events_keep_days)."""
         from ..store import events as ev
+        from ..store import tasks
 
+        keep = self.config.events_keep_days
         while True:
             try:
-                n_events, n_tombstones = await ev.prune(pool, self.config.events_keep_days)
-                if n_events or n_tombstones:
-                    log.info("events retention: removed %d events and %d tombstones older than %g days",
-                             n_events, n_tombstones, self.config.events_keep_days)  # fmt: skip
-                await asyncio.sleep(PRUNE_EVERY)
-            except ev.Unavailable as e:
-                log.warning("events retention: %s; trying again in a minute", e)
+                stale = await tasks.fail_stale_imports(pool)
+                if stale:
+                    log.warning("%d zone import(s) left PENDING by a server that stopped: now ERROR", stale)
+                if keep > 0:
+                    n_events, n_tombstones = await ev.prune(pool, keep)
+                    if n_events or n_tombstones:
+                        log.info("events retention: removed %d events and %d tombstones older than %g days",
+                                 n_events, n_tombstones, keep)  # fmt: skip
+                await asyncio.sleep(HOUSEKEEPING_EVERY)
+            except (ev.Unavailable, *DB_DOWN) as e:
+                log.warning("housekeeping: the database is not reachable (%s); trying again in a minute", e)
                 await asyncio.sleep(60)
 
     async def stop(self) -> None:
-        if self.pruner is not None:
-            self.pruner.cancel()
+        if self.housekeeping is not None:
+            self.housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.pruner
+                await self.housekeeping
+        from .tasks import stop_imports
+
+        await stop_imports()
         if self.runner is not None:
             await asyncio.wait_for(self.runner.cleanup(), 5)

@@ -76,6 +76,15 @@ async def create_import(request: web.Request) -> web.Response:
     return json_response(t, 202, {"Location": t["links"]["self"]})
 
 
+async def stop_imports() -> None:
+    """Imports still going on are cancelled (their tasks end in ERROR, nothing written)."""
+    jobs = list(_running)
+    for job in jobs:
+        job.cancel()
+    if jobs:
+        await asyncio.wait(jobs, timeout=5)
+
+
 def _task_routes(kind: str, plural: str, error: str, forgets: str) -> None:
     """List, show and forget the tasks of one kind (imports, exports): the same three routes."""
     base = f"/v2/zones/tasks/{plural}"

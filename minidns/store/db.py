@@ -4,6 +4,7 @@ upgrade once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from importlib import resources
@@ -13,6 +14,11 @@ import orjson
 
 log = logging.getLogger("minidns.store")
 
+# What asyncpg raises when PostgreSQL cannot be reached or is going away (stopped, restarting,
+# refusing connections): nothing was done, the caller may try again later (HTTP 503).
+DB_DOWN = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+           asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InvalidCatalogNameError,
+           asyncpg.exceptions.ObjectNotInPrerequisiteStateError)  # fmt: skip
 CHANNEL = "minidns_changes"  # NOTIFY channel: payload "<zone id> <serial>" or "<zone id> deleted"
 _MIGRATION_LOCK = 0x6D696E69  # advisory lock key ("mini")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

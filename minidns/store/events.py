@@ -41,7 +41,6 @@ Event shapes:
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import re
@@ -58,6 +57,7 @@ import orjson
 
 from ..wire import SOA
 from . import floatingips as fips
+from .db import DB_DOWN
 from .records import Invalid, zone_name
 from .writer import Conflict, Edit, NotFound, Store, ZoneLog
 
@@ -88,11 +88,6 @@ class BadEvent(ValueError):
 
 class Unavailable(Exception):
     """The database cannot be reached: nothing was recorded; send the event again later."""
-
-
-_DB_DOWN = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-            asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InvalidCatalogNameError,
-            asyncpg.exceptions.ObjectNotInPrerequisiteStateError)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -827,7 +822,7 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
     try:
         for i, outcome in zip([i for i, _, _ in ready], await _apply(store, settings, [r[1:] for r in ready])):
             results[i] = outcome
-    except _DB_DOWN as e:
+    except DB_DOWN as e:
         raise Unavailable(f"the database is not reachable: {e}") from None
     except Exception:  # noqa: BLE001 - one event spoils the batch: each on its own, the error to its caller
         if len(ready) == 1:
@@ -835,7 +830,7 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
         for i, ev, described in ready:
             try:
                 results[i] = (await _apply(store, settings, [(ev, described)]))[0]
-            except _DB_DOWN as e:
+            except DB_DOWN as e:
                 raise Unavailable(f"the database is not reachable: {e}") from None
             except Exception as e:  # noqa: BLE001 - handed to this event's caller
                 results[i] = e
@@ -956,7 +951,7 @@ async def get_event(pool, message_id: str) -> dict | None:
             "SELECT message_id, source, event_type, publisher_id, status, reason, changes, attempts, event_time,"
             " received_at, applied_at FROM events WHERE message_id = $1", message_id,
         )  # fmt: skip
-    except _DB_DOWN as e:
+    except DB_DOWN as e:
         raise Unavailable(f"the database is not reachable: {e}") from None
     return dict(row) if row else None
 
@@ -967,7 +962,7 @@ async def list_events(pool, status: str | None, limit: int) -> list[dict]:
             "SELECT message_id, source, event_type, status, reason, received_at, applied_at FROM events"
             " WHERE $1::text IS NULL OR status = $1 ORDER BY received_at DESC LIMIT $2", status, limit,
         )  # fmt: skip
-    except _DB_DOWN as e:
+    except DB_DOWN as e:
         raise Unavailable(f"the database is not reachable: {e}") from None
     return [dict(r) for r in rows]
 
@@ -987,7 +982,7 @@ async def prune(pool, keep_days: float, chunk: int = 5000) -> tuple[int, int]:
         while True:
             try:
                 status = await pool.execute(sql, keep_days * 86400.0, chunk)
-            except _DB_DOWN as e:
+            except DB_DOWN as e:
                 raise Unavailable(f"the database is not reachable: {e}") from None
             n = int(status.split()[-1])
             removed[i] += n
@@ -1043,6 +1038,6 @@ async def reconcile(store: Store, settings: EventSettings, source: str, live_ids
                         raise _DryRun
             except _DryRun:
                 pass
-    except _DB_DOWN as e:
+    except DB_DOWN as e:
         raise Unavailable(f"the database is not reachable: {e}") from None
     return result

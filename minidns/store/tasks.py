@@ -39,6 +39,20 @@ async def create_task(pool, kind: str, project: str, *, zone_id=None, status="PE
     return dict(row)
 
 
+INTERRUPTED = "Interrupted: the server stopped before the import finished. Nothing was written; import the file again."
+STALE_IMPORT = 3600.0  # seconds after which an import still PENDING is one its server did not live to finish
+
+
+async def fail_stale_imports(pool, older_than: float = STALE_IMPORT) -> int:
+    """Imports left PENDING by a server that died (SIGKILL, power) end in ERROR; how many."""
+    status = await pool.execute(
+        "UPDATE zone_tasks SET status = 'ERROR', message = $1, updated_at = now(), version = version + 1"
+        " WHERE kind = 'IMPORT' AND status = 'PENDING' AND created_at < now() - make_interval(secs => $2)",
+        INTERRUPTED, older_than,
+    )  # fmt: skip
+    return int(status.split()[-1])
+
+
 async def finish_task(pool, task_id: uuid.UUID, status: str, message: str, zone_id=None) -> None:
     await pool.execute(
         "UPDATE zone_tasks SET status = $2, message = $3, zone_id = coalesce($4, zone_id), updated_at = now(),"
@@ -99,6 +113,9 @@ async def run_import(store: Store, task_id: uuid.UUID, project: str, text: str, 
         await check_new_zone(store.pool, name, project, is_admin)
         change = await store.create_zone(name, **content.soa, rrsets=content.rrsets, project_id=project,
                                          source="api-import")  # fmt: skip
+    except asyncio.CancelledError:  # the server is stopping: nothing was written
+        await finish_task(store.pool, task_id, "ERROR", INTERRUPTED)
+        raise
     except ZoneFileError as e:
         await finish_task(store.pool, task_id, "ERROR", str(e).replace(path, "zonefile"))
     except Conflict:

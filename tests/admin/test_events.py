@@ -19,7 +19,7 @@ import requests
 from minidns.store import db
 from minidns.store.writer import Edit, Store
 
-from conftest import ALICE, INGEST, Api, free_port
+from conftest import ADMIN, ALICE, INGEST, Api, free_port
 
 EVENTS = Path(__file__).resolve().parent / "events"
 TENANT = "33a88272e06a49c1a0f653abc374b56b"
@@ -397,6 +397,11 @@ def test_database_outage_answers_503_with_retry_after_and_loses_nothing(serve, o
         assert r.status_code == 503, r.text
         assert r.headers["Retry-After"] == "5"
     assert api.get(f"/v1/events/{create['message_id']}", token=INGEST).status_code == 503
+    # The rest of the API says the same (a JSON body, Retry-After), and writes nothing.
+    for method, path, body in (("POST", "/v2/zones", {"name": "new.test.", "email": "h@new.test"}), ("GET", "/v2/zones", None)):
+        r = api.request(method, path, json=body, token=ADMIN)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
+        assert r.json()["type"] == "service_unavailable" and r.json()["request_id"]
     own_pg.start()
     deadline = time.monotonic() + 20
     while True:
@@ -412,6 +417,8 @@ def test_database_outage_answers_503_with_retry_after_and_loses_nothing(serve, o
     has(api, "web1.cloud.test", "A", {"10.0.0.5"})
     metrics = api.get("/metrics", token=None).text
     assert 'minidns_events_total{outcome="unavailable"}' in metrics
+    assert [z["name"] for z in api.get("/v2/zones", token=ADMIN, headers={"X-Auth-All-Projects": "true"}).json()["zones"]] \
+        == ["cloud.test."]  # fmt: skip
 
 
 def test_retention_removes_old_events_and_tombstones(api_config, database_url, request):

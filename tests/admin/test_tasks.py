@@ -112,3 +112,49 @@ def test_export_gives_a_zone_file_that_imports_back_the_same(api):
     api.wait_dns("www.exp.test.", "A", answers("www.exp.test.", "A", {"192.0.2.1", "192.0.2.2"}))
     assert api.delete(f"/v2/zones/tasks/exports/{t['id']}", token=ALICE).status_code == 204
     error(api.get(f"/v2/zones/tasks/exports/{t['id']}", token=ALICE), 404, "zone_export_not_found")
+
+
+def test_an_import_cut_short_by_a_stop_ends_in_error_and_writes_nothing(api):
+    """The server stops while a large import is still being read: its task ends in ERROR saying
+    so (not PENDING for ever) and no zone is left half-made."""
+    import threading
+    import time
+
+    from policyutil import sql
+
+    head = "$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns1 h 1 3600 600 1209600 300\n@ IN NS ns1\n"
+    text = head + "".join(f"h{i} IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n" for i in range(120_000))
+    t = threading.Thread(target=lambda: _quietly(post_import, api, text), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not sql(api, "SELECT 1 FROM zone_tasks WHERE kind = 'IMPORT'"):
+        assert time.monotonic() < deadline, "the import task never appeared"
+        time.sleep(0.02)
+    assert api.served.stop() == 0
+    t.join(10)
+    rows = sql(api, "SELECT status, message FROM zone_tasks WHERE kind = 'IMPORT'")
+    assert [r["status"] for r in rows] == ["ERROR"] and rows[0]["message"].startswith("Interrupted"), rows
+    assert not sql(api, "SELECT 1 FROM zones WHERE name = 'big.test.'")
+
+
+def _quietly(fn, *args):
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - the server stops under this request
+        pass
+
+
+def test_imports_a_dead_server_left_pending_end_in_error_at_start(database_url, request):
+    """An import whose server was killed stays PENDING in the database; a server starting finds it
+    (older than an hour) and ends it in ERROR."""
+    from test_events import db_run
+
+    db_run(database_url, lambda s: s.pool.execute(
+        "INSERT INTO zone_tasks (id, kind, project_id, status, created_at) VALUES"
+        " (gen_random_uuid(), 'IMPORT', 'alice', 'PENDING', now() - interval '2 hours'),"
+        " (gen_random_uuid(), 'IMPORT', 'alice', 'PENDING', now())"))  # fmt: skip
+    api = request.getfixturevalue("api")
+    api.served.wait_for(r"1 zone import\(s\) left PENDING", 10)
+    listed = api.get("/v2/zones/tasks/imports", token=ALICE).json()["imports"]
+    assert sorted(i["status"] for i in listed) == ["ERROR", "PENDING"]
+    assert any(i["status"] == "ERROR" and i["message"].startswith("Interrupted") for i in listed)
