@@ -19,7 +19,7 @@ import requests
 from minidns.store import db
 from minidns.store.writer import Edit, Store
 
-from conftest import ADMIN, ALICE, INGEST, Api, free_port
+from conftest import ADMIN, ALICE, BOB, INGEST, Api, free_port
 
 EVENTS = Path(__file__).resolve().parent / "events"
 TENANT = "33a88272e06a49c1a0f653abc374b56b"
@@ -453,8 +453,6 @@ def test_neutron_floating_ips_are_offered_for_reverse_dns(sink):
     """A floating IP Neutron says a project holds appears in that project's
     /v2/reverse/floatingips (region events_region), where the project sets its PTR — which wins
     over the PTR the event made — and the floating IP's delete takes both away."""
-    from conftest import BOB
-
     make_zones(sink.database_url, ["113.0.203.in-addr.arpa."])
     assoc = load("neutron_floatingip.update.end_associate.json")
     assoc["payload"]["floatingip"].update(tenant_id="alice", project_id="alice")
