@@ -10,7 +10,7 @@ ALLOWED = {
     "zones": {"wire"},
     "xfr": {"wire", "zones"},
     "dnssec": {"wire", "zones"},
-    "store": {"wire", "zones", "xfr"},  # TSIG keys are checked as transfers use them
+    "store": {"wire", "zones", "xfr", "dnssec"},  # TSIG keys are checked as transfers use them; DNSSEC keys made
     "server": {"wire", "zones", "xfr", "dnssec", "store"},
     "admin": {"wire", "zones", "xfr", "dnssec", "store", "server"},
 }

@@ -3,6 +3,8 @@
 # RR types (RFC 1035 §3.2.2 and later registrations) that the engine treats specially.
 A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, DNAME, OPT, DS = 1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 41, 43
 RRSIG, NSEC, DNSKEY, TSIG, TKEY = 46, 47, 48, 250, 249
+NSEC3, NSEC3PARAM, CDS, CDNSKEY = 50, 51, 59, 60
+NXNAME = 128  # RFC 9824 §6: in a compact denial's NSEC bitmap; never a query type
 IXFR, AXFR, MAILB, MAILA, ANY = 251, 252, 253, 254, 255
 
 # Classes (RFC 1035 §3.2.4).
@@ -20,6 +22,7 @@ QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0
 
 # EDNS (RFC 6891) and its options.
 DO_BIT = 0x8000
+CO_BIT = 0x4000  # Compact Answers OK (RFC 9824 §4)
 OPT_NSID = 3
 OPT_EDE = 15
 EDE_PROHIBITED, EDE_NOT_AUTHORITATIVE = 18, 20  # RFC 8914 §4

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from struct import unpack_from
 
-from . import FORMERR, OPT, OPT_NSID, QR, TSIG
+from . import CO_BIT, FORMERR, OPT, OPT_NSID, QR, TSIG
 
 MAX_NAME = 255  # RFC 1035 §3.1: a name is at most 255 octets in wire form
 
@@ -28,6 +28,7 @@ class Edns:
     do: bool
     nsid: bool  # the NSID option (RFC 5001) was present
     options: bytes  # the raw option data, kept so callers can look for other options
+    co: bool = False  # Compact Answers OK (RFC 9824 §4): an NXDOMAIN rcode is wanted with compact denial
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,4 +168,4 @@ def _read_opt(rdata: bytes, payload: int, ttl: int) -> Edns:
             raise QueryError(FORMERR, "EDNS option runs past the OPT record")
         if code == OPT_NSID:
             nsid = True
-    return Edns(payload, (ttl >> 16) & 0xFF, bool(ttl & 0x8000), nsid, rdata)
+    return Edns(payload, (ttl >> 16) & 0xFF, bool(ttl & 0x8000), nsid, rdata, bool(ttl & CO_BIT))

@@ -30,6 +30,13 @@ class Answer:
     authority: list[RRset] = field(default_factory=list)
     additional: list[RRset] = field(default_factory=list)
     glue: int = 0  # the first `glue` additional RRsets are a referral's in-domain glue (RFC 9471)
+    # What a DNSSEC signer must prove (dnssec/signer.py): the name found not to exist, or the name
+    # (and its node) found without the type asked for; answer owners made from a wildcard → the
+    # wildcard's owner (RFC 4592 §3.3.1, RFC 4035 §3.1.3.3).
+    nxname: bytes | None = None
+    nodata: bytes | None = None
+    nodata_node: bytes = b""
+    wild: dict | None = None
 
 
 def resolve(zone: Snapshot, qname: bytes, qtype: int) -> Answer:
@@ -57,10 +64,14 @@ def _answer_name(zone: Snapshot, name: bytes, qtype: int, ans: Answer, seen: set
             return synthesize_dname(zone, name, qtype, owner, ans, seen)
     node = zone.nodes.get(name)
     if node is None:
-        node = zone.nodes.get(b"\x01*" + closest_encloser(zone, name))
+        wildcard = b"\x01*" + closest_encloser(zone, name)
+        node = zone.nodes.get(wildcard)
         if node is None:
-            answer_name_error(zone, ans)
+            answer_name_error(zone, ans, name)
             return None
+        if ans.wild is None:
+            ans.wild = {}
+        ans.wild[name] = wildcard
     if qtype == ANY:
         answer_any(zone, name, node, ans)
         return None
@@ -73,7 +84,7 @@ def _answer_name(zone: Snapshot, name: bytes, qtype: int, ans: Answer, seen: set
         if cname is not None:
             ans.answer.append(RRset(name, CNAME, cname[0], cname[1]))
             return _next_in_zone(zone, cname[1][0], seen)
-    answer_nodata(zone, ans)
+    answer_nodata(zone, ans, name, node)
     return None
 
 
@@ -132,20 +143,22 @@ def answer_any(zone: Snapshot, name: bytes, node: bytes, ans: Answer) -> None:
     """RFC 8482 §4.1: answer ANY with one RRset (the lowest type), as NSD and Knot do."""
     rrsets = node_rrsets(node)
     if not rrsets:
-        answer_nodata(zone, ans)
+        answer_nodata(zone, ans, name, node)
         return
     rtype, ttl, rdatas = rrsets[0]
     ans.answer.append(RRset(name, rtype, ttl, rdatas))
 
 
-def answer_nodata(zone: Snapshot, ans: Answer) -> None:
+def answer_nodata(zone: Snapshot, ans: Answer, name: bytes, node: bytes) -> None:
     """NOERROR with no data: the SOA with the negative TTL in authority (RFC 2308 §2.2)."""
+    ans.nodata, ans.nodata_node = name, node
     ans.authority.append(RRset(zone.origin, zone.soa.rtype, zone.neg_ttl, zone.soa.rdatas))
 
 
-def answer_name_error(zone: Snapshot, ans: Answer) -> None:
+def answer_name_error(zone: Snapshot, ans: Answer, name: bytes) -> None:
     """NXDOMAIN: the SOA with the negative TTL in authority (RFC 2308 §2.1)."""
     ans.rcode = NXDOMAIN
+    ans.nxname = name
     ans.authority.append(RRset(zone.origin, zone.soa.rtype, zone.neg_ttl, zone.soa.rdatas))
 
 

@@ -112,7 +112,8 @@ class Snapshot(Versioned):
     """One zone at one serial. Never changed after build; `live` turns False when it is replaced,
     which retires every response cached from it (through `version`)."""
 
-    __slots__ = ("origin", "nodes", "cuts", "dnames", "children", "soa", "neg_ttl", "serial", "version", "name", "__weakref__")
+    __slots__ = ("origin", "nodes", "cuts", "dnames", "children", "soa", "neg_ttl", "serial", "version", "name", "keys",
+                 "__weakref__")  # fmt: skip
 
     def __init__(self, origin: bytes, nodes: dict[bytes, bytes], cuts: frozenset, dnames: frozenset, children=None):
         self.origin = origin
@@ -133,6 +134,9 @@ class Snapshot(Versioned):
         self.neg_ttl = min(ttl, minimum)
         self.version = Version()
         self.name = origin_text(origin)
+        # DNSSEC: the zone's signing keys (dnssec/signer.ZoneKeys) when it is served signed; set by
+        # whoever loads the zone (store/follow.py), None for an unsigned zone.
+        self.keys = None
 
 
     def __len__(self) -> int:

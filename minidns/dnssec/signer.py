@@ -1,0 +1,272 @@
+"""Online signing (RFC 4034/4035) with compact denial of existence (RFC 9824): a lookup's Answer
+gets its RRSIGs and denial NSECs, from a bounded cache of signatures. No I/O; the clock is passed in.
+
+Signatures are cached by (zone keys, owner, type, original TTL, the RRset's records, labels), so an
+RRset whose data changed can never be served an old signature. Inception is an hour back,
+expiration `validity` ahead less a spread drawn from the RRset (so signatures do not all expire
+together); a cached signature is made again once 75% of its validity has passed. The engine is
+single-threaded, so concurrent queries for one RRset sign it once: the first one signs and caches.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from struct import pack
+
+from ..wire import CNAME, DNAME, DNSKEY, DS, MX, NOERROR, NS, NSEC, NXNAME, PTR, RRSIG, SOA, SRV, A
+from ..wire.render import RRset
+from ..zones.lookup import Answer, find_cut_or_dname
+from ..zones.snapshot import Snapshot, Version, node_find, node_records
+from .keys import SigningKey
+
+INCEPTION_SKEW = 3600  # seconds: inception an hour back, for clocks behind ours (RFC 4035 §5.3.1)
+REFRESH_AT = 0.75  # of the validity: a cached signature is made again after this share
+SPREAD = 0.1  # of the validity: how much earlier than `validity` a signature may expire
+EPOCH = 3600  # seconds a rendered signed reply may be reused before it is rendered (and signed) anew
+
+# RFC 4034 §6.2 (as amended by RFC 6840 §5.1): types whose RDATA names are lowercased when signed.
+# Offsets: octets before the first name, and how many names follow.
+# MD MF MB MG MR MINFO RP AFSDB RT PX KX by number.
+_NAMES = {NS: (0, 1), CNAME: (0, 1), PTR: (0, 1), DNAME: (0, 1), MX: (2, 1), SRV: (6, 1), SOA: (0, 2), 3: (0, 1),
+          4: (0, 1), 7: (0, 1), 8: (0, 1), 9: (0, 1), 14: (0, 2), 17: (0, 2), 18: (2, 1), 21: (2, 1), 26: (2, 2),
+          36: (2, 1)}  # fmt: skip
+
+
+@dataclass(eq=False)
+class ZoneKeys:
+    """The keys a signed zone is served with: csk/ksk sign the DNSKEY RRset, csk/zsk the rest."""
+
+    origin: bytes
+    keys: list[SigningKey]
+    validity: int = 14 * 86400
+    key_signers: list[SigningKey] = field(init=False)
+    zone_signers: list[SigningKey] = field(init=False)
+    ident: tuple = field(init=False)
+    epoch: Version = field(init=False)
+    epoch_until: float = field(init=False, default=0.0)
+
+    def __post_init__(self):
+        self.key_signers = [k for k in self.keys if k.signs_keys]
+        self.zone_signers = [k for k in self.keys if k.signs_zone]
+        self.ident = (self.origin, tuple((k.algorithm, k.key_tag, k.public) for k in self.keys))
+        self.epoch = Version()
+
+    def current_epoch(self, now: float) -> Version:
+        """What a cached signed reply depends on besides its snapshot: renewed every EPOCH
+        seconds, so no rendered reply outlives the freshness of the signatures in it."""
+        if now >= self.epoch_until:
+            self.epoch.live = False
+            self.epoch = Version()
+            self.epoch_until = now + EPOCH
+        return self.epoch
+
+
+class SignatureCache:
+    """The signatures made, least recently used dropped first once `entries` are held."""
+
+    def __init__(self, entries: int = 100_000):
+        self.entries = max(1, entries)
+        self.data: OrderedDict[tuple, tuple[tuple[bytes, ...], float]] = OrderedDict()
+        self.signed = 0  # signatures made (for the metrics)
+
+    def get(self, key: tuple, now: float):
+        hit = self.data.get(key)
+        if hit is None or now >= hit[1]:
+            return None
+        self.data.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: tuple, sigs: tuple[bytes, ...], refresh_at: float) -> None:
+        data = self.data
+        data[key] = (sigs, refresh_at)
+        data.move_to_end(key)
+        while len(data) > self.entries:
+            data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class Signer:
+    """Adds RRSIGs and compact-denial NSECs to Answers of signed zones."""
+
+    def __init__(self, cache: SignatureCache | None = None):
+        self.cache = cache or SignatureCache()
+
+    # -- signatures -------------------------------------------------------------------------
+    def rrsigs(self, zk: ZoneKeys, rrset: RRset, now: float, orig_ttl: int | None = None,
+               wildcard: bytes | None = None) -> RRset:  # fmt: skip
+        """The RRSIG RRset covering `rrset` (served with its TTL). `orig_ttl`: the TTL signed when
+        the served one is lowered (a negative answer's SOA); `wildcard`: the wildcard owner the
+        RRset was made from, whose label count goes in the RRSIG (RFC 4035 §5.3.2)."""
+        owner, rtype = rrset.owner.lower(), rrset.rtype
+        ttl = rrset.ttl if orig_ttl is None else orig_ttl
+        labels = count_labels(wildcard if wildcard is not None else owner)
+        key = (zk.ident, owner, rtype, ttl, rrset.rdatas, labels)
+        sigs = self.cache.get(key, now)
+        if sigs is None:
+            signers = zk.key_signers if rtype == DNSKEY else zk.zone_signers
+            inception = int(now) - INCEPTION_SKEW
+            spread = int(zk.validity * SPREAD)
+            expiration = int(now) + zk.validity - (zlib.crc32(owner + pack("!H", rtype)) % spread if spread else 0)
+            body = canonical_rrset(wildcard or owner, rtype, ttl, rrset.rdatas)
+            sigs = tuple(_rrsig(k, rtype, labels, ttl, expiration, inception, zk.origin, body) for k in signers)
+            self.cache.signed += len(sigs)
+            self.cache.put(key, sigs, inception + INCEPTION_SKEW + (expiration - inception - INCEPTION_SKEW) * REFRESH_AT)
+        return RRset(rrset.owner, RRSIG, rrset.ttl, sigs)
+
+    # -- answers ----------------------------------------------------------------------------
+    def sign_answer(self, zone: Snapshot, zk: ZoneKeys, qtype: int, ans: Answer, now: float, co: bool) -> None:
+        """Sign `ans` in place (RFC 4035 §3.1): each authoritative RRset followed by its RRSIGs,
+        denial by one NSEC at the name (RFC 9824 §3), DS or its absence proven at a referral."""
+        ans.answer = self._signed(zone, zk, ans.answer, now, ans.wild)
+        if ans.nxname is not None:
+            self._deny(zone, zk, ans, ans.nxname, NXNAME_TYPES, now)
+            if not co:  # RFC 9824 §3.1: NOERROR, unless the client sent Compact Answers OK
+                ans.rcode = NOERROR
+        elif ans.nodata is not None:
+            types = {t for t, _, _ in node_records(ans.nodata_node)} | {RRSIG, NSEC}
+            types.discard(qtype)  # never the type asked for (the wildcard's case too)
+            self._deny(zone, zk, ans, ans.nodata, frozenset(types), now)
+        elif not ans.aa and ans.authority and ans.authority[0].rtype == NS:
+            self._referral(zone, zk, ans, now)
+        if ans.wild and ans.nodata is None:
+            self._no_closer_match(zone, zk, ans, now)
+        if ans.aa and ans.additional:
+            auth = [r for r in ans.additional if not _below_cut(zone, r.owner)]
+            if auth:
+                glue = [r for r in ans.additional if r not in auth]
+                ans.additional = self._signed(zone, zk, auth, now, None) + glue
+
+    def _signed(self, zone: Snapshot, zk: ZoneKeys, rrsets: list[RRset], now: float, wild: dict | None) -> list[RRset]:
+        out = []
+        for r in rrsets:
+            out.append(r)
+            if r.rtype == CNAME and _synthesized(r, rrsets):  # RFC 6672 §5.3.1: DNAME-made CNAMEs go unsigned
+                continue
+            orig = zone.soa.ttl if r.rtype == SOA else None
+            out.append(self.rrsigs(zk, r, now, orig, wild.get(r.owner.lower()) if wild else None))
+        return out
+
+    def _deny(self, zone: Snapshot, zk: ZoneKeys, ans: Answer, name: bytes, types, now: float) -> None:
+        """RFC 9824 §3: one NSEC at the name, next name `\\000.name`, with the types given; its
+        TTL the lesser of the SOA's TTL and MINIMUM (RFC 9077 §3)."""
+        ans.authority = self._signed(zone, zk, ans.authority, now, None)
+        nsec = RRset(name, NSEC, zone.neg_ttl, (b"\x01\x00" + name.lower() + type_bitmap(types),))
+        ans.authority += [nsec, self.rrsigs(zk, nsec, now)]
+
+    def _no_closer_match(self, zone: Snapshot, zk: ZoneKeys, ans: Answer, now: float) -> None:
+        """An answer made from a wildcard also proves that the next closer name does not exist
+        (RFC 4035 §3.1.3.3), by a minimally covering NSEC (RFC 4470 §3): from just before that
+        name to just after it."""
+        for name, wildcard in ans.wild.items():
+            closer = next_closer(name, wildcard[2:])
+            nsec = RRset(predecessor(closer), NSEC, zone.neg_ttl, (b"\x01\x00" + closer + type_bitmap((RRSIG, NSEC)),))
+            ans.authority += [nsec, self.rrsigs(zk, nsec, now)]
+
+    def _referral(self, zone: Snapshot, zk: ZoneKeys, ans: Answer, now: float) -> None:
+        """A referral carries the child's DS and its RRSIG, or an NSEC at the cut proving there is
+        no DS (an insecure delegation, RFC 4035 §3.1.4)."""
+        cut = ans.authority[0].owner.lower()
+        node = zone.nodes.get(cut, b"")
+        found = node_find(node, DS)
+        if found is not None:
+            ds = RRset(cut, DS, found[0], found[1])
+            ans.authority += [ds, self.rrsigs(zk, ds, now)]
+            return
+        types = frozenset({t for t, _, _ in node_records(node)} | {RRSIG, NSEC})
+        nsec = RRset(cut, NSEC, zone.neg_ttl, (b"\x01\x00" + cut + type_bitmap(types),))
+        ans.authority += [nsec, self.rrsigs(zk, nsec, now)]
+
+
+NXNAME_TYPES = frozenset((RRSIG, NSEC, NXNAME))
+
+
+def _synthesized(cname: RRset, rrsets: list[RRset]) -> bool:
+    owner = cname.owner.lower()
+    return any(r.rtype == DNAME and owner.endswith(r.owner.lower()) and owner != r.owner.lower() for r in rrsets)
+
+
+def _below_cut(zone: Snapshot, owner: bytes) -> bool:
+    """Whether `owner` is glue: at or below a zone cut, so not ours to sign (RFC 4035 §2.2)."""
+    if not zone.cuts:
+        return False
+    hit = find_cut_or_dname(zone, owner.lower(), A)
+    return hit is not None and hit[1] == NS
+
+
+def count_labels(owner: bytes) -> int:
+    """The RRSIG Labels field (RFC 4034 §3.1.3): labels of the owner, the root and a leading `*`
+    not counted."""
+    n, off = 0, 0
+    while owner[off]:
+        n += 1
+        off += owner[off] + 1
+    return n - 1 if owner[:2] == b"\x01*" else n
+
+
+def canonical_rdata(rtype: int, rdata: bytes) -> bytes:
+    """RDATA in canonical form (RFC 4034 §6.2): embedded names of the listed types lowercased."""
+    layout = _NAMES.get(rtype)
+    if layout is None:
+        return rdata
+    fixed, names = layout
+    out = bytearray(rdata[:fixed])
+    off = fixed
+    for _ in range(names):
+        start = off
+        while rdata[off]:
+            off += rdata[off] + 1
+        off += 1
+        out += rdata[start:off].lower()
+    out += rdata[off:]
+    return bytes(out)
+
+
+def canonical_rrset(owner: bytes, rtype: int, ttl: int, rdatas: tuple[bytes, ...]) -> bytes:
+    """The RRs of an RRset as RFC 4034 §3.1.8.1 signs them: canonical owner and RDATA, original
+    TTL, sorted by RDATA, duplicates removed."""
+    head = owner.lower() + pack("!HHI", rtype, 1, ttl)
+    canon = sorted({canonical_rdata(rtype, rd) for rd in rdatas})
+    return b"".join(head + pack("!H", len(rd)) + rd for rd in canon)
+
+
+def _rrsig(key: SigningKey, rtype: int, labels: int, ttl: int, expiration: int, inception: int, signer: bytes,
+           body: bytes) -> bytes:  # fmt: skip
+    fields = pack("!HBBIIIH", rtype, key.algorithm, labels, ttl, expiration & 0xFFFFFFFF, inception & 0xFFFFFFFF,
+                  key.key_tag) + signer.lower()  # fmt: skip
+    return fields + key.sign(fields + body)
+
+
+def type_bitmap(types) -> bytes:
+    """The Type Bit Maps field of NSEC (RFC 4034 §4.1.2)."""
+    windows: dict[int, bytearray] = {}
+    for t in sorted(types):
+        win, bit = t >> 8, t & 0xFF
+        bm = windows.setdefault(win, bytearray())
+        need = bit // 8 + 1
+        if len(bm) < need:
+            bm += bytes(need - len(bm))
+        bm[bit // 8] |= 0x80 >> (bit % 8)
+    return b"".join(bytes([w, len(bm)]) + bytes(bm) for w, bm in sorted(windows.items()))
+
+
+def next_closer(name: bytes, encloser: bytes) -> bytes:
+    """The ancestor of `name` (or itself) one label longer than its closest encloser (RFC 5155 §1.3)."""
+    while len(name) > len(encloser) and name[name[0] + 1 :] != encloser:
+        name = name[name[0] + 1 :]
+    return name
+
+
+def predecessor(name: bytes) -> bytes:
+    """A name sorting just before `name` in canonical order (RFC 4471 §3, simplified): its first
+    label with the last octet lowered and filled up with \\255 (or, ending in \\000, shortened)."""
+    label, rest = name[1 : 1 + name[0]], name[1 + name[0] :]
+    if label[-1:] == b"\x00":
+        label = label[:-1]
+    else:
+        room = min(63, 255 - len(rest) - 1) - len(label)
+        label = label[:-1] + bytes([label[-1] - 1]) + b"\xff" * max(0, room)
+    return (bytes([len(label)]) + label + rest) if label else rest
