@@ -18,7 +18,7 @@ from struct import pack
 from ..wire import CNAME, DNAME, DNSKEY, DS, MX, NOERROR, NS, NSEC, NXNAME, PTR, RRSIG, SOA, SRV, A
 from ..wire.render import RRset
 from ..zones.lookup import Answer, find_cut_or_dname
-from ..zones.snapshot import Snapshot, Version, node_find, node_records
+from ..zones.snapshot import Snapshot, node_find, node_records
 from .keys import SigningKey
 
 INCEPTION_SKEW = 3600  # seconds: inception an hour back, for clocks behind ours (RFC 4035 §5.3.1)
@@ -44,23 +44,12 @@ class ZoneKeys:
     key_signers: list[SigningKey] = field(init=False)
     zone_signers: list[SigningKey] = field(init=False)
     ident: tuple = field(init=False)
-    epoch: Version = field(init=False)
-    epoch_until: float = field(init=False, default=0.0)
+    epoch_until: float = field(init=False, default=0.0)  # when the engine next retires the zone's cached replies
 
     def __post_init__(self):
         self.key_signers = [k for k in self.keys if k.signs_keys]
         self.zone_signers = [k for k in self.keys if k.signs_zone]
         self.ident = (self.origin, tuple((k.algorithm, k.key_tag, k.public) for k in self.keys))
-        self.epoch = Version()
-
-    def current_epoch(self, now: float) -> Version:
-        """What a cached signed reply depends on besides its snapshot: renewed every EPOCH
-        seconds, so no rendered reply outlives the freshness of the signatures in it."""
-        if now >= self.epoch_until:
-            self.epoch.live = False
-            self.epoch = Version()
-            self.epoch_until = now + EPOCH
-        return self.epoch
 
 
 class SignatureCache:

@@ -89,6 +89,7 @@ class Server:
         self.limits = TcpLimits(config.tcp_max_connections, config.tcp_idle_timeout)
         self.closers: list = []
         self.stopping = asyncio.Event()
+        self.renewing: asyncio.Task | None = None  # Engine.renew_signed every minute
         self.reloading: asyncio.Task | None = None
         self.file_zones: dict[bytes, Snapshot] = {}
         self.database = None  # a store.Database once connected
@@ -188,7 +189,14 @@ class Server:
             await self._listen(spec)
         for service in self.services:
             await service.start(self)
+        self.renewing = asyncio.ensure_future(self._renew_signed())
         log.info("serving %d zone(s) on %s", len(self.engine.table.zones), ", ".join(self.config.listen))
+
+    async def _renew_signed(self) -> None:
+        """Signed zones' cached replies are rendered anew once their signing epoch ends."""
+        while True:
+            await asyncio.sleep(60)
+            self.engine.renew_signed()
 
     async def _start_database(self) -> None:
         from ..store.database import open_database
@@ -345,6 +353,8 @@ class Server:
         else:
             start.cancel()
         log.info("stopping")
+        if self.renewing is not None:
+            self.renewing.cancel()
         for service in self.services:
             try:
                 await service.stop()

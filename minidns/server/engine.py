@@ -28,11 +28,13 @@ from ..wire import (
     REFUSED,
     SERVFAIL,
     TXT,
+    NXNAME,
 )
+from ..dnssec.signer import EPOCH, SignatureCache, Signer
 from ..wire.query import Query, QueryError, parse_query
 from ..wire.render import RRset, opt_record, render, render_error
 from ..zones.lookup import resolve
-from ..zones.snapshot import Snapshot
+from ..zones.snapshot import Snapshot, Version
 from ..zones.table import ZoneTable
 
 log = logging.getLogger("minidns.engine")
@@ -50,6 +52,7 @@ class EngineSettings:
     version: str | None = None  # CH TXT version.bind / version.server when set
     identity: str | None = None  # CH TXT id.server / hostname.bind when set
     cache_entries: int = 200_000  # replies kept, over two generations
+    signature_cache_entries: int = 100_000  # DNSSEC signatures kept (least recently used dropped)
 
 
 class ReplyCache:
@@ -152,8 +155,10 @@ class Engine:
     """Answers queries from the current zone table. `answer()` is the slow path: the protocols look
     up `data[2:]` in `udp_cache`/`tcp_cache` themselves first and splice the ID onto a live hit."""
 
-    def __init__(self, settings: EngineSettings = EngineSettings()):
+    def __init__(self, settings: EngineSettings = EngineSettings(), clock=time.time):
         self.settings = settings
+        self.clock = clock  # for signature validity; tests move it
+        self.signer = Signer(SignatureCache(settings.signature_cache_entries))
         self.table = ZoneTable()
         self.udp_cache = ReplyCache(settings.cache_entries)
         self.tcp_cache = ReplyCache(settings.cache_entries // 4)
@@ -252,6 +257,8 @@ class Engine:
                 return render_error(q.id, keep, question, NOTAUTH, self._opt(q)), None
             # RFC 8906 §3.1.4: NOTIMP; header only, as NSD sends it
             return render_error(q.id, keep, b"", NOTIMP, None), None
+        if q.qtype == NXNAME:  # RFC 9824 §6: a meta type, only ever in a compact denial's bitmap
+            return render_error(q.id, keep, question, FORMERR, self._opt(q)), None
         if q.qtype in (AXFR, IXFR):
             # Transfers are TCP-only (RFC 5936 §4.2): AXFR over UDP is NOTIMP; otherwise, until
             # transfers are served, REFUSED with EDE "Prohibited", as NSD answers.
@@ -274,17 +281,44 @@ class Engine:
         if zone is None:  # a name outside every zone: EDE "Not Authoritative", as NSD and Knot
             return render_error(q.id, keep, question, REFUSED, self._opt(q, ede=EDE_NOT_AUTHORITATIVE)), table.version
         ans = resolve(zone, q.key, q.qtype)
+        if zone.keys is not None and edns is not None and edns.do:
+            self._sign(zone, q, ans)
         flags = keep | ans.rcode | (AA if ans.aa else 0)
         sections = (ans.answer, ans.authority, ans.additional)
         return render(q.id, flags, question, q.key, sections, self._opt(q), limit, ans.glue), zone.version
 
+    def _sign(self, zone: Snapshot, q: Query, ans) -> None:
+        """The signing stage (RFC 4035 §3.1, RFC 9824): RRSIGs from the signature cache, denial
+        by compact NSECs."""
+        zk = zone.keys
+        now = self.clock()
+        if not zk.epoch_until:
+            zk.epoch_until = now + EPOCH
+        self.signer.sign_answer(zone, zk, q.qtype, ans, now, q.edns.co)
+
+    def renew_signed(self) -> int:
+        """Retire the cached replies of each signed zone whose epoch (EPOCH seconds) has ended, so
+        that no reply is served with older signatures than the signer would now give; how many
+        zones. The server calls this every minute."""
+        now = self.clock()
+        renewed = 0
+        for zone in self.table.zones.values():
+            zk = zone.keys
+            if zk is not None and zk.epoch_until and now >= zk.epoch_until:
+                old, zone.version = zone.version, Version()
+                old.live = False
+                zk.epoch_until = now + EPOCH
+                renewed += 1
+        return renewed
+
     def _opt(self, q: Query, ext_rcode: int = 0, ede: int | None = None) -> bytes | None:
-        """Our OPT for the reply, when the query had one (RFC 6891 §7)."""
+        """Our OPT for the reply, when the query had one (RFC 6891 §7); the CO flag echoed when
+        the client sent it with DO (RFC 9824 §4)."""
         edns = q.edns
         if edns is None:
             return None
         nsid = self.settings.nsid if edns.nsid and not ext_rcode else None
-        return opt_record(self.settings.edns_payload, ext_rcode, edns.do, nsid, ede)
+        return opt_record(self.settings.edns_payload, ext_rcode, edns.do, nsid, ede, edns.co and edns.do)
 
     def _answer_chaos(self, q: Query, question: bytes, keep: int, limit: int) -> bytes:
         """CH TXT version.bind/id.server (RFC 4892) when configured, without AA as NSD and Knot

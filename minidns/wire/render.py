@@ -5,7 +5,7 @@ from __future__ import annotations
 from struct import pack
 from typing import NamedTuple
 
-from . import CNAME, DO_BIT, IN, MX, NS, OPT, OPT_EDE, OPT_NSID, PTR, QR, SOA, TC
+from . import CNAME, CO_BIT, DO_BIT, IN, MX, NS, OPT, OPT_EDE, OPT_NSID, PTR, QR, SOA, TC
 
 # RFC 3597 §4: only the RFC 1035 types may have their rdata names compressed. Each entry gives the
 # offsets layout: number of leading octets before the first name, and how many names follow.
@@ -22,13 +22,13 @@ class RRset(NamedTuple):
     rclass: int = IN
 
 
-def opt_record(payload: int, ext_rcode: int, do: bool, nsid: bytes | None, ede: int | None = None) -> bytes:
+def opt_record(payload: int, ext_rcode: int, do: bool, nsid: bytes | None, ede: int | None = None, co: bool = False) -> bytes:
     """Our OPT pseudo-RR (RFC 6891 §6.1.2), optionally carrying NSID (RFC 5001) and an Extended
     DNS Error code without text (RFC 8914), as NSD and Knot send it."""
     options = b"" if nsid is None else pack("!HH", OPT_NSID, len(nsid)) + nsid
     if ede is not None:
         options += pack("!HHH", OPT_EDE, 2, ede)
-    flags = DO_BIT if do else 0
+    flags = (DO_BIT if do else 0) | (CO_BIT if co else 0)
     return b"\x00" + pack("!HHBBHH", OPT, payload, ext_rcode, 0, flags, len(options)) + options
 
 

@@ -1,0 +1,314 @@
+"""The signing stage through the engine: every signed RRset validates with dnspython against the
+zone's DNSKEY, denial is RFC 9824's compact form, and the signature cache never serves a stale
+signature."""
+
+from __future__ import annotations
+
+import base64
+
+import dns.dnssec
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from minidns.dnssec import keys as K
+from minidns.dnssec.signer import SignatureCache, Signer, ZoneKeys, count_labels, predecessor, type_bitmap
+from minidns.server.engine import Engine, EngineSettings
+from minidns.zones.loader import load_zone_text
+
+ORIGIN = dns.name.from_text("example.test.")
+NOW = 1_790_000_000.0
+ZONE = """
+$TTL 300
+@        SOA  ns1 hostmaster 1 7200 3600 1209600 60
+@        NS   ns1
+{dnskeys}
+ns1      A    192.0.2.53
+www      A    192.0.2.80
+www      A    192.0.2.81
+mail     MX   10 mx
+mx       A    192.0.2.25
+alias    CNAME www
+dangling CNAME nothere
+*.wild   TXT  "from the wildcard"
+a.b.c    TXT  "below an empty non-terminal"
+dn       DNAME other.test.
+secure   NS   ns.secure
+secure   DS   12345 13 2 {digest}
+ns.secure A   192.0.2.99
+insecure NS   ns.elsewhere.test.
+"""
+DIGEST = "AB" * 32
+
+
+def make_zone(keys):
+    lines = "\n".join(f"@ 3600 DNSKEY {k.flags} 3 {k.algorithm} {base64.b64encode(k.public).decode()}" for k in keys)
+    snap = load_zone_text(ZONE.format(dnskeys=lines, digest=DIGEST), "example.test.")
+    snap.keys = ZoneKeys(snap.origin, keys)
+    return snap
+
+
+@pytest.fixture(params=["csk-ecdsa", "ksk-zsk-ed25519", "csk-rsa"])
+def keys(request):
+    if request.param == "csk-ecdsa":
+        return [K.generate(K.ECDSAP256SHA256, "csk")]
+    if request.param == "csk-rsa":
+        return [K.generate(K.RSASHA256, "csk", rsa_bits=1024)]
+    return [K.generate(K.ED25519, "ksk"), K.generate(K.ED25519, "zsk")]
+
+
+class Clock:
+    def __init__(self, now=NOW):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def engine(keys, clock):
+    e = Engine(EngineSettings(), clock=clock)
+    e.set_zones([make_zone(keys)])
+    return e
+
+
+def ask(engine, name, rdtype="A", do=True, co=False, payload=4096):
+    q = dns.message.make_query(name, rdtype, use_edns=0, want_dnssec=do, payload=payload)
+    if co:
+        q.ednsflags |= 0x4000
+    return dns.message.from_wire(engine.answer(q.to_wire()))
+
+
+def dnskey_rrset(engine):
+    r = ask(engine, "example.test.", "DNSKEY")
+    return next(s for s in r.answer if s.rdtype == dns.rdatatype.DNSKEY)
+
+
+def validate_all(engine, reply, clock):
+    """Every RRset of answer and authority (and additional, except glue) has a valid RRSIG."""
+    keyset = {ORIGIN: dnskey_rrset(engine)}
+    checked = 0
+    for section in (reply.answer, reply.authority, reply.additional):
+        sigs = {(s.name, s.covers): s for s in section if s.rdtype == dns.rdatatype.RRSIG}
+        for rrset in section:
+            if rrset.rdtype in (dns.rdatatype.RRSIG, dns.rdatatype.OPT):
+                continue
+            sig = sigs.get((rrset.name, rrset.rdtype))
+            if sig is None:
+                continue
+            dns.dnssec.validate(rrset, sig, keyset, now=clock.now)
+            checked += 1
+    return checked
+
+
+def sigs_for(section, rdtype):
+    return [s for s in section if s.rdtype == dns.rdatatype.RRSIG and s.covers == rdtype]
+
+
+def nsec(section):
+    found = [s for s in section if s.rdtype == dns.rdatatype.NSEC]
+    assert len(found) == 1, section
+    return found[0]
+
+
+def test_positive_answers_validate(engine, clock):
+    for name, rdtype in [("www.example.test.", "A"), ("example.test.", "SOA"), ("example.test.", "NS"),
+                         ("example.test.", "DNSKEY"), ("mail.example.test.", "MX"), ("secure.example.test.", "DS")]:
+        r = ask(engine, name, rdtype)
+        assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+        assert sigs_for(r.answer, dns.rdatatype.from_text(rdtype)), (name, rdtype)
+        assert validate_all(engine, r, clock) >= 1
+
+
+def test_dnskey_is_signed_by_the_key_signing_key_and_the_rest_by_the_zone_key(engine, keys):
+    r = ask(engine, "example.test.", "DNSKEY")
+    tags = {sig.key_tag for sig in sigs_for(r.answer, dns.rdatatype.DNSKEY)[0]}
+    assert tags == {k.key_tag for k in keys if k.signs_keys}
+    r = ask(engine, "www.example.test.")
+    assert {sig.key_tag for sig in sigs_for(r.answer, dns.rdatatype.A)[0]} == {k.key_tag for k in keys if k.signs_zone}
+
+
+def test_without_do_nothing_is_signed(engine):
+    r = ask(engine, "www.example.test.", do=False)
+    assert not sigs_for(r.answer, dns.rdatatype.A)
+    r = ask(engine, "nothere.example.test.", do=False)
+    assert r.rcode() == dns.rcode.NXDOMAIN and not any(s.rdtype == dns.rdatatype.NSEC for s in r.authority)
+
+
+def test_nxdomain_is_compact_nodata_with_nxname(engine, clock):
+    r = ask(engine, "nothere.example.test.")
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer  # RFC 9824 §3: NOERROR
+    n = nsec(r.authority)
+    assert n.name == dns.name.from_text("nothere.example.test.")
+    assert n[0].next == dns.name.from_text("\\000.nothere.example.test.")
+    assert _types(n) == {"RRSIG", "NSEC", "NXNAME"}
+    assert n.ttl == 60  # RFC 9077: min(SOA TTL 300, MINIMUM 60)
+    assert validate_all(engine, r, clock) == 2  # SOA and NSEC
+
+
+def test_co_flag_restores_the_nxdomain_rcode(engine, clock):
+    r = ask(engine, "nothere.example.test.", co=True)
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    assert r.ednsflags & 0x4000  # echoed
+    assert _types(nsec(r.authority)) == {"RRSIG", "NSEC", "NXNAME"}
+    assert validate_all(engine, r, clock) == 2
+
+
+def test_nodata_bitmap_has_the_real_types_never_the_query_type(engine, clock):
+    r = ask(engine, "www.example.test.", "TXT")
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer
+    n = nsec(r.authority)
+    assert n.name == dns.name.from_text("www.example.test.") and _types(n) == {"A", "RRSIG", "NSEC"}
+    r = ask(engine, "example.test.", "MX")
+    assert _types(nsec(r.authority)) == {"SOA", "NS", "DNSKEY", "RRSIG", "NSEC"}
+    assert validate_all(engine, r, clock) == 2
+
+
+def test_empty_non_terminal_is_nsec_rrsig_only(engine, clock):
+    r = ask(engine, "b.c.example.test.", "A")
+    assert r.rcode() == dns.rcode.NOERROR
+    assert _types(nsec(r.authority)) == {"RRSIG", "NSEC"}
+    assert validate_all(engine, r, clock) == 2
+
+
+def test_nxname_query_is_formerr(engine):
+    r = ask(engine, "www.example.test.", 128)
+    assert r.rcode() == dns.rcode.FORMERR
+
+
+def test_wildcard_answer_signed_as_the_wildcard_and_next_closer_covered(engine, clock):
+    r = ask(engine, "x.y.wild.example.test.", "TXT")
+    assert r.rcode() == dns.rcode.NOERROR
+    sig = sigs_for(r.answer, dns.rdatatype.TXT)[0]
+    assert sig[0].labels == 3  # *.wild.example.test. → wild.example.test.
+    assert validate_all(engine, r, clock) == 2  # the TXT (as expanded) and the NSEC
+    n = nsec(r.authority)
+    closer = dns.name.from_text("y.wild.example.test.")
+    assert n.name < closer < n[0].next  # the next closer name is covered (RFC 4035 §3.1.3.3)
+    assert n[0].next == dns.name.from_text("\\000.y.wild.example.test.")
+    # NODATA at a wildcard-made name: compact NODATA at the name, the wildcard's types.
+    r = ask(engine, "x.wild.example.test.", "A")
+    assert _types(nsec(r.authority)) == {"TXT", "RRSIG", "NSEC"}
+    assert validate_all(engine, r, clock) == 2
+
+
+def test_cname_chain_and_dangling_cname(engine, clock):
+    r = ask(engine, "alias.example.test.", "A")
+    assert [s.rdtype for s in r.answer if s.rdtype != dns.rdatatype.RRSIG] == [dns.rdatatype.CNAME, dns.rdatatype.A]
+    assert validate_all(engine, r, clock) == 2
+    r = ask(engine, "dangling.example.test.", "A")
+    assert r.rcode() == dns.rcode.NOERROR
+    assert nsec(r.authority).name == dns.name.from_text("nothere.example.test.")
+    assert validate_all(engine, r, clock) == 3  # CNAME, SOA, NSEC
+
+
+def test_dname_signed_and_synthesized_cname_not(engine, clock):
+    r = ask(engine, "x.dn.example.test.", "A")
+    assert sigs_for(r.answer, dns.rdatatype.DNAME) and not sigs_for(r.answer, dns.rdatatype.CNAME)
+    assert validate_all(engine, r, clock) == 1
+
+
+def test_referrals_prove_ds_or_its_absence_and_glue_is_unsigned(engine, clock):
+    r = ask(engine, "host.secure.example.test.", "A")
+    assert not r.flags & dns.flags.AA
+    assert not sigs_for(r.authority, dns.rdatatype.NS)
+    assert sigs_for(r.authority, dns.rdatatype.DS)
+    assert not sigs_for(r.additional, dns.rdatatype.A)  # glue
+    assert validate_all(engine, r, clock) == 1
+    r = ask(engine, "host.insecure.example.test.", "A")
+    n = nsec(r.authority)
+    assert n.name == dns.name.from_text("insecure.example.test.") and _types(n) == {"NS", "RRSIG", "NSEC"}
+    assert validate_all(engine, r, clock) == 1
+    r = ask(engine, "insecure.example.test.", "DS")  # the parent's NODATA for DS
+    assert r.flags & dns.flags.AA and _types(nsec(r.authority)) == {"NS", "RRSIG", "NSEC"}
+
+
+def test_additional_in_zone_data_is_signed(engine, clock):
+    r = ask(engine, "mail.example.test.", "MX")
+    assert sigs_for(r.additional, dns.rdatatype.A)
+    assert validate_all(engine, r, clock) == 2
+
+
+def test_a_changed_rrset_never_gets_the_old_signature(keys, clock):
+    e = Engine(EngineSettings(), clock=clock)
+    z1 = make_zone(keys)
+    e.set_zones([z1])
+    first = sigs_for(ask(e, "www.example.test.").answer, dns.rdatatype.A)[0]
+    text = ZONE.replace("www      A    192.0.2.81", "www      A    192.0.2.82")
+    lines = "\n".join(f"@ 3600 DNSKEY {k.flags} 3 {k.algorithm} {base64.b64encode(k.public).decode()}" for k in keys)
+    z2 = load_zone_text(text.format(dnskeys=lines, digest=DIGEST), "example.test.")
+    z2.keys = z1.keys  # the same keys object (and signature cache identity), new data
+    e.replace_zone(z2)
+    r = ask(e, "www.example.test.")
+    assert {rd.address for rd in r.answer[0]} == {"192.0.2.80", "192.0.2.82"}
+    assert sigs_for(r.answer, dns.rdatatype.A)[0] != first
+    assert validate_all(e, r, clock) == 1
+
+
+def test_signatures_are_cached_refreshed_at_three_quarters_and_spread(engine, clock, keys):
+    before = engine.signer.cache.signed
+    ask(engine, "www.example.test.")
+    made = engine.signer.cache.signed - before
+    assert made >= 1
+    engine.udp_cache.clear()
+    ask(engine, "www.example.test.")
+    assert engine.signer.cache.signed - before == made  # from the signature cache
+    sig = sigs_for(ask(engine, "www.example.test.").answer, dns.rdatatype.A)[0][0]
+    assert sig.inception == int(NOW) - 3600
+    validity = 14 * 86400
+    assert int(NOW) + validity * 0.9 <= sig.expiration <= int(NOW) + validity
+    other = sigs_for(ask(engine, "ns1.example.test.").answer, dns.rdatatype.A)[0][0]
+    mx = sigs_for(ask(engine, "mx.example.test.").answer, dns.rdatatype.A)[0][0]
+    assert len({sig.expiration, other.expiration, mx.expiration}) > 1  # spread
+    # Past 75% of the validity: signed again; the cached reply is retired by the next renewal.
+    clock.now = NOW + validity * 0.8
+    assert engine.renew_signed() == 1
+    sig2 = sigs_for(ask(engine, "www.example.test.").answer, dns.rdatatype.A)[0][0]
+    assert sig2.inception > sig.inception
+    assert validate_all(engine, ask(engine, "www.example.test."), clock) == 1
+
+
+def test_a_full_signature_cache_drops_the_least_recently_used():
+    cache = SignatureCache(entries=3)
+    for i in range(5):
+        cache.put(("k", i), (b"s",), NOW + 10)
+    assert len(cache) == 3 and cache.get(("k", 0), NOW) is None and cache.get(("k", 4), NOW) == (b"s",)
+    cache.get(("k", 2), NOW)
+    cache.put(("k", 5), (b"s",), NOW + 10)
+    assert cache.get(("k", 2), NOW) is not None and cache.get(("k", 3), NOW) is None
+    assert cache.get(("k", 4), NOW + 11) is None  # due for refresh
+
+
+def test_truncation_keeps_signed_answers_whole(engine):
+    q = dns.message.make_query("www.example.test.", "A", use_edns=0, want_dnssec=True, payload=512)
+    r = dns.message.from_wire(engine.answer(q.to_wire()))
+    if r.flags & dns.flags.TC:
+        assert not r.answer
+    else:
+        assert sigs_for(r.answer, dns.rdatatype.A)
+
+
+def test_helpers():
+    assert count_labels(b"\x01*\x03foo\x00") == 1
+    assert count_labels(b"\x03www\x03foo\x00") == 2
+    assert type_bitmap([1, 46, 47, 128]) == dns.rdata.from_text("IN", "NSEC", "x. A RRSIG NSEC TYPE128").to_wire()[3:]
+    n = dns.name.from_text("b.example.")
+    p = dns.name.from_wire(predecessor(n.to_wire()), 0)[0]
+    assert p < n and p.parent() == n.parent()
+
+
+def _types(nsec_rrset) -> set[str]:
+    text = nsec_rrset[0].to_text().split()[1:]
+    return {"NXNAME" if t == "TYPE128" else t for t in text}
