@@ -23,6 +23,9 @@ ROLES = ("csk", "ksk", "zsk")
 MASTER_KEY_OCTETS = 32  # AES-256-GCM
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
 class BadKey(ValueError):
     """A key that cannot be used: unknown algorithm, wrong master key, damaged ciphertext."""
 
@@ -58,7 +61,7 @@ class SigningKey:
         """The signature field of an RRSIG over `data`, in DNSSEC's form for the algorithm."""
         k = self.private
         if self.algorithm == ECDSAP256SHA256:
-            r, s = decode_dss_signature(k.sign(data, ec.ECDSA(hashes.SHA256())))
+            r, s = decode_dss_signature(k.sign(data, _ECDSA_SHA256))
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")  # RFC 6605 §4
         if self.algorithm == ED25519:
             return k.sign(data)

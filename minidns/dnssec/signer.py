@@ -43,13 +43,14 @@ class ZoneKeys:
     validity: int = 14 * 86400
     key_signers: list[SigningKey] = field(init=False)
     zone_signers: list[SigningKey] = field(init=False)
-    ident: tuple = field(init=False)
+    ident: bytes = field(init=False)
     epoch_until: float = field(init=False, default=0.0)  # when the engine next retires the zone's cached replies
 
     def __post_init__(self):
         self.key_signers = [k for k in self.keys if k.signs_keys]
         self.zone_signers = [k for k in self.keys if k.signs_zone]
-        self.ident = (self.origin, tuple((k.algorithm, k.key_tag, k.public) for k in self.keys))
+        # Bytes, so its hash is computed once: it keys every signature made with these keys.
+        self.ident = self.origin + b"".join(pack("!BH", k.algorithm, k.key_tag) + k.public for k in self.keys)
 
 
 class SignatureCache:
@@ -143,7 +144,7 @@ class Signer:
         """RFC 9824 §3: one NSEC at the name, next name `\\000.name`, with the types given; its
         TTL the lesser of the SOA's TTL and MINIMUM (RFC 9077 §3)."""
         ans.authority = self._signed(zone, zk, ans.authority, now, None)
-        nsec = RRset(name, NSEC, zone.neg_ttl, (b"\x01\x00" + name.lower() + type_bitmap(types),))
+        nsec = RRset(name, NSEC, zone.neg_ttl, (b"\x01\x00" + name.lower() + _bitmap(types),))
         ans.authority += [nsec, self.rrsigs(zk, nsec, now)]
 
     def _no_closer_match(self, zone: Snapshot, zk: ZoneKeys, ans: Answer, now: float) -> None:
@@ -152,7 +153,7 @@ class Signer:
         name to just after it."""
         for name, wildcard in ans.wild.items():
             closer = next_closer(name, wildcard[2:])
-            nsec = RRset(predecessor(closer), NSEC, zone.neg_ttl, (b"\x01\x00" + closer + type_bitmap((RRSIG, NSEC)),))
+            nsec = RRset(predecessor(closer), NSEC, zone.neg_ttl, (b"\x01\x00" + closer + _bitmap(_NSEC_ONLY),))
             ans.authority += [nsec, self.rrsigs(zk, nsec, now)]
 
     def _referral(self, zone: Snapshot, zk: ZoneKeys, ans: Answer, now: float) -> None:
@@ -166,11 +167,23 @@ class Signer:
             ans.authority += [ds, self.rrsigs(zk, ds, now)]
             return
         types = frozenset({t for t, _, _ in node_records(node)} | {RRSIG, NSEC})
-        nsec = RRset(cut, NSEC, zone.neg_ttl, (b"\x01\x00" + cut + type_bitmap(types),))
+        nsec = RRset(cut, NSEC, zone.neg_ttl, (b"\x01\x00" + cut + _bitmap(types),))
         ans.authority += [nsec, self.rrsigs(zk, nsec, now)]
 
 
 NXNAME_TYPES = frozenset((RRSIG, NSEC, NXNAME))
+_NSEC_ONLY = frozenset((RRSIG, NSEC))
+_BITMAPS: dict[frozenset, bytes] = {}
+
+
+def _bitmap(types: frozenset) -> bytes:
+    """type_bitmap, remembered for the few type sets a zone has."""
+    bm = _BITMAPS.get(types)
+    if bm is None:
+        if len(_BITMAPS) > 4096:
+            _BITMAPS.clear()
+        bm = _BITMAPS[types] = type_bitmap(types)
+    return bm
 
 
 def _synthesized(cname: RRset, rrsets: list[RRset]) -> bool:

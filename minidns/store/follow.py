@@ -6,6 +6,13 @@ serials, or a log pruned past what it holds, makes it load that zone whole. A pe
 compares every zone's serial with the database, so a lost notification delays a change, never
 loses it; after a lost connection it reconnects with backoff and replays the same way. Where
 LISTEN is not available (a physical replica) it polls with that check alone.
+
+A zone with DNSSEC enabled (store/dnssec.py) is handed over with `snapshot.keys` set: its active
+keys, unsealed with the master key, read again whenever the zone is loaded whole or a change
+touches the apex DNSKEY RRset; other changes carry the previous snapshot's ZoneKeys over, so its
+signatures stay cached. Only keys the snapshot's DNSKEY RRset publishes are used (RFC 4035 §5.3.1:
+a validator needs the key in the DNSKEY RRset). A zone whose keys cannot be opened (no master key,
+a wrong one) is logged as an error and served with keys None: unsigned, never falsely signed.
 """
 
 from __future__ import annotations
@@ -19,17 +26,20 @@ from typing import Protocol
 
 import asyncpg
 
-from ..wire import DNAME, NS
+from ..dnssec.keys import BadKey
+from ..dnssec.signer import ZoneKeys
+from ..wire import DNAME, DNSKEY, NS
 from ..zones.changes import apply_changes, unpack_rrs
-from ..zones.snapshot import Snapshot, ZoneError, finish_snapshot
+from ..zones.snapshot import Snapshot, ZoneError, finish_snapshot, node_find
 from .access import CONFIG_CHANNEL, load_settings
 from .db import CHANNEL, DatabaseError, connect
+from .dnssec import check_master, load_zone_keys
 
 log = logging.getLogger("minidns.store")
 
 _CHUNK = 20000  # rows fetched per round trip while loading
 _ZONES = (
-    "SELECT z.id, z.name, z.serial, COALESCE((SELECT max(seq) FROM zone_changes c WHERE c.zone_id = z.id), 0) AS seq"
+    "SELECT z.id, z.name, z.serial, z.dnssec, COALESCE((SELECT max(seq) FROM zone_changes c WHERE c.zone_id = z.id), 0) AS seq"
     " FROM zones z"
 )
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError, DatabaseError)
@@ -95,15 +105,16 @@ class _Loader:
         return self.done
 
 
-async def load_zones(conn: asyncpg.Connection, zone_id: uuid.UUID | None = None) -> list[Held]:
+async def load_zones(conn: asyncpg.Connection, zone_id: uuid.UUID | None = None, master: bytes | None = None) -> list[Held]:
     """Every zone (or the one given) as snapshots, read in one consistent snapshot of the database
-    and streamed: rows are turned into nodes chunk by chunk, never all held as rows at once."""
+    and streamed: rows are turned into nodes chunk by chunk, never all held as rows at once. Signed
+    zones get their keys (unsealed with `master`) read in that same snapshot."""
     where = " WHERE z.id = $1" if zone_id else ""
     args = (zone_id,) if zone_id else ()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         zones = {}
         for r in await conn.fetch(_ZONES + where, *args):
-            zones[r["id"]] = {"name": r["name"], "seq": r["seq"], "origin": _wire_name(r["name"])}
+            zones[r["id"]] = {"name": r["name"], "seq": r["seq"], "origin": _wire_name(r["name"]), "dnssec": r["dnssec"]}
         loader = _Loader(zones)
         rwhere = " WHERE zone_id = $1" if zone_id else ""
         cur = await conn.cursor(f"SELECT zone_id, owner, type, wire FROM rrsets{rwhere} ORDER BY zone_id, owner, type", *args)
@@ -112,7 +123,29 @@ async def load_zones(conn: asyncpg.Connection, zone_id: uuid.UUID | None = None)
             if not rows:
                 break
             loader.feed(rows)
-        return loader.close()
+        held = loader.close()
+        for h in held:
+            if zones[h.id]["dnssec"]:
+                h.snapshot.keys = await zone_keys(conn, h.id, h.snapshot, master)
+        return held
+
+
+async def zone_keys(conn: asyncpg.Connection, zone_id: uuid.UUID, snapshot: Snapshot, master: bytes | None) -> ZoneKeys | None:
+    """The keys a signed zone's `snapshot` is served with, or None (logged) when they cannot be
+    used: it is then served unsigned. Keys the snapshot does not publish in its DNSKEY RRset are
+    left out; without a key-signing and a zone-signing key left, the zone is not signed."""
+    try:
+        keys = await load_zone_keys(conn, zone_id, master)
+    except BadKey as e:
+        log.error("zone %s not served signed: %s", snapshot.name, e)
+        return None
+    found = node_find(snapshot.nodes.get(snapshot.origin, b""), DNSKEY)
+    published = set(found[1]) if found else set()
+    keys = [k for k in keys if k.dnskey in published]
+    if not any(k.signs_keys for k in keys) or not any(k.signs_zone for k in keys):
+        log.error("zone %s not served signed: its DNSKEY RRset does not hold active keys to sign it", snapshot.name)
+        return None
+    return ZoneKeys(snapshot.origin, keys)
 
 
 def _wire_name(text: str) -> bytes:
@@ -126,8 +159,10 @@ class Follower:
     """Keeps a sink's zones equal to the database's. `state` is "loading", "ready", or "stale"
     while the database is unreachable (answers then come from memory)."""
 
-    def __init__(self, url: str, sink: ZoneSink, *, listen: bool = True, check_interval: float = 30.0):
+    def __init__(self, url: str, sink: ZoneSink, *, listen: bool = True, check_interval: float = 30.0,
+                 master_key: bytes | None = None):  # fmt: skip
         self.url = url
+        self.master = master_key  # opens signed zones' private keys (store/dnssec.py)
         self.sink = sink
         self.listen = listen
         self.check_interval = check_interval
@@ -146,7 +181,8 @@ class Follower:
         started = time.monotonic()
         await self._connect()
         try:
-            held = await load_zones(self.conn)
+            await self._check_master()
+            held = await load_zones(self.conn, master=self.master)
         except _DB_ERRORS as e:
             raise DatabaseError(f"loading zones: {e}") from None
         self.held = {h.id: h for h in held}
@@ -158,6 +194,14 @@ class Follower:
         names = sum(len(h.snapshot) for h in held)
         log.info("loaded %d zone(s), %d names from the database in %.2fs", len(held), names, time.monotonic() - started)
         self._set_state("ready")
+
+    async def _check_master(self) -> None:
+        """One clear line at start when signed zones exist and the master key cannot open them."""
+        if await self.conn.fetchval("SELECT EXISTS (SELECT 1 FROM zones WHERE dnssec)"):
+            try:
+                await check_master(self.conn, self.master)
+            except BadKey as e:
+                log.error("DNSSEC: %s; signed zones are not served signed", e)
 
     async def _connect(self) -> None:
         conn = await connect(self.url)
@@ -305,17 +349,25 @@ class Follower:
         if snap.serial != serial:
             await self._load(zone_id)
             return
+        keys = held.snapshot.keys
+        if any(rtype == DNSKEY and owner == snap.origin for step in steps for rrs in step for owner, rtype, _, _ in rrs):
+            signed = await self.conn.fetchval("SELECT dnssec FROM zones WHERE id = $1", zone_id)
+            keys = _same_keys(keys, await zone_keys(self.conn, zone_id, snap, self.master) if signed else None)
+        snap.keys = keys
         self.held[zone_id] = Held(zone_id, rows[-1]["seq"], snap)
         self.sink.put_zone(snap)
         self.applied += len(rows)
         log.debug("zone %s: serial %d applied (%d change(s))", snap.name, serial, len(rows))
 
     async def _load(self, zone_id: uuid.UUID) -> None:
-        loaded = await load_zones(self.conn, zone_id)
+        loaded = await load_zones(self.conn, zone_id, self.master)
         if not loaded:
             self._drop(zone_id)
             return
         held = loaded[0]
+        before = self.held.get(zone_id)
+        if before is not None:
+            held.snapshot.keys = _same_keys(before.snapshot.keys, held.snapshot.keys)
         self.held[zone_id] = held
         self.sink.put_zone(held.snapshot)
         log.info("zone %s: loaded serial %d (%d names)", held.snapshot.name, held.snapshot.serial, len(held.snapshot))
@@ -325,3 +377,10 @@ class Follower:
         if held is not None:
             self.sink.drop_zone(held.snapshot)
             log.info("zone %s: deleted", held.snapshot.name)
+
+
+def _same_keys(before: ZoneKeys | None, now: ZoneKeys | None) -> ZoneKeys | None:
+    """`before` when it holds the very keys of `now`, so signatures cached under it stay in use."""
+    if before is not None and now is not None and before.ident == now.ident and before.validity == now.validity:
+        return before
+    return now

@@ -24,6 +24,7 @@ from ..zones.changes import pack_rrs
 from .db import CHANNEL
 from .records import (
     GENERATED,
+    KEY_TYPES,
     Invalid,
     RRsetData,
     check_owner_types,
@@ -143,11 +144,13 @@ class _RRset:
 
 
 class _Edits:
-    """The RRsets at the owners a write touches, before and after its edits."""
+    """The RRsets at the owners a write touches, before and after its edits. With `key_records`
+    (store/dnssec.py only) the apex DNSKEY, CDS and CDNSKEY RRsets may be written too."""
 
-    def __init__(self, origin: dns.name.Name, default_ttl: int):
+    def __init__(self, origin: dns.name.Name, default_ttl: int, key_records: bool = False):
         self.origin = origin
         self.default_ttl = default_ttl
+        self.key_records = key_records
         self.before: dict[tuple[bytes, int], _RRset] = {}
         self.after: dict[tuple[bytes, int], _RRset] = {}
 
@@ -163,7 +166,7 @@ class _Edits:
     def apply(self, e: Edit) -> None:
         owner = parse_owner(e.name, self.origin)
         rtype = parse_type(e.rtype)
-        if rtype in GENERATED:
+        if rtype in GENERATED and not (self.key_records and rtype in KEY_TYPES and owner == self.origin):
             raise Invalid(f"{dns.rdatatype.to_text(rtype)} records are made by minidns, not written")
         key = (owner.to_wire().lower(), rtype)
         new = [parse_rdata(rtype, text, self.origin) for text in e.records]
@@ -417,20 +420,21 @@ class Store:
         async with self.pool.acquire() as conn, conn.transaction():
             return await self._change(conn, zone, edits, source, fields)
 
-    async def _change(self, conn, zone, edits, source: str, fields: dict) -> Change:
-        """`change` inside the caller's transaction."""
+    async def _change(self, conn, zone, edits, source: str, fields: dict, *, key_records: bool = False) -> Change:
+        """`change` inside the caller's transaction. `key_records` lets the edits write the apex
+        DNSKEY/CDS/CDNSKEY RRsets, which users may not: for store/dnssec.py alone."""
         z = dict(await _find_zone(conn, zone, lock=True))
         new_z = _checked_fields({**z, **fields})
-        removed, added, wrote = await self._write(conn, z, edits, new_z["ttl"])
+        removed, added, wrote = await self._write(conn, z, edits, new_z["ttl"], key_records)
         if not (wrote or any(new_z[f] != z[f] for f in fields)):
             return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
         return await self._log(conn, z, new_z, removed, added, source, fields)
 
-    async def _write(self, conn, z, edits, default_ttl: int) -> tuple[list, list, bool]:
+    async def _write(self, conn, z, edits, default_ttl: int, key_records: bool = False) -> tuple[list, list, bool]:
         """A change's first half: `edits` checked against the zone's RRsets at the owners they
         touch and the rows written. (removed RRs, added RRs, whether any row changed)."""
         origin = dns.name.from_text(z["name"])
-        edit = _Edits(origin, default_ttl)
+        edit = _Edits(origin, default_ttl, key_records)
         owners = {parse_owner(e.name, origin).to_wire().lower() for e in edits}
         if owners:
             edit.load(await conn.fetch(
