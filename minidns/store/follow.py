@@ -193,6 +193,9 @@ class Follower:
         self.sink.load_zones([h.snapshot for h in held])
         names = sum(len(h.snapshot) for h in held)
         log.info("loaded %d zone(s), %d names from the database in %.2fs", len(held), names, time.monotonic() - started)
+        signed = sum(h.snapshot.keys is not None for h in held)
+        if signed:
+            log.info("%d zone(s) served signed", signed)
         self._set_state("ready")
 
     async def _check_master(self) -> None:
@@ -353,6 +356,8 @@ class Follower:
         if any(rtype == DNSKEY and owner == snap.origin for step in steps for rrs in step for owner, rtype, _, _ in rrs):
             signed = await self.conn.fetchval("SELECT dnssec FROM zones WHERE id = $1", zone_id)
             keys = _same_keys(keys, await zone_keys(self.conn, zone_id, snap, self.master) if signed else None)
+            if keys is not held.snapshot.keys:
+                log.info("zone %s: %s", snap.name, _describe(keys))
         snap.keys = keys
         self.held[zone_id] = Held(zone_id, rows[-1]["seq"], snap)
         self.sink.put_zone(snap)
@@ -370,13 +375,20 @@ class Follower:
             held.snapshot.keys = _same_keys(before.snapshot.keys, held.snapshot.keys)
         self.held[zone_id] = held
         self.sink.put_zone(held.snapshot)
-        log.info("zone %s: loaded serial %d (%d names)", held.snapshot.name, held.snapshot.serial, len(held.snapshot))
+        log.info("zone %s: loaded serial %d (%d names)%s", held.snapshot.name, held.snapshot.serial, len(held.snapshot),
+                 ", signed" if held.snapshot.keys is not None else "")  # fmt: skip
 
     def _drop(self, zone_id: uuid.UUID) -> None:
         held = self.held.pop(zone_id, None)
         if held is not None:
             self.sink.drop_zone(held.snapshot)
             log.info("zone %s: deleted", held.snapshot.name)
+
+
+def _describe(keys: ZoneKeys | None) -> str:
+    if keys is None:
+        return "served unsigned"
+    return "served signed with " + ", ".join(f"{k.role} {k.key_tag}" for k in keys.keys)
 
 
 def _same_keys(before: ZoneKeys | None, now: ZoneKeys | None) -> ZoneKeys | None:
