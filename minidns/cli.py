@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="region under which Neutron's floating IPs are offered in /v2/reverse/floatingips; \"\" for none (default RegionOne) [events_region]")
     s.add_argument("--events-keep-days", type=float, metavar="DAYS",
                    help="keep events and tombstones of deleted resources this long; 0 for ever (default 30) [events_keep_days]")
+    s.add_argument("--dnssec-master-key-file", metavar="FILE",
+                   help="file holding the base64 DNSSEC master key that seals zones' private keys ($MINIDNS_MASTER_KEY "
+                        "wins over it; default: master.key in --data-dir, for the embedded database) [dnssec_master_key_file]")
     s.add_argument("--allow-transfer", action="append", metavar="PREFIX|key:NAME",
                    help="who may transfer zones; repeat for more (default 127.0.0.0/8 and ::1) [allow_transfer]")
     s.add_argument("--no-notify", dest="notify", action="store_const", const=False,
@@ -172,6 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = t.add_parser("delete", help="delete a key no secondary uses", description=DB_HELP)
     p.add_argument("keyname", metavar="NAME")
     _database_flags(p)
+
+    k = sub.add_parser("dnssec", help="DNSSEC signing of zones (keys sealed under the master key)").add_subparsers(
+        dest="action", required=True)
+    p = k.add_parser("enable", help="sign a zone: make its keys, publish DNSKEY, CDS and CDNSKEY", description=DB_HELP)
+    p.add_argument("zone", metavar="ZONE")
+    p.add_argument("--algorithm", default="ecdsap256sha256", choices=["ecdsap256sha256", "ed25519", "rsasha256"],
+                   help="signing algorithm (default ecdsap256sha256)")
+    roles = p.add_mutually_exclusive_group()
+    roles.add_argument("--csk", dest="split", action="store_false", help="one combined signing key (the default)")
+    roles.add_argument("--ksk-zsk", dest="split", action="store_true", help="a key-signing and a zone-signing key")
+    p.set_defaults(split=False)
+    p.add_argument("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")
+    _database_flags(p)
+    for action, text in (("disable", "stop signing a zone: delete its keys, DNSKEY, CDS and CDNSKEY (remove the DS first)"),
+                         ("status", "a zone's keys: role, algorithm, tag, state, dates"),
+                         ("ds", "DS (SHA-256) and DNSKEY records to give the parent")):
+        p = k.add_parser(action, help=text, description=DB_HELP)
+        p.add_argument("zone", metavar="ZONE")
+        _database_flags(p)
 
     p = sub.add_parser("reconcile", help="remove event-made records of resources that no longer exist",
                        description="Given the ids of the resources of SOURCE that exist now, remove the records events "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
+from .dnssec.keys import BadKey
 from .server.config import Config
 from .store.database import open_database
 from .store.db import DatabaseError, connect, upgrade
@@ -44,10 +45,12 @@ async def run_command(args, config: Config) -> int:
         try:
             if args.command == "reconcile":
                 return await _reconcile(args, database, config)
+            if args.command == "dnssec":
+                return await _dnssec(args, database, config)
             return await _run(args, database)
         finally:
             await database.close()
-    except (Invalid, NotFound, Conflict, ZoneFileError, DatabaseError) as e:
+    except (Invalid, NotFound, Conflict, ZoneFileError, DatabaseError, BadKey) as e:
         print(f"minidns: {e}", file=sys.stderr)
         return 1
 
@@ -96,6 +99,33 @@ async def _reconcile(args, database, config: Config) -> int:
         print(f"{verb}\t{c['zone']}\t{c['name']}\t{c['type']}\t{' '.join(c.get('records', []))}")
     print(f"{result['source']} {result['resource_type']}: {len(result['resources'])} resource(s) gone, "
           f"{len(result['removed'])} RRset(s) {verb}")  # fmt: skip
+    return 0
+
+
+async def _dnssec(args, database, config: Config) -> int:
+    """`minidns dnssec enable|disable|status|ds ZONE`."""
+    from .store import dnssec
+
+    store = database.store
+    if args.action == "enable":
+        change = await dnssec.enable(store, args.zone, config.master_key(create=True), args.algorithm, args.split)
+        print(f"{change.zone} signed ({args.algorithm}, {'KSK and ZSK' if args.split else 'CSK'}):"
+              f" serial {change.serial_from} -> {change.serial_to}")  # fmt: skip
+        for line in await dnssec.ds(store, change.zone):
+            print(line)
+    elif args.action == "disable":
+        change = await dnssec.disable(store, args.zone)
+        print(f"{change.zone} no longer signed: serial {change.serial_from} -> {change.serial_to}")
+    elif args.action == "status":
+        z, keys = await dnssec.status(store, args.zone)
+        print(f"{z['name']} {'signed' if z['dnssec'] else 'unsigned'}, {len(keys)} key(s)")
+        for k in keys:
+            dates = "\t".join(f"{d} {k[d + '_at'].isoformat(timespec='seconds') if k[d + '_at'] else '-'}"
+                              for d in ("created", "activated", "retired"))  # fmt: skip
+            print(f"  {k['role']}\t{k['algorithm']}\ttag {k['key_tag']}\t{k['state']}\t{dates}")
+    else:
+        for line in await dnssec.ds(store, args.zone):
+            print(line)
     return 0
 
 

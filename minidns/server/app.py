@@ -206,12 +206,24 @@ class Server:
             c.database_url, c.data_dir, upgrade=c.db_upgrade, settings=c.store_settings(), seed_zone_file=example_zone_path()
         )
         self.follower = Follower(
-            self.database.url, self, listen=self.config.db_listen, check_interval=self.config.db_check_interval
+            self.database.url, self, listen=self.config.db_listen, check_interval=self.config.db_check_interval,
+            master_key=self._master_key(),
         )
         await self.follower.start()
         self.following = asyncio.ensure_future(self.follower.run())
         if self.notifier is not None:
             await self._resume_pending()
+
+    def _master_key(self) -> bytes | None:
+        """The DNSSEC master key, or None (logged) when it is configured but unusable: signed zones
+        are then served unsigned (store/follow.py says which)."""
+        from ..dnssec.keys import BadKey
+
+        try:
+            return self.config.master_key()
+        except BadKey as e:
+            log.error("DNSSEC: %s", e)
+            return None
 
     async def _resume_pending(self) -> None:
         """Zones left PENDING or in ERROR (changed while no server watched, or before a restart):

@@ -60,6 +60,9 @@ class Config:
     cloudstack_common_zone: str | None = None  # CloudStack VMs whose account and domain have no network domain
     events_region: str = "RegionOne"  # region of Neutron's floating IPs in /v2/reverse/floatingips; "": not offered
     events_keep_days: float = 30  # events (their outcomes, for idempotence) and tombstones kept this long; 0: for ever
+    # DNSSEC (store/dnssec.py): the file holding the base64 master key that seals zones' private keys;
+    # $MINIDNS_MASTER_KEY wins over it; neither → master.key in data_dir (the embedded database only)
+    dnssec_master_key_file: str | None = None
 
     def __post_init__(self):
         if not self.listen:
@@ -147,6 +150,15 @@ class Config:
     def uses_database(self) -> bool:
         """Zones come from PostgreSQL unless only zone files are configured."""
         return self.database_url is not None or not self.zone_files
+
+    def master_key(self, *, create: bool = False) -> bytes | None:
+        """The DNSSEC master key (store/dnssec.find_master_key): $MINIDNS_MASTER_KEY, else
+        dnssec_master_key_file, else master.key in the embedded database's data directory."""
+        from ..store.dnssec import find_master_key
+        from ..store.embedded import default_data_dir
+
+        data_dir = (self.data_dir or default_data_dir()) if self.database_url is None else None
+        return find_master_key(self.dnssec_master_key_file, data_dir, create=create)
 
     def store_settings(self):
         from ..store.writer import StoreSettings
