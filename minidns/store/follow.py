@@ -204,7 +204,7 @@ class Follower:
             try:
                 await check_master(self.conn, self.master)
             except BadKey as e:
-                log.error("DNSSEC: %s; signed zones are not served signed", e)
+                log.error("%s; signed zones are not served signed", e)
 
     async def _connect(self) -> None:
         conn = await connect(self.url)
