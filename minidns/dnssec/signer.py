@@ -10,28 +10,19 @@ single-threaded, so concurrent queries for one RRset sign it once: the first one
 
 from __future__ import annotations
 
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from struct import pack
 
-from ..wire import CNAME, DNAME, DNSKEY, DS, MX, NOERROR, NS, NSEC, NXNAME, PTR, RRSIG, SOA, SRV, A
+from ..wire import CNAME, DNAME, DNSKEY, DS, NOERROR, NS, NSEC, NXNAME, RRSIG, SOA, A
 from ..wire.render import RRset
 from ..zones.lookup import Answer, find_cut_or_dname
 from ..zones.snapshot import Snapshot, node_find, node_records
 from .keys import SigningKey
+from .records import INCEPTION_SKEW, count_labels, expiration_for, rrsig_rdatas, type_bitmap
 
-INCEPTION_SKEW = 3600  # seconds: inception an hour back, for clocks behind ours (RFC 4035 §5.3.1)
 REFRESH_AT = 0.75  # of the validity: a cached signature is made again after this share
-SPREAD = 0.1  # of the validity: how much earlier than `validity` a signature may expire
 EPOCH = 3600  # seconds a rendered signed reply may be reused before it is rendered (and signed) anew
-
-# RFC 4034 §6.2 (as amended by RFC 6840 §5.1): types whose RDATA names are lowercased when signed.
-# Offsets: octets before the first name, and how many names follow.
-# MD MF MB MG MR MINFO RP AFSDB RT PX KX by number.
-_NAMES = {NS: (0, 1), CNAME: (0, 1), PTR: (0, 1), DNAME: (0, 1), MX: (2, 1), SRV: (6, 1), SOA: (0, 2), 3: (0, 1),
-          4: (0, 1), 7: (0, 1), 8: (0, 1), 9: (0, 1), 14: (0, 2), 17: (0, 2), 18: (2, 1), 21: (2, 1), 26: (2, 2),
-          36: (2, 1)}  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -98,11 +89,8 @@ class Signer:
         sigs = self.cache.get(key, now)
         if sigs is None:
             signers = zk.key_signers if rtype == DNSKEY else zk.zone_signers
-            inception = int(now) - INCEPTION_SKEW
-            spread = int(zk.validity * SPREAD)
-            expiration = int(now) + zk.validity - (zlib.crc32(owner + pack("!H", rtype)) % spread if spread else 0)
-            body = canonical_rrset(wildcard or owner, rtype, ttl, rrset.rdatas)
-            sigs = tuple(_rrsig(k, rtype, labels, ttl, expiration, inception, zk.origin, body) for k in signers)
+            inception, expiration = expiration_for(owner, rtype, now, zk.validity)
+            sigs = rrsig_rdatas(signers, zk.origin, wildcard or owner, rtype, ttl, rrset.rdatas, labels, inception, expiration)
             self.cache.signed += len(sigs)
             self.cache.put(key, sigs, inception + INCEPTION_SKEW + (expiration - inception - INCEPTION_SKEW) * REFRESH_AT)
         return RRset(rrset.owner, RRSIG, rrset.ttl, sigs)
@@ -197,62 +185,6 @@ def _below_cut(zone: Snapshot, owner: bytes) -> bool:
         return False
     hit = find_cut_or_dname(zone, owner.lower(), A)
     return hit is not None and hit[1] == NS
-
-
-def count_labels(owner: bytes) -> int:
-    """The RRSIG Labels field (RFC 4034 §3.1.3): labels of the owner, the root and a leading `*`
-    not counted."""
-    n, off = 0, 0
-    while owner[off]:
-        n += 1
-        off += owner[off] + 1
-    return n - 1 if owner[:2] == b"\x01*" else n
-
-
-def canonical_rdata(rtype: int, rdata: bytes) -> bytes:
-    """RDATA in canonical form (RFC 4034 §6.2): embedded names of the listed types lowercased."""
-    layout = _NAMES.get(rtype)
-    if layout is None:
-        return rdata
-    fixed, names = layout
-    out = bytearray(rdata[:fixed])
-    off = fixed
-    for _ in range(names):
-        start = off
-        while rdata[off]:
-            off += rdata[off] + 1
-        off += 1
-        out += rdata[start:off].lower()
-    out += rdata[off:]
-    return bytes(out)
-
-
-def canonical_rrset(owner: bytes, rtype: int, ttl: int, rdatas: tuple[bytes, ...]) -> bytes:
-    """The RRs of an RRset as RFC 4034 §3.1.8.1 signs them: canonical owner and RDATA, original
-    TTL, sorted by RDATA, duplicates removed."""
-    head = owner.lower() + pack("!HHI", rtype, 1, ttl)
-    canon = sorted({canonical_rdata(rtype, rd) for rd in rdatas})
-    return b"".join(head + pack("!H", len(rd)) + rd for rd in canon)
-
-
-def _rrsig(key: SigningKey, rtype: int, labels: int, ttl: int, expiration: int, inception: int, signer: bytes,
-           body: bytes) -> bytes:  # fmt: skip
-    fields = pack("!HBBIIIH", rtype, key.algorithm, labels, ttl, expiration & 0xFFFFFFFF, inception & 0xFFFFFFFF,
-                  key.key_tag) + signer.lower()  # fmt: skip
-    return fields + key.sign(fields + body)
-
-
-def type_bitmap(types) -> bytes:
-    """The Type Bit Maps field of NSEC (RFC 4034 §4.1.2)."""
-    windows: dict[int, bytearray] = {}
-    for t in sorted(types):
-        win, bit = t >> 8, t & 0xFF
-        bm = windows.setdefault(win, bytearray())
-        need = bit // 8 + 1
-        if len(bm) < need:
-            bm += bytes(need - len(bm))
-        bm[bit // 8] |= 0x80 >> (bit % 8)
-    return b"".join(bytes([w, len(bm)]) + bytes(bm) for w, bm in sorted(windows.items()))
 
 
 def next_closer(name: bytes, encloser: bytes) -> bytes:
