@@ -15,6 +15,7 @@ source "dnssec") in the transaction that stores the keys, so the change log and 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import os
@@ -132,21 +133,22 @@ def _key_edits(origin: bytes, ttl: int, dnskeys: list[bytes], sep: list[bytes]) 
     ]
 
 
+def _make_keys(alg: int, split: bool) -> list[SigningKey]:
+    if not split:
+        return [generate(alg, "csk")]
+    ksk, zsk = generate(alg, "ksk"), generate(alg, "zsk")
+    while zsk.key_tag == ksk.key_tag:  # distinct tags spare validators a second try (RFC 4035 §5.3.1)
+        zsk = generate(alg, "zsk")
+    return [ksk, zsk]
+
+
 async def enable(store: Store, zone: str | uuid.UUID, master: bytes | None, algorithm: str = "ecdsap256sha256",
                  split: bool = False) -> Change:  # fmt: skip
     """Sign `zone`: make a CSK (or, with `split`, a KSK and a ZSK with another key tag), store them
     sealed under `master`, and publish DNSKEY, CDS and CDNSKEY at the apex — one transaction, one
     change (source "dnssec"). Conflict when the zone is signed already; MasterKeyError when
     `master` is missing or not the database's."""
-    alg = _algorithm(algorithm)
-    if split:
-        ksk = generate(alg, "ksk")
-        zsk = generate(alg, "zsk")
-        while zsk.key_tag == ksk.key_tag:  # distinct tags spare validators a second try (RFC 4035 §5.3.1)
-            zsk = generate(alg, "zsk")
-        keys = [ksk, zsk]
-    else:
-        keys = [generate(alg, "csk")]
+    keys = await asyncio.to_thread(_make_keys, _algorithm(algorithm), split)  # RSA takes a while: off the loop
     async with store.pool.acquire() as conn, conn.transaction():
         z = await _find_zone(conn, zone, lock=True)
         if z["dnssec"]:
