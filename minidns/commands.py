@@ -43,6 +43,10 @@ async def run_command(args, config: Config) -> int:
             config.database_url, config.data_dir, settings=config.store_settings(), seed_zone_file=example_zone_path()
         )
         try:
+            try:  # writes to signed zones sign what they change
+                database.store.master = config.master_key()
+            except BadKey:
+                database.store.master = None
             if args.command == "reconcile":
                 return await _reconcile(args, database, config)
             if args.command == "dnssec":
@@ -108,7 +112,8 @@ async def _dnssec(args, database, config: Config) -> int:
 
     store = database.store
     if args.action == "enable":
-        change = await dnssec.enable(store, args.zone, config.master_key(create=True), args.algorithm, args.split)
+        store.master = config.master_key(create=True)
+        change = await dnssec.enable(store, args.zone, store.master, args.algorithm, args.split)
         print(f"{change.zone} signed ({args.algorithm}, {'KSK and ZSK' if args.split else 'CSK'}):"
               f" serial {change.serial_from} -> {change.serial_to}")  # fmt: skip
         for line in await dnssec.ds(store, change.zone):

@@ -205,9 +205,10 @@ class Server:
         self.database = await open_database(
             c.database_url, c.data_dir, upgrade=c.db_upgrade, settings=c.store_settings(), seed_zone_file=example_zone_path()
         )
+        self.database.store.master = self._master_key()  # the API's writes to signed zones sign
         self.follower = Follower(
             self.database.url, self, listen=self.config.db_listen, check_interval=self.config.db_check_interval,
-            master_key=self._master_key(),
+            master_key=self.database.store.master,
         )
         await self.follower.start()
         self.following = asyncio.ensure_future(self.follower.run())

@@ -284,10 +284,12 @@ def _rrset_row(zone_id, key, rr: _RRset) -> tuple:
 class Store:
     """The write path and the reads the commands need, over an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: StoreSettings = StoreSettings(), clock=time.time):
+    def __init__(self, pool: asyncpg.Pool, settings: StoreSettings = StoreSettings(), clock=time.time,
+                 master: bytes | None = None):  # fmt: skip
         self.pool = pool
         self.settings = settings
         self.clock = clock
+        self.master = master  # the DNSSEC master key: writes to a signed zone sign what they change
 
     # -- reads --------------------------------------------------------------------------------
     async def zone(self, zone: str | uuid.UUID) -> asyncpg.Record:
@@ -430,9 +432,11 @@ class Store:
             return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
         return await self._log(conn, z, new_z, removed, added, source, fields)
 
-    async def _write(self, conn, z, edits, default_ttl: int, key_records: bool = False) -> tuple[list, list, bool]:
+    async def _write(self, conn, z, edits, default_ttl: int, key_records: bool = False,
+                     resign: bool = False) -> tuple[list, list, bool]:  # fmt: skip
         """A change's first half: `edits` checked against the zone's RRsets at the owners they
-        touch and the rows written. (removed RRs, added RRs, whether any row changed)."""
+        touch and the rows written. (removed RRs, added RRs, whether any row changed). In a signed
+        zone what changed is signed too (store/signing.py); `resign` signs the whole zone anew."""
         origin = dns.name.from_text(z["name"])
         edit = _Edits(origin, default_ttl, key_records)
         owners = {parse_owner(e.name, origin).to_wire().lower() for e in edits}
@@ -444,6 +448,14 @@ class Store:
         for e in edits:
             edit.apply(e)
         edit.check(origin.to_wire().lower())
+        keys = await self._signing_keys(conn, z)
+        if keys:
+            from . import signing
+
+            try:
+                await signing.update(conn, z, edit, keys, self.clock())
+            except signing.Full:
+                resign = True
         removed, added, write, delete = edit.diff()
         if delete:
             await conn.executemany(
@@ -452,7 +464,23 @@ class Store:
             )
         if write:
             await conn.executemany(_UPSERT, [_rrset_row(z["id"], key, rr) for key, rr in write])
+        if keys and resign:
+            gone, came = await signing.sign_whole(conn, z, keys, self.clock(), force=owners)
+            removed, added = _net(removed + gone, added + came)
         return removed, added, bool(removed or added or write)
+
+    async def _signing_keys(self, conn, z) -> list | None:
+        """The keys a signed zone's writes sign with; None for an unsigned zone. Invalid when the
+        zone is signed and this store has no master key to open its keys with."""
+        if not z.get("dnssec"):
+            return None
+        if self.master is None:
+            raise Invalid(f"zone {z['name']} is signed: writing to it needs the DNSSEC master key "
+                          "($MINIDNS_MASTER_KEY or dnssec_master_key_file)")  # fmt: skip
+        from .dnssec import load_zone_keys
+
+        keys = await load_zone_keys(conn, z["id"], self.master)
+        return keys if any(k.signs_zone for k in keys) and any(k.signs_keys for k in keys) else None
 
     async def _log(self, conn, z: dict, new_z: dict, removed: list, added: list, source: str, fields: dict) -> Change:
         """A change's second half, for a zone row locked by the caller: the next serial, the SOA,
@@ -469,6 +497,13 @@ class Store:
         )  # fmt: skip
         removed = [(apex, SOA, z["ttl"], old_soa), *removed]
         added = [(apex, SOA, new_z["ttl"], new_soa), *added]
+        keys = await self._signing_keys(conn, z)
+        if keys:  # each serial's SOA signed (RFC 4035 §2.2)
+            from .signing import sign_soa
+
+            gone, came = await sign_soa(conn, z, apex, new_z["ttl"], new_soa, keys, self.clock())
+            removed += gone
+            added += came
         seq = await conn.fetchval(
             "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
             " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
@@ -555,6 +590,12 @@ class ZoneLog:
             changes.append(await self.store._log(conn, z, z, removed, added, source, {}))
         self.rows.clear(), self.removed.clear(), self.added.clear(), self.sources.clear()
         return changes
+
+
+def _net(removed: list, added: list) -> tuple[list, list]:
+    """RRs both removed and added by one change (the same owner, type, TTL and data) left out of both."""
+    both = set(removed) & set(added)
+    return [r for r in removed if r not in both], [a for a in added if a not in both]
 
 
 def _soa_row(z: dict, apex: bytes, soa: bytes) -> tuple:

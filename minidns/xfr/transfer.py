@@ -13,7 +13,7 @@ from __future__ import annotations
 from struct import pack, unpack_from
 from typing import Iterable, Iterator
 
-from ..wire import AA, IN, QR, SOA
+from ..wire import AA, IN, QR, RRSIG, SOA
 from ..zones.changes import RR
 from ..zones.snapshot import Snapshot, node_find
 
@@ -94,7 +94,11 @@ def axfr(snapshot: Snapshot, qid: int, flags: int, question: bytes, room: int = 
         while off < n:
             rtype, rdlen = unpack_from("!H", node, off)[0], unpack_from("!H", node, off + 6)[0]
             end = off + 8 + rdlen
-            if not (rtype == SOA and owner == origin):
+            if rtype == RRSIG:  # each with its covered RRset's TTL, its Original TTL (RFC 4034 §3)
+                out = add(owner, node[off : off + 2] + _CLASS_IN + node[off + 12 : off + 16] + node[off + 6 : end])
+                if out is not None:
+                    yield out
+            elif not (rtype == SOA and owner == origin):
                 out = add(owner, node[off : off + 2] + _CLASS_IN + node[off + 2 : end])
                 if out is not None:
                     yield out
@@ -154,10 +158,10 @@ def ixfr(
         yield origin, soa
         yield origin, pack("!HHIH", SOA, IN, o_ttl, len(o_rdata)) + o_rdata
         for owner, rtype, ttl, rdata in removed:
-            yield owner, pack("!HHIH", rtype, IN, ttl, len(rdata)) + rdata
+            yield owner, _rr_tail(rtype, ttl, rdata)
         yield origin, soa
         for owner, rtype, ttl, rdata in added:
-            yield owner, pack("!HHIH", rtype, IN, ttl, len(rdata)) + rdata
+            yield owner, _rr_tail(rtype, ttl, rdata)
         yield origin, soa
 
     for owner, tail in records():
@@ -165,6 +169,12 @@ def ixfr(
         if out is not None:
             yield out
     yield m.finish()
+
+
+def _rr_tail(rtype: int, ttl: int, rdata: bytes) -> bytes:
+    if rtype == RRSIG:  # with its covered RRset's TTL, its Original TTL (RFC 4034 §3)
+        ttl = unpack_from("!I", rdata, 4)[0]
+    return pack("!HHIH", rtype, IN, ttl, len(rdata)) + rdata
 
 
 def soa_serial(rdata: bytes) -> int:
