@@ -422,12 +422,14 @@ class Store:
         async with self.pool.acquire() as conn, conn.transaction():
             return await self._change(conn, zone, edits, source, fields)
 
-    async def _change(self, conn, zone, edits, source: str, fields: dict, *, key_records: bool = False) -> Change:
+    async def _change(self, conn, zone, edits, source: str, fields: dict, *, key_records: bool = False,
+                      resign: bool = False) -> Change:  # fmt: skip
         """`change` inside the caller's transaction. `key_records` lets the edits write the apex
-        DNSKEY/CDS/CDNSKEY RRsets, which users may not: for store/dnssec.py alone."""
+        DNSKEY/CDS/CDNSKEY RRsets, which users may not: for store/dnssec.py alone. `resign` signs
+        a signed zone whole anew with its active keys (a key rollover's switch)."""
         z = dict(await _find_zone(conn, zone, lock=True))
         new_z = _checked_fields({**z, **fields})
-        removed, added, wrote = await self._write(conn, z, edits, new_z["ttl"], key_records)
+        removed, added, wrote = await self._write(conn, z, edits, new_z["ttl"], key_records, resign)
         if not (wrote or any(new_z[f] != z[f] for f in fields)):
             return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
         return await self._log(conn, z, new_z, removed, added, source, fields)
