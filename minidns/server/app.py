@@ -193,10 +193,27 @@ class Server:
         log.info("serving %d zone(s) on %s", len(self.engine.table.zones), ", ".join(self.config.listen))
 
     async def _renew_signed(self) -> None:
-        """Signed zones' cached replies are rendered anew once their signing epoch ends."""
+        """Signed zones' cached replies are rendered anew once their signing epoch ends; every
+        hour, stored signatures nearing expiry are made again (a change each: secondaries get
+        them by IXFR)."""
+        minutes = 0
         while True:
             await asyncio.sleep(60)
             self.engine.renew_signed()
+            minutes += 1
+            if self.database is not None and minutes % 60 == 0:
+                await self._refresh_signatures()
+
+    async def _refresh_signatures(self) -> None:
+        store = self.database.store
+        try:
+            zones = await store.pool.fetch("SELECT id, name FROM zones WHERE dnssec")
+            for z in zones:
+                change = await store.refresh_signatures(z["id"])
+                if change.serial_to != change.serial_from:
+                    log.info("zone %s: signatures nearing expiry made again (serial %d)", z["name"], change.serial_to)
+        except Exception as e:  # noqa: BLE001 - tried again in an hour; answering goes on
+            log.warning("refreshing DNSSEC signatures: %s", e)
 
     async def _start_database(self) -> None:
         from ..store.database import open_database

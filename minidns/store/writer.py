@@ -471,6 +471,13 @@ class Store:
             removed, added = _net(removed + gone, added + came)
         return removed, added, bool(removed or added or write)
 
+    async def refresh_signatures(self, zone: str | uuid.UUID) -> Change:
+        """Re-sign what in a signed zone is nearing expiry (store/signing.REFRESH_LEFT of the
+        validity left), as one change with a new serial so secondaries take it by IXFR before any
+        signature they serve expires; a no-op (no new serial) when nothing is due."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self._change(conn, zone, [], "dnssec", {}, resign=True)
+
     async def _signing_keys(self, conn, z) -> list | None:
         """The keys a signed zone's writes sign with; None for an unsigned zone. Invalid when the
         zone is signed and this store has no master key to open its keys with."""

@@ -55,7 +55,7 @@ def _split(wire: bytes):
     return out
 
 
-def check_signed(rows) -> int:
+def check_signed(rows, now: float | None = None) -> int:
     """Every RRset of authoritative data validates with the zone's DNSKEY; the NSEC3 chain holds
     exactly the authoritative names and empty non-terminals, each pointing at the next hash, with
     the types of its name. Returns the number of signatures checked."""
@@ -92,7 +92,7 @@ def check_signed(rows) -> int:
             covering = [w for w in sigs.get(o, []) if unpack_from("!H", w)[0] == t]
             assert covering, f"no RRSIG for {rrset.name} {dns.rdatatype.to_text(t)}"
             sigset = dns.rrset.from_rdata_list(rrset.name, ttl, [dns.rdata.from_wire(1, 46, w, 0, len(w)) for w in covering])
-            dns.dnssec.validate(rrset, sigset, {APEX: keyset})
+            dns.dnssec.validate(rrset, sigset, {APEX: keyset}, now=now)
             checked += 1
     names = set(auth) | {a for o in auth for a in above(o)}
     want = sorted(nsec3_hash(n) for n in names)
@@ -102,7 +102,7 @@ def check_signed(rows) -> int:
         assert nsec3_next(nsec3[owner]) == want[(i + 1) % len(want)], "a broken chain link"
         rrset = dns.rrset.from_rdata_list(dns.name.from_wire(owner, 0)[0], 60, [dns.rdata.from_wire(1, 50, nsec3[owner], 0, len(nsec3[owner]))])
         sigset = dns.rrset.from_rdata_list(rrset.name, 60, [dns.rdata.from_wire(1, 46, w, 0, len(w)) for w in sigs[owner]])
-        dns.dnssec.validate(rrset, sigset, {APEX: keyset})
+        dns.dnssec.validate(rrset, sigset, {APEX: keyset}, now=now)
         checked += 1
     for n in names:  # each name's NSEC3 lists its types
         rd = dns.rdata.from_wire(1, 50, nsec3[nsec3_owner(nsec3_hash(n), apex)], 0, len(nsec3[nsec3_owner(nsec3_hash(n), apex)]))
@@ -204,3 +204,25 @@ async def test_the_stored_zone_passes_the_verifiers(store, pool, signed, tmp_pat
                 ["kzonecheck", "-o", ZONE, "-d", "on", str(path)]):  # fmt: skip
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, (cmd, p.stdout, p.stderr)
+
+
+async def test_signatures_nearing_expiry_are_refreshed_with_a_new_serial(store, pool, signed):  # noqa: F811
+    from minidns.store.signing import REFRESH_LEFT, VALIDITY
+
+    rows = await zone_rows(pool, signed.zone_id)
+    oldest = min(unpack_from("!I", w, 8)[0] for r in rows if r["type"] == 46 for w in _split(bytes(r["wire"])))
+    nothing = await store.refresh_signatures(signed.zone_id)
+    assert nothing.serial_to == nothing.serial_from  # none due: no change, no new serial
+    real = store.clock
+    later = real() + VALIDITY * (1 - REFRESH_LEFT) + 3600
+    store.clock = lambda: later  # every signature now due
+    try:
+        change = await store.refresh_signatures(signed.zone_id)
+    finally:
+        store.clock = real
+    assert change.serial_to == change.serial_from + 1
+    rows = await zone_rows(pool, signed.zone_id)
+    assert min(unpack_from("!I", w, 8)[0] for r in rows if r["type"] == 46 for w in _split(bytes(r["wire"]))) > oldest
+    check_signed(rows, now=later)
+    last = await pool.fetchrow("SELECT removed, added FROM zone_changes ORDER BY seq DESC LIMIT 1")
+    assert sum(1 for rr in unpack_rrs(last["added"]) if rr[1] == 46) >= 10  # the new signatures travel by IXFR
