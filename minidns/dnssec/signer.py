@@ -137,11 +137,13 @@ class Signer:
 
     def _no_closer_match(self, zone: Snapshot, zk: ZoneKeys, ans: Answer, now: float) -> None:
         """An answer made from a wildcard also proves that the next closer name does not exist
-        (RFC 4035 §3.1.3.3), by a minimally covering NSEC (RFC 4470 §3): from just before that
-        name to just after it."""
+        (RFC 4035 §3.1.3.3), by a minimally covering NSEC (RFC 4470 §3)."""
         for name, wildcard in ans.wild.items():
             closer = next_closer(name, wildcard[2:])
-            nsec = RRset(predecessor(closer), NSEC, zone.neg_ttl, (b"\x01\x00" + closer + _bitmap(_NSEC_ONLY),))
+            # From just before the next closer name to just after it at the same depth: it and all
+            # below it (the query name) are covered, and the names the NSEC shares with the query
+            # name end at the closest encloser, which is how validators find it (RFC 4035 §5.3.4).
+            nsec = RRset(predecessor(closer), NSEC, zone.neg_ttl, (successor(closer) + _bitmap(_NSEC_ONLY),))
             ans.authority += [nsec, self.rrsigs(zk, nsec, now)]
 
     def _referral(self, zone: Snapshot, zk: ZoneKeys, ans: Answer, now: float) -> None:
@@ -192,6 +194,19 @@ def next_closer(name: bytes, encloser: bytes) -> bytes:
     while len(name) > len(encloser) and name[name[0] + 1 :] != encloser:
         name = name[name[0] + 1 :]
     return name
+
+
+def successor(name: bytes) -> bytes:
+    """A name sorting just after `name` and all names below it, at its depth (RFC 4471 §3,
+    simplified): its first label with a \\000 octet appended (or, at 63 octets, the last raised)."""
+    label, rest = name[1 : 1 + name[0]], name[1 + name[0] :]
+    if len(label) < 63 and len(name) < 255:
+        label += b"\x00"
+    elif label[-1] < 255:
+        label = label[:-1] + bytes([label[-1] + 1])
+    else:
+        return b"\x01\x00" + name  # below it, then: covers only the name itself
+    return bytes([len(label)]) + label + rest
 
 
 def predecessor(name: bytes) -> bytes:

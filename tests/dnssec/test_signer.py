@@ -197,8 +197,9 @@ def test_wildcard_answer_signed_as_the_wildcard_and_next_closer_covered(engine, 
     assert validate_all(engine, r, clock) == 2  # the TXT (as expanded) and the NSEC
     n = nsec(r.authority)
     closer = dns.name.from_text("y.wild.example.test.")
-    assert n.name < closer < n[0].next  # the next closer name is covered (RFC 4035 §3.1.3.3)
-    assert n[0].next == dns.name.from_text("\\000.y.wild.example.test.")
+    qname = dns.name.from_text("x.y.wild.example.test.")
+    assert n.name < closer < qname < n[0].next  # the next closer name and the query name covered (RFC 4035 §3.1.3.3)
+    assert n[0].next == dns.name.from_text("y\\000.wild.example.test.")  # at the next closer's depth
     # NODATA at a wildcard-made name: compact NODATA at the name, the wildcard's types.
     r = ask(engine, "x.wild.example.test.", "A")
     assert _types(nsec(r.authority)) == {"TXT", "RRSIG", "NSEC"}

@@ -401,11 +401,6 @@ def test_cname_to_a_missing_name_is_secure(setup):
     assert answer_set(r) == {"dangling.example.test. CNAME nothere.example.test."}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "signer bug: the next-closer proof NSEC runs from predecessor(x.wild) to \\000.x.wild; Unbound "
-    "derives the closest encloser from the longest name the NSEC shares with the query name, gets x.wild "
-    "itself (from the next name) instead of wild, and logs 'wildcard proof failed'. A next name at the "
-    "same depth (x\\000.wild, RFC 4471 §3) validates"))
 def test_wildcard_answers_are_secure(setup):
     r = secure(setup, "x.wild.example.test.")
     assert answer_set(r) == {"x.wild.example.test. A 192.0.2.99"}
