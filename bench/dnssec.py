@@ -25,7 +25,8 @@ served DNSKEY) before loading it.
   after one DO=1 query for every name (every RRset signed once). Bar: enable ≤ 30 s.
 
 Figures go to bench/out/dnssec.json (one key per part; a part run alone keeps the others').
-Exit status: 0 when the parts ran (whether or not the bars are met), 1 when one could not.
+Exit status: 0 when the parts ran (whether or not the bars are met), 1 when one could not (a
+failed `minidns dnssec enable` in --enable-time is also written to the JSON).
 """
 
 from __future__ import annotations
@@ -64,16 +65,23 @@ RESULTS = os.path.join(OUT, "dnssec.json")
 
 # -- minidns commands and server ---------------------------------------------------------------
 
+class CommandFailed(Exception):
+    def __init__(self, args, returncode: int, output: str, seconds: float):
+        last = next((l for l in reversed(output.strip().splitlines()) if l.strip()), "")
+        super().__init__(f"`minidns {' '.join(map(str, args))}` exited with {returncode} after {seconds:.1f}s: {last}")
+        self.output, self.seconds = output, seconds
+
+
 def run_minidns(url: str, *args) -> tuple[str, float]:
-    """One `minidns` command (this checkout's) against `url`: (stdout, wall seconds); exits with its
-    output on failure."""
+    """One `minidns` command (this checkout's) against `url`: (stdout, wall seconds). CommandFailed
+    (its output and time) when it fails."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     argv = [sys.executable, "-m", "minidns", *map(str, args), "--database-url", url]
     started = time.monotonic()
     r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env)
     took = time.monotonic() - started
     if r.returncode != 0:
-        sys.exit(f"`minidns {' '.join(map(str, args))}` exited with {r.returncode}:\n{r.stdout}{r.stderr}")
+        raise CommandFailed(args, r.returncode, r.stdout + r.stderr, took)
     return r.stdout, took
 
 
@@ -349,7 +357,14 @@ def part_enable_time(a) -> dict:
         time.sleep(1.0)
         before = server.rss()
         started = time.monotonic()
-        server.enable()
+        try:
+            server.enable()
+        except CommandFailed as e:
+            print(e.output[-3000:] + f"\n=== enabling DNSSEC on a {a.enable_records:,}-record zone ===\nFAILED: {e}")
+            report_noisy(server.noisy(), server.log)
+            return {"records": a.enable_records, "import_seconds": server.import_seconds, "rss_before": before,
+                    "failed": str(e), "enable_command_seconds": e.seconds,
+                    "bar": {"seconds": ENABLE_BAR, "met": False}}
         wait(server.proc, lambda: serves_signed(port), 300, "does not serve signed after enable", server.log, 0.02)
         served = time.monotonic() - started
         time.sleep(1.0)
@@ -416,13 +431,16 @@ def main() -> int:
     run = {"qps": part_qps, "flood": part_flood, "enable_time": part_enable_time}
     for p in parts:
         print(f"\n##### {p}", flush=True)
-        figures = run[p](a)
+        try:
+            figures = run[p](a)
+        except CommandFailed as e:
+            sys.exit(f"{e}\n{e.output[-3000:]}")
         figures.update(when=time.strftime("%Y-%m-%dT%H:%M:%S%z"), command=command_line())
         results[p] = figures
         with open(RESULTS, "w") as f:
             json.dump(results, f, indent=2, sort_keys=True)
     print(f"\nwrote {RESULTS}")
-    return 0
+    return 1 if any("failed" in results[p] for p in parts) else 0
 
 
 if __name__ == "__main__":
