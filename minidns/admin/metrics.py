@@ -66,6 +66,13 @@ class Metrics:
                 "# HELP minidns_names Names (nodes) in the served zones.", "# TYPE minidns_names gauge",
                 f"minidns_names {sum(len(z) for z in zones.values())}"]  # fmt: skip
         out += dns_query_lines(server.engine.stats)
+        cache = server.engine.signer.cache
+        out += ["# HELP minidns_dnssec_signed_zones Zones served signed.", "# TYPE minidns_dnssec_signed_zones gauge",
+                f"minidns_dnssec_signed_zones {sum(1 for z in zones.values() if z.keys is not None)}",
+                "# HELP minidns_dnssec_signatures_total Signatures made for answers (not from the cache).",
+                "# TYPE minidns_dnssec_signatures_total counter", f"minidns_dnssec_signatures_total {cache.signed}",
+                "# HELP minidns_dnssec_signature_cache_entries Signatures kept for answers.",
+                "# TYPE minidns_dnssec_signature_cache_entries gauge", f"minidns_dnssec_signature_cache_entries {len(cache)}"]  # fmt: skip
         state = server.state
         out += ["# HELP minidns_database_state 1 for the database state the server is in.",
                 "# TYPE minidns_database_state gauge"]  # fmt: skip

@@ -40,8 +40,10 @@ def test_dns_and_api_metrics(api):
 
     for family, kind in (("minidns_dns_cache_hits_total", "counter"), ("minidns_dns_answers_total", "counter"),
                          ("minidns_dns_answer_seconds", "histogram"), ("minidns_api_requests_total", "counter"),
-                         ("minidns_api_request_seconds", "histogram")):  # fmt: skip
+                         ("minidns_api_request_seconds", "histogram"), ("minidns_dnssec_signatures_total", "counter"),
+                         ("minidns_dnssec_signed_zones", "gauge")):  # fmt: skip
         assert f"# TYPE {family} {kind}" in text and f"# HELP {family} " in text
+    assert values["minidns_dnssec_signed_zones"] == 0 and values["minidns_dnssec_signatures_total"] == 0
     assert values['minidns_dns_cache_hits_total{transport="udp"}'] >= 4
     assert values['minidns_dns_cache_hits_total{transport="tcp"}'] >= 2
     assert values['minidns_dns_answers_total{transport="udp",qtype="A",rcode="NOERROR"}'] >= 1
