@@ -214,12 +214,15 @@ async def ds(store: Store, zone: str | uuid.UUID) -> list[str]:
 
 
 async def load_zone_keys(conn, zone_id: uuid.UUID, master: bytes | None) -> list[SigningKey]:
-    """The zone's active keys with their private halves, unsealed: what it is signed with.
-    MasterKeyError when `master` is missing or does not open them, BadKey when a stored key does
-    not match its public half."""
+    """The zone's active keys with their private halves, unsealed: what it is signed with. A
+    key-signing key (KSK or CSK) that a rollover has published but not yet made active comes too,
+    as a KSK: it co-signs the DNSKEY RRset only (store/rollover.py: the DNSKEY RRset signed by the
+    old and the new key while the parent's DS changes). MasterKeyError when `master` is missing or
+    does not open them, BadKey when a stored key does not match its public half."""
     rows = await conn.fetch(
-        "SELECT id, role, algorithm, key_tag, public_key, private_sealed FROM dnssec_keys"
-        " WHERE zone_id = $1 AND state = 'active' ORDER BY created_at, role", zone_id,
+        "SELECT id, role, algorithm, key_tag, public_key, private_sealed, state FROM dnssec_keys"
+        " WHERE zone_id = $1 AND (state = 'active' OR (state = 'published' AND role IN ('csk', 'ksk')))"
+        " ORDER BY created_at, role", zone_id,
     )  # fmt: skip
     if rows and master is None:
         raise MasterKeyError(f"no DNSSEC master key (set ${ENV} or dnssec_master_key_file)")
@@ -229,7 +232,7 @@ async def load_zone_keys(conn, zone_id: uuid.UUID, master: bytes | None) -> list
             der = unseal(master, bytes(r["private_sealed"]), _aad(zone_id, r["id"]))
         except BadKey:
             raise MasterKeyError("wrong DNSSEC master key: it does not open the zone's private keys") from None
-        key = load_private(r["role"], r["algorithm"], der)
+        key = load_private(r["role"] if r["state"] == "active" else "ksk", r["algorithm"], der)  # same flags, same tag
         if key.public != bytes(r["public_key"]) or key.key_tag != r["key_tag"]:
             raise BadKey(f"key {r['id']}: the private key does not match its stored public key")
         keys.append(key)

@@ -8,11 +8,13 @@ loses it; after a lost connection it reconnects with backoff and replays the sam
 LISTEN is not available (a physical replica) it polls with that check alone.
 
 A zone with DNSSEC enabled (store/dnssec.py) is handed over with `snapshot.keys` set: its active
-keys, unsealed with the master key, read again whenever the zone is loaded whole or a change
-touches the apex DNSKEY RRset; other changes carry the previous snapshot's ZoneKeys over, so its
-signatures stay cached. Only keys the snapshot's DNSKEY RRset publishes are used (RFC 4035 §5.3.1:
-a validator needs the key in the DNSKEY RRset). A zone whose keys cannot be opened (no master key,
-a wrong one) is logged as an error and served with keys None: unsigned, never falsely signed.
+keys, unsealed with the master key, read again whenever the zone is loaded whole, a change
+touches the apex DNSKEY RRset, or key management made it (source "dnssec": a rollover's switch to
+the new key leaves the DNSKEY RRset as it was); other changes carry the previous snapshot's
+ZoneKeys over, so its signatures stay cached. Only keys the snapshot's DNSKEY RRset publishes are
+used (RFC 4035 §5.3.1: a validator needs the key in the DNSKEY RRset). A zone whose keys cannot
+be opened (no master key, a wrong one) is logged as an error and served with keys None: unsigned,
+never falsely signed.
 """
 
 from __future__ import annotations
@@ -325,7 +327,7 @@ class Follower:
             await self._load(zone_id)
             return
         rows = await self.conn.fetch(
-            "SELECT seq, serial_from, serial_to, removed, added FROM zone_changes WHERE zone_id = $1 AND seq > $2 ORDER BY seq",
+            "SELECT seq, serial_from, serial_to, removed, added, source FROM zone_changes WHERE zone_id = $1 AND seq > $2 ORDER BY seq",
             zone_id, held.seq,
         )  # fmt: skip
         if not rows:
@@ -353,7 +355,8 @@ class Follower:
             await self._load(zone_id)
             return
         keys = held.snapshot.keys
-        if any(rtype == DNSKEY and owner == snap.origin for step in steps for rrs in step for owner, rtype, _, _ in rrs):
+        if any(r["source"] == "dnssec" for r in rows) or any(
+                rtype == DNSKEY and owner == snap.origin for step in steps for rrs in step for owner, rtype, _, _ in rrs):
             signed = await self.conn.fetchval("SELECT dnssec FROM zones WHERE id = $1", zone_id)
             keys = _same_keys(keys, await zone_keys(self.conn, zone_id, snap, self.master) if signed else None)
             if keys is not held.snapshot.keys:
