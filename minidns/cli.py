@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dnssec-master-key-file", metavar="FILE",
                    help="file holding the base64 DNSSEC master key that seals zones' private keys ($MINIDNS_MASTER_KEY "
                         "wins over it; default: master.key in --data-dir, for the embedded database) [dnssec_master_key_file]")
+    s.add_argument("--dnssec-rollover-margin", type=int, metavar="SECONDS",
+                   help="seconds added to each wait of a DNSSEC key rollover that the TTLs make (DNSKEY TTL, the "
+                        "zone's largest TTL), for propagation to secondaries and safety; the server takes due "
+                        "rollover steps every minute (default 3600) [dnssec_rollover_margin]")
     s.add_argument("--allow-transfer", action="append", metavar="PREFIX|key:NAME",
                    help="who may transfer zones; repeat for more (default 127.0.0.0/8 and ::1) [allow_transfer]")
     s.add_argument("--no-notify", dest="notify", action="store_const", const=False,
@@ -188,8 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(split=False)
     p.add_argument("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")
     _database_flags(p)
+    roll = k.add_parser("rollover", help="roll a zone's ZSK (pre-publication, automatic) or its KSK/CSK (double-RRset "
+                        "with CDS/CDNSKEY; finished after `dnssec ds-seen`)", description=DB_HELP)
+    roll.add_argument("zone", metavar="ZONE")
+    which = roll.add_mutually_exclusive_group(required=True)
+    which.add_argument("--zsk", dest="key", action="store_const", const="zsk", help="the zone-signing key")
+    which.add_argument("--ksk", dest="key", action="store_const", const="ksk",
+                       help="the key-signing key, or in a zone signed with one combined key, the CSK")
+    seen = k.add_parser("ds-seen", help="the parent serves the new key's DS and its TTL has passed: let a KSK/CSK "
+                        "rollover finish", description=DB_HELP)
+    seen.add_argument("zone", metavar="ZONE")
+    adv = k.add_parser("advance", help="take every key rollover step now due, for all zones (for cron; "
+                       "`serve` does it every minute)", description=DB_HELP)
+    for p in (roll, seen, adv):
+        p.add_argument("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")
+        p.add_argument("--dnssec-rollover-margin", type=int, metavar="SECONDS",
+                       help="seconds added to each TTL-made wait (as for serve) [dnssec_rollover_margin]")
+        _database_flags(p)
     for action, text in (("disable", "stop signing a zone: delete its keys, DNSKEY, CDS and CDNSKEY (remove the DS first)"),
-                         ("status", "a zone's keys: role, algorithm, tag, state, dates"),
+                         ("status", "a zone's keys (role, algorithm, tag, state, dates) and rollovers in progress"),
                          ("ds", "DS (SHA-256) and DNSKEY records to give the parent")):
         p = k.add_parser(action, help=text, description=DB_HELP)
         p.add_argument("zone", metavar="ZONE")

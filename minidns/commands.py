@@ -106,11 +106,50 @@ async def _reconcile(args, database, config: Config) -> int:
     return 0
 
 
+def _when(at) -> str:
+    """A time as UTC ISO 8601, and how far off it is."""
+    import datetime
+
+    left = (at - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    off = f"in {_span(left)}" if left > 0 else f"{_span(-left)} ago"
+    return f"{at.astimezone(datetime.timezone.utc).isoformat(timespec='seconds')} ({off})"
+
+
+def _span(seconds: float) -> str:
+    s = int(seconds)
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    return f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m {s % 60}s"
+
+
+def _print_steps(steps) -> int:
+    failed = 0
+    for st in steps:
+        if st.error:
+            failed += 1
+            print(f"{st.zone}\t{st.kind.upper()} rollover: step not taken: {st.error}", file=sys.stderr)
+            continue
+        c = st.change
+        serial = f" (serial {c.serial_from} -> {c.serial_to})" if c and c.serial_to != c.serial_from else ""
+        then = f"; next step due {_when(st.due_at)}" if st.due_at and not st.finished else ""
+        print(f"{st.zone}\t{st.kind.upper()} rollover: {st.done}{serial}{then}")
+    return 1 if failed else 0
+
+
 async def _dnssec(args, database, config: Config) -> int:
-    """`minidns dnssec enable|disable|status|ds ZONE`."""
-    from .store import dnssec
+    """`minidns dnssec enable|disable|status|ds|rollover|ds-seen ZONE`, `minidns dnssec advance`."""
+    from .store import dnssec, rollover
 
     store = database.store
+    margin = config.dnssec_rollover_margin
+    if args.action == "rollover":
+        return _print_steps([await rollover.start(store, args.zone, args.key, margin=margin)])
+    if args.action == "ds-seen":
+        return _print_steps([await rollover.ds_seen(store, args.zone, margin=margin)])
+    if args.action == "advance":
+        steps = await rollover.advance(store, margin=margin)
+        if not steps:
+            print("no rollover step is due")
+        return _print_steps(steps)
     if args.action == "enable":
         store.master = config.master_key(create=True)
         change = await dnssec.enable(store, args.zone, store.master, args.algorithm, args.split)
@@ -128,6 +167,18 @@ async def _dnssec(args, database, config: Config) -> int:
             dates = "\t".join(f"{d} {k[d + '_at'].isoformat(timespec='seconds') if k[d + '_at'] else '-'}"
                               for d in ("created", "activated", "retired"))  # fmt: skip
             print(f"  {k['role']}\t{k['algorithm']}\ttag {k['key_tag']}\t{k['state']}\t{dates}")
+        async with database.pool.acquire() as conn:
+            rolls = await rollover.rollovers(conn, z["id"])
+        for r in rolls:
+            print(f"  rollover {r['key']} ({r['role'].upper()} {r['old_key_tag']} -> {r['new_key_tag']}): {r['phase']}"
+                  f" since {r['phase_at'].isoformat(timespec='seconds')}; next: {r['next_step']}")  # fmt: skip
+            if r["waiting_for_ds"]:
+                print(f"    waiting for `minidns dnssec ds-seen {z['name']}` (the parent serving the new key's DS, its TTL"
+                      f" passed), and not before {_when(r['next_step_due'])}")  # fmt: skip
+            else:
+                print(f"    due {_when(r['next_step_due'])}")
+        if not rolls and z["dnssec"]:
+            print("  no rollover in progress")
     else:
         for line in await dnssec.ds(store, args.zone):
             print(line)

@@ -90,6 +90,7 @@ class Server:
         self.closers: list = []
         self.stopping = asyncio.Event()
         self.renewing: asyncio.Task | None = None  # Engine.renew_signed every minute
+        self.rolling: asyncio.Task | None = None  # DNSSEC key rollover steps, every minute
         self.reloading: asyncio.Task | None = None
         self.file_zones: dict[bytes, Snapshot] = {}
         self.database = None  # a store.Database once connected
@@ -190,6 +191,8 @@ class Server:
         for service in self.services:
             await service.start(self)
         self.renewing = asyncio.ensure_future(self._renew_signed())
+        if self.database is not None:
+            self.rolling = asyncio.ensure_future(self._advance_rollovers())
         log.info("serving %d zone(s) on %s", len(self.engine.table.zones), ", ".join(self.config.listen))
 
     async def _renew_signed(self) -> None:
@@ -214,6 +217,21 @@ class Server:
                     log.info("zone %s: signatures nearing expiry made again (serial %d)", z["name"], change.serial_to)
         except Exception as e:  # noqa: BLE001 - tried again in an hour; answering goes on
             log.warning("refreshing DNSSEC signatures: %s", e)
+
+    async def _advance_rollovers(self) -> None:
+        """At start, then every minute: the DNSSEC key rollover steps now due (store/rollover.py),
+        taken on a loop and connection pool of their own in a thread, so that signing a zone whole
+        does not hold up answering. Several servers on one database take each step once."""
+        from ..store import rollover
+
+        db, margin = self.database, self.config.dnssec_rollover_margin
+        while True:
+            try:
+                if await rollover.due(db.pool, time.time()):
+                    await asyncio.to_thread(rollover.run_advance, db.url, db.store.master, db.store.settings, margin)
+            except Exception as e:  # noqa: BLE001 - tried again in a minute; answering goes on
+                log.warning("DNSSEC key rollovers: %s", e)
+            await asyncio.sleep(60)
 
     async def _start_database(self) -> None:
         from ..store.database import open_database
@@ -385,6 +403,8 @@ class Server:
         log.info("stopping")
         if self.renewing is not None:
             self.renewing.cancel()
+        if self.rolling is not None:
+            self.rolling.cancel()
         for service in self.services:
             try:
                 await service.stop()

@@ -63,6 +63,9 @@ class Config:
     # DNSSEC (store/dnssec.py): the file holding the base64 master key that seals zones' private keys;
     # $MINIDNS_MASTER_KEY wins over it; neither → master.key in data_dir (the embedded database only)
     dnssec_master_key_file: str | None = None
+    # DNSSEC key rollovers (store/rollover.py, RFC 7583): seconds added to each wait the TTLs make,
+    # for the propagation to secondaries and safety
+    dnssec_rollover_margin: int = 3600
 
     def __post_init__(self):
         if not self.listen:
@@ -115,6 +118,8 @@ class Config:
             raise ConfigError("events_region must be 1 to 100 letters, digits, '.', '-', '_' (or empty)")
         if self.events_keep_days < 0:
             raise ConfigError("events_keep_days must be 0 (keep for ever) or more")
+        if self.dnssec_rollover_margin < 0:
+            raise ConfigError("dnssec_rollover_margin must be 0 seconds or more")
         if not 0 < self.propagation_share <= 1:
             raise ConfigError("propagation_share must be above 0 and at most 1")
         from .transfers import Acl
