@@ -2,8 +2,8 @@
 beside the DNS listeners in `minidns serve`.
 
 Every route module (zones, recordsets, tasks, tsigkeys, tlds, blacklists, quotas, floatingips,
-events, ops, openapi) has a `routes` table; they are all added here, and /openapi.json describes
-exactly them.
+events, dnssec, ops, openapi) has a `routes` table; they are all added here, and /openapi.json
+describes exactly them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ HOUSEKEEPING_EVERY = 3600.0  # seconds between housekeeping passes (stale import
 
 
 ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "tlds", "quotas", "floatingips",
-                 "events")
+                 "events", "dnssec")
 
 
 def route_modules():
