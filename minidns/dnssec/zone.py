@@ -65,16 +65,35 @@ def rrsig_text(rdata: bytes) -> str:
     off = 18
     while rdata[off]:
         off += rdata[off] + 1
-    signer = _name_text(rdata[18 : off + 1])
+    signer = _remembered(_SIGNERS, rdata[18 : off + 1], _name_text)
     sig = base64.b64encode(rdata[off + 1 :]).decode()
-    return f"{dns.rdatatype.to_text(rtype)} {alg} {labels} {ttl} {_time(exp)} {_time(inc)} {tag} {signer} {sig}"
+    return f"{_type_text(rtype)} {alg} {labels} {ttl} {_time(exp)} {_time(inc)} {tag} {signer} {sig}"
+
+
+_SIGNERS: dict[bytes, str] = {}
+_BITMAPS: dict[bytes, str] = {}
+_TYPES: dict[int, str] = {}
+
+
+def _remembered(memo: dict, key, make):
+    """make(key), kept: a zone has few signer names and type bitmaps, signed many times over."""
+    got = memo.get(key)
+    if got is None:
+        if len(memo) > 4096:
+            memo.clear()
+        got = memo[key] = make(key)
+    return got
+
+
+def _type_text(rtype: int) -> str:
+    return _remembered(_TYPES, rtype, dns.rdatatype.to_text)
 
 
 def nsec3_text(rdata: bytes) -> str:
     salt = rdata[4]
     n = rdata[5 + salt]
     nxt = base64.b32hexencode(rdata[6 + salt : 6 + salt + n]).decode()
-    types = " ".join(dns.rdatatype.to_text(t) for t in bitmap_types(rdata[6 + salt + n :]))
+    types = _remembered(_BITMAPS, rdata[6 + salt + n :], lambda bm: " ".join(_type_text(t) for t in bitmap_types(bm)))
     return f"{rdata[0]} {rdata[1]} {unpack_from('!H', rdata, 2)[0]} - {nxt}" + (f" {types}" if types else "")
 
 
