@@ -6,7 +6,7 @@ from __future__ import annotations
 import zlib
 from struct import pack
 
-from ..wire import CNAME, DNAME, DNSKEY, MX, NS, PTR, SOA, SRV
+from ..wire import CDNSKEY, CDS, CNAME, DNAME, DNSKEY, MX, NS, PTR, SOA, SRV
 from .keys import SigningKey
 
 INCEPTION_SKEW = 3600  # seconds: inception an hour back, for clocks behind ours (RFC 4035 §5.3.1)
@@ -64,9 +64,14 @@ def expiration_for(owner: bytes, rtype: int, now: float, validity: int) -> tuple
     return int(now) - INCEPTION_SKEW, int(now) + validity - cut
 
 
+# Signed by the key-signing keys (KSK or CSK): DNSKEY (RFC 4035 §2.1), and CDS/CDNSKEY, which must
+# be signed by a key the parent's DS names (RFC 7344 §4.1).
+KEY_SIGNED = frozenset((DNSKEY, CDS, CDNSKEY))
+
+
 def signers_for(keys: list[SigningKey], rtype: int) -> list[SigningKey]:
-    """The DNSKEY RRset is signed by the key-signing keys (KSK or CSK), the rest by the zone's."""
-    return [k for k in keys if (k.signs_keys if rtype == DNSKEY else k.signs_zone)]
+    """The keys that sign an RRset of `rtype`: the key-signing keys for KEY_SIGNED, else the zone's."""
+    return [k for k in keys if (k.signs_keys if rtype in KEY_SIGNED else k.signs_zone)]
 
 
 def rrsig_rdatas(keys: list[SigningKey], signer: bytes, owner: bytes, rtype: int, ttl: int, rdatas, labels: int,

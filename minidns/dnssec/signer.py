@@ -14,12 +14,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from struct import pack
 
-from ..wire import CNAME, DNAME, DNSKEY, DS, NOERROR, NS, NSEC, NXNAME, RRSIG, SOA, A
+from ..wire import CNAME, DNAME, DS, NOERROR, NS, NSEC, NXNAME, RRSIG, SOA, A
 from ..wire.render import RRset
 from ..zones.lookup import Answer, find_cut_or_dname
 from ..zones.snapshot import Snapshot, node_find, node_records
 from .keys import SigningKey
-from .records import INCEPTION_SKEW, count_labels, expiration_for, rrsig_rdatas, type_bitmap
+from .records import INCEPTION_SKEW, KEY_SIGNED, count_labels, expiration_for, rrsig_rdatas, type_bitmap
 
 REFRESH_AT = 0.75  # of the validity: a cached signature is made again after this share
 EPOCH = 3600  # seconds a rendered signed reply may be reused before it is rendered (and signed) anew
@@ -88,7 +88,7 @@ class Signer:
         key = (zk.ident, owner, rtype, ttl, rrset.rdatas, labels)
         sigs = self.cache.get(key, now)
         if sigs is None:
-            signers = zk.key_signers if rtype == DNSKEY else zk.zone_signers
+            signers = zk.key_signers if rtype in KEY_SIGNED else zk.zone_signers
             inception, expiration = expiration_for(owner, rtype, now, zk.validity)
             sigs = rrsig_rdatas(signers, zk.origin, wildcard or owner, rtype, ttl, rrset.rdatas, labels, inception, expiration)
             self.cache.signed += len(sigs)

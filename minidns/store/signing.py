@@ -328,11 +328,13 @@ async def sign_whole(conn, z: dict, keys: list[SigningKey], now: float, force: s
             made[(owner, rtype)] = entry
         else:
             data.setdefault(owner, {})[rtype] = entry
-    data.setdefault(apex, {})[NSEC3PARAM] = (0, [NSEC3PARAM_RDATA])
+    # NSEC3PARAM with the negative TTL, as Knot and PowerDNS give it (PowerDNS as a secondary
+    # serves it so, whatever it was given: with TTL 0 its copy no longer matches the signature).
+    data.setdefault(apex, {})[NSEC3PARAM] = (s.neg_ttl, [NSEC3PARAM_RDATA])
     cuts = {o for o, types in data.items() if o != apex and NS in types}
     auth = {o for o in data if not any(a in cuts for a in _ancestors(o, apex))}
     chain = set(auth) | {a for o in auth for a in _ancestors(o, apex)}
-    want: dict[tuple[bytes, int], tuple[int, list[bytes]]] = {(apex, NSEC3PARAM): (0, [NSEC3PARAM_RDATA])}
+    want: dict[tuple[bytes, int], tuple[int, list[bytes]]] = {(apex, NSEC3PARAM): (s.neg_ttl, [NSEC3PARAM_RDATA])}
     tags = {k.key_tag for k in keys}
     for o in auth:
         types = data[o]

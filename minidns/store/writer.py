@@ -468,7 +468,7 @@ class Store:
             await conn.executemany(_UPSERT, [_rrset_row(z["id"], key, rr) for key, rr in write])
         if keys and resign:
             gone, came = await signing.sign_whole(conn, z, keys, self.clock(), force=owners)
-            removed, added = _net(removed + gone, added + came)
+            removed, added = _then(removed, added, gone, came)
         return removed, added, bool(removed or added or write)
 
     async def refresh_signatures(self, zone: str | uuid.UUID) -> Change:
@@ -511,8 +511,7 @@ class Store:
             from .signing import sign_soa
 
             gone, came = await sign_soa(conn, z, apex, new_z["ttl"], new_soa, keys, self.clock())
-            removed += gone
-            added += came
+            removed, added = _then(removed, added, gone, came)
         seq = await conn.fetchval(
             "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
             " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
@@ -601,10 +600,14 @@ class ZoneLog:
         return changes
 
 
-def _net(removed: list, added: list) -> tuple[list, list]:
-    """RRs both removed and added by one change (the same owner, type, TTL and data) left out of both."""
-    both = set(removed) & set(added)
-    return [r for r in removed if r not in both], [a for a in added if a not in both]
+def _then(removed: list, added: list, gone: list, came: list) -> tuple[list, list]:
+    """One difference (RFC 1995 §4: removals, then additions) for a difference followed by another:
+    an RR the first added and the second removes is in neither; the others are kept as they are.
+    RRs match by owner, type and data (a removal ignores the TTL, zones/changes.py)."""
+    removing = {(o, t, rd) for o, t, _, rd in gone}
+    kept = [a for a in added if (a[0], a[1], a[3]) not in removing]
+    cancelled = {(o, t, rd) for o, t, _, rd in added} - {(o, t, rd) for o, t, _, rd in kept}
+    return removed + [g for g in gone if (g[0], g[1], g[3]) not in cancelled], kept + came
 
 
 def _soa_row(z: dict, apex: bytes, soa: bytes) -> tuple:

@@ -336,8 +336,9 @@ def build_cases() -> list[Case]:
         for t in ("A", "SOA", "NS"):
             add(query(name, t))
 
-    # 8. special query types and opcodes
-    for t in ("AXFR", "IXFR", "MAILA", "MAILB", "OPT", "TSIG", "TKEY", "TYPE0", "TYPE128", "RRSIG",
+    # 8. special query types and opcodes (not 128: NXNAME, which minidns answers FORMERR as
+    # RFC 9824 asks and NSD and Knot do not know; tests/dnssec/test_signer.py covers it)
+    for t in ("AXFR", "IXFR", "MAILA", "MAILB", "OPT", "TSIG", "TKEY", "TYPE0", "TYPE129", "RRSIG",
               "NSEC", "NSEC3", "DNSKEY", "NSEC3PARAM", "CDS", "NULL", "TYPE1234"):
         add(query("example.com.", t))
     for t in ("RRSIG", "NSEC", "TYPE0", "AXFR"):

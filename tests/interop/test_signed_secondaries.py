@@ -20,10 +20,9 @@ the DS that `minidns dnssec ds` prints).
    transferred with RRSIGs PRESIGNED, and asks for IXFR only for zones that are not DNSSEC zones
    (its IXFR metadata is consulted in the `else` branch of `if (dk.isSecuredZone(domain))` in
    its secondary code), so a signed zone is always transferred whole.
-4. Each peer's own AXFR equals minidns's and passes ldns-verify-zone, dnssec-verify and kzonecheck,
-   but for PowerDNS's NSEC3PARAM: it keeps it as zone metadata and serves it with the zone's
-   negative TTL (60) where minidns has 0, the original TTL in its RRSIG, which dnssec-verify and
-   kzonecheck reject (a strict xfail; ldns-verify-zone accepts it).
+4. Each peer's own AXFR equals minidns's and passes ldns-verify-zone, dnssec-verify and kzonecheck
+   (PowerDNS keeps NSEC3PARAM as zone metadata and serves it with the zone's negative TTL, which is
+   the TTL minidns gives it).
 
 Skipped when Unbound is missing; the checkers' part is skipped when they are missing
 (scripts/test.sh installs them); a missing secondary fails, as in test_transfers_interop.py.
@@ -270,26 +269,8 @@ def test_a_change_reaches_the_peers_by_ixfr_and_validates(setup):
     assert "new.example.test. 300 IN A 192.0.2.77" in want
     for kind, sec in setup.secs.items():
         raw = got = zone_records(sec, ZONE)
-        if kind == "pdns":  # it keeps NSEC3PARAM as zone metadata and serves it with the negative TTL
-            got = {f"{ZONE} 0 IN NSEC3PARAM {r.split(maxsplit=4)[4]}" if r.split()[3] == "NSEC3PARAM" else r
-                   for r in raw}
         assert got == want, (f"{kind}'s AXFR differs from minidns's:\nonly at {kind}: {sorted(got - want)[:10]}\n"
                              f"only at minidns: {sorted(want - got)[:10]}")
-        # PowerDNS's NSEC3PARAM TTL (60) no longer matches its RRSIG's original TTL (0): dnssec-verify
-        # and kzonecheck reject that (the strict xfail below); ldns-verify-zone accepts it.
-        verify(zone_file(raw, setup.d / f"{kind}.axfr.zone"), ("ldns-verify-zone",) if kind == "pdns" else CHECKERS)
+        verify(zone_file(raw, setup.d / f"{kind}.axfr.zone"), CHECKERS)
 
-
-@pytest.mark.xfail(strict=True, reason="PowerDNS serves the NSEC3PARAM with the zone's negative TTL (60), its RRSIG's original TTL is minidns's 0")
-def test_powerdns_axfr_passes_dnssec_verify_and_kzonecheck(setup):
-    """minidns stores NSEC3PARAM with TTL 0 (as BIND does); PowerDNS keeps it as zone metadata and
-    serves it with the zone's negative TTL, here the SOA minimum, 60 (Knot 3.2 signing a zone gives
-    its NSEC3PARAM that TTL too), so in its AXFR the
-    NSEC3PARAM's TTL differs from the original TTL in its RRSIG: dnssec-verify says "TTL mismatch
-    for example.test NSEC3PARAM keytag N" / "No correct ECDSAP256SHA256 signature for example.test
-    NSEC3PARAM", kzonecheck "no valid signature for a record (record type NSEC3PARAM)". Validators
-    are not hurt (RFC 4035 §5.3.3: the TTL is capped at the original TTL). With minidns's
-    NSEC3PARAM TTL the negative TTL, this would pass."""
-    verify(zone_file(zone_records(setup.secs["pdns"], ZONE), setup.d / "pdns.axfr2.zone"),
-           ("dnssec-verify", "kzonecheck"))
 

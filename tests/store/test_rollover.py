@@ -67,13 +67,14 @@ def apex_set(rows, rtype):
 
 
 def signers(rows) -> tuple[set, set]:
-    """(key tags of the DNSKEY RRset's signatures, key tags of every other signature)."""
+    """(key tags of the signatures of DNSKEY, CDS and CDNSKEY — signed by the key-signing keys, RFC
+    7344 §4.1 — and key tags of every other signature)."""
     keyset, rest = set(), set()
     for r in rows:
         if r["type"] == RRSIG:
             for w in _split(bytes(r["wire"])):
                 covered, tag = unpack_from("!H", w)[0], unpack_from("!H", w, 16)[0]
-                (keyset if covered == DNSKEY else rest).add(tag)
+                (keyset if covered in (DNSKEY, CDS, CDNSKEY) else rest).add(tag)
     return keyset, rest
 
 
