@@ -190,8 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--csk", dest="split", action="store_false", help="one combined signing key (the default)")
     roles.add_argument("--ksk-zsk", dest="split", action="store_true", help="a key-signing and a zone-signing key")
     p.set_defaults(split=False)
+    p.add_argument("--nsec3-opt-out", action="store_true",
+                   help="NSEC3 opt-out (RFC 5155 §6): delegations without a DS get no NSEC3 record")
     p.add_argument("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")
     _database_flags(p)
+    opt = k.add_parser("nsec3", help="a signed zone's NSEC3 opt-out on or off (the chain is made anew)", description=DB_HELP)
+    opt.add_argument("zone", metavar="ZONE")
+    onoff = opt.add_mutually_exclusive_group(required=True)
+    onoff.add_argument("--opt-out", dest="optout", action="store_true", help="delegations without a DS left out")
+    onoff.add_argument("--no-opt-out", dest="optout", action="store_false", help="every delegation in the chain")
+    opt.add_argument("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")
+    _database_flags(opt)
     roll = k.add_parser("rollover", help="roll a zone's ZSK (pre-publication, automatic) or its KSK/CSK (double-RRset "
                         "with CDS/CDNSKEY; finished after `dnssec ds-seen`)", description=DB_HELP)
     roll.add_argument("zone", metavar="ZONE")

@@ -152,11 +152,14 @@ async def _dnssec(args, database, config: Config) -> int:
         return _print_steps(steps)
     if args.action == "enable":
         store.master = config.master_key(create=True)
-        change = await dnssec.enable(store, args.zone, store.master, args.algorithm, args.split)
+        change = await dnssec.enable(store, args.zone, store.master, args.algorithm, args.split, args.nsec3_opt_out)
         print(f"{change.zone} signed ({args.algorithm}, {'KSK and ZSK' if args.split else 'CSK'}):"
               f" serial {change.serial_from} -> {change.serial_to}")  # fmt: skip
         for line in await dnssec.ds(store, change.zone):
             print(line)
+    elif args.action == "nsec3":
+        change = await dnssec.set_nsec3_optout(store, args.zone, args.optout)
+        print(f"{change.zone} NSEC3 opt-out {'on' if args.optout else 'off'}: serial {change.serial_from} -> {change.serial_to}")
     elif args.action == "disable":
         change = await dnssec.disable(store, args.zone)
         print(f"{change.zone} no longer signed: serial {change.serial_from} -> {change.serial_to}")

@@ -69,6 +69,7 @@ STATUS_SCHEMA = {
         "zone_id": {"type": "string", "format": "uuid"},
         "zone_name": {"type": "string"},
         "enabled": {"type": "boolean"},
+        "nsec3_opt_out": {"type": "boolean"},
         "keys": {"type": "array", "items": KEY_SCHEMA},
         "ds": {"type": "array", "items": {"type": "string"}, "description": "DS records for the parent, zone-file lines"},
         "rollovers": {"type": "array", "items": ROLLOVER_SCHEMA},
@@ -80,6 +81,7 @@ ENABLE_BODY = {
     "properties": {
         "algorithm": {"type": "string", "enum": list(ALGORITHMS), "description": "default ecdsap256sha256"},
         "split": {"type": "boolean", "description": "a KSK and a ZSK instead of one combined key (CSK); default false"},
+        "nsec3_opt_out": {"type": "boolean", "description": "NSEC3 opt-out (RFC 5155 §6) in the transferred zone; default false"},
     },
 }
 ROLLOVER_BODY = {"type": "object", "required": ["key"], "properties": {"key": ROLLOVER_SCHEMA["properties"]["key"]}}
@@ -141,7 +143,7 @@ def _key_errors(conflict: str):
 async def _status(request: web.Request, zid: uuid.UUID) -> dict:
     pool = request.app[DATABASE].pool
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        z = await conn.fetchrow("SELECT id, name, dnssec FROM zones WHERE id = $1", zid)
+        z = await conn.fetchrow("SELECT id, name, dnssec, nsec3_optout FROM zones WHERE id = $1", zid)
         if z is None:
             raise ApiError(404, "zone_not_found", f"Could not find Zone {zid}")
         rows = await conn.fetch(  # never the private key
@@ -162,7 +164,8 @@ async def _status(request: web.Request, zid: uuid.UUID) -> dict:
             "key_tag": r["key_tag"], "flags": flags, "state": r["state"], "dnskey": _text(DNSKEY, rdata), "ds": ds_text,
             "created_at": r["created_at"], "activated_at": r["activated_at"], "retired_at": r["retired_at"],
         })  # fmt: skip
-    return {"zone_id": zid, "zone_name": z["name"], "enabled": z["dnssec"], "keys": keys, "ds": ds, "rollovers": rolls,
+    return {"zone_id": zid, "zone_name": z["name"], "enabled": z["dnssec"], "nsec3_opt_out": z["nsec3_optout"], "keys": keys,
+            "ds": ds, "rollovers": rolls,
             "links": {"self": f"{base_url(request)}/v2/zones/{zid}/dnssec", "zone": f"{base_url(request)}/v2/zones/{zid}"}}
 
 
@@ -186,16 +189,17 @@ async def enable_dnssec(request: web.Request) -> web.Response:
     """Sign a zone (member).
 
     Body (optional): algorithm (ecdsap256sha256, ed25519, rsasha256), split (true: a KSK and a ZSK;
-    default one combined key). Makes the keys and publishes DNSKEY, CDS and CDNSKEY; give the
-    parent the DS records of the reply."""
-    body = await _body(request, {"algorithm": str, "split": bool})
+    default one combined key), nsec3_opt_out (default false). Makes the keys, publishes DNSKEY, CDS
+    and CDNSKEY and signs the zone; give the parent the DS records of the reply."""
+    body = await _body(request, {"algorithm": str, "split": bool, "nsec3_opt_out": bool})
     algorithm = body.get("algorithm", "ecdsap256sha256")
     if algorithm.lower() not in ALGORITHMS:
         raise ApiError(400, "invalid_object", f"Provided object does not match schema: algorithm must be one of {', '.join(ALGORITHMS)}")
     zid = await _zone(request, write=True)
     store = _signing_store(request)
     with store_errors(), _key_errors("dnssec_enabled"):
-        await dnssec.enable(store, zid, store.master, algorithm, bool(body.get("split", False)))
+        await dnssec.enable(store, zid, store.master, algorithm, bool(body.get("split", False)),
+                            bool(body.get("nsec3_opt_out", False)))  # fmt: skip
     return json_response(await _status(request, zid), 201)
 
 

@@ -41,9 +41,10 @@ def nsec3_owner(h: bytes, origin: bytes) -> bytes:
     return bytes([len(label)]) + label + origin
 
 
-def nsec3_rdata(next_hash: bytes, bitmap: bytes) -> bytes:
-    """NSEC3 RDATA (RFC 5155 §3.2): SHA-1, flags 0, 0 iterations, no salt, next hashed owner."""
-    return b"\x01\x00\x00\x00\x00" + bytes([len(next_hash)]) + next_hash + bitmap
+def nsec3_rdata(next_hash: bytes, bitmap: bytes, optout: bool = False) -> bytes:
+    """NSEC3 RDATA (RFC 5155 §3.2): SHA-1, the Opt-Out flag as asked, 0 iterations, no salt, the
+    next hashed owner."""
+    return bytes([1, 1 if optout else 0]) + b"\x00\x00\x00" + bytes([len(next_hash)]) + next_hash + bitmap
 
 
 def nsec3_next(rdata: bytes) -> bytes:

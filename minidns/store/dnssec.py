@@ -143,10 +143,11 @@ def _make_keys(alg: int, split: bool) -> list[SigningKey]:
 
 
 async def enable(store: Store, zone: str | uuid.UUID, master: bytes | None, algorithm: str = "ecdsap256sha256",
-                 split: bool = False) -> Change:  # fmt: skip
+                 split: bool = False, nsec3_optout: bool = False) -> Change:  # fmt: skip
     """Sign `zone`: make a CSK (or, with `split`, a KSK and a ZSK with another key tag), store them
     sealed under `master`, and publish DNSKEY, CDS and CDNSKEY at the apex — one transaction, one
-    change (source "dnssec"). Conflict when the zone is signed already; MasterKeyError when
+    change (source "dnssec") that also signs the zone (store/signing.py), with NSEC3 opt-out when
+    asked (RFC 5155 §6). Conflict when the zone is signed already; MasterKeyError when
     `master` is missing or not the database's."""
     keys = await asyncio.to_thread(_make_keys, _algorithm(algorithm), split)  # RSA takes a while: off the loop
     async with store.pool.acquire() as conn, conn.transaction():
@@ -161,10 +162,20 @@ async def enable(store: Store, zone: str | uuid.UUID, master: bytes | None, algo
                 " activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', now())",
                 key_id, z["id"], k.role, k.algorithm, k.key_tag, k.public, seal(master, private_der(k), _aad(z["id"], key_id)),
             )  # fmt: skip
-        await conn.execute("UPDATE zones SET dnssec = true WHERE id = $1", z["id"])
+        await conn.execute("UPDATE zones SET dnssec = true, nsec3_optout = $2 WHERE id = $1", z["id"], nsec3_optout)
         origin = dns.name.from_text(z["name"]).to_wire().lower()
         edits = _key_edits(origin, z["ttl"], [k.dnskey for k in keys], [k.dnskey for k in keys if k.signs_keys])
         return await store._change(conn, z["id"], edits, "dnssec", {}, key_records=True)
+
+
+async def set_nsec3_optout(store: Store, zone: str | uuid.UUID, optout: bool) -> Change:
+    """Turn NSEC3 opt-out on or off for a signed zone: the chain is made anew, as one change."""
+    async with store.pool.acquire() as conn, conn.transaction():
+        z = await _find_zone(conn, zone, lock=True)
+        if not z["dnssec"]:
+            raise Invalid(f"zone {z['name']} is not signed")
+        await conn.execute("UPDATE zones SET nsec3_optout = $2 WHERE id = $1", z["id"], optout)
+        return await store._change(conn, z["id"], [], "dnssec", {}, resign=True)
 
 
 async def disable(store: Store, zone: str | uuid.UUID) -> Change:

@@ -26,7 +26,7 @@ from ..dnssec.zone import (
     NSEC3PARAM_RDATA, covered, nsec3_hash, nsec3_next, nsec3_owner, nsec3_rdata, nsec3_text, rrsig_expiration, rrsig_key_tag,
     rrsig_text,
 )  # fmt: skip
-from ..wire import DNSKEY, NS, NSEC3, NSEC3PARAM, RRSIG, SOA
+from ..wire import DNSKEY, DS, NS, NSEC3, NSEC3PARAM, RRSIG, SOA
 from ..zones.snapshot import parent
 from .records import rdata_from_wire
 
@@ -71,6 +71,7 @@ class _Signing:
         self.conn, self.z, self.edit, self.keys, self.now, self.validity = conn, z, edit, keys, now, validity
         self.apex = dns.name.from_text(z["name"]).to_wire().lower()
         self.neg_ttl = min(z["ttl"], z["minimum"])  # NSEC3 TTL (RFC 9077 §3)
+        self.optout = bool(z.get("nsec3_optout"))  # RFC 5155 §6: no NSEC3 for delegations without DS
         self.removed: set[bytes] = set()  # hashes taken out of the chain in this change
         self.inserted: set[bytes] = set()
 
@@ -163,11 +164,11 @@ class _Signing:
     async def insert(self, h: bytes, bitmap: bytes) -> None:
         p = await self._predecessor(h)
         if p is None:
-            self._put_nsec3(h, nsec3_rdata(h, bitmap))
+            self._put_nsec3(h, nsec3_rdata(h, bitmap, self.optout))
         else:
             await self._load([nsec3_owner(p, self.apex)])
             prev = self._nsec3(p)
-            self._put_nsec3(h, nsec3_rdata(nsec3_next(prev), bitmap))
+            self._put_nsec3(h, nsec3_rdata(nsec3_next(prev), bitmap, self.optout))
             self._put_nsec3(p, prev[: len(prev) - len(nsec3_next(prev)) - _bitmap_len(prev)] + h + _bitmap_of(prev))
         self.inserted.add(h)
         self.removed.discard(h)
@@ -188,7 +189,7 @@ class _Signing:
 
     async def set_bitmap(self, h: bytes, bitmap: bytes) -> None:
         cur = self._nsec3(h)
-        self._put_nsec3(h, nsec3_rdata(nsec3_next(cur), bitmap))
+        self._put_nsec3(h, nsec3_rdata(nsec3_next(cur), bitmap, self.optout))
 
 
 def _bitmap_of(nsec3: bytes) -> bytes:
@@ -238,7 +239,10 @@ async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> Non
         is_cut = o != apex and NS in types
         s.resign(o, types - {NS} if is_cut else types)
         had = s._nsec3(hashes[o]) is not None
-        exists = bool(types) or (had and await _has_descendants(conn, z, o, touched, exists_after))
+        # In the chain: a name with data (not, under opt-out, a delegation without DS), or an empty
+        # non-terminal with something below it (below a delegation there is only glue).
+        member = bool(types) and not (s.optout and is_cut and DS not in types)
+        exists = member or (had and not is_cut and await _has_descendants(conn, z, o, touched, exists_after))
         exists_after[o] = exists
         if exists and had:
             await s.set_bitmap(hashes[o], _bitmap(types, is_cut))
@@ -333,7 +337,8 @@ async def sign_whole(conn, z: dict, keys: list[SigningKey], now: float, force: s
     data.setdefault(apex, {})[NSEC3PARAM] = (s.neg_ttl, [NSEC3PARAM_RDATA])
     cuts = {o for o, types in data.items() if o != apex and NS in types}
     auth = {o for o in data if not any(a in cuts for a in _ancestors(o, apex))}
-    chain = set(auth) | {a for o in auth for a in _ancestors(o, apex)}
+    unsigned = {o for o in cuts if DS not in data[o]} if s.optout else set()  # left out of the chain (RFC 5155 §6)
+    chain = (set(auth) - unsigned) | {a for o in auth for a in _ancestors(o, apex)}
     want: dict[tuple[bytes, int], tuple[int, list[bytes]]] = {(apex, NSEC3PARAM): (s.neg_ttl, [NSEC3PARAM_RDATA])}
     tags = {k.key_tag for k in keys}
     for o in auth:
@@ -361,7 +366,7 @@ async def sign_whole(conn, z: dict, keys: list[SigningKey], now: float, force: s
     for i, (h, n) in enumerate(ordered):
         nxt = ordered[(i + 1) % len(ordered)][0]
         types = set(data.get(n, {})) if n in auth else set()
-        rdata = nsec3_rdata(nxt, _bitmap(types, n in cuts) if types else b"")
+        rdata = nsec3_rdata(nxt, _bitmap(types, n in cuts) if types else b"", s.optout)
         owner = nsec3_owner(h, apex)
         names[owner] = owner[1 : 1 + owner[0]].decode() + "." + z["name"]
         want[(owner, NSEC3)] = (s.neg_ttl, [rdata])

@@ -12,7 +12,7 @@ import dns.dnssec
 import dns.rdatatype
 import pytest
 from conftest import ADMIN, ALICE, BOB, READER
-from policyutil import error, make_zone, run
+from policyutil import error, make_zone, run, sql
 
 MASTER = bytes(range(32))
 ZONE = "signed-api.test."
@@ -57,10 +57,13 @@ def test_enable_rollovers_ds_seen_disable(api):
     assert st["enabled"] is False and st["keys"] == st["ds"] == st["rollovers"] == []
     assert st["zone_name"] == ZONE and st["links"]["self"] == f"{api.url}{path}"
 
-    r = api.post(path, json={"algorithm": "ed25519", "split": True}, token=ALICE)
+    r = api.post(path, json={"algorithm": "ed25519", "split": True, "nsec3_opt_out": True}, token=ALICE)
     assert r.status_code == 201, r.text
     st = r.json()
     assert st["enabled"] is True and sorted(k["role"] for k in st["keys"]) == ["ksk", "zsk"]
+    assert st["nsec3_opt_out"] is True
+    flags = sql(api, "SELECT substring(wire from 10 for 1) AS f FROM rrsets WHERE type = 50")
+    assert flags and all(r["f"] == b"\x01" for r in flags)  # every NSEC3 with the Opt-Out flag
     assert all(k["algorithm"] == "ed25519" and k["state"] == "active" for k in st["keys"])
     ksk = next(k for k in st["keys"] if k["role"] == "ksk")
     assert ksk["flags"] == 257 and ksk["ds"].startswith(f"{ksk['key_tag']} 15 2 ")

@@ -55,7 +55,7 @@ def _split(wire: bytes):
     return out
 
 
-def check_signed(rows, now: float | None = None) -> int:
+def check_signed(rows, now: float | None = None, optout: bool = False) -> int:
     """Every RRset of authoritative data validates with the zone's DNSKEY; the NSEC3 chain holds
     exactly the authoritative names and empty non-terminals, each pointing at the next hash, with
     the types of its name. Returns the number of signatures checked."""
@@ -94,12 +94,14 @@ def check_signed(rows, now: float | None = None) -> int:
             sigset = dns.rrset.from_rdata_list(rrset.name, ttl, [dns.rdata.from_wire(1, 46, w, 0, len(w)) for w in covering])
             dns.dnssec.validate(rrset, sigset, {APEX: keyset}, now=now)
             checked += 1
-    names = set(auth) | {a for o in auth for a in above(o)}
+    unsigned = {o for o in cuts if 43 not in data[o]} if optout else set()  # RFC 5155 §6: left out
+    names = (set(auth) - unsigned) | {a for o in auth for a in above(o)}
     want = sorted(nsec3_hash(n) for n in names)
     assert sorted(nsec3) == sorted(nsec3_owner(h, apex) for h in want), "the chain holds the wrong names"
     for i, h in enumerate(want):
         owner = nsec3_owner(h, apex)
         assert nsec3_next(nsec3[owner]) == want[(i + 1) % len(want)], "a broken chain link"
+        assert nsec3[owner][1] == (1 if optout else 0), "the Opt-Out flag"
         rrset = dns.rrset.from_rdata_list(dns.name.from_wire(owner, 0)[0], 60, [dns.rdata.from_wire(1, 50, nsec3[owner], 0, len(nsec3[owner]))])
         sigset = dns.rrset.from_rdata_list(rrset.name, 60, [dns.rdata.from_wire(1, 46, w, 0, len(w)) for w in sigs[owner]])
         dns.dnssec.validate(rrset, sigset, {APEX: keyset}, now=now)
@@ -226,3 +228,37 @@ async def test_signatures_nearing_expiry_are_refreshed_with_a_new_serial(store, 
     check_signed(rows, now=later)
     last = await pool.fetchrow("SELECT removed, added FROM zone_changes ORDER BY seq DESC LIMIT 1")
     assert sum(1 for rr in unpack_rrs(last["added"]) if rr[1] == 46) >= 10  # the new signatures travel by IXFR
+
+
+async def test_nsec3_opt_out_leaves_delegations_without_ds_out(store, pool, signed, tmp_path):  # noqa: F811
+    """RFC 5155 §6: under opt-out a delegation without a DS has no NSEC3 (every NSEC3 carries the
+    flag); one that gets a DS joins the chain, and leaves it again with the DS."""
+    await store.change(ZONE, [Edit("add", "open", "NS", None, ("ns.elsewhere.test.",)),
+                              Edit("add", "closed", "NS", None, ("ns.elsewhere.test.",)),
+                              Edit("add", "closed", "DS", None, ("12345 13 2 " + "ab" * 32,))], source="t")  # fmt: skip
+    change = await dnssec.set_nsec3_optout(store, ZONE, True)
+    assert change.serial_to == change.serial_from + 1
+    rows = await zone_rows(pool, signed.zone_id)
+    check_signed(rows, optout=True)
+    chain = {bytes(r["owner"]) for r in rows if r["type"] == 50}
+    owner = lambda n: nsec3_owner(nsec3_hash(dns.name.from_text(n, APEX).to_wire()), APEX.to_wire())  # noqa: E731
+    assert owner("open") not in chain and owner("closed") in chain
+    await store.change(ZONE, [Edit("add", "open", "DS", None, ("54321 13 2 " + "cd" * 32,))], source="t")
+    rows = await zone_rows(pool, signed.zone_id)
+    check_signed(rows, optout=True)
+    assert owner("open") in {bytes(r["owner"]) for r in rows if r["type"] == 50}
+    await store.change(ZONE, [Edit("delete", "open", "DS")], source="t")
+    rows = await zone_rows(pool, signed.zone_id)
+    check_signed(rows, optout=True)
+    assert owner("open") not in {bytes(r["owner"]) for r in rows if r["type"] == 50}
+    if all(shutil.which(t) for t in ("dnssec-verify", "ldns-verify-zone", "kzonecheck")):
+        path = tmp_path / "optout.zone"
+        path.write_text(await tasks.export_text(store, signed.zone_id))
+        for cmd in (["dnssec-verify", "-z", "-o", ZONE, str(path)], ["ldns-verify-zone", str(path)],
+                    ["kzonecheck", "-o", ZONE, "-d", "on", str(path)]):  # fmt: skip
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, (cmd, p.stdout, p.stderr)
+    await dnssec.set_nsec3_optout(store, ZONE, False)
+    rows = await zone_rows(pool, signed.zone_id)
+    check_signed(rows)
+    assert owner("open") in {bytes(r["owner"]) for r in rows if r["type"] == 50}
