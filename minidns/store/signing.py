@@ -1,6 +1,7 @@
 """The signed zone kept in the database, so that transfers carry it whole (secondaries sign
 nothing): an RRSIG row at each owner with authoritative data, and the NSEC3 chain (RFC 5155, with
-RFC 9276's parameters: SHA-1, no salt, no extra iterations, no opt-out) with its NSEC3PARAM.
+RFC 9276's parameters: SHA-1, no salt, no extra iterations; opt-out per zone, §6) with its
+NSEC3PARAM.
 
 Every write to a signed zone goes through here inside the writer's transaction, so the signatures
 and chain links it changes are in that change's log row and IXFR carries them:
@@ -8,15 +9,18 @@ and chain links it changes are in that change's log row and IXFR carries them:
   signatures), the NSEC3 records of owners whose types changed, and the chain links of names that
   appear or vanish (empty non-terminals included, RFC 5155 §7.1);
 - `sign_soa` gives each new serial's SOA its signature (writer._log);
-- `sign_whole` (re)signs the zone from its rows: on enabling, on a key change, and when a
-  delegation appears or goes (which changes what is glue);
-- `refresh` re-signs the signatures that are nearing expiry, as a scheduled change.
+- `sign_whole` (re)signs the zone from its rows: on enabling, on a key change, when a delegation
+  appears or goes (which changes what is glue), and hourly for the signatures nearing expiry
+  (writer.Store.refresh_signatures: a change with a new serial, so secondaries get them by IXFR).
 
 What is signed (RFC 4035 §2.2): every RRset at or above the zone's cuts but the NS RRset at a cut;
 glue (names below a cut) is neither signed nor in the chain.
 """
 
 from __future__ import annotations
+
+import base64
+from struct import pack
 
 import dns.name
 
@@ -29,6 +33,7 @@ from ..dnssec.zone import (
 from ..wire import DNSKEY, DS, NS, NSEC3, NSEC3PARAM, RRSIG, SOA
 from ..zones.snapshot import parent
 from .records import rdata_from_wire
+from .writer import _UPSERT, _meta_default, _rrset_row, _RRset, _split_wire  # writer imports this module only when signing
 
 VALIDITY = 14 * 86400  # seconds a stored signature is valid for
 REFRESH_LEFT = 0.25  # of the validity: a stored signature with less than this left is made again
@@ -85,11 +90,9 @@ class _Signing:
         tags = {k.key_tag for k in self.keys}
         return rrsig_key_tag(sig) in tags and rrsig_expiration(sig) - self.now > self.validity * REFRESH_LEFT
 
-    def resign(self, owner: bytes, signed: set[int], force: bool = False) -> None:
+    def resign(self, owner: bytes, signed: set[int]) -> None:
         """Make the RRSIG row at `owner` cover exactly the `signed` types: signatures of RRsets whose
         data did not change (and are not near expiry) are kept, the others made."""
-        from .writer import _meta_default, _RRset
-
         before, after = self.edit.before, self.edit.after
         old = after.get((owner, RRSIG))
         have: dict[int, list] = {}
@@ -105,7 +108,7 @@ class _Signing:
                 continue
             b = before.get((owner, t))
             same = b is not None and b.ttl == rr.ttl and {w for _, w in b.recs} == {w for _, w in rr.recs}
-            kept = have.get(t, []) if same and not force else []
+            kept = have.get(t, []) if same else []
             if kept and len(kept) == len(signers_for(self.keys, t)) and all(self._fresh(w) for _, w in kept):
                 keep.add(t)
             else:
@@ -122,8 +125,6 @@ class _Signing:
 
     # -- the chain ---------------------------------------------------------------------------
     def _put_nsec3(self, h: bytes, rdata: bytes) -> None:
-        from .writer import _meta_default, _RRset
-
         owner = nsec3_owner(h, self.apex)
         old = self.edit.after.get((owner, NSEC3))
         if old is not None and old.recs[0][1] == rdata:
@@ -203,8 +204,6 @@ def _bitmap_len(nsec3: bytes) -> int:
 
 
 def _hash_of(owner: bytes) -> bytes:
-    import base64
-
     return base64.b32hexdecode(owner[1 : 1 + owner[0]].upper())
 
 
@@ -293,11 +292,7 @@ def _like_prefix(text: str) -> str:
 async def sign_soa(conn, z: dict, apex: bytes, soa_ttl: int, soa: bytes, keys: list[SigningKey], now: float) -> tuple[list, list]:
     """The apex RRSIG row with the signature of the new SOA in place of the old one; the RRs
     (owner, type, ttl, rdata) removed and added, for the change's log row."""
-    from .writer import _UPSERT, _meta_default, _rrset_row, _RRset
-
     row = await conn.fetchrow("SELECT * FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3", z["id"], apex, RRSIG)
-    from .writer import _split_wire
-
     old = _split_wire(row["wire"]) if row else []
     s = _Signing(conn, z, None, keys, now)
     new_sigs = s._sigs(apex, SOA, soa_ttl, [soa])
@@ -315,8 +310,6 @@ async def sign_whole(conn, z: dict, keys: list[SigningKey], now: float, force: s
     where they differ from what is stored (signatures of RRsets at owners not in `force` are kept
     while made by the zone's keys and not near expiry; the SOA's is left to sign_soa). Rows are
     rewritten; the RRs (owner, type, ttl, rdata) removed and added are returned for the log row."""
-    from .writer import _split_wire
-
     s = _Signing(conn, z, None, keys, now)
     apex, zid = s.apex, z["id"]
     # Signing a large zone takes seconds of work between two statements of this transaction.
@@ -410,6 +403,4 @@ def _text(rtype: int, wire: bytes) -> str:
 
 def pack_rr(rtype: int, ttl: int, rdata: bytes) -> bytes:
     """A record as a row's `wire` holds it: TYPE TTL RDLENGTH RDATA."""
-    from struct import pack
-
     return pack("!HIH", rtype, ttl, len(rdata)) + rdata
