@@ -122,6 +122,8 @@ class Signer:
         out = []
         for r in rrsets:
             out.append(r)
+            if r.rtype == RRSIG:  # the signatures themselves are not signed (RFC 4035 §2.2)
+                continue
             if r.rtype == CNAME and _synthesized(r, rrsets):  # RFC 6672 §5.3.1: DNAME-made CNAMEs go unsigned
                 continue
             orig = zone.soa.ttl if r.rtype == SOA else None

@@ -184,6 +184,20 @@ def test_empty_non_terminal_is_nsec_rrsig_only(engine, clock):
     assert validate_all(engine, r, clock) == 2
 
 
+def test_rrsig_query_answers_unsigned_signatures():
+    """A query for type RRSIG (a zone signed in its rows, as store/signing.py keeps it) gets the
+    stored RRSIGs, not signatures over them (RFC 4035 §2.2)."""
+    keys = [K.generate(K.ECDSAP256SHA256, "csk")]
+    lines = "\n".join(f"@ 3600 DNSKEY {k.flags} 3 {k.algorithm} {base64.b64encode(k.public).decode()}" for k in keys)
+    text = ZONE.format(dnskeys=lines, digest=DIGEST) + "www RRSIG A 13 3 300 20300101000000 20200101000000 1 example.test. AAAA\n"
+    snap = load_zone_text(text, "example.test.")
+    snap.keys = ZoneKeys(snap.origin, keys)
+    e = Engine(EngineSettings(), clock=Clock())
+    e.set_zones([snap])
+    r = ask(e, "www.example.test.", "RRSIG")
+    assert [s.rdtype for s in r.answer] == [dns.rdatatype.RRSIG] and r.answer[0].covers == dns.rdatatype.A
+
+
 def test_nxname_query_is_formerr(engine):
     r = ask(engine, "www.example.test.", 128)
     assert r.rcode() == dns.rcode.FORMERR
