@@ -13,7 +13,7 @@ from .store.db import DatabaseError, connect, upgrade
 from .store.embedded import start_embedded, default_data_dir
 from .store import access
 from .store.records import Invalid, zone_name
-from .store.writer import Conflict, Edit, NotFound
+from .store.writer import Conflict, Edit, NotFound, Unsignable
 from .zones.loader import ZoneFileError
 
 
@@ -54,7 +54,7 @@ async def run_command(args, config: Config) -> int:
             return await _run(args, database)
         finally:
             await database.close()
-    except (Invalid, NotFound, Conflict, ZoneFileError, DatabaseError, BadKey) as e:
+    except (Invalid, NotFound, Conflict, ZoneFileError, DatabaseError, BadKey, Unsignable) as e:
         print(f"minidns: {e}", file=sys.stderr)
         return 1
 

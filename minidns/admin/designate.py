@@ -25,7 +25,7 @@ from ..store.recordsets import (
     ZoneNotFound,
 )
 from ..store.tasks import TaskNotFound
-from ..store.writer import Conflict, NotFound
+from ..store.writer import Conflict, NotFound, Unsignable
 from .common import ApiError, Ctx, base_url
 
 try:
@@ -129,6 +129,8 @@ def store_errors(task: str = "zone_import"):
     """Store exceptions as Designate answers them."""
     try:
         yield
+    except Unsignable as e:  # the server lacks the DNSSEC master key: nothing written, try later
+        raise ApiError(503, "service_unavailable", str(e), {"Retry-After": "60"}) from None
     except ZoneNotFound as e:
         raise ApiError(404, "zone_not_found", str(e)) from None
     except RecordSetNotFound as e:

@@ -59,7 +59,7 @@ from ..wire import SOA
 from . import floatingips as fips
 from .db import DB_DOWN
 from .records import Invalid, zone_name
-from .writer import Conflict, Edit, NotFound, Store, ZoneLog
+from .writer import Conflict, Edit, NotFound, Store, Unsignable, ZoneLog
 
 EVENTS_LOCK = 0x6D696E65  # advisory lock key ("mine"): events and reconciles apply one at a time
 DEFAULT_TEMPLATES = {
@@ -824,6 +824,8 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
             results[i] = outcome
     except DB_DOWN as e:
         raise Unavailable(f"the database is not reachable: {e}") from None
+    except Unsignable as e:  # a signed zone and no master key here: the sender tries again later
+        raise Unavailable(str(e)) from None
     except Exception:  # noqa: BLE001 - one event spoils the batch: each on its own, the error to its caller
         if len(ready) == 1:
             raise

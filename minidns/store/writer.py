@@ -49,6 +49,11 @@ class Conflict(Exception):
     """The zone exists already."""
 
 
+class Unsignable(Exception):
+    """A signed zone cannot be written by this process: it has no DNSSEC master key to sign the
+    change with. A setting of the server, not of the request: nothing was written."""
+
+
 def serial_gt(a: int, b: int) -> bool:
     """a > b in serial number arithmetic (RFC 1982 §3.2). Serials 2^31 apart compare neither way."""
     return a != b and (a - b) % SERIAL_MOD < 2**31
@@ -479,13 +484,13 @@ class Store:
             return await self._change(conn, zone, [], "dnssec", {}, resign=True)
 
     async def _signing_keys(self, conn, z) -> list | None:
-        """The keys a signed zone's writes sign with; None for an unsigned zone. Invalid when the
-        zone is signed and this store has no master key to open its keys with."""
+        """The keys a signed zone's writes sign with; None for an unsigned zone. Unsignable when
+        the zone is signed and this store has no master key to open its keys with."""
         if not z.get("dnssec"):
             return None
         if self.master is None:
-            raise Invalid(f"zone {z['name']} is signed: writing to it needs the DNSSEC master key "
-                          "($MINIDNS_MASTER_KEY or dnssec_master_key_file)")  # fmt: skip
+            raise Unsignable(f"zone {z['name']} is signed: writing to it needs the DNSSEC master key "
+                             "($MINIDNS_MASTER_KEY or dnssec_master_key_file)")  # fmt: skip
         from .dnssec import load_zone_keys
 
         keys = await load_zone_keys(conn, z["id"], self.master)

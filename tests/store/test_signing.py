@@ -22,7 +22,7 @@ from minidns.dnssec.zone import nsec3_hash, nsec3_next, nsec3_owner
 from minidns.store import dnssec, tasks
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
-from minidns.store.writer import Edit, NotFound, ZoneLog
+from minidns.store.writer import Edit, NotFound, Unsignable, ZoneLog
 from minidns.zones.changes import unpack_rrs
 
 from test_follow import ORIGIN, Sink, fresh, make_zone, random_edits, rrsets_now, same_snapshot  # noqa: F401
@@ -189,8 +189,11 @@ async def test_events_batch_into_a_signed_zone(store, pool, signed):  # noqa: F8
 
 async def test_writing_a_signed_zone_needs_the_master_key(store, pool, signed):  # noqa: F811
     store.master = None
-    with pytest.raises(Invalid, match="master key"):
+    serial = await pool.fetchval("SELECT serial FROM zones WHERE name = $1", ZONE)
+    with pytest.raises(Unsignable, match="master key"):
         await store.change(ZONE, [Edit("add", "x", "A", None, ("192.0.2.9",))], source="t")
+    assert await pool.fetchval("SELECT serial FROM zones WHERE name = $1", ZONE) == serial
+    assert not await pool.fetchval("SELECT 1 FROM rrsets WHERE name = 'x.zone.test.'")
 
 
 @pytest.mark.skipif(not all(shutil.which(t) for t in ("dnssec-verify", "ldns-verify-zone", "kzonecheck")),
