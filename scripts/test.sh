@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need on a fresh Debian machine (as root), then run the whole suite.
 # The tests talk only to servers they start on loopback: minidns, NSD and Knot (the differential
-# suite), Unbound and BIND's named (resolvers in front of minidns), BIND, Knot, NSD and PowerDNS as
+# suite), Unbound, BIND's named, PowerDNS Recursor and Knot Resolver (validating resolvers in front of
+# minidns, each started by its test on a free loopback port), BIND, Knot, NSD and PowerDNS as
 # secondaries of minidns (transfers), with dig, kdig and delv as clients; dnssec-verify,
 # ldns-verify-zone and kzonecheck check signed zones as transferred.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 need=()
 for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils delv:bind9-dnsutils named:bind9 rndc:bind9-utils \
            unbound:unbound pdns_server:pdns-server dnssec-verify:bind9-utils ldns-verify-zone:ldnsutils \
-           kzonecheck:knot-dnssecutils; do
+           kzonecheck:knot-dnssecutils pdns_recursor:pdns-recursor kresd:knot-resolver; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${bin%%:*}" ] || need+=("${bin#*:}")
 done
 # PowerDNS as a secondary keeps its zones in SQLite (the backend has no binary to look for).
