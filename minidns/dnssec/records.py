@@ -9,6 +9,7 @@ from struct import pack
 from ..wire import CDNSKEY, CDS, CNAME, DNAME, DNSKEY, MX, NS, PTR, SOA, SRV
 from .keys import SigningKey
 
+VALIDITY = 14 * 86400  # seconds a signature is valid for (online and stored)
 INCEPTION_SKEW = 3600  # seconds: inception an hour back, for clocks behind ours (RFC 4035 §5.3.1)
 SPREAD = 0.1  # of the validity: how much earlier than `validity` a signature may expire
 
@@ -99,3 +100,14 @@ def type_bitmap(types) -> bytes:
             bm += bytes(need - len(bm))
         bm[bit // 8] |= 0x80 >> (bit % 8)
     return b"".join(bytes([w, len(bm)]) + bytes(bm) for w, bm in sorted(windows.items()))
+
+
+def remembered(memo: dict, key, make):
+    """make(key), kept in `memo` (emptied past 4,096 entries): a zone has few type sets and
+    signer names, used over and over."""
+    got = memo.get(key)
+    if got is None:
+        if len(memo) > 4096:
+            memo.clear()
+        got = memo[key] = make(key)
+    return got

@@ -19,7 +19,7 @@ from ..wire.render import RRset
 from ..zones.lookup import Answer, find_cut_or_dname
 from ..zones.snapshot import Snapshot, node_find, node_records
 from .keys import SigningKey
-from .records import INCEPTION_SKEW, KEY_SIGNED, count_labels, expiration_for, rrsig_rdatas, type_bitmap
+from .records import INCEPTION_SKEW, KEY_SIGNED, VALIDITY, count_labels, remembered, expiration_for, rrsig_rdatas, type_bitmap
 
 REFRESH_AT = 0.75  # of the validity: a cached signature is made again after this share
 EPOCH = 3600  # seconds a rendered signed reply may be reused before it is rendered (and signed) anew
@@ -31,7 +31,7 @@ class ZoneKeys:
 
     origin: bytes
     keys: list[SigningKey]
-    validity: int = 14 * 86400
+    validity: int = VALIDITY
     key_signers: list[SigningKey] = field(init=False)
     zone_signers: list[SigningKey] = field(init=False)
     ident: bytes = field(init=False)
@@ -169,13 +169,7 @@ _BITMAPS: dict[frozenset, bytes] = {}
 
 
 def _bitmap(types: frozenset) -> bytes:
-    """type_bitmap, remembered for the few type sets a zone has."""
-    bm = _BITMAPS.get(types)
-    if bm is None:
-        if len(_BITMAPS) > 4096:
-            _BITMAPS.clear()
-        bm = _BITMAPS[types] = type_bitmap(types)
-    return bm
+    return remembered(_BITMAPS, types, type_bitmap)
 
 
 def _synthesized(cname: RRset, rrsets: list[RRset]) -> bool:

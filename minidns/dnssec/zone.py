@@ -13,6 +13,7 @@ from struct import unpack_from
 import dns.rdatatype
 
 from ..wire import NSEC3, RRSIG
+from .records import remembered
 
 NSEC3PARAM_RDATA = b"\x01\x00\x00\x00\x00"  # SHA-1, flags 0, 0 iterations, no salt (RFC 9276 §3.1)
 _B32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUV", b"abcdefghijklmnopqrstuv")
@@ -53,6 +54,16 @@ def nsec3_next(rdata: bytes) -> bytes:
     return rdata[6 + salt : 6 + salt + n]
 
 
+def nsec3_bitmap(rdata: bytes) -> bytes:
+    salt = rdata[4]
+    return rdata[6 + salt + rdata[5 + salt] :]
+
+
+def owner_hash(owner: bytes) -> bytes:
+    """The hash a hashed owner name (nsec3_owner) stands for."""
+    return base64.b32hexdecode(owner[1 : 1 + owner[0]].upper())
+
+
 def nsec3_with_next(rdata: bytes, next_hash: bytes) -> bytes:
     salt = rdata[4]
     n = rdata[5 + salt]
@@ -66,7 +77,7 @@ def rrsig_text(rdata: bytes) -> str:
     off = 18
     while rdata[off]:
         off += rdata[off] + 1
-    signer = _remembered(_SIGNERS, rdata[18 : off + 1], _name_text)
+    signer = remembered(_SIGNERS, rdata[18 : off + 1], _name_text)
     sig = base64.b64encode(rdata[off + 1 :]).decode()
     return f"{_type_text(rtype)} {alg} {labels} {ttl} {_time(exp)} {_time(inc)} {tag} {signer} {sig}"
 
@@ -76,25 +87,15 @@ _BITMAPS: dict[bytes, str] = {}
 _TYPES: dict[int, str] = {}
 
 
-def _remembered(memo: dict, key, make):
-    """make(key), kept: a zone has few signer names and type bitmaps, signed many times over."""
-    got = memo.get(key)
-    if got is None:
-        if len(memo) > 4096:
-            memo.clear()
-        got = memo[key] = make(key)
-    return got
-
-
 def _type_text(rtype: int) -> str:
-    return _remembered(_TYPES, rtype, dns.rdatatype.to_text)
+    return remembered(_TYPES, rtype, dns.rdatatype.to_text)
 
 
 def nsec3_text(rdata: bytes) -> str:
     salt = rdata[4]
     n = rdata[5 + salt]
     nxt = base64.b32hexencode(rdata[6 + salt : 6 + salt + n]).decode()
-    types = _remembered(_BITMAPS, rdata[6 + salt + n :], lambda bm: " ".join(_type_text(t) for t in bitmap_types(bm)))
+    types = remembered(_BITMAPS, nsec3_bitmap(rdata), lambda bm: " ".join(_type_text(t) for t in bitmap_types(bm)))
     return f"{rdata[0]} {rdata[1]} {unpack_from('!H', rdata, 2)[0]} - {nxt}" + (f" {types}" if types else "")
 
 

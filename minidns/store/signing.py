@@ -19,23 +19,21 @@ glue (names below a cut) is neither signed nor in the chain.
 
 from __future__ import annotations
 
-import base64
 from struct import pack
 
 import dns.name
 
 from ..dnssec.keys import SigningKey
-from ..dnssec.records import count_labels, expiration_for, rrsig_rdatas, signers_for, type_bitmap
+from ..dnssec.records import VALIDITY, count_labels, expiration_for, rrsig_rdatas, signers_for, type_bitmap
 from ..dnssec.zone import (
-    NSEC3PARAM_RDATA, covered, nsec3_hash, nsec3_next, nsec3_owner, nsec3_rdata, nsec3_text, rrsig_expiration, rrsig_key_tag,
-    rrsig_text,
+    NSEC3PARAM_RDATA, covered, nsec3_bitmap, nsec3_hash, nsec3_next, nsec3_owner, nsec3_rdata, nsec3_text, nsec3_with_next,
+    owner_hash, rrsig_expiration, rrsig_key_tag, rrsig_text,
 )  # fmt: skip
 from ..wire import DNSKEY, DS, NS, NSEC3, NSEC3PARAM, RRSIG, SOA
 from ..zones.snapshot import parent
 from .records import rdata_from_wire
 from .writer import _UPSERT, _meta_default, _rrset_row, _RRset, _split_wire  # writer imports this module only when signing
 
-VALIDITY = 14 * 86400  # seconds a stored signature is valid for
 REFRESH_LEFT = 0.25  # of the validity: a stored signature with less than this left is made again
 _MADE = (RRSIG, NSEC3)
 
@@ -156,7 +154,7 @@ class _Signing:
         )  # fmt: skip
         candidates = [x for x in self.inserted if x != h]
         if row is not None:
-            candidates.append(_hash_of(bytes(row["owner"])))
+            candidates.append(owner_hash(bytes(row["owner"])))
         if not candidates:
             return None
         below = [x for x in candidates if x < h]
@@ -170,7 +168,7 @@ class _Signing:
             await self._load([nsec3_owner(p, self.apex)])
             prev = self._nsec3(p)
             self._put_nsec3(h, nsec3_rdata(nsec3_next(prev), bitmap, self.optout))
-            self._put_nsec3(p, prev[: len(prev) - len(nsec3_next(prev)) - _bitmap_len(prev)] + h + _bitmap_of(prev))
+            self._put_nsec3(p, nsec3_with_next(prev, h))
         self.inserted.add(h)
         self.removed.discard(h)
 
@@ -186,25 +184,11 @@ class _Signing:
             await self._load([nsec3_owner(p, self.apex)])
             prev = self._nsec3(p)
             nxt = nsec3_next(mine)
-            self._put_nsec3(p, prev[: len(prev) - len(nsec3_next(prev)) - _bitmap_len(prev)] + nxt + _bitmap_of(prev))
+            self._put_nsec3(p, nsec3_with_next(prev, nxt))
 
     async def set_bitmap(self, h: bytes, bitmap: bytes) -> None:
         cur = self._nsec3(h)
         self._put_nsec3(h, nsec3_rdata(nsec3_next(cur), bitmap, self.optout))
-
-
-def _bitmap_of(nsec3: bytes) -> bytes:
-    salt = nsec3[4]
-    n = nsec3[5 + salt]
-    return nsec3[6 + salt + n :]
-
-
-def _bitmap_len(nsec3: bytes) -> int:
-    return len(_bitmap_of(nsec3))
-
-
-def _hash_of(owner: bytes) -> bytes:
-    return base64.b32hexdecode(owner[1 : 1 + owner[0]].upper())
 
 
 async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> None:
@@ -258,7 +242,7 @@ async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> Non
                 if a in touched:
                     break
                 cur = s._nsec3(hashes[a])
-                if cur is None or _bitmap_of(cur) or await _has_descendants(conn, z, a, touched, exists_after):
+                if cur is None or nsec3_bitmap(cur) or await _has_descendants(conn, z, a, touched, exists_after):
                     break
                 await s.remove(hashes[a])
                 exists_after[a] = False
