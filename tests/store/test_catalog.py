@@ -2,21 +2,12 @@
 changes each catalog it belongs in within the same transaction, with the catalog's own serial and
 change-log row, so secondaries consuming the catalog learn of it by IXFR."""
 
-import uuid
 
 import dns.rdatatype
 import pytest
 
-from minidns.store import db
 from minidns.store.writer import Edit, Store, StoreSettings
 from minidns.zones.changes import unpack_rrs
-
-
-@pytest.fixture
-async def pool(database_url):
-    p = await db.create_pool(database_url)
-    yield p
-    await p.close()
 
 
 @pytest.fixture

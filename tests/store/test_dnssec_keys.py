@@ -24,7 +24,7 @@ import pytest
 
 from minidns.dnssec.keys import private_der
 from minidns.dnssec.signer import ZoneKeys
-from minidns.store import db, dnssec
+from minidns.store import dnssec
 from minidns.store.dnssec import MasterKeyError, check_master, find_master_key, load_zone_keys
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
@@ -38,13 +38,6 @@ DNSKEY, CDS, CDNSKEY, DS, SOA = 48, 59, 60, 43, 6
 MASTER = bytes(range(32))
 OTHER = bytes(range(1, 33))
 B64 = base64.b64encode(MASTER).decode()
-
-
-@pytest.fixture
-async def pool(database_url):
-    p = await db.create_pool(database_url, size=4)
-    yield p
-    await p.close()
 
 
 @pytest.fixture

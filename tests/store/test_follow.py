@@ -73,13 +73,6 @@ async def stop_running(f, task):
 
 
 @pytest.fixture
-async def pool(database_url):
-    p = await db.create_pool(database_url, size=4)
-    yield p
-    await p.close()
-
-
-@pytest.fixture
 def store(pool):
     return Store(pool)
 

@@ -28,7 +28,7 @@ from minidns.store.records import Invalid
 from minidns.store.writer import Conflict, Edit, Store
 
 from test_follow import ORIGIN, Sink, make_zone  # noqa: F401
-from test_follow import pool, store  # noqa: F401  (fixtures)
+from test_follow import store  # noqa: F401  (a fixture)
 from test_signing import MASTER, ZONE, _split, check_signed, zone_rows
 
 DNSKEY, CDS, CDNSKEY, RRSIG, SOA = 48, 59, 60, 46, 6

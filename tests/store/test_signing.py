@@ -26,7 +26,7 @@ from minidns.store.writer import Edit, NotFound, Unsignable, ZoneLog
 from minidns.zones.changes import unpack_rrs
 
 from test_follow import ORIGIN, Sink, fresh, make_zone, random_edits, rrsets_now, same_snapshot  # noqa: F401
-from test_follow import pool, store  # noqa: F401  (fixtures)
+from test_follow import store  # noqa: F401  (a fixture)
 
 ZONE = "zone.test."
 MASTER = bytes(range(32))

@@ -23,13 +23,6 @@ A, SOA, MX, CNAME, TXT = 1, 6, 15, 5, 16
 
 
 @pytest.fixture
-async def pool(database_url):
-    p = await db.create_pool(database_url, size=8)
-    yield p
-    await p.close()
-
-
-@pytest.fixture
 def store(pool):
     return Store(pool)
 
