@@ -43,6 +43,9 @@ import pytest
 
 from minidns.store import db
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
+from interop_common import unbound_server  # noqa: E402  (the Unbound settings every test shares)
+
 ROOT = Path(__file__).resolve().parents[2]
 UNBOUND = shutil.which("unbound") or ("/usr/sbin/unbound" if os.path.exists("/usr/sbin/unbound") else None)
 pytestmark = pytest.mark.skipif(UNBOUND is None, reason="unbound is not installed (Debian package unbound)")
@@ -92,10 +95,6 @@ www          A     192.0.2.172
 }
 
 # Every address outside 127/8: Unbound must not send anything off loopback.
-NOT_LOOPBACK = ["0.0.0.0/2", "64.0.0.0/3", "96.0.0.0/4", "112.0.0.0/5", "120.0.0.0/6", "124.0.0.0/7",
-                "126.0.0.0/8", "128.0.0.0/1"]
-
-
 # --------------------------------------------------------------------------------------------
 # Processes
 # --------------------------------------------------------------------------------------------
@@ -205,27 +204,8 @@ def write_unbound_conf(d: Path, name: str, port: int, auth_port: int, anchor: st
     wd = d / name
     wd.mkdir(exist_ok=True)
     lines = [
-        "server:",
-        "  interface: 127.0.0.1",
-        f"  port: {port}",
-        "  do-ip4: yes",
-        "  do-ip6: no",
-        "  do-daemonize: no",
-        '  chroot: ""',
-        '  username: ""',
-        f'  directory: "{wd}"',
-        f'  pidfile: "{wd}/unbound.pid"',
-        '  logfile: ""',
-        "  use-syslog: no",
-        "  log-time-ascii: yes",
-        "  verbosity: 1",
+        *unbound_server(wd, port, "127.0.0.1", verbosity=1),
         "  val-log-level: 2",  # why an answer is bogus, in the log the failure message shows
-        "  num-threads: 1",
-        "  so-reuseport: no",
-        "  access-control: 127.0.0.0/8 allow",
-        "  outgoing-interface: 127.0.0.1",
-        "  do-not-query-localhost: no",
-        *[f"  do-not-query-address: {block}" for block in NOT_LOOPBACK],
         '  module-config: "validator iterator"',
         f'  trust-anchor: "{anchor}"',
         "  prefetch: no",

@@ -65,11 +65,10 @@ def write_conf(path: Path, text: str) -> Path:
     return path
 
 
-def write_unbound_conf(d: Path, name: str, port: int, stubs: dict[str, list[tuple[str, int]]],
-                       source: str, tcp_upstream: bool = False) -> Path:
-    """A recursive Unbound on 127.0.0.1:port: iterator only (no validation), 0x20 on, stub zones."""
-    wd = d / name
-    lines = [
+def unbound_server(wd: Path, port: int, source: str, verbosity: int) -> list[str]:
+    """The `server:` lines every test Unbound shares: 127.0.0.1:port, in the foreground, files in
+    `wd`, asking only loopback addresses from `source`."""
+    return [
         "server:",
         "  interface: 127.0.0.1",
         f"  port: {port}",
@@ -83,13 +82,23 @@ def write_unbound_conf(d: Path, name: str, port: int, stubs: dict[str, list[tupl
         '  logfile: ""',
         "  use-syslog: no",
         "  log-time-ascii: yes",
-        "  verbosity: 2",  # "wrong 0x20-ID in reply qname" is logged from verbosity 2 on
+        f"  verbosity: {verbosity}",
         "  num-threads: 1",
         "  so-reuseport: no",
         "  access-control: 127.0.0.0/8 allow",
         f"  outgoing-interface: {source}",
         "  do-not-query-localhost: no",
         *[f"  do-not-query-address: {block}" for block in NOT_LOOPBACK],
+    ]
+
+
+def write_unbound_conf(d: Path, name: str, port: int, stubs: dict[str, list[tuple[str, int]]],
+                       source: str, tcp_upstream: bool = False) -> Path:
+    """A recursive Unbound on 127.0.0.1:port: iterator only (no validation), 0x20 on, stub zones."""
+    wd = d / name
+    lines = [
+        # "wrong 0x20-ID in reply qname" is logged from verbosity 2 on
+        *unbound_server(wd, port, source, verbosity=2),
         "  use-caps-for-id: yes",
         '  module-config: "iterator"',
         f"  tcp-upstream: {'yes' if tcp_upstream else 'no'}",
