@@ -32,6 +32,7 @@ import pytest
 # NSID, version and identity strings (the same on every server), the resolver setups' addresses
 # and configs, and the query-log parser live in interop_common.py beside this file (pytest puts
 # this directory on sys.path), so test modules and scripts can import them by name.
+from secondaries import free_port as _free_port  # noqa: E402
 from interop_common import (CHILD_NS_ADDR, GLUE_ADDR, IDENTITY, NSID, SOURCE_ADDR, VERSION, write_conf,
                             write_named_conf, write_unbound_conf)
 
@@ -97,24 +98,6 @@ def _checkconf(checker: str, conf: Path) -> None:
         check = subprocess.run([binary, str(conf)], capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
             pytest.fail(f"{checker} rejects the generated config:\n{check.stdout}{check.stderr}")
-
-
-def _free_port(taken: set[int]) -> int:
-    """A loopback port free for both UDP and TCP right now (bounded number of tries)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            if port in taken:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        taken.add(port)
-        return port
-    raise RuntimeError("no free loopback port for UDP+TCP after 50 tries")
 
 
 def _write_nsd_conf(d: Path, port: int, zones: dict[str, Path]) -> Path:
