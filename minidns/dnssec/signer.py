@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from struct import pack
 
 from ..wire import CNAME, DNAME, DS, NOERROR, NS, NSEC, NXNAME, RRSIG, SOA, A
-from ..wire.render import RRset
+from ..wire.render import RRset, render_section_tail
 from ..zones.lookup import Answer, find_cut_or_dname
 from ..zones.snapshot import Snapshot, node_find, node_records
 from .keys import SigningKey
@@ -75,6 +75,31 @@ class Signer:
 
     def __init__(self, cache: SignatureCache | None = None):
         self.cache = cache or SignatureCache()
+        self.tails: dict[tuple, tuple[bytes, int]] = {}  # compact_nxdomain's encoded SOA part
+
+    def compact_nxdomain(self, zone: Snapshot, zk: ZoneKeys, qkey: bytes, question_len: int,
+                         now: float) -> tuple[bytes, int]:  # fmt: skip
+        """The Authority section of a signed name error, encoded for a question of `question_len`
+        octets: the SOA and its RRSIGs, then RFC 9824's NSEC at `qkey` and its RRSIGs; (octets, RR
+        count). The same records `sign_answer` gives such an Answer, without the general encoder:
+        this is the reply a random-subdomain flood asks for, once per query."""
+        soa = RRset(zone.origin, SOA, zone.neg_ttl, zone.soa.rdatas)
+        soa_sigs = self.rrsigs(zk, soa, now, zone.soa.ttl)
+        key = (question_len, zone.origin, soa.ttl, soa.rdatas, soa_sigs.rdatas)
+        head = self.tails.get(key)
+        if head is None:
+            if len(self.tails) > 1024:
+                self.tails.clear()
+            head = self.tails[key] = render_section_tail(question_len, zone.origin, [soa, soa_sigs])
+        rdata = b"\x01\x00" + qkey + NXNAME_BITMAP
+        sigs = self.rrsigs(zk, RRset(qkey, NSEC, zone.neg_ttl, (rdata,)), now).rdatas
+        ttl = zone.neg_ttl
+        # Both owners point at the question name (offset 12); the next name is not compressed
+        # (RFC 4034 §4.1.1, RFC 3597 §4).
+        out = [head[0], pack("!HHHIH", 0xC00C, NSEC, 1, ttl, len(rdata)), rdata]
+        for sig in sigs:
+            out += (pack("!HHHIH", 0xC00C, RRSIG, 1, ttl, len(sig)), sig)
+        return b"".join(out), head[1] + 1 + len(sigs)
 
     # -- signatures -------------------------------------------------------------------------
     def rrsigs(self, zk: ZoneKeys, rrset: RRset, now: float, orig_ttl: int | None = None,
@@ -164,6 +189,7 @@ class Signer:
 
 
 NXNAME_TYPES = frozenset((RRSIG, NSEC, NXNAME))
+NXNAME_BITMAP = type_bitmap(NXNAME_TYPES)
 _NSEC_ONLY = frozenset((RRSIG, NSEC))
 _BITMAPS: dict[frozenset, bytes] = {}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from struct import pack
 
 from ..wire import (
     AA,
@@ -14,6 +15,9 @@ from ..wire import (
     EDE_PROHIBITED,
     NOTAUTH,
     NOTIFY,
+    NOERROR,
+    NXDOMAIN,
+    QR,
     ANYCLASS,
     AXFR,
     BADVERS,
@@ -282,6 +286,10 @@ class Engine:
             return render_error(q.id, keep, question, REFUSED, self._opt(q, ede=EDE_NOT_AUTHORITATIVE)), table.version
         ans = resolve(zone, q.key, q.qtype)
         if zone.keys is not None and edns is not None and edns.do:
+            if ans.nxname is not None and not ans.answer:  # the name error a random-name flood asks for
+                reply = self._compact_nxdomain(zone, q, question, keep, limit)
+                if reply is not None:
+                    return reply, zone.version
             self._sign(zone, q, ans)
         flags = keep | ans.rcode | (AA if ans.aa else 0)
         sections = (ans.answer, ans.authority, ans.additional)
@@ -295,6 +303,21 @@ class Engine:
         if not zk.epoch_until:
             zk.epoch_until = now + EPOCH
         self.signer.sign_answer(zone, zk, q.qtype, ans, now, q.edns.co)
+
+    def _compact_nxdomain(self, zone: Snapshot, q: Query, question: bytes, keep: int, limit: int) -> bytes | None:
+        """A signed name error (RFC 9824 §3.1): NOERROR, or NXDOMAIN with the CO flag; encoded
+        straight from the signer's records. None when it does not fit `limit` (the general
+        encoder then truncates)."""
+        zk = zone.keys
+        now = self.clock()
+        if not zk.epoch_until:
+            zk.epoch_until = now + EPOCH
+        authority, count = self.signer.compact_nxdomain(zone, zk, q.key, len(question), now)
+        opt = self._opt(q)
+        co = q.edns.co
+        head = pack("!6H", q.id, keep | QR | AA | (NXDOMAIN if co else NOERROR), 1, 0, count, 1)
+        reply = head + question + authority + opt
+        return reply if len(reply) <= limit else None
 
     def renew_signed(self) -> int:
         """Retire the cached replies of each signed zone whose epoch (EPOCH seconds) has ended, so

@@ -35,11 +35,11 @@ def opt_record(payload: int, ext_rcode: int, do: bool, nsid: bytes | None, ede: 
 class _Writer:
     __slots__ = ("buf", "comp")
 
-    def __init__(self, question: bytes, qkey: bytes):
+    def __init__(self, question: bytes, qkey: bytes, start: int = 0):
         self.buf = bytearray(12)
         self.buf += question
         self.comp: dict[bytes, int] = {}
-        off = 0
+        off = start
         while qkey and qkey[off]:
             self.comp[qkey[off:]] = 12 + off
             off += qkey[off] + 1
@@ -145,6 +145,19 @@ def render(
         counts[2] += 1
     w.buf[:12] = pack("!6H", qid, flags | QR, 1 if question else 0, *counts)
     return bytes(w.buf)
+
+
+def render_section_tail(question_len: int, origin: bytes, rrsets: list[RRset]) -> tuple[bytes, int]:
+    """The octets of `rrsets` as they follow the question in any reply whose question is
+    `question_len` octets and whose name ends in `origin`: names compressed against the origin's
+    place in the question and against each other, never against the rest of the question name
+    (which differs from query to query). Returns (octets, RR count)."""
+    qname_len = question_len - 4
+    stand_in = b"\x00" * (qname_len - len(origin)) + origin  # only its origin suffix is pointed at
+    w = _Writer(stand_in + b"\x00\x00\x00\x00", stand_in, qname_len - len(origin))
+    for rrset in rrsets:
+        w.rrset(rrset)
+    return bytes(w.buf[12 + question_len :]), sum(len(r.rdatas) for r in rrsets)
 
 
 def render_error(qid: int, flags: int, question: bytes, rcode: int, opt: bytes | None) -> bytes:

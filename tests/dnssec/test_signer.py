@@ -328,3 +328,38 @@ def test_helpers():
 def _types(nsec_rrset) -> set[str]:
     text = nsec_rrset[0].to_text().split()[1:]
     return {"NXNAME" if t == "TYPE128" else t for t in text}
+
+
+@pytest.mark.parametrize("name", ["nothere.example.test.", "x.ns1.example.test.", "Z.HostMaster.Example.TEST.",
+                                  "a.b.c.d.e.f.www.example.test.", "x" * 63 + ".mx.example.test.", "q.secure2.example.test."])
+def test_name_error_fast_path_gives_the_general_encoders_records(engine, keys, clock, name):
+    """A name error is encoded by Engine._compact_nxdomain, not the general encoder: the same
+    records (signatures aside, which ECDSA randomises), every one valid, for names that share
+    suffixes with the SOA's names, in any letter case (0x20), short or long."""
+    general = Engine(EngineSettings(), clock=clock)
+    general.set_zones(list(engine.table.zones.values()))
+    general._compact_nxdomain = lambda *args: None  # the general path: resolve, sign_answer, render
+    for co in (False, True):
+        fast, slow = ask(engine, name, co=co), ask(general, name, co=co)
+        assert fast.rcode() == slow.rcode() == (dns.rcode.NXDOMAIN if co else dns.rcode.NOERROR)
+        assert fast.flags == slow.flags and fast.ednsflags == slow.ednsflags
+        assert fast.question == slow.question and fast.question[0].name.to_text() == name  # case kept
+        assert [r for r in fast.authority if r.rdtype != dns.rdatatype.RRSIG] == \
+               [r for r in slow.authority if r.rdtype != dns.rdatatype.RRSIG]  # fmt: skip
+        assert [(r.name, r.covers, r.ttl, [(s.key_tag, s.labels, s.original_ttl, s.expiration) for s in r])
+                for r in fast.authority if r.rdtype == dns.rdatatype.RRSIG] == \
+               [(r.name, r.covers, r.ttl, [(s.key_tag, s.labels, s.original_ttl, s.expiration) for s in r])
+                for r in slow.authority if r.rdtype == dns.rdatatype.RRSIG]  # fmt: skip
+        assert validate_all(engine, fast, clock) == 2
+
+
+def test_name_error_too_large_for_the_payload_is_truncated():
+    """RSA-2048 KSK+ZSK signatures do not fit a 512-octet reply: the fast path steps aside and
+    the general encoder sets TC (RFC 7766 §5), as for any answer."""
+    keys = [K.generate(K.RSASHA256, "ksk", rsa_bits=2048), K.generate(K.RSASHA256, "zsk", rsa_bits=2048)]
+    e = Engine(EngineSettings(), clock=Clock())
+    e.set_zones([make_zone(keys)])
+    r = ask(e, "nothere.example.test.", payload=512)
+    assert r.flags & dns.flags.TC and not r.authority
+    r = ask(e, "nothere.example.test.", payload=1232)
+    assert not r.flags & dns.flags.TC and _types(nsec(r.authority)) == {"RRSIG", "NSEC", "NXNAME"}
