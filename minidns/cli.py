@@ -72,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--identity", metavar="TEXT", help="answer for CH TXT id.server and hostname.bind [identity]")
     s.add_argument("--query-log", action="store_const", const=True, help="log every query [query_log]")
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log level (default info) [log_level]")
+    s.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text, or JSON objects (time, level, logger, message, fields) (default text) [log_format]")
+    s.add_argument("--query-log-sample", type=float, metavar="SHARE",
+                   help="share of queries the query log writes, e.g. 0.01 for one in a hundred (default 1) [query_log_sample]")
+    s.add_argument("--heartbeat-name", metavar="NAME",
+                   help="write a TXT at NAME.<zone> with the serial and time of each commit, e.g. _heartbeat "
+                        "(default: none) [heartbeat_name]")
+    s.add_argument("--heartbeat-interval", type=float, metavar="SECONDS",
+                   help="a zone unchanged this long gets a heartbeat change (default 60) [heartbeat_interval]")
     s.add_argument("--tcp-idle-timeout", type=float, metavar="SECONDS", help="close idle TCP connections after this (default 10) [tcp_idle_timeout]")
     s.add_argument("--tcp-max-connections", type=int, metavar="N", help="most TCP connections at once (default 1000) [tcp_max_connections]")
     s.add_argument("--cache-entries", type=int, metavar="N", help="rendered replies kept for the fast path (default 200000) [cache_entries]")
@@ -265,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"minidns: configuration error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import setup_logging
+
+    setup_logging(config.log_level, config.log_format)
     if args.command == "serve":
         from .server.app import serve
         from .store.db import DatabaseError

@@ -24,6 +24,7 @@ from .engine import Engine, EngineSettings
 from .notify import Notifier, Secondary
 from .transfers import Acl, Transfers
 from .transport import LoggingTcpProtocol, LoggingUdpProtocol, TcpLimits, TcpProtocol, UdpProtocol
+from .transport import QueryLog
 
 log = logging.getLogger("minidns")
 
@@ -87,6 +88,7 @@ class Server:
             )
         )
         self.limits = TcpLimits(config.tcp_max_connections, config.tcp_idle_timeout)
+        self.engine.query_log = QueryLog(config.query_log_sample)  # the query log's sampling (transport.py)
         self.closers: list = []
         self.stopping = asyncio.Event()
         self.renewing: asyncio.Task | None = None  # Engine.renew_signed every minute
@@ -193,7 +195,14 @@ class Server:
         self.renewing = asyncio.ensure_future(self._renew_signed())
         if self.database is not None:
             self.rolling = asyncio.ensure_future(self._advance_rollovers())
-        log.info("serving %d zone(s) on %s", len(self.engine.table.zones), ", ".join(self.config.listen))
+        if self.database is not None and self.config.heartbeat_name and getattr(self, "role", "main") == "main":
+            from ..store import heartbeat  # the heartbeat TXT of zones left unchanged, until stopping
+
+            self.beating = asyncio.ensure_future(heartbeat.run(self.database.store, self.config.heartbeat_interval, self.stopping))
+        from .startup import details
+
+        text, fields = details(self)
+        log.info("serving %d zone(s) on %s%s", len(self.engine.table.zones), ", ".join(fields["listen"]), text, extra=fields)
 
     async def _renew_signed(self) -> None:
         """Signed zones' cached replies are rendered anew once their signing epoch ends; every

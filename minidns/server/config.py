@@ -33,6 +33,10 @@ class Config:
     identity: str | None = None  # CH TXT id.server / hostname.bind answer; unset → REFUSED
     query_log: bool = False  # one log line per query on logger minidns.query
     log_level: str = "info"
+    log_format: str = "text"  # "text" lines, or "json": one object a line (time, level, logger, message, fields)
+    query_log_sample: float = 1.0  # share of queries the query log writes (0.01: one in a hundred)
+    heartbeat_name: str | None = None  # TXT <name>.<zone> with each commit's serial and time; unset: none
+    heartbeat_interval: float = 60.0  # seconds: a zone unchanged this long gets a heartbeat change
     tcp_idle_timeout: float = 10.0  # seconds a TCP connection may sit idle (RFC 7766 §6.2.3)
     tcp_max_connections: int = 1000
     cache_entries: int = 200_000  # rendered replies kept for the fast path
@@ -78,6 +82,19 @@ class Config:
             raise ConfigError("tcp_idle_timeout, tcp_max_connections and cache_entries must be positive")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("log_level must be debug, info, warning or error")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("log_format must be text or json")
+        if not 0 < self.query_log_sample <= 1:
+            raise ConfigError("query_log_sample must be above 0 and at most 1")
+        if self.heartbeat_interval < 1:
+            raise ConfigError("heartbeat_interval must be 1 second or more")
+        if self.heartbeat_name is not None:
+            from ..store.heartbeat import check_heartbeat_name
+
+            try:
+                check_heartbeat_name(self.heartbeat_name)
+            except ValueError as e:
+                raise ConfigError(f"heartbeat_name: {e}") from None
         if self.serial_policy not in ("increment", "unixtime", "date"):
             raise ConfigError("serial_policy must be increment, unixtime or date")
         if self.db_check_interval <= 0 or self.change_log_keep < 1 or self.change_log_max_age < 1:
@@ -168,7 +185,7 @@ class Config:
     def store_settings(self):
         from ..store.writer import StoreSettings
 
-        return StoreSettings(self.serial_policy, self.change_log_keep, self.change_log_max_age)
+        return StoreSettings(self.serial_policy, self.change_log_keep, self.change_log_max_age, self.heartbeat_name)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

@@ -7,6 +7,11 @@ import asyncio
 import logging
 from types import SimpleNamespace
 
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+
 from ..wire.query import QueryError, parse_query
 from .engine import Engine
 
@@ -14,15 +19,45 @@ qlog = logging.getLogger("minidns.query")
 log = logging.getLogger("minidns.tcp")
 
 
+class QueryLog:
+    """The query log's sampling, shared by every protocol of a server: one query in `every` is
+    logged, counted rather than drawn, so the cost per query is a decrement."""
+
+    def __init__(self, sample: float = 1.0):
+        self.every = max(1, round(1 / sample))
+        self.left = 1
+
+    def take(self) -> bool:
+        self.left -= 1
+        if self.left:
+            return False
+        self.left = self.every
+        return True
+
+
 def _log_query(proto: str, addr, data: bytes, reply: bytes | None) -> None:
-    """One query-log line: client, transport, question and rcode (or 'drop')."""
+    """One query-log line: client, transport, question and rcode (or 'drop'); the same as fields
+    (client, transport, qname, qtype, qclass, rcode) for the JSON log."""
+    fields = {"client": addr[0] if addr else None, "transport": proto}
     try:
         q = parse_query(data)
         what = f"{q.qname!r} type {q.qtype} class {q.qclass}" if q else "no reply"
+        if q:
+            fields.update(qname=_name_text(q.qname), qtype=dns.rdatatype.to_text(q.qtype),
+                          qclass=dns.rdataclass.to_text(q.qclass))  # fmt: skip
     except QueryError as e:
         what = f"malformed ({e})"
+        fields["malformed"] = str(e)
     rcode = (reply[3] & 0xF) if reply else "drop"
-    qlog.info("%s %s %s rcode=%s", addr[0] if addr else "?", proto, what, rcode)
+    fields["rcode"] = dns.rcode.to_text(rcode) if reply else "drop"
+    qlog.info("%s %s %s rcode=%s", addr[0] if addr else "?", proto, what, rcode, extra=fields)
+
+
+def _name_text(wire: bytes) -> str:
+    try:
+        return dns.name.from_wire(wire, 0)[0].to_text()
+    except Exception:  # noqa: BLE001 - a name the parser took but dnspython does not: logged raw
+        return repr(wire)
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
@@ -51,9 +86,12 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
 
 class LoggingUdpProtocol(UdpProtocol):
-    """UDP with the query log on: every query goes through the engine and is logged."""
+    """UDP with the query log on: a sampled query goes through the engine and is logged; the others
+    take the fast path (engine.query_log holds the sampling)."""
 
     def datagram_received(self, data: bytes, addr) -> None:
+        if not self.engine.query_log.take():
+            return super().datagram_received(data, addr)
         reply = self.engine.answer(data, False, addr)
         if reply is not None:
             self.transport.sendto(reply, addr)
@@ -207,5 +245,6 @@ class LoggingTcpProtocol(TcpProtocol):
 
     def answer(self, msg: bytes):
         reply = self.engine.answer(msg, True, self.peer)
-        _log_query("tcp", self.peer, msg, reply if isinstance(reply, bytes) or reply is None else b"\0\0\0\0")
+        if self.engine.query_log.take():
+            _log_query("tcp", self.peer, msg, reply if isinstance(reply, bytes) or reply is None else b"\0\0\0\0")
         return reply

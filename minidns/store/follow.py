@@ -44,6 +44,9 @@ _ZONES = (
     "SELECT z.id, z.name, z.serial, z.dnssec, COALESCE((SELECT max(seq) FROM zone_changes c WHERE c.zone_id = z.id), 0) AS seq"
     " FROM zones z"
 )
+# Reconnecting: first after 50 ms, doubling to at most every 0.5 s however long the outage; an
+# attempt that hangs (packets dropped, PostgreSQL frozen) is given up after 2 s.
+RETRY_FIRST, RETRY_MAX, RECONNECT_TIMEOUT = 0.05, 0.5, 2.0
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError, DatabaseError)
 
 
@@ -208,8 +211,8 @@ class Follower:
             except BadKey as e:
                 log.error("%s; signed zones are not served signed", e)
 
-    async def _connect(self) -> None:
-        conn = await connect(self.url)
+    async def _connect(self, timeout: float = 10.0) -> None:
+        conn = await connect(self.url, timeout)
         self.lost = False
         conn.add_termination_listener(self._on_terminated)
         if self.listen:
@@ -244,15 +247,18 @@ class Follower:
                 log.info("database: %s", state)
 
     async def run(self) -> None:
-        """Follow changes until cancelled."""
-        delay = 0.1
+        """Follow changes until cancelled. While the database is away it tries again every
+        RETRY_MAX seconds at most (a connection attempt is one round trip), so that what was
+        committed meanwhile is served within about that long once the database is back: the
+        notifications sent meanwhile are lost, and the catch-up on reconnect (reconcile) brings it."""
+        delay = RETRY_FIRST
         while True:
             try:
                 if self.conn is None:
-                    await self._connect()
+                    await self._connect(RECONNECT_TIMEOUT)
                     await self.reconcile()
                     self._set_state("ready")
-                    delay = 0.1
+                    delay = RETRY_FIRST
                 await self._follow()
             except asyncio.CancelledError:
                 raise
@@ -261,7 +267,7 @@ class Follower:
                 log.debug("database: %s", e)
                 await self._drop_connection()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX)
 
     async def _follow(self) -> None:
         """Wait for a notification, or for the next full check, which is due every

@@ -19,7 +19,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from ..wire import SOA
+from ..wire import SOA, TXT
 from ..zones.changes import pack_rrs
 from .db import CHANNEL
 from .records import (
@@ -114,6 +114,7 @@ class StoreSettings:
     serial_policy: str = "increment"  # for zones created without one
     log_keep_count: int = 1000  # change-log rows kept per zone, unless the zone says otherwise
     log_keep_seconds: int = 7 * 86400
+    heartbeat_name: str | None = None  # store/heartbeat.py: every change writes this TXT too
 
 
 _ZONE_FIELDS = {
@@ -352,6 +353,13 @@ class Store:
             z["type"] = "CATALOG"
             z["attributes"] = {"members": list(catalog_members) or ["*"]}
             edits = [Edit("add", "@", "NS", None, ("invalid.",)), Edit("add", "version", "TXT", None, ('"2"',)), *edits]
+        hb = self.settings.heartbeat_name
+        if hb and catalog_members is None:  # the new zone's first heartbeat; one in its file is replaced
+            from .heartbeat import heartbeat_edit
+
+            hb_owner = parse_owner(hb, origin).to_wire().lower()
+            rrsets = [r for r in rrsets if not (r.owner == hb_owner and r.rtype == TXT)]
+            edits = [*edits, heartbeat_edit(hb, z["serial"], self.clock())]
         soa = soa_rdata(z, z["serial"])  # checks email and mname
         edit = _Edits(origin, z["ttl"])
         for e in edits:
@@ -500,6 +508,8 @@ class Store:
         """A change's second half, for a zone row locked by the caller: the next serial, the SOA,
         the zone's fields, one change-log row holding `removed` and `added`, and the NOTIFY."""
         serial = next_serial(z["serial"], new_z["serial_policy"], self.clock())
+        if self.settings.heartbeat_name and z.get("type") != "CATALOG":
+            removed, added = await self._heartbeat(conn, z, new_z, serial, removed, added)
         old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)
         apex = dns.name.from_text(z["name"]).to_wire().lower()
         await conn.execute(_UPSERT, *_soa_row(new_z, apex, new_soa))
@@ -525,6 +535,22 @@ class Store:
         await self._prune(conn, new_z, seq)
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {serial}")
         return Change(z["id"], z["name"], z["serial"], serial, len(removed) - 1, len(added) - 1)
+
+    async def _heartbeat(self, conn, z: dict, new_z: dict, serial: int, removed: list, added: list) -> tuple[list, list]:
+        """The heartbeat TXT (store/heartbeat.py) of this commit written beside the change, signed
+        like any edit in a signed zone. A zone whose data forbid it there (a CNAME at that name) is
+        written without it; the check fails before anything is written."""
+        from .heartbeat import heartbeat_edit
+
+        edit = heartbeat_edit(self.settings.heartbeat_name, serial, self.clock())
+        try:
+            gone, came, _ = await self._write(conn, z, [edit], new_z["ttl"])
+        except Invalid as e:
+            import logging
+
+            logging.getLogger("minidns.heartbeat").warning("zone %s: no heartbeat written: %s", z["name"], e)
+            return removed, added
+        return _then(removed, added, gone, came)
 
     async def _prune(self, conn: asyncpg.Connection, z: dict, seq: int) -> None:
         """Change-log retention: keep the zone's newest `log_keep_count` rows, none older than

@@ -1,0 +1,113 @@
+"""The heartbeat record: a TXT at <heartbeat_name>.<zone> naming the serial and the time of the
+zone's latest commit. Every change writes it in its own transaction (store/writer.py), so it never
+costs a serial of its own and reaches secondaries by IXFR with the SOA it belongs to; a zone left
+unchanged for `heartbeat_interval` gets an otherwise empty change (`beat`). Querying any secondary
+for it then tells how old its copy of the zone is."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+
+import dns.exception
+import dns.name
+
+from ..wire import TXT
+from ..zones.snapshot import Snapshot, node_find
+
+log = logging.getLogger("minidns.heartbeat")
+
+SOURCE = "heartbeat"  # the change log's source of a heartbeat-only change
+# Managed (read-only in the API, as Designate's managed records are): source and resource type.
+MANAGED = {"source": "minidns", "resource_type": "heartbeat", "resource_id": None, "tenant_id": None, "extra": None}
+TTL = 0  # never cached by a resolver: each query shows what that server serves now
+_UNIX = re.compile(rb"\bunix=(\d+)")
+
+
+def check_heartbeat_name(name: str) -> dns.name.Name:
+    """A heartbeat name: a name relative to each zone (`_heartbeat`, `_hb.ops`), no wildcard."""
+    if not isinstance(name, str) or not name or name.endswith(".") or name.startswith("@"):
+        raise ValueError(f"{name!r} must be a name relative to the zone, such as _heartbeat")
+    try:
+        rel = dns.name.from_text(name, None)
+    except dns.exception.DNSException as e:
+        raise ValueError(f"{name!r}: {e}") from None
+    if rel.is_wild() or any(label == b"*" for label in rel.labels):
+        raise ValueError(f"{name!r} may not hold a wildcard label")
+    return rel
+
+
+def heartbeat_text(serial: int, now: float) -> str:
+    """The TXT data: `"serial=2026113001 committed=2026-11-30T14:00:00Z unix=1796047200"`."""
+    committed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    return f'"serial={serial} committed={committed} unix={int(now)}"'
+
+
+def heartbeat_edit(name: str, serial: int, now: float):
+    """The edit that writes the heartbeat of a commit at `now` with `serial`."""
+    from .writer import Edit
+
+    return Edit("replace", name, "TXT", TTL, (heartbeat_text(serial, now),), managed=MANAGED)
+
+
+def heartbeat_time(snapshot: Snapshot, name: str) -> float | None:
+    """The commit time the heartbeat in a served snapshot names, or None when it has none."""
+    owner = dns.name.from_text(name, dns.name.from_wire(snapshot.origin, 0)[0]).to_wire().lower()
+    found = node_find(snapshot.nodes.get(owner, b""), TXT)
+    if found is None:
+        return None
+    m = _UNIX.search(found[1][0])
+    return float(m.group(1)) if m else None
+
+
+async def beat(store, interval: float) -> list:
+    """One heartbeat round: an otherwise empty change for each zone (not a catalog, nor a signed
+    zone when this store has no master key to sign with) whose latest change is older than
+    `interval` seconds. The zone row is locked (rows another writer holds are
+    skipped: its change writes the heartbeat) and its age checked again under the lock, so several
+    processes on one database bump each zone once. The changes made."""
+    rows = await store.pool.fetch(
+        "SELECT z.id FROM zones z WHERE z.type <> 'CATALOG' AND (NOT z.dnssec OR $2) AND NOT EXISTS (SELECT 1"
+        " FROM zone_changes c WHERE c.zone_id = z.id AND c.created_at > now() - make_interval(secs => $1)) ORDER BY z.name",
+        float(interval), store.master is not None,
+    )  # fmt: skip
+    changes = []
+    for row in rows:
+        change = await _beat_zone(store, row["id"], interval)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+async def _beat_zone(store, zone_id: uuid.UUID, interval: float):
+    async with store.pool.acquire() as conn, conn.transaction():
+        z = await conn.fetchrow("SELECT * FROM zones WHERE id = $1 FOR UPDATE SKIP LOCKED", zone_id)
+        if z is None:
+            return None  # being written (that change has the heartbeat) or deleted
+        fresh = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM zone_changes WHERE zone_id = $1 AND created_at > now() - make_interval(secs => $2))",
+            zone_id, float(interval),
+        )  # fmt: skip
+        if fresh:
+            return None  # another process beat it (or someone changed it) since the round began
+        z = dict(z)
+        return await store._log(conn, z, z, [], [], SOURCE, {})
+
+
+async def run(store, interval: float, stopping: asyncio.Event) -> None:
+    """Heartbeat rounds until `stopping` is set: every `interval` / 10 seconds (a minute at most),
+    so a zone's heartbeat is never much older than `interval`."""
+    tick = min(interval / 10, 60.0)
+    while not stopping.is_set():
+        try:
+            for change in await beat(store, interval):
+                log.debug("zone %s: heartbeat, serial %d", change.zone, change.serial_to)
+        except Exception as e:  # noqa: BLE001 - tried again next round; answering goes on
+            log.warning("heartbeat: %s", e)
+        try:
+            await asyncio.wait_for(stopping.wait(), tick)
+        except asyncio.TimeoutError:
+            pass
