@@ -83,7 +83,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a zone unchanged this long gets a heartbeat change (default 60) [heartbeat_interval]")
     s.add_argument("--tcp-idle-timeout", type=float, metavar="SECONDS", help="close idle TCP connections after this (default 10) [tcp_idle_timeout]")
     s.add_argument("--tcp-max-connections", type=int, metavar="N", help="most TCP connections at once (default 1000) [tcp_max_connections]")
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="DNS processes sharing the listen ports (SO_REUSEPORT), each with its own copy of the zones; "
+                        "0: one per CPU when serving port 53, else 1 (default 0) [workers]")
     s.add_argument("--cache-entries", type=int, metavar="N", help="rendered replies kept for the fast path (default 200000) [cache_entries]")
+    s.add_argument("--tcp-max-per-client", type=int, metavar="N",
+                   help="most TCP connections at once from one client address (default 64) [tcp_max_per_client]")
+    s.add_argument("--tcp-query-timeout", type=float, metavar="SECONDS",
+                   help="close a TCP connection whose started message is not whole after this (default 5) [tcp_query_timeout]")
+    s.add_argument("--xfr-max-concurrent", type=int, metavar="N",
+                   help="zone transfers sent at once; more get SERVFAIL (default 10) [xfr_max_concurrent]")
+    s.add_argument("--rrl-responses-per-second", type=int, metavar="N",
+                   help="response rate limiting over UDP: replies a second to one client prefix for one question; "
+                        "0 turns RRL off (the default) [rrl_responses_per_second]")
+    s.add_argument("--rrl-errors-per-second", type=int, metavar="N",
+                   help="error replies a second to one client prefix (default 0: as --rrl-responses-per-second) [rrl_errors_per_second]")
+    s.add_argument("--rrl-nxdomains-per-second", type=int, metavar="N",
+                   help="NXDOMAIN and NODATA replies a second to one client prefix for one zone (default 0: as "
+                        "--rrl-responses-per-second) [rrl_nxdomains_per_second]")
+    s.add_argument("--rrl-slip", type=int, metavar="N",
+                   help="every Nth rate-limited reply is sent truncated, so real clients retry over TCP; the others "
+                        "are dropped; 0 drops all (default 2) [rrl_slip]")
+    s.add_argument("--rrl-window", type=int, metavar="SECONDS", help="seconds of rate history kept (default 15) [rrl_window]")
+    s.add_argument("--rrl-ipv4-prefix", type=int, metavar="BITS", help="IPv4 client prefix length (default 24) [rrl_ipv4_prefix]")
+    s.add_argument("--rrl-ipv6-prefix", type=int, metavar="BITS", help="IPv6 client prefix length (default 56) [rrl_ipv6_prefix]")
+    s.add_argument("--rrl-exempt", action="append", metavar="PREFIX", help="client prefix never rate limited; repeat for more [rrl_exempt]")
+    s.add_argument("--rrl-max-table", type=int, metavar="N",
+                   help="rate accounts kept at most, least recently used dropped (default 100000) [rrl_max_table]")
+    s.add_argument("--cookie-secret", metavar="HEX",
+                   help="DNS cookie secret, 16 octets in hex; servers of one anycast set must share it (default: "
+                        "random at each start) [cookie_secret]")
     s.add_argument("--api-listen", metavar="HOST:PORT", help="address of the HTTP API (default 127.0.0.1:9001) [api_listen]")
     s.add_argument("--no-api", dest="api", action="store_const", const=False, help="do not serve the HTTP API [api]")
     s.add_argument("--events-zone", metavar="ZONE",
@@ -287,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
 
             services.append(ApiService(config))
         try:
-            serve(config, services)
+            serve(config, services, reload_config=lambda: _config(args, tuple(_FIELDS)))
         except (OSError, DatabaseError) as e:
             logging.getLogger("minidns").error("cannot serve: %s", e)
             return 1

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 need=()
 for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils delv:bind9-dnsutils named:bind9 rndc:bind9-utils \
            unbound:unbound pdns_server:pdns-server dnssec-verify:bind9-utils ldns-verify-zone:ldnsutils \
-           kzonecheck:knot-dnssecutils pdns_recursor:pdns-recursor kresd:knot-resolver; do
+           kzonecheck:knot-dnssecutils pdns_recursor:pdns-recursor kresd:knot-resolver systemd-analyze:systemd; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${bin%%:*}" ] || need+=("${bin#*:}")
 done
 # PowerDNS as a secondary keeps its zones in SQLite (the backend has no binary to look for).

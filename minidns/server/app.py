@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import errno
 import logging
@@ -19,9 +20,10 @@ from ..store.follow import Follower
 from ..zones.loader import ZoneFileError, load_zone_file
 from ..zones.snapshot import Snapshot
 from ..xfr.tsig import make_key
-from .config import Config, parse_listen
+from .config import Config, ConfigError, parse_listen
 from .engine import Engine, EngineSettings
 from .notify import Notifier, Secondary
+from .sdnotify import SystemdNotifier
 from .transfers import Acl, Transfers
 from .transport import LoggingTcpProtocol, LoggingUdpProtocol, TcpLimits, TcpProtocol, UdpProtocol
 from .transport import QueryLog
@@ -30,12 +32,18 @@ log = logging.getLogger("minidns")
 
 SOCKET_BUFFER = 4 << 20  # room for bursts on UDP before the kernel drops
 
+# Settings a SIGHUP applies while serving; any other change is logged as needing a restart.
+LIVE_SETTINGS = frozenset(("log_level", "zone_files", "nsid", "version", "identity", "tsig_keys", "allow_transfer",
+                           "zone_allow_transfer"))  # fmt: skip
 
-def _udp_socket(family: int, host: str, port: int) -> socket.socket:
+
+def _udp_socket(family: int, host: str, port: int, reuse_port: bool = False) -> socket.socket:
     udp = socket.socket(family, socket.SOCK_DGRAM)
     if family == socket.AF_INET6:
         udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # several worker processes on one address; the kernel spreads clients over them
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
         udp.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
     udp.bind((host, port))
@@ -73,11 +81,20 @@ def load_zones(sources: list[tuple[str | None, str]]) -> tuple[list[Snapshot], l
 
 
 class Server:
-    """One server process: the engine plus its listeners."""
+    """One server process: the engine plus its listeners. The "main" process (the only one unless
+    `workers` > 1) also serves the API (as a service), sends NOTIFY, takes the database's periodic
+    work and runs the other workers (server/workers.py); a "worker" answers DNS only."""
 
-    def __init__(self, config: Config, services=()):
+    def __init__(self, config: Config, services=(), role: str = "main", reload_config=None):
         self.config = config
+        self.role = role
+        self.reload_config = reload_config  # SIGHUP: () -> Config read anew, or None to keep this one
         self.services = list(services)  # started after the listeners: start(server), stop()
+        self.ready = asyncio.Event()  # set once every listener (and every worker) answers
+        self.bound: list[str] = []  # the listen addresses as bound (port 0 resolved)
+        self.workers = None  # server/workers.Workers when there are others
+        self.systemd = SystemdNotifier()  # a worker's environment has no NOTIFY_SOCKET: it sends nothing
+        self._db_settings = None  # the transfer settings last read from the database
         self.engine = Engine(
             EngineSettings(
                 edns_payload=config.edns_payload,
@@ -148,6 +165,7 @@ class Server:
 
     def apply_settings(self, settings) -> None:
         """Transfer settings from the database (store/access.py): keys, access lists, secondaries."""
+        self._db_settings = settings
         keyring = dict(self.config_keyring)
         for name, algorithm, secret in settings.keys:
             try:
@@ -190,10 +208,16 @@ class Server:
             await self._start_database()
         for spec in self.config.listen:
             await self._listen(spec)
+        count = self.config.worker_count if self.role == "main" else 1
+        if count > 1:
+            from .workers import Workers
+
+            self.workers = Workers(count, self._worker_config(self.config))
+            await self.workers.start()
         for service in self.services:
             await service.start(self)
         self.renewing = asyncio.ensure_future(self._renew_signed())
-        if self.database is not None:
+        if self.database is not None and self.role == "main":
             self.rolling = asyncio.ensure_future(self._advance_rollovers())
         if self.database is not None and self.config.heartbeat_name and getattr(self, "role", "main") == "main":
             from ..store import heartbeat  # the heartbeat TXT of zones left unchanged, until stopping
@@ -213,7 +237,7 @@ class Server:
             await asyncio.sleep(60)
             self.engine.renew_signed()
             minutes += 1
-            if self.database is not None and minutes % 60 == 0:
+            if self.database is not None and self.role == "main" and minutes % 60 == 0:
                 await self._refresh_signatures()
 
     async def _refresh_signatures(self) -> None:
@@ -246,9 +270,11 @@ class Server:
         from ..store.database import open_database
 
         c = self.config
+        main = self.role == "main"
         self.database = await open_database(
-            c.database_url, c.data_dir, upgrade=c.db_upgrade, settings=c.store_settings(), seed_zone_file=example_zone_path()
-        )
+            c.database_url, c.data_dir, upgrade=c.db_upgrade and main, settings=c.store_settings(),
+            seed_zone_file=example_zone_path() if main else None,
+        )  # fmt: skip
         self.database.store.master = self._master_key()  # the API's writes to signed zones sign
         self.follower = Follower(
             self.database.url, self, listen=self.config.db_listen, check_interval=self.config.db_check_interval,
@@ -353,8 +379,9 @@ class Server:
     async def _listen(self, spec: str) -> None:
         """UDP and TCP on one address. Port 0 picks a port free for both (tried a few times)."""
         family, host, port = parse_listen(spec)
+        reuse_port = self.role == "worker" or self.config.worker_count > 1
         for attempt in range(20 if port == 0 else 1):
-            udp = _udp_socket(family, host, port)
+            udp = _udp_socket(family, host, port, reuse_port)
             try:
                 await self._serve_on(udp, family, host)
                 return
@@ -367,11 +394,14 @@ class Server:
         loop = asyncio.get_running_loop()
         port = udp.getsockname()[1]
         udp_proto, tcp_proto = (LoggingUdpProtocol, LoggingTcpProtocol) if self.config.query_log else (UdpProtocol, TcpProtocol)
+        reuse_port = self.role == "worker" or self.config.worker_count > 1
         tcp = await loop.create_server(
-            lambda: tcp_proto(self.engine, self.limits), host, port, family=family, reuse_address=True, backlog=1024
-        )
+            lambda: tcp_proto(self.engine, self.limits), host, port, family=family, reuse_address=True, backlog=1024,
+            reuse_port=reuse_port or None,
+        )  # fmt: skip
         transport, _ = await loop.create_datagram_endpoint(lambda: udp_proto(self.engine), sock=udp)
         self.closers += [transport, tcp]
+        self.bound.append(f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}")
         log.info("listening on %s port %d (udp, tcp)", host, port)
 
     async def reload(self) -> None:
@@ -389,9 +419,72 @@ class Server:
 
     def _on_hup(self) -> None:
         if self.reloading is None or self.reloading.done():
-            self.reloading = asyncio.ensure_future(self.reload())
+            self.reloading = asyncio.ensure_future(self._hup())
         else:
             log.warning("reload already running; SIGHUP ignored")
+
+    async def _hup(self) -> None:
+        """SIGHUP: the configuration read anew and what can change live applied (the rest named
+        as needing a restart), the same sent to every worker, and the zone files reloaded."""
+        self.systemd.send("RELOADING=1", "STATUS=reloading")
+        try:
+            if self.reload_config is not None:
+                try:
+                    new = self.reload_config()
+                except ConfigError as e:
+                    log.error("reload: the configuration has an error, nothing of it applied: %s", e)
+                else:
+                    self.apply_config(new)
+                    if self.workers is not None:
+                        self.workers.reconfigure(self._worker_config(self.config))
+            await self.reload()
+        finally:
+            self.systemd.send("READY=1", "STATUS=" + self.status_line())
+
+    def apply_config(self, new: Config, quiet: bool = False) -> None:
+        """Take from `new` the settings that can change while serving (LIVE_SETTINGS); log those
+        that changed but need a restart, and keep their old values until then."""
+        old = self.config
+        changed = [f.name for f in dataclasses.fields(Config) if getattr(old, f.name) != getattr(new, f.name)]
+        live = {k: getattr(new, k) for k in changed if k in LIVE_SETTINGS}
+        later = [k for k in changed if k not in LIVE_SETTINGS]
+        self.config = dataclasses.replace(old, **live)
+        if "log_level" in live:
+            logging.getLogger().setLevel(new.log_level.upper())
+        if {"nsid", "version", "identity"} & set(live):
+            c = self.config
+            self.engine.set_identity(c.nsid.encode() if c.nsid else None, c.version, c.identity)
+        if {"tsig_keys", "allow_transfer", "zone_allow_transfer"} & set(live):
+            self.config_keyring = {}
+            for k in self.config.tsig_keys:
+                key = make_key(k["name"], k.get("algorithm", "hmac-sha256"), k["secret"])
+                self.config_keyring[key.name] = key
+            self.keyring = dict(self.config_keyring)
+            self.transfers.keyring = self.keyring
+            self.transfers.acl = self._acl(self.config.allow_transfer, self.config_secondaries)
+            if self._db_settings is not None:
+                self.apply_settings(self._db_settings)
+            else:
+                self.transfers.zone_acls = self._zone_acls({}, {})
+        if quiet:
+            return
+        if live:
+            log.info("reload: applied %s", ", ".join(sorted(live)))
+        if later:
+            log.warning("reload: changed but needing a restart to take effect: %s", ", ".join(sorted(later)))
+        if not changed:
+            log.info("reload: configuration unchanged")
+
+    def _worker_config(self, config: Config) -> Config:
+        """A worker's configuration: the main process's, on the addresses it bound (a port 0
+        resolved), the database it opened, without API, NOTIFY or migrations."""
+        url = self.database.url if self.database is not None else config.database_url
+        return dataclasses.replace(config, listen=tuple(self.bound), database_url=url, api=False, notify=False,
+                                   db_upgrade=False, workers=1)  # fmt: skip
+
+    def status_line(self) -> str:
+        workers = 1 + (len(self.workers.workers) if self.workers is not None else 0)
+        return f"serving {len(self.engine.table.zones)} zone(s) on {', '.join(self.bound)}, {workers} worker(s)"
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -400,20 +493,29 @@ class Server:
             loop.add_signal_handler(sig, self.stopping.set)
         start = asyncio.ensure_future(self.start())
         await asyncio.wait([start, asyncio.ensure_future(self.stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+        watchdog = None
         if start.done():
             try:
-                start.result()  # a listen or database error ends the run here
+                start.result()  # a listen, database or worker error ends the run here
             except BaseException:
+                if self.workers is not None:
+                    await self.workers.stop()
                 await self._stop_database()
                 raise
+            self.ready.set()
+            self.systemd.send("READY=1", "STATUS=" + self.status_line(), f"MAINPID={os.getpid()}")
+            if self.systemd.watchdog:
+                watchdog = asyncio.ensure_future(self._watchdog(self.systemd.watchdog))
             await self.stopping.wait()
         else:
             start.cancel()
         log.info("stopping")
-        if self.renewing is not None:
-            self.renewing.cancel()
-        if self.rolling is not None:
-            self.rolling.cancel()
+        self.systemd.send("STOPPING=1", "STATUS=stopping")
+        for task in (self.renewing, self.rolling, watchdog):
+            if task is not None:
+                task.cancel()
+        if self.workers is not None:
+            await self.workers.stop()
         for service in self.services:
             try:
                 await service.stop()
@@ -432,6 +534,12 @@ class Server:
                     pass
 
 
+    async def _watchdog(self, every: float) -> None:
+        """WATCHDOG=1 from the event loop: a loop stuck for WatchdogSec gets the service restarted."""
+        while True:
+            self.systemd.send("WATCHDOG=1")
+            await asyncio.sleep(every)
+
     async def _stop_database(self) -> None:
         if self.following is not None:
             self.following.cancel()
@@ -442,11 +550,16 @@ class Server:
             await self.database.close()
 
 
-def serve(config: Config, services=()) -> None:
-    """Run until SIGTERM/SIGINT, on uvloop when it is installed."""
+def run_loop(main) -> None:
+    """Run the coroutine `main` on uvloop when it is installed."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
-        asyncio.run(Server(config, services).run())
+        asyncio.run(main)
         return
-    uvloop.run(Server(config, services).run())
+    uvloop.run(main)
+
+
+def serve(config: Config, services=(), reload_config=None) -> None:
+    """Run until SIGTERM/SIGINT. `reload_config`: reads the configuration anew on SIGHUP."""
+    run_loop(Server(config, services, reload_config=reload_config).run())

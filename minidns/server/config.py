@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import socket
 import tomllib
 from dataclasses import dataclass
@@ -40,6 +41,21 @@ class Config:
     tcp_idle_timeout: float = 10.0  # seconds a TCP connection may sit idle (RFC 7766 §6.2.3)
     tcp_max_connections: int = 1000
     cache_entries: int = 200_000  # rendered replies kept for the fast path
+    # Abuse resistance: TCP limits, zone transfers at once, response rate limiting (UDP), DNS cookies
+    tcp_max_per_client: int = 64  # TCP connections at once from one client address
+    tcp_query_timeout: float = 5.0  # seconds a started TCP message may take to arrive whole
+    xfr_max_concurrent: int = 10  # zone transfers (AXFR, IXFR over TCP) sent at once; more get SERVFAIL
+    rrl_responses_per_second: int = 0  # replies a second to one client prefix, per question; 0: RRL off
+    rrl_errors_per_second: int = 0  # error replies a second to one prefix; 0: as rrl_responses_per_second
+    rrl_nxdomains_per_second: int = 0  # NXDOMAIN/NODATA replies a second per prefix and zone; 0: as responses
+    rrl_slip: int = 2  # every Nth limited reply is sent truncated (TC), the rest dropped; 0: all dropped
+    rrl_window: int = 15  # seconds of over-limit history kept (how long limiting lasts after a flood)
+    rrl_ipv4_prefix: int = 24  # clients in one IPv4 prefix of this length share their allowance
+    rrl_ipv6_prefix: int = 56  # ... and in one IPv6 prefix of this length
+    rrl_exempt: tuple[str, ...] = ()  # prefixes never rate limited
+    rrl_max_table: int = 100_000  # rate accounts kept at most (the least recently used dropped)
+    cookie_secret: str | None = None  # hex, 16 octets: the DNS cookie secret (RFC 9018); unset: random at start
+    workers: int = 0  # DNS processes sharing the ports (SO_REUSEPORT); 0: one per CPU on port 53, else 1
     # Transfers and NOTIFY (RFC 5936, 1995, 1996, 8945)
     tsig_keys: tuple = ()  # [{name, algorithm, secret}]: keys besides those stored in the database
     allow_transfer: tuple[str, ...] = ("127.0.0.0/8", "::1")  # prefixes and "key:NAME" allowed AXFR/IXFR
@@ -80,6 +96,9 @@ class Config:
             raise ConfigError("edns_payload must be between 512 and 65535")
         if self.tcp_idle_timeout <= 0 or self.tcp_max_connections < 1 or self.cache_entries < 2:
             raise ConfigError("tcp_idle_timeout, tcp_max_connections and cache_entries must be positive")
+        if self.workers < 0 or self.workers > 256:
+            raise ConfigError("workers must be 0 (one per CPU on port 53, else 1) to 256")
+        self._check_abuse_settings()
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("log_level must be debug, info, warning or error")
         if self.log_format not in ("text", "json"):
@@ -169,6 +188,36 @@ class Config:
 
 
     @property
+    def worker_count(self) -> int:
+        """How many DNS processes `serve` runs: `workers`, or when 0 one per CPU this process may
+        use if any listen address is on port 53, else 1."""
+        if self.workers:
+            return self.workers
+        if any(parse_listen(spec)[2] == 53 for spec in self.listen):
+            return max(1, len(os.sched_getaffinity(0)))
+        return 1
+
+    def _check_abuse_settings(self) -> None:
+        if self.tcp_max_per_client < 1 or self.tcp_query_timeout <= 0 or self.xfr_max_concurrent < 1:
+            raise ConfigError("tcp_max_per_client, tcp_query_timeout and xfr_max_concurrent must be positive")
+        rates = (self.rrl_responses_per_second, self.rrl_errors_per_second, self.rrl_nxdomains_per_second)
+        if min(rates) < 0 or self.rrl_slip < 0 or self.rrl_window < 1 or self.rrl_max_table < 1:
+            raise ConfigError("rrl_*_per_second and rrl_slip must be 0 or more, rrl_window and rrl_max_table positive")
+        if not 8 <= self.rrl_ipv4_prefix <= 32 or not 16 <= self.rrl_ipv6_prefix <= 128:
+            raise ConfigError("rrl_ipv4_prefix must be 8 to 32 and rrl_ipv6_prefix 16 to 128")
+        for entry in self.rrl_exempt:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as e:
+                raise ConfigError(f"rrl_exempt: {e}") from None
+        if self.cookie_secret is not None:
+            try:
+                if len(bytes.fromhex(self.cookie_secret)) != 16:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError("cookie_secret must be 16 octets in hex (32 hex digits)") from None
+
+    @property
     def uses_database(self) -> bool:
         """Zones come from PostgreSQL unless only zone files are configured."""
         return self.database_url is not None or not self.zone_files
@@ -225,7 +274,7 @@ def _check_type(name: str, value):
         if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
             raise ConfigError(f"{name} must be a table of zone = [entries]")
         return value
-    if name in ("listen", "zone_files", "allow_transfer"):
+    if name in ("listen", "zone_files", "allow_transfer", "rrl_exempt"):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
