@@ -47,6 +47,7 @@ _OPCODE_RD = 0x7800 | RD
 MAX_UDP = 65507  # the largest UDP payload over IPv4
 _NSID_ONLY = (b"", b"\x00\x03\x00\x00")  # option sets whose replies do not depend on the client
 _XFR_TYPES = (AXFR, IXFR)
+_ECHOED = (QUERY, NOTIFY)  # opcodes whose first section is a question, echoed in error replies (UPDATE's is a zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +212,8 @@ class Engine:
         try:
             query = parse_query(data)
         except QueryError as e:
-            question = data[12 : e.qend] if e.qend else b""
             flags = int.from_bytes(data[2:4], "big")
+            question = data[12 : e.qend] if e.qend and (flags >> 11) & 0xF in _ECHOED else b""
             return render_error(int.from_bytes(data[:2], "big"), flags & _OPCODE_RD, question, e.rcode, None), MALFORMED
         except Exception:  # noqa: BLE001 - whatever the parser missed is still a malformed message
             log.exception("unexpected error parsing %r", data)
@@ -251,7 +252,7 @@ class Engine:
 
     def _answer(self, q: Query, data: bytes, tcp: bool) -> tuple[bytes, object | None]:
         """(reply, what its cache entry depends on, or None when it must not be cached)."""
-        question = data[12 : q.qend]
+        question = data[12 : q.qend] if q.opcode in _ECHOED else b""
         edns = q.edns
         keep = q.flags & (_OPCODE_RD | CD)
         if edns is not None and edns.version > 0:  # RFC 6891 §6.1.3: BADVERS, with our version 0

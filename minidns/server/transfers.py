@@ -96,7 +96,7 @@ class Transfers:
     # -- entry point ---------------------------------------------------------------------------
     def handle(self, q: Query, data: bytes, tcp: bool, peer) -> bytes | AsyncIterator[bytes] | None:
         """The reply (bytes), or for a TCP transfer an async iterator of messages."""
-        question = data[12 : q.qend]
+        question = data[12 : q.qend] if q.opcode in (QUERY, NOTIFY) else b""  # UPDATE's is a zone section
         keep = q.flags & _KEEP
         signed = None
         if q.tsig:
