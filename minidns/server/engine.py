@@ -250,8 +250,9 @@ class Engine:
             cache.put(key, (tail, owner))
         return reply, query.qtype
 
-    def _answer(self, q: Query, data: bytes, tcp: bool) -> tuple[bytes, object | None]:
-        """(reply, what its cache entry depends on, or None when it must not be cached)."""
+    def _answer(self, q: Query, data: bytes, tcp: bool, room: int = 0) -> tuple[bytes, object | None]:
+        """(reply, what its cache entry depends on, or None when it must not be cached); `room`
+        octets are left free below the size limit (for the TSIG record of a signed reply)."""
         question = data[12 : q.qend] if q.opcode in _ECHOED else b""
         edns = q.edns
         keep = q.flags & (_OPCODE_RD | CD)
@@ -277,6 +278,7 @@ class Engine:
         else:
             # RFC 6891 §6.2.5: below 512 counts as 512; never more than ours or one IPv4 datagram.
             limit = min(max(512, edns.payload), self.settings.edns_payload, MAX_UDP)
+        limit -= room
         if q.qclass == CH:
             return self._answer_chaos(q, question, keep, limit), self.table.version
         table = self.table

@@ -116,7 +116,8 @@ class Transfers:
                 return result
             reply = result
         else:
-            reply, _ = self.engine._answer(q, data, tcp)
+            room = Signer(signed).room() if signed is not None else 0  # RFC 8945 §5.3: the TSIG must fit too
+            reply, _ = self.engine._answer(q, data, tcp, room)
         if signed is not None and reply is not None:
             reply = Signer(signed, clock=self.clock).sign(reply)
         return reply
