@@ -66,6 +66,7 @@ class Metrics:
                 "# HELP minidns_names Names (nodes) in the served zones.", "# TYPE minidns_names gauge",
                 f"minidns_names {sum(len(z) for z in zones.values())}"]  # fmt: skip
         out += dns_query_lines(server.engine.stats)
+        out += abuse_lines(server)
         cache = server.engine.signer.cache
         out += ["# HELP minidns_dnssec_signed_zones Zones served signed.", "# TYPE minidns_dnssec_signed_zones gauge",
                 f"minidns_dnssec_signed_zones {sum(1 for z in zones.values() if z.keys is not None)}",
@@ -113,7 +114,24 @@ class Metrics:
             out += ["# HELP minidns_transfers_total Zone transfers served, by kind.", "# TYPE minidns_transfers_total counter"]
             for kind, n in sorted(xfr.stats.items()):
                 out.append(f'minidns_transfers_total{{kind="{kind}"}} {n}')
+        out += heartbeat_lines(zones, server.config.heartbeat_name, time.time())
         return "\n".join(out) + "\n"
+
+
+def heartbeat_lines(zones: dict, name: str | None, now: float) -> list[str]:
+    """Per zone, the age of the heartbeat (store/heartbeat.py) this process serves: how long ago
+    the commit it holds was made. Nothing when heartbeats are off."""
+    if not name:
+        return []
+    from ..store.heartbeat import heartbeat_time
+
+    out = ["# HELP minidns_heartbeat_age_seconds Seconds since the commit whose heartbeat TXT this process serves.",
+           "# TYPE minidns_heartbeat_age_seconds gauge"]  # fmt: skip
+    for snap in sorted(zones.values(), key=lambda z: z.name):
+        t = heartbeat_time(snap, name)
+        if t is not None:
+            out.append(f'minidns_heartbeat_age_seconds{{zone="{snap.name}"}} {max(0.0, now - t):.3f}')
+    return out
 
 
 def _qtype(qtype: int) -> str:
@@ -155,4 +173,34 @@ def dns_query_lines(stats) -> list[str]:
         out.append(f'minidns_dns_answer_seconds_bucket{{transport="{transport}",le="+Inf"}} {stats.counts[i]}')
         out.append(f'minidns_dns_answer_seconds_sum{{transport="{transport}"}} {stats.sums[i]:.6f}')
         out.append(f'minidns_dns_answer_seconds_count{{transport="{transport}"}} {stats.counts[i]}')
+    return out
+
+
+def abuse_lines(server) -> list[str]:
+    """Response rate limiting, DNS cookies and the TCP limits (server/rrl.py, cookies.py, transport.py)."""
+    out = []
+    rrl = getattr(server, "rrl", None)
+    if rrl is not None:
+        out += ["# HELP minidns_rrl_replies_total UDP replies rate limited: dropped, or slipped (sent truncated or BADCOOKIE).",
+                "# TYPE minidns_rrl_replies_total counter",
+                f'minidns_rrl_replies_total{{action="dropped"}} {rrl.dropped}',
+                f'minidns_rrl_replies_total{{action="slipped"}} {rrl.slipped}',
+                "# HELP minidns_rrl_table_entries Rate accounts kept.", "# TYPE minidns_rrl_table_entries gauge",
+                f"minidns_rrl_table_entries {len(rrl.table)}"]  # fmt: skip
+    cookies = getattr(server.engine, "cookies", None)
+    if cookies is not None:
+        out += ["# HELP minidns_dns_cookies_total Queries with a COOKIE option: with a valid server cookie, or given a new one.",
+                "# TYPE minidns_dns_cookies_total counter",
+                f'minidns_dns_cookies_total{{result="valid"}} {cookies.valid}',
+                f'minidns_dns_cookies_total{{result="new"}} {cookies.made}']  # fmt: skip
+    limits = getattr(server, "limits", None)
+    if limits is not None and hasattr(limits, "refused"):
+        out += ["# HELP minidns_tcp_connections Open DNS TCP connections.", "# TYPE minidns_tcp_connections gauge",
+                f"minidns_tcp_connections {limits.open}",
+                "# HELP minidns_tcp_closed_total DNS TCP connections closed by a limit: refused (over the total or"
+                " per-client cap), query_timeout (a message not whole in time), slow_reader (replies not read).",
+                "# TYPE minidns_tcp_closed_total counter",
+                f'minidns_tcp_closed_total{{reason="refused"}} {limits.refused}',
+                f'minidns_tcp_closed_total{{reason="query_timeout"}} {limits.timed_out}',
+                f'minidns_tcp_closed_total{{reason="slow_reader"}} {limits.dropped}']  # fmt: skip
     return out

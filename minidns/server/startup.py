@@ -11,7 +11,7 @@ def redact_url(url: str) -> str:
     """A database URL without its password (in the authority or a `password=` parameter)."""
     parts = urlsplit(url)
     netloc = parts.netloc
-    if parts.password is not None:
+    if parts.password:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.partition(':')[0]}:***@{host}"
     query = parts.query
