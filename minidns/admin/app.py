@@ -17,7 +17,7 @@ import uuid
 
 from aiohttp import web
 
-from ..store.db import DB_DOWN
+from ..store.db import DB_DOWN, DB_FULL
 from ..store.tokens import find_token
 from ..store.recordsets import RecordsetCreator
 from .common import CONFIG, CREATOR, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
@@ -69,6 +69,10 @@ async def request_id_and_errors(request: web.Request, handler):
         log.warning("%s %s %s: the database is not reachable: %s", rid, request.method, request.path, e)
         response = json_response({"code": 503, "type": "service_unavailable", "message": f"the database is not reachable: {e}",
                                   "request_id": rid}, 503, {"Retry-After": "5"})  # fmt: skip
+    except DB_FULL as e:  # the database cannot write now (disk full): rolled back, nothing was done
+        log.warning("%s %s %s: the database cannot take this now: %s", rid, request.method, request.path, e)
+        response = json_response({"code": 503, "type": "service_unavailable", "message": f"the database cannot take this now: {e}",
+                                  "request_id": rid}, 503, {"Retry-After": "30"})  # fmt: skip
     except Exception:  # noqa: BLE001 - a bug answers 500 with the request id, and is logged with it
         log.exception("%s %s %s failed", rid, request.method, request.path)
         response = json_response({"code": 500, "type": "internal_error", "message": "internal error; see the log",

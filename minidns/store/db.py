@@ -19,6 +19,9 @@ log = logging.getLogger("minidns.store")
 DB_DOWN = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
            asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InvalidCatalogNameError,
            asyncpg.exceptions.ObjectNotInPrerequisiteStateError)  # fmt: skip
+# What PostgreSQL raises when it cannot take a write now (SQLSTATE class 53: disk full, out of
+# memory, too many connections): the transaction was rolled back, nothing was done (HTTP 503).
+DB_FULL = (asyncpg.exceptions.InsufficientResourcesError,)
 CHANNEL = "minidns_changes"  # NOTIFY channel: payload "<zone id> <serial>" or "<zone id> deleted"
 _MIGRATION_LOCK = 0x6D696E69  # advisory lock key ("mini")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

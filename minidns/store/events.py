@@ -57,7 +57,7 @@ import orjson
 
 from ..wire import SOA
 from . import floatingips as fips
-from .db import DB_DOWN
+from .db import DB_DOWN, DB_FULL
 from .records import Invalid, zone_name
 from .writer import Conflict, Edit, NotFound, Store, Unsignable, ZoneLog
 
@@ -824,6 +824,8 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
             results[i] = outcome
     except DB_DOWN as e:
         raise Unavailable(f"the database is not reachable: {e}") from None
+    except DB_FULL as e:  # disk full: rolled back, none is stored; the sender tries again later
+        raise Unavailable(f"the database cannot store events now: {e}") from None
     except Unsignable as e:  # a signed zone and no master key here: the sender tries again later
         raise Unavailable(str(e)) from None
     except Exception:  # noqa: BLE001 - one event spoils the batch: each on its own, the error to its caller
@@ -834,6 +836,8 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
                 results[i] = (await _apply(store, settings, [(ev, described)]))[0]
             except DB_DOWN as e:
                 raise Unavailable(f"the database is not reachable: {e}") from None
+            except DB_FULL as e:
+                raise Unavailable(f"the database cannot store events now: {e}") from None
             except Exception as e:  # noqa: BLE001 - handed to this event's caller
                 results[i] = e
     return results

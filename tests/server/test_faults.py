@@ -9,7 +9,10 @@ bounds are generous and the assertions are about what is answered, refused and k
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -208,3 +211,119 @@ def test_a_partition_from_postgres_answers_from_memory_refuses_writes_and_catche
     r = http.post(f"/v2/zones/{zone_id}/recordsets", {"name": refused_write, "type": "A", "records": ["192.0.2.11"]})
     assert r.status_code in (201, 202), r.text
     wait_answer(s.port, "refused.part.test", "A", rds("A", "192.0.2.11"))
+
+
+# -- a data directory the embedded PostgreSQL cannot use ------------------------------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """tmpfs(name, *options) → a tmpfs mounted at tmp_path/name (root only), unmounted afterwards."""
+    mounted = []
+
+    def mount(name: str, *options: str):
+        where = tmp_path / name
+        where.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(("mode=755", *options)), "tmpfs", str(where)],
+                           capture_output=True, text=True)  # fmt: skip
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def serve_fails(data_dir) -> str:
+    """`minidns serve` on the embedded default in `data_dir`: it must end with status 1 and one
+    error line, no traceback; that line."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env.pop("MINIDNS_DATABASE_URL", None)
+    r = subprocess.run([sys.executable, "-m", "minidns", "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", "--no-api"],
+                       capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if " ERROR " in line or line.startswith("minidns:")]
+    assert len(errors) == 1, r.stderr
+    return errors[0]
+
+
+def test_a_file_in_the_way_of_the_data_directory_is_named(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    line = serve_fails(tmp_path / "file" / "minidns")
+    assert f"cannot use the data directory {tmp_path / 'file' / 'minidns'}: Not a directory" in line
+    assert f"{tmp_path / 'file'} is not a directory" in line
+
+
+def test_a_read_only_data_directory_is_named(tmpfs):
+    ro = tmpfs("ro", "ro", "size=1m")
+    line = serve_fails(ro / "minidns")
+    assert f"cannot use the data directory {ro / 'minidns'}: Read-only file system" in line
+
+
+def test_a_full_disk_for_a_new_embedded_database_says_how_much_it_needs(tmpfs):
+    small = tmpfs("small", "size=2m")
+    line = serve_fails(small / "minidns")
+    assert re.search(rf"cannot use the data directory {re.escape(str(small / 'minidns'))}: No space left on device; "
+                     r"the embedded PostgreSQL needs about \d+ MB, \d+ MB are free", line), line  # fmt: skip
+
+
+def fill(path: Path) -> None:
+    """Write zeros to `path` until the file system is full."""
+    block = b"\0" * (1 << 20)
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(block)
+        except OSError as e:
+            assert e.errno == 28, e  # ENOSPC
+    with open(path, "ab", buffering=0) as f:  # and the last partial block
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def test_a_full_disk_under_a_running_server_refuses_writes_with_503_and_answers_from_memory(serve, tmpfs):
+    disk = tmpfs("disk", "size=120m")
+    conf = disk.parent / "full.toml"
+    conf.write_text(CONFIG.replace('events_zone = "part.test."', 'events_zone = "example.com."'))
+    s = serve("--data-dir", str(disk / "minidns"), "--config", str(conf), "--listen", "127.0.0.1:0")
+    api_line = s.wait_for(r"API listening on", 30)
+    http = Http(re.search(r"(http://\S+?)/?$", api_line.strip()).group(1))
+    zone_id = http.get("/v2/zones?name=example.com.").json()["zones"][0]["id"]
+    www = rdatas(ask(s.port, "www.example.com"), "www.example.com", "A")
+    assert www
+
+    def write(i: int) -> requests.Response:
+        big = [f'"{j:04d}{"y" * 240}"' for j in range(20)]
+        return http.post(f"/v2/zones/{zone_id}/recordsets", {"name": f"full{i}.example.com.", "type": "TXT", "records": big})
+
+    fill(disk / "filler")
+    refused = None
+    for i in range(400):  # PostgreSQL fills the free room of its files first
+        r = write(i)
+        if r.status_code not in (201, 202):
+            refused = i
+            break
+    assert refused is not None, "the disk never filled"
+    assert_unavailable(r)
+    assert "No space left on device" in r.json()["message"]
+    assert_unavailable(http.post("/v1/events", nova_create("on-a-full-disk", "10.0.0.12"), INGEST))
+    assert rdatas(ask(s.port, "www.example.com"), "www.example.com", "A") == www
+    assert "Traceback" not in s.log
+    # Room again: the same write goes in.
+    (disk / "filler").unlink()
+    deadline = time.monotonic() + HEAL
+    while (r := write(refused)).status_code == 503:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.2)
+    assert r.status_code in (201, 202), r.text
+    name = f"full{refused}.example.com"
+    deadline = time.monotonic() + HEAL
+    while len(rdatas(dns.query.tcp(dns.message.make_query(name, "TXT"), "127.0.0.1", port=s.port, timeout=2), name, "TXT")) != 20:
+        assert time.monotonic() < deadline, s.log[-3000:]
+        time.sleep(0.05)
