@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--propagation-share", type=float, metavar="SHARE",
                    help="share of a zone's secondaries that must have a change for ACTIVE (default 1.0) [propagation_share]")
 
+    c = sub.add_parser("check", help="check the configuration and database; print what serve would do",
+                       description="Load the configuration as serve does (the same flags), reach its database, "
+                                   "test its addresses, and say what serve would do. Exit 0 when serve would start.")  # fmt: skip
+    for action in s._actions[1:]:  # serve's flags, after its -h
+        c._add_action(action)
+
     d = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     _database_flags(d.add_parser("upgrade", help="apply the schema migrations the database lacks", description=DB_HELP))
 
@@ -323,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command != "serve" and config.log_level == "info":
         logging.getLogger().setLevel(logging.WARNING)  # commands print their results, not logs
+    if args.command == "check":
+        from .check import run_check
+
+        return asyncio.run(run_check(config, args.config))
     from .commands import run_command
 
     return asyncio.run(run_command(args, config))
