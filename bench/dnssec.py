@@ -162,10 +162,10 @@ class SignedServer:
         print(f"$ minidns dnssec enable {ORIGIN}   ({self.enable_seconds:.2f}s)\n" + out.rstrip(), flush=True)
         return self.enable_seconds
 
-    def start(self, signed: bool = True) -> float:
+    def start(self, signed: bool = True, cpu: str = "0", extra: tuple[str, ...] = ()) -> float:
         os.makedirs(OUT, exist_ok=True)
-        self.proc = start_server(self.pg.url, f"{HOST}:{self.port}", self.log, cpu="0",
-                                 extra=("--no-api", "--no-notify"), profile=self.profile)
+        self.proc = start_server(self.pg.url, f"{HOST}:{self.port}", self.log, cpu=cpu,
+                                 extra=("--no-api", "--no-notify", *extra), profile=self.profile)
         check = (lambda: serves_signed(self.port)) if signed else (lambda: ask(self.port, ORIGIN, "SOA") is not None)
         took = wait(self.proc, check, 300, "does not serve " + ("signed" if signed else ORIGIN), self.log, 0.1)
         print(f"{self.name}: minidns (pid {self.proc.pid}, CPU 0) serving{' signed' if signed else ''} on "
