@@ -65,7 +65,13 @@ class Metrics:
         out += ["# HELP minidns_zones Zones served.", "# TYPE minidns_zones gauge", f"minidns_zones {len(zones)}",
                 "# HELP minidns_names Names (nodes) in the served zones.", "# TYPE minidns_names gauge",
                 f"minidns_names {sum(len(z) for z in zones.values())}"]  # fmt: skip
-        out += dns_query_lines(server.engine.stats)
+        workers = getattr(server, "workers", None)
+        out += dns_query_lines(workers.total_stats(server.engine.stats) if workers is not None else server.engine.stats)
+        out += ["# HELP minidns_workers DNS processes answering (the main process and its workers).",
+                "# TYPE minidns_workers gauge", f"minidns_workers {1 + (workers.running if workers is not None else 0)}",
+                "# HELP minidns_worker_restarts_total Worker processes started again after they ended.",
+                "# TYPE minidns_worker_restarts_total counter",
+                f"minidns_worker_restarts_total {workers.restarts if workers is not None else 0}"]  # fmt: skip
         out += abuse_lines(server)
         cache = server.engine.signer.cache
         out += ["# HELP minidns_dnssec_signed_zones Zones served signed.", "# TYPE minidns_dnssec_signed_zones gauge",

@@ -33,6 +33,7 @@ START_TIMEOUT = 600.0  # seconds a worker may take to load its zones before serv
 STOP_TIMEOUT = 10.0  # seconds a worker may take to drain before it is killed
 RESTART_DELAYS = (0.5, 1, 2, 5, 10, 30)  # seconds before restarting a worker that keeps dying
 STABLE = 60.0  # seconds a worker must have run for its next death to count as the first
+STATS_EVERY = 5.0  # seconds between a worker's reports of its query counts to the main process
 
 
 def config_line(config: Config, index: int) -> bytes:
@@ -55,6 +56,40 @@ class Worker:
         return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
 
 
+def stats_snapshot(stats) -> dict:
+    """A process's query counts (engine.QueryStats) as plain data."""
+    return {"hits": list(stats.hits()), "answers": [[int(t), q, r, n] for (t, q, r), n in stats.answers.items()],
+            "buckets": [list(b) for b in stats.buckets], "sums": list(stats.sums), "counts": list(stats.counts)}
+
+
+class StatsTotal:
+    """Query counts added up over processes, read as engine.QueryStats is (admin/metrics.py)."""
+
+    def __init__(self, buckets: tuple, snapshots):
+        self.BUCKETS = buckets
+        self._hits = [0, 0]
+        self.answers: dict[tuple[bool, int, int], int] = {}
+        self.buckets = ([0] * (len(buckets) + 1), [0] * (len(buckets) + 1))
+        self.sums = [0.0, 0.0]
+        self.counts = [0, 0]
+        for snap in snapshots:
+            self.add(snap)
+
+    def add(self, snap: dict) -> None:
+        for i in (0, 1):
+            self._hits[i] += snap["hits"][i]
+            self.sums[i] += snap["sums"][i]
+            self.counts[i] += snap["counts"][i]
+            for j, n in enumerate(snap["buckets"][i][: len(self.buckets[i])]):
+                self.buckets[i][j] += n
+        for t, q, r, n in snap["answers"]:
+            key = (bool(t), q, r)
+            self.answers[key] = self.answers.get(key, 0) + n
+
+    def hits(self) -> tuple[int, int]:
+        return self._hits[0], self._hits[1]
+
+
 class Workers:
     """Workers 2..N of `serve --workers N` (the main process is worker 1)."""
 
@@ -63,6 +98,20 @@ class Workers:
         self.workers = [Worker(i) for i in range(2, count + 1)]
         self.tasks: list[asyncio.Task] = []
         self.stopping = False
+        self.snapshots: dict[int, dict] = {}  # pid -> the latest query counts a live worker reported
+        self.retired: list[dict] = []  # the last counts of workers that ended, so totals never go back
+
+    def total_stats(self, own) -> StatsTotal:
+        """The main process's query counts (`own`, an engine.QueryStats) plus every worker's."""
+        return StatsTotal(own.BUCKETS, [stats_snapshot(own), *self.retired, *self.snapshots.values()])
+
+    @property
+    def restarts(self) -> int:
+        return sum(w.restarts for w in self.workers)
+
+    @property
+    def running(self) -> int:
+        return sum(1 for w in self.workers if w.pid is not None and w.ready.is_set())
 
     async def start(self) -> None:
         """Start every worker; return once each answers. A worker that ends before it is ready
@@ -109,15 +158,31 @@ class Workers:
         w.started = time.monotonic()
         w.proc.stdin.write(config_line(self.config, w.index))
         await w.proc.stdin.drain()
-        asyncio.ensure_future(self._ready_line(w, w.proc))
+        asyncio.ensure_future(self._read_reports(w, w.proc))
 
-    async def _ready_line(self, w: Worker, proc) -> None:
-        line = await proc.stdout.readline()
-        if line.strip() == b"READY" and w.proc is proc:
-            w.answered = True
-            w.ready.set()
-            if w.restarts:
-                log.info("worker %d (pid %d) answering again", w.index, proc.pid)
+    async def _read_reports(self, w: Worker, proc) -> None:
+        """A worker's standard output: READY once it answers, then STATS lines with its counts."""
+        try:
+            while True:
+                line = await proc.stdout.readline()
+                if not line:
+                    break
+                if line.startswith(b"STATS "):
+                    try:
+                        self.snapshots[proc.pid] = orjson.loads(line[6:])
+                    except ValueError:
+                        pass
+                elif line.strip() == b"READY" and w.proc is proc:
+                    w.answered = True
+                    w.ready.set()
+                    if w.restarts:
+                        log.info("worker %d (pid %d) answering again", w.index, proc.pid)
+        finally:
+            last = self.snapshots.pop(proc.pid, None)
+            if last is not None:
+                self.retired.append(last)
+                if len(self.retired) > 16:  # many restarts: keep their sum as one
+                    self.retired = [_sum_snapshots(self.retired)]
 
     def reconfigure(self, config: Config) -> None:
         """A new configuration (SIGHUP): each worker applies what can change live, as the main
@@ -150,6 +215,13 @@ class Workers:
                 p.kill()
         if slow:
             await asyncio.wait(slow, timeout=5)
+
+
+def _sum_snapshots(snapshots: list[dict]) -> dict:
+    size = len(snapshots[0]["buckets"][0])
+    total = StatsTotal(tuple(range(size - 1)), snapshots)
+    return {"hits": list(total.hits()), "answers": [[int(t), q, r, n] for (t, q, r), n in total.answers.items()],
+            "buckets": [list(b) for b in total.buckets], "sums": total.sums, "counts": total.counts}
 
 
 def _status(code: int) -> str:
@@ -186,9 +258,15 @@ async def _run_worker(config: Config, index: int) -> None:
             server.apply_config(new, quiet=True)
             await server.reload()
 
+    def report() -> None:
+        os.write(1, b"STATS " + orjson.dumps(stats_snapshot(server.engine.stats)) + b"\n")
+
     async def announce() -> None:
         await server.ready.wait()
         os.write(1, b"READY\n")
+        while True:
+            await asyncio.sleep(STATS_EVERY)
+            report()
 
     tasks = [asyncio.ensure_future(from_main()), asyncio.ensure_future(announce())]
     try:
@@ -196,6 +274,10 @@ async def _run_worker(config: Config, index: int) -> None:
     finally:
         for t in tasks:
             t.cancel()
+        try:
+            report()  # the last counts, so the main process's totals keep them
+        except OSError:
+            pass
 
 
 class _WorkerField(logging.Filter):

@@ -264,3 +264,42 @@ def test_systemd_notify_ready_watchdog_reload_stopping(serve, database_url, tmp_
     assert nsids() == {b"second"}
     assert s.stop() == 0
     ns.collect("STOPPING=1")
+
+
+def scrape(url: str) -> dict[str, float]:
+    import urllib.request
+
+    text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")}
+
+
+def queries_counted(values: dict) -> float:
+    return sum(v for k, v in values.items() if k.startswith(("minidns_dns_cache_hits_total", "minidns_dns_answers_total")))
+
+
+def test_metrics_add_up_every_workers_queries(serve, database_url):
+    from minidns.server.workers import STATS_EVERY
+
+    create_zone(database_url, "live.test.", LIVE)
+    s = serve("--database-url", database_url, "--workers", "2", "--query-log")
+    s.wait_for(MAIN_READY, 30)
+    api = "http://" + re.search(r"API listening on (?:http://)?(\S+:\d+)", s.log).group(1).rstrip("/")
+    mark = len(s.lines)
+    n = 60
+    for i in range(n):
+        assert ask(s.port, f"q{i}.live.test").rcode() == dns.rcode.NXDOMAIN
+    time.sleep(0.2)
+    by_worker = len(re.findall(r"minidns\.query\[worker 2\]:", "".join(s.lines[mark:])))
+    assert 0 < by_worker < n  # both processes answered some
+    wait_until(lambda: queries_counted(scrape(api)) >= n, STATS_EVERY * 3, "every query counted in /metrics")
+    values = scrape(api)
+    assert values["minidns_workers"] == 2 and values["minidns_worker_restarts_total"] == 0
+    assert values['minidns_dns_answers_total{transport="udp",qtype="A",rcode="NXDOMAIN"}'] >= n
+    before = queries_counted(values)
+    # A worker that dies takes none of the counts it reported with it.
+    (worker,) = children(s.proc.pid)
+    os.kill(worker, signal.SIGKILL)
+    s.wait_for(r"worker 2 \(pid \d+\) answering again", 30)
+    values = scrape(api)
+    assert values["minidns_worker_restarts_total"] == 1 and values["minidns_workers"] == 2
+    assert queries_counted(values) >= before
