@@ -26,7 +26,9 @@ from .notify import Notifier, Secondary
 from .sdnotify import SystemdNotifier
 from .transfers import Acl, Transfers
 from .transport import LoggingTcpProtocol, LoggingUdpProtocol, TcpLimits, TcpProtocol, UdpProtocol
-from .transport import QueryLog
+from .transport import QueryLog, RrlUdpProtocol
+from .cookies import Cookies
+from .rrl import RateLimiter
 
 log = logging.getLogger("minidns")
 
@@ -86,6 +88,8 @@ class Server:
     work and runs the other workers (server/workers.py); a "worker" answers DNS only."""
 
     def __init__(self, config: Config, services=(), role: str = "main", reload_config=None):
+        if config.cookie_secret is None:  # one random secret, which the workers are given too
+            config = dataclasses.replace(config, cookie_secret=os.urandom(16).hex())
         self.config = config
         self.role = role
         self.reload_config = reload_config  # SIGHUP: () -> Config read anew, or None to keep this one
@@ -104,7 +108,14 @@ class Server:
                 cache_entries=config.cache_entries,
             )
         )
-        self.limits = TcpLimits(config.tcp_max_connections, config.tcp_idle_timeout)
+        self.limits = TcpLimits(config.tcp_max_connections, config.tcp_idle_timeout, config.tcp_max_per_client,
+                                config.tcp_query_timeout)  # fmt: skip
+        self.engine.cookies = Cookies(bytes.fromhex(config.cookie_secret))
+        self.rrl = RateLimiter(
+            config.rrl_responses_per_second, config.rrl_errors_per_second, config.rrl_nxdomains_per_second,
+            slip=config.rrl_slip, window=config.rrl_window, ipv4_prefix=config.rrl_ipv4_prefix,
+            ipv6_prefix=config.rrl_ipv6_prefix, exempt=config.rrl_exempt, max_table=config.rrl_max_table,
+        ) if config.rrl_responses_per_second else None  # fmt: skip
         self.engine.query_log = QueryLog(config.query_log_sample)  # the query log's sampling (transport.py)
         self.closers: list = []
         self.stopping = asyncio.Event()
@@ -128,7 +139,7 @@ class Server:
         ]
         self.db_secondaries: dict[str, list[Secondary]] = {}
         self.transfers = Transfers(self.engine, keyring=self.keyring, acl=self._acl(config.allow_transfer, self.config_secondaries),
-                                   history=self._history)  # fmt: skip
+                                   history=self._history, max_concurrent=config.xfr_max_concurrent)  # fmt: skip
         self.transfers.zone_acls = self._zone_acls({}, {})
         self.engine.xfr = self.transfers
         self.notifier = Notifier(
@@ -399,7 +410,11 @@ class Server:
             lambda: tcp_proto(self.engine, self.limits), host, port, family=family, reuse_address=True, backlog=1024,
             reuse_port=reuse_port or None,
         )  # fmt: skip
-        transport, _ = await loop.create_datagram_endpoint(lambda: udp_proto(self.engine), sock=udp)
+        if self.rrl is not None:  # the plain protocol stays free of any RRL work when it is off
+            make_udp = lambda: RrlUdpProtocol(self.engine, self.rrl)  # noqa: E731
+        else:
+            make_udp = lambda: udp_proto(self.engine)  # noqa: E731
+        transport, _ = await loop.create_datagram_endpoint(make_udp, sock=udp)
         self.closers += [transport, tcp]
         self.bound.append(f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}")
         log.info("listening on %s port %d (udp, tcp)", host, port)
@@ -445,6 +460,8 @@ class Server:
         """Take from `new` the settings that can change while serving (LIVE_SETTINGS); log those
         that changed but need a restart, and keep their old values until then."""
         old = self.config
+        if new.cookie_secret is None:  # the random one made at start stays
+            new = dataclasses.replace(new, cookie_secret=old.cookie_secret)
         changed = [f.name for f in dataclasses.fields(Config) if getattr(old, f.name) != getattr(new, f.name)]
         live = {k: getattr(new, k) for k in changed if k in LIVE_SETTINGS}
         later = [k for k in changed if k not in LIVE_SETTINGS]

@@ -4,10 +4,11 @@ reply cache that makes repeated questions cost one dict lookup. No sockets here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
-from struct import pack
+from struct import pack, unpack_from
 
 from ..wire import (
     AA,
@@ -33,6 +34,7 @@ from ..wire import (
     SERVFAIL,
     TXT,
     NXNAME,
+    OPT_COOKIE,
 )
 from ..dnssec.signer import EPOCH, SignatureCache, Signer
 from ..wire.query import Query, QueryError, parse_query
@@ -170,6 +172,15 @@ class Engine:
         self.chaos = _chaos_names(settings)
         self.xfr = None  # server/transfers.Transfers: transfers, NOTIFY and TSIG-signed messages
         self.stats = QueryStats()
+        self.cookies = None  # server/cookies.Cookies: DNS cookies answered (RFC 7873); None ignores them
+        self.cookie_seen = None  # (query, reply cookie, valid) of the last query with a COOKIE; for RRL
+
+    def set_identity(self, nsid: bytes | None, version: str | None, identity: str | None) -> None:
+        """New NSID and CH TXT answers (a SIGHUP); cached replies, which may hold the old, dropped."""
+        self.settings = dataclasses.replace(self.settings, nsid=nsid, version=version, identity=identity)
+        self.chaos = _chaos_names(self.settings)
+        self.udp_cache.clear()
+        self.tcp_cache.clear()
 
     # -- zone set changes -------------------------------------------------------------------
     def set_zones(self, snapshots: list[Snapshot]) -> None:
@@ -220,6 +231,10 @@ class Engine:
             return render_error(int.from_bytes(data[:2], "big"), 0, b"", FORMERR, None), MALFORMED
         if query is None:
             return None, MALFORMED
+        if query.edns is not None and query.edns.cookie is not None:
+            query, fast = self._cookie(query, data, tcp, peer)
+            if fast is not None:
+                return fast
         if self.xfr is not None and (query.tsig or query.opcode == NOTIFY or query.qtype in _XFR_TYPES):
             try:
                 return self.xfr.handle(query, data, tcp, peer), query.qtype
@@ -249,6 +264,41 @@ class Engine:
                 tail = tail[:10] + key[10 : query.qend - 2] + tail[query.qend - 2 :]
             cache.put(key, (tail, owner))
         return reply, query.qtype
+
+    def _cookie(self, q: Query, data: bytes, tcp: bool, peer):
+        """A query with a COOKIE option (RFC 7873 §5.2): (the query carrying the reply's cookie in
+        place of the client's, or none when cookies are off; the (reply, qtype) when it was made the
+        fast way). Replies with a cookie are never cached, since the cookie is the client's; the fast
+        way is the cached reply to the same query without the option, with the cookie put into its
+        OPT."""
+        edns = q.edns
+        cookie = None
+        if self.cookies is not None:
+            cookie, valid = self.cookies.reply(edns.cookie, peer)
+            self.cookie_seen = (data, cookie, valid)
+        q = dataclasses.replace(q, edns=dataclasses.replace(edns, cookie=cookie))
+        option = pack("!HH", OPT_COOKIE, len(edns.cookie)) + edns.cookie
+        if cookie is None or edns.options != option or q.tsig or q.opcode != QUERY or q.qtype in _XFR_TYPES:
+            return q, None
+        n = len(option)
+        if not data.endswith(option) or data[-n - 2 : -n] != pack("!H", n):  # the OPT is not last
+            return q, None
+        reply, qtype = self._answer_query(data[: -n - 2] + b"\x00\x00", tcp, peer)
+        if reply is None:
+            return q, None
+        an, ns, ar = unpack_from("!3H", reply, 6)
+        if (an, ns, ar) == (0, 0, 1) and len(reply) >= q.qend + 11:
+            at = q.qend  # a header-only reply: the OPT follows the question
+        elif reply[-11:-8] == b"\x00\x00\x29" and reply[-2:] == b"\x00\x00":
+            at = len(reply) - 11  # our OPT, without options, last
+        else:
+            return q, None
+        rdlen = unpack_from("!H", reply, at + 9)[0]
+        added = pack("!HHH", rdlen + 4 + len(cookie), OPT_COOKIE, len(cookie)) + cookie
+        reply = reply[: at + 9] + added + reply[at + 11 :]
+        if not tcp and len(reply) > min(max(512, edns.payload), self.settings.edns_payload, MAX_UDP):
+            return q, None
+        return q, (reply, qtype)
 
     def _answer(self, q: Query, data: bytes, tcp: bool, room: int = 0) -> tuple[bytes, object | None]:
         """(reply, what its cache entry depends on, or None when it must not be cached); `room`
@@ -344,7 +394,7 @@ class Engine:
         if edns is None:
             return None
         nsid = self.settings.nsid if edns.nsid and not ext_rcode else None
-        return opt_record(self.settings.edns_payload, ext_rcode, edns.do, nsid, ede, edns.co and edns.do)
+        return opt_record(self.settings.edns_payload, ext_rcode, edns.do, nsid, ede, edns.co and edns.do, edns.cookie)
 
     def _answer_chaos(self, q: Query, question: bytes, keep: int, limit: int) -> bytes:
         """CH TXT version.bind/id.server (RFC 4892) when configured, without AA as NSD and Knot

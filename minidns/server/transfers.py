@@ -6,6 +6,8 @@ with a listed key. Refused → REFUSED with EDE 18 "Prohibited" (RFC 8914); a zo
 NOTAUTH. IXFR (RFC 1995) is built from the database's change log: the run of logged changes from
 the client's serial to the served one, condensed into one difference; when the log does not reach
 back, or the difference is not smaller than the zone, the reply is the whole zone (AXFR-style).
+At most `max_concurrent` transfers are sent at once; one more is answered SERVFAIL with EDE 0
+(Other Error), as BIND answers one over its transfers-out quota.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import dns.exception
 import dns.name
 
-from ..wire import AXFR, EDE_PROHIBITED, FORMERR, IN, IXFR, NOTAUTH, NOTIFY, NOTIMP, QUERY, RD, REFUSED, SOA
+from ..wire import AXFR, EDE_OTHER, EDE_PROHIBITED, FORMERR, IN, IXFR, NOTAUTH, NOTIFY, NOTIMP, QUERY, RD, REFUSED, SERVFAIL, SOA
 from ..wire.query import Query, QueryError, read_name
 from ..wire.render import render_error
 from ..xfr.transfer import axfr, condense, ixfr, single_soa, soa_serial
@@ -84,8 +86,10 @@ class Transfers:
     """Answers the messages the engine does not: transfers, NOTIFY and signed queries."""
 
     def __init__(self, engine, *, keyring: dict | None = None, acl: Acl | None = None, history: History | None = None,
-                 clock=time.time):  # fmt: skip
+                 clock=time.time, max_concurrent: int = 10):  # fmt: skip
         self.engine = engine
+        self.max_concurrent = max_concurrent
+        self.running = 0  # transfers being sent
         self.keyring: dict = keyring or {}
         self.acl = acl or Acl.parse(["127.0.0.0/8", "::1"])
         self.zone_acls: dict[bytes, Acl] = {}
@@ -142,6 +146,11 @@ class Transfers:
             self.stats["refused"] += 1
             log.warning("transfer of %s refused to %s%s", zone.name, address, f" (key {key})" if key else "")
             return _refused(self.engine, q, question, keep)
+        if tcp and self.running >= self.max_concurrent and (q.qtype == AXFR or serial_lt(_ixfr_serial_or(data, q), zone.serial)):
+            self.stats["busy"] += 1
+            log.warning("transfer of %s to %s refused: %d transfers running (xfr_max_concurrent)", zone.name, address,
+                        self.running)  # fmt: skip
+            return render_error(q.id, keep, question, SERVFAIL, self.engine._opt(q, ede=EDE_OTHER))
         if q.qtype == AXFR:
             return self._stream(zone, "AXFR", address, axfr, signed, q, question, keep)
         try:
@@ -158,7 +167,7 @@ class Transfers:
         self.stats[kind] += 1
         signer = Signer(signed, multi=True, clock=self.clock) if signed else None
         room = signer.room() if signer else 0
-        return _Transfer(make(zone, q.id, keep, question, room), signer, kind, zone, address)
+        return _Transfer(make(zone, q.id, keep, question, room), signer, kind, zone, address, self)
 
     def _ixfr(self, zone: Snapshot, client: int, address, signed, q, question, keep):
         transfers = self
@@ -187,30 +196,42 @@ class Transfers:
             for msg in gen:
                 yield signer.sign(msg) if signer else msg
 
-        return _Transfer(messages(), None, "IXFR", zone, address)
+        return _Transfer(messages(), None, "IXFR", zone, address, self)
 
 
 class _Transfer:
     """An async iterator of the messages of one transfer, for the TCP protocol to send."""
 
-    def __init__(self, messages, signer, kind, zone, address):
+    def __init__(self, messages, signer, kind, zone, address, transfers=None):
         self.messages = messages
         self.signer = signer
         self.kind = kind
         self.zone = zone
         self.address = address
+        self.transfers = transfers  # holds one of its slots until released
+        if transfers is not None:
+            transfers.running += 1
+
+    def release(self) -> None:
+        """Give the slot back (once): when the transfer ends, or its connection does."""
+        transfers, self.transfers = self.transfers, None
+        if transfers is not None:
+            transfers.running -= 1
 
     async def __aiter__(self):
         started = time.monotonic()
         count = 0
-        if hasattr(self.messages, "__aiter__"):
-            async for msg in self.messages:
-                count += 1
-                yield msg
-        else:
-            for msg in self.messages:
-                count += 1
-                yield self.signer.sign(msg) if self.signer else msg
+        try:
+            if hasattr(self.messages, "__aiter__"):
+                async for msg in self.messages:
+                    count += 1
+                    yield msg
+            else:
+                for msg in self.messages:
+                    count += 1
+                    yield self.signer.sign(msg) if self.signer else msg
+        finally:
+            self.release()
         if self.kind == "AXFR":
             log.info("AXFR of %s serial %d to %s: %d message(s) in %.3fs", self.zone.name, self.zone.serial,
                      self.address, count, time.monotonic() - started)
@@ -245,6 +266,14 @@ def _ixfr_serial(data: bytes, q: Query) -> int:
     if off + 20 > len(data):
         raise QueryError(FORMERR, "truncated SOA")
     return unpack_from("!I", data, off)[0]
+
+
+def _ixfr_serial_or(data: bytes, q: Query) -> int:
+    """The IXFR client's serial, or 0 for a malformed request (answered FORMERR later)."""
+    try:
+        return _ixfr_serial(data, q)
+    except (QueryError, IndexError, ValueError):
+        return 0
 
 
 def _chain(rows: list, start: int, end: int) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from types import SimpleNamespace
 
 import dns.name
@@ -13,6 +14,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from ..wire.query import QueryError, parse_query
+from . import rrl
 from .engine import Engine
 
 qlog = logging.getLogger("minidns.query")
@@ -98,13 +100,54 @@ class LoggingUdpProtocol(UdpProtocol):
         _log_query("udp", addr, data, reply)
 
 
-class TcpLimits:
-    """Connection accounting shared by every TCP listener of one server."""
+class RrlUdpProtocol(UdpProtocol):
+    """UDP with response rate limiting (server/rrl.py): every reply, from the cache or not, is
+    counted against its client's prefix before it goes; a limited one is dropped or slipped (sent
+    truncated; BADCOOKIE instead when the query had a cookie, RFC 7873 §5.2.3). A query with a
+    valid server cookie is never limited: its source address is proven."""
 
-    def __init__(self, max_connections: int, idle_timeout: float):
+    def __init__(self, engine: Engine, rrl):
+        super().__init__(engine)
+        self.rrl = rrl
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        hit = self.cache.young.get(data[2:])
+        if hit is not None and hit[1].live:
+            reply = data[:2] + hit[0]
+            self.hits += 1
+        else:
+            reply = self.engine.answer(data, False, addr)
+            if reply is None:
+                return
+            seen = self.engine.cookie_seen
+            if seen is not None and seen[0] is data and seen[2]:
+                self.transport.sendto(reply, addr)
+                return
+        verdict = self.rrl.check(addr[0], data, reply, time.monotonic())
+        if verdict == rrl.SEND:
+            self.transport.sendto(reply, addr)
+        elif verdict == rrl.SLIP:
+            seen = self.engine.cookie_seen
+            cookie = seen[1] if seen is not None and seen[0] is data else None
+            self.transport.sendto(rrl.slip_reply(data, reply, cookie, self.engine.settings.edns_payload), addr)
+
+
+class TcpLimits:
+    """Connection accounting shared by every TCP listener of one server, and what the limits did
+    (for the metrics)."""
+
+    OUT_CHUNK = 64 << 10  # replies written at a time before checking whether the client reads them
+
+    def __init__(self, max_connections: int, idle_timeout: float, max_per_client: int = 64, query_timeout: float = 5.0):
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.max_per_client = max_per_client
+        self.query_timeout = query_timeout
         self.open = 0
+        self.per_client: dict = {}  # client address -> connections open
+        self.refused = 0  # connections closed at once: over max_connections or max_per_client
+        self.timed_out = 0  # connections closed because a message did not arrive whole in time
+        self.dropped = 0  # connections dropped because the client did not read its replies
 
 
 class TcpProtocol(asyncio.Protocol):
@@ -124,38 +167,74 @@ class TcpProtocol(asyncio.Protocol):
         self.counted = False
         self.peer = None
         self.sending: asyncio.Task | None = None  # a zone transfer being sent
+        self.transfer = None  # ... and its messages (released when the connection ends)
         self.writable = asyncio.Event()
         self.writable.set()
+        self.host = None
+        self.query_timer = None  # runs while a message has started to arrive but is not whole
 
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.peer = transport.get_extra_info("peername")
-        if self.limits.open >= self.limits.max_connections:
+        limits = self.limits
+        host = self.peer[0] if isinstance(self.peer, tuple) else None
+        if limits.open >= limits.max_connections or limits.per_client.get(host, 0) >= limits.max_per_client:
+            limits.refused += 1
             transport.abort()
             return
-        self.limits.open += 1
+        limits.open += 1
+        limits.per_client[host] = limits.per_client.get(host, 0) + 1
+        self.host = host
         self.counted = True
         self.loop = asyncio.get_running_loop()
-        self.timer = self.loop.call_later(self.limits.idle_timeout, self._idle_check)
+        self.timer = self.loop.call_later(limits.idle_timeout, self._idle_check)
 
     def _idle_check(self) -> None:
+        """Idle for a whole period (RFC 7766 §6.2.3) — or not reading its replies for as long, which
+        is the write timeout: then the connection is aborted, as a close would wait to flush."""
         if self.active:
             self.active = False
             self.timer = self.loop.call_later(self.limits.idle_timeout, self._idle_check)
+        elif not self.writable.is_set() or self.transport.get_write_buffer_size():
+            self.limits.dropped += 1
+            log.info("TCP client %s does not read its replies: connection dropped", self.host)
+            self.transport.abort()
         else:
             self.transport.close()
 
+    def _query_timed_out(self) -> None:
+        self.query_timer = None
+        if self.sending is not None or not self.writable.is_set():  # the wait is ours, not the client's
+            self._start_query_timer()
+            return
+        self.limits.timed_out += 1
+        log.info("TCP client %s: a message not whole after %.1fs, connection closed", self.host, self.limits.query_timeout)
+        self.transport.abort()
+
+    def _start_query_timer(self) -> None:
+        if self.query_timer is not None:
+            self.query_timer.cancel()
+        self.query_timer = self.loop.call_later(self.limits.query_timeout, self._query_timed_out)
+
     def data_received(self, data: bytes) -> None:
         self.active = True
-        if self.sending is not None:  # queries behind a transfer wait for it (answered in order)
+        if self.sending is not None or not self.writable.is_set():
+            # Queries behind a transfer, or arriving while the client does not read, wait (answered
+            # in order); reading is paused meanwhile, so this holds at most one read more.
             self.buf += data
             return
         buf = self.buf + data if self.buf else data
         off, end = 0, len(buf)
         out = []
+        pending = 0
         cache = self.cache
         hits = 0
         while end - off >= 2:
+            if pending >= TcpLimits.OUT_CHUNK:  # written in chunks: stop while the client does not read
+                self.transport.write(b"".join(out))
+                out, pending = [], 0
+                if not self.writable.is_set():
+                    break
             size = (buf[off] << 8) | buf[off + 1]
             if end - off - 2 < size:
                 break
@@ -175,15 +254,28 @@ class TcpProtocol(asyncio.Protocol):
                     if out:
                         self.transport.write(b"".join(out))
                     self.transport.pause_reading()
+                    self.transfer = reply
                     self.sending = asyncio.ensure_future(self._send(reply))
+                    self._watch_partial(True)
                     return
             out.append(len(reply).to_bytes(2, "big"))
             out.append(reply)
+            pending += len(reply) + 2
         self.buf = buf[off:]
         if out:
             self.transport.write(b"".join(out))
         if hits:
             self.stats.tcp_hits += hits
+        self._watch_partial(off > 0)
+
+    def _watch_partial(self, progressed: bool) -> None:
+        """The per-query timeout: runs from when a message starts to arrive until it is whole."""
+        if not self.buf:
+            if self.query_timer is not None:
+                self.query_timer.cancel()
+                self.query_timer = None
+        elif progressed or self.query_timer is None:
+            self._start_query_timer()
 
     def answer(self, msg: bytes):
         return self.engine.answer(msg, True, self.peer)
@@ -208,7 +300,8 @@ class TcpProtocol(asyncio.Protocol):
             return
         finally:
             self.sending = None
-        if not transport.is_closing():
+            self._release_transfer()
+        if not transport.is_closing() and self.writable.is_set():  # else resume_writing goes on
             transport.resume_reading()
             if self.buf:
                 self.data_received(b"")
@@ -219,8 +312,17 @@ class TcpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.writable.set()
-        if self.sending is None:
+        if self.sending is None and not self.transport.is_closing():
             self.transport.resume_reading()
+            if self.buf:
+                self.data_received(b"")
+
+    def _release_transfer(self) -> None:
+        """Give back the transfer's slot (server/transfers.py caps how many run at once)."""
+        transfer, self.transfer = self.transfer, None
+        release = getattr(transfer, "release", None)
+        if release is not None:
+            release()
 
     def eof_received(self):
         return None  # half-closed by the client: replies already written are flushed, then close
@@ -228,12 +330,22 @@ class TcpProtocol(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         if self.sending is not None:
             self.sending.cancel()
+        self._release_transfer()  # also when the sending task was cancelled before it started
         self.writable.set()
         if self.counted:
-            self.limits.open -= 1
+            limits = self.limits
+            limits.open -= 1
+            left = limits.per_client.get(self.host, 1) - 1
+            if left:
+                limits.per_client[self.host] = left
+            else:
+                limits.per_client.pop(self.host, None)
             self.counted = False
         if self.timer is not None:
             self.timer.cancel()
+        if self.query_timer is not None:
+            self.query_timer.cancel()
+            self.query_timer = None
 
 
 class LoggingTcpProtocol(TcpProtocol):

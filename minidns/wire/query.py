@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from struct import unpack_from
 
-from . import CO_BIT, FORMERR, OPT, OPT_NSID, QR, TSIG
+from . import CO_BIT, FORMERR, OPT, OPT_COOKIE, OPT_NSID, QR, TSIG
 
 MAX_NAME = 255  # RFC 1035 §3.1: a name is at most 255 octets in wire form
 
@@ -29,6 +29,7 @@ class Edns:
     nsid: bool  # the NSID option (RFC 5001) was present
     options: bytes  # the raw option data, kept so callers can look for other options
     co: bool = False  # Compact Answers OK (RFC 9824 §4): an NXDOMAIN rcode is wanted with compact denial
+    cookie: bytes | None = None  # the COOKIE option's data (RFC 7873 §4): 8 octets, or 16 to 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ def _read_records(data: bytes, off: int, ancount: int, nscount: int, arcount: in
 
 def _read_opt(rdata: bytes, payload: int, ttl: int) -> Edns:
     nsid = False
+    cookie = None
     off = 0
     while off < len(rdata):
         if off + 4 > len(rdata):
@@ -168,4 +170,8 @@ def _read_opt(rdata: bytes, payload: int, ttl: int) -> Edns:
             raise QueryError(FORMERR, "EDNS option runs past the OPT record")
         if code == OPT_NSID:
             nsid = True
-    return Edns(payload, (ttl >> 16) & 0xFF, bool(ttl & 0x8000), nsid, rdata, bool(ttl & CO_BIT))
+        elif code == OPT_COOKIE and cookie is None:
+            if length != 8 and not 16 <= length <= 40:  # RFC 7873 §5.2.2
+                raise QueryError(FORMERR, f"COOKIE option of {length} octets")
+            cookie = rdata[off - length : off]
+    return Edns(payload, (ttl >> 16) & 0xFF, bool(ttl & 0x8000), nsid, rdata, bool(ttl & CO_BIT), cookie)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from struct import pack
 from typing import NamedTuple
 
-from . import CNAME, CO_BIT, DO_BIT, IN, MX, NS, OPT, OPT_EDE, OPT_NSID, PTR, QR, SOA, TC
+from . import CNAME, CO_BIT, DO_BIT, IN, MX, NS, OPT, OPT_COOKIE, OPT_EDE, OPT_NSID, PTR, QR, SOA, TC
 
 # RFC 3597 §4: only the RFC 1035 types may have their rdata names compressed. Each entry gives the
 # offsets layout: number of leading octets before the first name, and how many names follow.
@@ -22,10 +22,14 @@ class RRset(NamedTuple):
     rclass: int = IN
 
 
-def opt_record(payload: int, ext_rcode: int, do: bool, nsid: bytes | None, ede: int | None = None, co: bool = False) -> bytes:
-    """Our OPT pseudo-RR (RFC 6891 §6.1.2), optionally carrying NSID (RFC 5001) and an Extended
+def opt_record(payload: int, ext_rcode: int, do: bool, nsid: bytes | None, ede: int | None = None, co: bool = False,
+               cookie: bytes | None = None) -> bytes:
+    """Our OPT pseudo-RR (RFC 6891 §6.1.2), optionally carrying a COOKIE (RFC 7873; first, so that
+    it sits at a known place: right after the OPT's RDLENGTH), NSID (RFC 5001) and an Extended
     DNS Error code without text (RFC 8914), as NSD and Knot send it."""
-    options = b"" if nsid is None else pack("!HH", OPT_NSID, len(nsid)) + nsid
+    options = b"" if cookie is None else pack("!HH", OPT_COOKIE, len(cookie)) + cookie
+    if nsid is not None:
+        options += pack("!HH", OPT_NSID, len(nsid)) + nsid
     if ede is not None:
         options += pack("!HHH", OPT_EDE, 2, ede)
     flags = (DO_BIT if do else 0) | (CO_BIT if co else 0)

@@ -1,0 +1,123 @@
+"""DNS cookies, server side (RFC 7873, with the interoperable server cookie of RFC 9018): checking
+the server cookie a client sends back and making new ones. No sockets here; the clock is passed in.
+
+A server cookie (RFC 9018 §4) is 16 octets: version 1, three reserved zero octets, a 32-bit
+timestamp (seconds, RFC 1982 arithmetic) and an 8-octet SipHash-2-4 over client cookie | version |
+reserved | timestamp | client address, keyed with a 16-octet secret. Servers of one anycast set
+must share the secret, so that each accepts the cookies the others made.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from struct import pack, unpack
+
+VERSION = 1
+MAX_AGE = 3600  # RFC 9018 §4.3: a cookie older than an hour is not accepted
+MAX_AHEAD = 300  # ... nor one more than five minutes in the future
+REFRESH_AFTER = 1800  # ... and one older than half an hour is replaced in the reply
+_M = 0xFFFFFFFFFFFFFFFF
+
+
+def _rotl(x: int, b: int) -> int:
+    return ((x << b) | (x >> (64 - b))) & _M
+
+
+def siphash24(key: bytes, data: bytes) -> bytes:
+    """SipHash-2-4 (Aumasson and Bernstein) of `data` under the 16-octet `key`, as 8 octets in the
+    byte order of the reference implementation (little-endian), as RFC 9018 §4.4 uses it."""
+    k0, k1 = unpack("<QQ", key)
+    v0, v1, v2, v3 = k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573
+    n = len(data)
+    tail = data[n - n % 8 :] + bytes(7 - n % 8) + bytes([n & 0xFF])
+    words = unpack(f"<{n // 8 + 1}Q", data[: n - n % 8] + tail)
+    for m in words:
+        v3 ^= m
+        for _ in range(2):
+            v0 = (v0 + v1) & _M; v1 = _rotl(v1, 13) ^ v0; v0 = _rotl(v0, 32)  # fmt: skip
+            v2 = (v2 + v3) & _M; v3 = _rotl(v3, 16) ^ v2  # fmt: skip
+            v0 = (v0 + v3) & _M; v3 = _rotl(v3, 21) ^ v0  # fmt: skip
+            v2 = (v2 + v1) & _M; v1 = _rotl(v1, 17) ^ v2; v2 = _rotl(v2, 32)  # fmt: skip
+        v0 ^= m
+    v2 ^= 0xFF
+    for _ in range(4):
+        v0 = (v0 + v1) & _M; v1 = _rotl(v1, 13) ^ v0; v0 = _rotl(v0, 32)  # fmt: skip
+        v2 = (v2 + v3) & _M; v3 = _rotl(v3, 16) ^ v2  # fmt: skip
+        v0 = (v0 + v3) & _M; v3 = _rotl(v3, 21) ^ v0  # fmt: skip
+        v2 = (v2 + v1) & _M; v1 = _rotl(v1, 17) ^ v2; v2 = _rotl(v2, 32)  # fmt: skip
+    return pack("<Q", v0 ^ v1 ^ v2 ^ v3)
+
+
+def address_octets(peer) -> bytes:
+    """The client address as RFC 9018 §4.4 hashes it: 4 octets for IPv4, 16 for IPv6."""
+    host = peer[0] if isinstance(peer, tuple) else str(peer or "")
+    host = host.split("%", 1)[0]
+    try:
+        return _inet(host)
+    except OSError:
+        return b""
+
+
+def _inet(host: str) -> bytes:
+    import socket
+
+    if ":" in host:
+        raw = socket.inet_pton(socket.AF_INET6, host)
+        return raw[12:] if raw[:12] == b"\0" * 10 + b"\xff\xff" else raw  # an IPv4-mapped address
+    return socket.inet_pton(socket.AF_INET, host)
+
+
+class Cookies:
+    """Checks and makes server cookies. `reply(option, peer)` gives the COOKIE option data for the
+    reply and whether the query's server cookie was valid. Checks already made are remembered (at
+    most `memo` of them), so a client that keeps sending the same cookie costs a dict lookup."""
+
+    def __init__(self, secret: bytes | None = None, clock=time.time, memo: int = 65536):
+        self.secret = secret if secret is not None else os.urandom(16)
+        if len(self.secret) != 16:
+            raise ValueError("a cookie secret is 16 octets")
+        self.clock = clock
+        self.memo_size = memo
+        self.memo: dict[tuple[bytes, bytes], int] = {}  # (option, address) -> cookie timestamp when valid
+        self.valid = 0  # queries with a valid server cookie; for the metrics
+        self.made = 0  # server cookies made
+
+    def make(self, client: bytes, address: bytes, now: int) -> bytes:
+        head = pack("!B3xI", VERSION, now & 0xFFFFFFFF)
+        return head + siphash24(self.secret, client + head + address)
+
+    def check(self, option: bytes, address: bytes, now: int) -> int | None:
+        """The timestamp of the option's server cookie when it is ours, intact and within its
+        lifetime (RFC 9018 §4.3); else None."""
+        if len(option) != 24 or option[8] != VERSION:
+            return None
+        key = (option, address)
+        stamp = self.memo.get(key)
+        if stamp is None:
+            if self.make(option[:8], address, unpack("!I", option[12:16])[0]) != option[8:]:
+                return None
+            stamp = unpack("!I", option[12:16])[0]
+            if len(self.memo) >= self.memo_size:
+                self.memo.clear()
+            self.memo[key] = stamp
+        age = (now - stamp) & 0xFFFFFFFF  # RFC 1982: the timestamp wraps in 2106
+        if age >= 0x80000000:
+            age -= 1 << 32
+        return stamp if -MAX_AHEAD <= age <= MAX_AGE else None
+
+    def reply(self, option: bytes, peer) -> tuple[bytes, bool]:
+        """(COOKIE option data for the reply, the query's server cookie was valid). A valid cookie
+        younger than half an hour goes back as it came; otherwise a new one is made (RFC 9018
+        §4.3), also for a cookie that is not valid (RFC 7873 §5.2.3: answered as if it had only the
+        client cookie)."""
+        address = address_octets(peer)
+        now = int(self.clock())
+        stamp = self.check(option, address, now) if len(option) > 8 else None
+        if stamp is not None:
+            self.valid += 1
+            age = (now - stamp) & 0xFFFFFFFF
+            if age < REFRESH_AFTER or age >= 0x80000000:
+                return option, True
+        self.made += 1
+        return option[:8] + self.make(option[:8], address, now), stamp is not None
