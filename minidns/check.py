@@ -74,7 +74,8 @@ async def _database(config: Config, r: Report) -> dict:
     if url is None:
         url = _embedded(config, r)
         if url is None:  # not running: serve starts it (and a new one gets the example zone)
-            return {"zones": 0 if (Path(config.data_dir or _default_data_dir()).expanduser() / "pg" / "PG_VERSION").exists() else 1}
+            pgdata = Path(config.data_dir or _default_data_dir()).expanduser() / "pg"
+            return {"zones": 0 if (pgdata / "PG_VERSION").exists() else 1}
         shown = "the embedded PostgreSQL"
     else:
         shown = redact_url(url)
@@ -200,7 +201,8 @@ async def _master_key(pool, config: Config, r: Report, signed: int) -> None:
         return
     if master is None:
         if signed:
-            r.problem("dnssec", f"no master key ({ENV} or dnssec_master_key_file): {signed} signed zone(s) would be served unsigned")
+            r.problem("dnssec", f"no master key ({ENV} or dnssec_master_key_file): "
+                                f"{signed} signed zone(s) would be served unsigned")  # fmt: skip
         else:
             r.line("dnssec", "no master key; no zone is signed")
         return
@@ -231,6 +233,13 @@ def _zone_files(config: Config, r: Report) -> int:
     return len(zones)
 
 
+_BIND_ERRORS = {
+    errno.EADDRINUSE: "in use",
+    errno.EACCES: "permission denied (a port below 1024 needs root or CAP_NET_BIND_SERVICE)",
+    errno.EADDRNOTAVAIL: "no such address on this host",
+}
+
+
 def _bind_test(r: Report, what: str, spec: str, *, udp: bool) -> None:
     """Bind (and release) the address as serve would: UDP and TCP, or TCP alone for the API."""
     family, host, port = parse_listen(spec)
@@ -246,8 +255,7 @@ def _bind_test(r: Report, what: str, spec: str, *, udp: bool) -> None:
             if kind == socket.SOCK_STREAM:
                 s.listen(1)
         except OSError as e:
-            reason = {errno.EADDRINUSE: "in use", errno.EACCES: "permission denied (a port below 1024 needs root "
-                      "or CAP_NET_BIND_SERVICE)", errno.EADDRNOTAVAIL: "no such address on this host"}.get(e.errno, e.strerror)  # fmt: skip
+            reason = _BIND_ERRORS.get(e.errno, e.strerror)
             r.problem(what, f"{spec} ({name}): {reason}")
             return
         finally:

@@ -30,8 +30,9 @@ def make_zone(url: str, signed_with: bytes | None = None) -> None:
         pool = await db.create_pool(url)
         try:
             store = Store(pool, master=signed_with)
-            await store.create_zone(ZONE, email="h@check.test", edits=[Edit("add", "@", "NS", None, ("ns1",)),
-                                    Edit("add", "ns1", "A", None, ("192.0.2.53",)), Edit("add", "www", "A", None, ("192.0.2.1",))])  # fmt: skip
+            edits = [Edit("add", "@", "NS", None, ("ns1",)), Edit("add", "ns1", "A", None, ("192.0.2.53",)),
+                     Edit("add", "www", "A", None, ("192.0.2.1",))]  # fmt: skip
+            await store.create_zone(ZONE, email="h@check.test", edits=edits)
             if signed_with is not None:
                 from minidns.store import dnssec
 

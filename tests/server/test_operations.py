@@ -115,7 +115,8 @@ def test_the_query_log_writes_the_configured_share(serve, database_url):
 
 def test_the_heartbeat_is_served_with_each_serial_and_advances_when_left_alone(serve, database_url):
     settings = StoreSettings(heartbeat_name=HB)
-    with_store(database_url, lambda st: st.create_zone(ZONE, email="h@ops.test", edits=[Edit("add", o, t, ttl, (d,)) for o, t, ttl, d in RECORDS]), settings)  # fmt: skip
+    edits = [Edit("add", o, t, ttl, (d,)) for o, t, ttl, d in RECORDS]
+    with_store(database_url, lambda st: st.create_zone(ZONE, email="h@ops.test", edits=edits), settings)
     s = serve("--database-url", database_url, "--heartbeat-name", HB, "--heartbeat-interval", "2")
     assert heartbeat(s.port)[0] == served_serial(s.port, ZONE)
     serial = change(database_url, ZONE, Edit("add", "new", "A", None, ("192.0.2.9",)), settings=settings).serial_to
