@@ -31,6 +31,10 @@ def rrsig_key_tag(rrsig: bytes) -> int:
     return unpack_from("!H", rrsig, 16)[0]
 
 
+def rrsig_original_ttl(rrsig: bytes) -> int:
+    return unpack_from("!I", rrsig, 4)[0]
+
+
 def nsec3_hash(owner: bytes) -> bytes:
     """RFC 5155 §5 with no salt and no extra iterations: SHA-1 of the canonical owner."""
     return hashlib.sha1(owner.lower()).digest()

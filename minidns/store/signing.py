@@ -27,7 +27,7 @@ from ..dnssec.keys import SigningKey
 from ..dnssec.records import VALIDITY, count_labels, expiration_for, rrsig_rdatas, signers_for, type_bitmap
 from ..dnssec.zone import (
     NSEC3PARAM_RDATA, covered, nsec3_bitmap, nsec3_hash, nsec3_next, nsec3_owner, nsec3_rdata, nsec3_text, nsec3_with_next,
-    owner_hash, rrsig_expiration, rrsig_key_tag, rrsig_text,
+    owner_hash, rrsig_expiration, rrsig_key_tag, rrsig_original_ttl, rrsig_text,
 )  # fmt: skip
 from ..wire import DNSKEY, DS, NS, NSEC3, NSEC3PARAM, RRSIG, SOA
 from ..zones.snapshot import parent
@@ -330,7 +330,8 @@ async def sign_whole(conn, z: dict, keys: list[SigningKey], now: float, force: s
             t_ttl, wires = types[t]
             old = have.get(t, [])
             fresh = {rrsig_key_tag(w) for w in old} == {k.key_tag for k in signers_for(keys, t)} and all(
-                rrsig_key_tag(w) in tags and rrsig_expiration(w) - now > s.validity * REFRESH_LEFT for w in old)
+                rrsig_key_tag(w) in tags and rrsig_expiration(w) - now > s.validity * REFRESH_LEFT
+                and rrsig_original_ttl(w) == t_ttl for w in old)  # a new TTL (NSEC3PARAM's) is signed anew
             if t == SOA or (old and fresh and o not in force):  # the SOA's: sign_soa signs each new serial
                 keep.add(t)
             else:
@@ -349,7 +350,8 @@ async def sign_whole(conn, z: dict, keys: list[SigningKey], now: float, force: s
         want[(owner, NSEC3)] = (s.neg_ttl, [rdata])
         old = made.get((owner, NSEC3))
         old_sigs = made.get((owner, RRSIG), (0, []))[1]
-        if old and old[1] == [rdata] and old_sigs and all(rrsig_key_tag(w) in tags and rrsig_expiration(w) - now > s.validity * REFRESH_LEFT for w in old_sigs):
+        if old and old[1] == [rdata] and old_sigs and all(rrsig_key_tag(w) in tags and rrsig_original_ttl(w) == s.neg_ttl
+                                                          and rrsig_expiration(w) - now > s.validity * REFRESH_LEFT for w in old_sigs):  # fmt: skip
             want[(owner, RRSIG)] = (s.neg_ttl, old_sigs)
         else:
             want[(owner, RRSIG)] = (s.neg_ttl, s._sigs(owner, NSEC3, s.neg_ttl, [rdata]))

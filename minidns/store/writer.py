@@ -442,7 +442,11 @@ class Store:
         a signed zone whole anew with its active keys (a key rollover's switch)."""
         z = dict(await _find_zone(conn, zone, lock=True))
         new_z = _checked_fields({**z, **fields})
-        removed, added, wrote = await self._write(conn, z, edits, new_z["ttl"], key_records, resign)
+        signing_z = z
+        if z.get("dnssec") and min(new_z["ttl"], new_z["minimum"]) != min(z["ttl"], z["minimum"]):
+            # The NSEC3 chain and NSEC3PARAM carry the negative TTL (RFC 9077 §3): all of them anew.
+            signing_z, resign = {**z, "ttl": new_z["ttl"], "minimum": new_z["minimum"]}, True
+        removed, added, wrote = await self._write(conn, signing_z, edits, new_z["ttl"], key_records, resign)
         if not (wrote or any(new_z[f] != z[f] for f in fields)):
             return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
         return await self._log(conn, z, new_z, removed, added, source, fields)

@@ -265,3 +265,22 @@ async def test_nsec3_opt_out_leaves_delegations_without_ds_out(store, pool, sign
     rows = await zone_rows(pool, signed.zone_id)
     check_signed(rows)
     assert owner("open") in {bytes(r["owner"]) for r in rows if r["type"] == 50}
+
+
+async def test_a_new_negative_ttl_gives_the_chain_its_ttl_and_new_signatures(store, pool, signed):  # noqa: F811
+    """NSEC3 records and NSEC3PARAM have the lesser of the SOA's TTL and MINIMUM (RFC 9077 §3):
+    changing either re-signs them with that TTL as their signatures' Original TTL."""
+    from minidns.dnssec.zone import covered, rrsig_original_ttl
+
+    z = await pool.fetchrow("SELECT ttl, minimum FROM zones WHERE id = $1", signed.zone_id)
+    for fields in ({"minimum": min(z["ttl"], z["minimum"]) + 77}, {"ttl": 45}):
+        change = await store.change(ZONE, [], source="test", fields=fields)
+        assert change.serial_to != change.serial_from
+        zr = await pool.fetchrow("SELECT ttl, minimum FROM zones WHERE id = $1", signed.zone_id)
+        neg = min(zr["ttl"], zr["minimum"])
+        rows = await zone_rows(pool, signed.zone_id)
+        made = [r for r in rows if r["type"] in (50, 51)]
+        assert made and all(r["ttl"] == neg for r in made), (neg, {r["ttl"] for r in made})
+        sigs = [w for r in rows if r["type"] == 46 for w in _split(bytes(r["wire"]))]
+        assert {rrsig_original_ttl(w) for w in sigs if covered(w) in (50, 51)} == {neg}
+        check_signed(rows)
