@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="zone of CloudStack VMs whose account and domain have no network domain [cloudstack_common_zone]")
     s.add_argument("--events-region", metavar="REGION",
                    help="region under which Neutron's floating IPs are offered in /v2/reverse/floatingips; \"\" for none (default RegionOne) [events_region]")
+    s.add_argument("--events-max-pending", type=int, metavar="N",
+                   help="events queued or being applied at once; more are answered 503 with Retry-After (default 10000) [events_max_pending]")
     s.add_argument("--events-keep-days", type=float, metavar="DAYS",
                    help="keep events and tombstones of deleted resources this long; 0 for ever (default 30) [events_keep_days]")
     s.add_argument("--dnssec-master-key-file", metavar="FILE",

@@ -143,7 +143,7 @@ def make_app(database, server, config) -> web.Application:
     app[CREATOR] = RecordsetCreator(database.store)
     from .events import EventBatcher
 
-    app[EVENTS] = EventBatcher(database.store)
+    app[EVENTS] = EventBatcher(database.store, getattr(config, "events_max_pending", 10_000))
     app[TOKEN_CACHE] = {}
     for module in route_modules():
         app.add_routes(module.routes)

@@ -63,12 +63,22 @@ class EventBatcher:
     each in its own savepoint and in arrival order, and every request gets its own outcomes once
     its events are committed (store/events.py ingest_many)."""
 
-    def __init__(self, store):
+    def __init__(self, store, max_pending: int = 10_000):
         self.store = store
         self.group = GroupCommit(self._apply, max_batch=100)  # requests (of up to MAX_BATCH events each)
+        self.max_pending = max_pending  # events queued or being applied, at most (events_max_pending)
+        self.pending = 0
 
     async def submit(self, items: list, settings) -> list:
-        return await self.group.submit(None, (items, settings))
+        """The outcomes of `items`; ev.Unavailable when `max_pending` events already wait, so that
+        a flood of requests is told to come back (503) instead of queueing without bound."""
+        if self.pending and self.pending + len(items) > self.max_pending:
+            raise ev.Unavailable(f"{self.pending} events are waiting to be applied; try again shortly")
+        self.pending += len(items)
+        try:
+            return await self.group.submit(None, (items, settings))
+        finally:
+            self.pending -= len(items)
 
     async def _apply(self, _key, batch: list[tuple[list, object]]) -> list:
         results = await ev.ingest_many(self.store, batch[0][1], [item for items, _ in batch for item in items])

@@ -79,6 +79,7 @@ class Config:
     events_create_ptr_zones: bool = False  # create that reverse zone (/24, /64) when it does not exist
     cloudstack_common_zone: str | None = None  # CloudStack VMs whose account and domain have no network domain
     events_region: str = "RegionOne"  # region of Neutron's floating IPs in /v2/reverse/floatingips; "": not offered
+    events_max_pending: int = 10_000  # events queued or being applied at once; more get 503 with Retry-After
     events_keep_days: float = 30  # events (their outcomes, for idempotence) and tombstones kept this long; 0: for ever
     # DNSSEC (store/dnssec.py): the file holding the base64 master key that seals zones' private keys;
     # $MINIDNS_MASTER_KEY wins over it; neither → master.key in data_dir (the embedded database only)
@@ -198,8 +199,8 @@ class Config:
         return 1
 
     def _check_abuse_settings(self) -> None:
-        if self.tcp_max_per_client < 1 or self.tcp_query_timeout <= 0 or self.xfr_max_concurrent < 1:
-            raise ConfigError("tcp_max_per_client, tcp_query_timeout and xfr_max_concurrent must be positive")
+        if min(self.tcp_max_per_client, self.xfr_max_concurrent, self.events_max_pending) < 1 or self.tcp_query_timeout <= 0:
+            raise ConfigError("tcp_max_per_client, tcp_query_timeout, xfr_max_concurrent and events_max_pending must be positive")
         rates = (self.rrl_responses_per_second, self.rrl_errors_per_second, self.rrl_nxdomains_per_second)
         if min(rates) < 0 or self.rrl_slip < 0 or self.rrl_window < 1 or self.rrl_max_table < 1:
             raise ConfigError("rrl_*_per_second and rrl_slip must be 0 or more, rrl_window and rrl_max_table positive")

@@ -144,7 +144,10 @@ class Notifier:
         self.on_status = on_status  # callable(ZoneState) when a zone's status changes
         self.zones: dict[str, ZoneState] = {}
         self.pending: dict[bytes, Snapshot] = {}
-        self.queue: deque = deque()
+        # NOTIFYs waiting for the rate limit: each (zone, secondary) at most once, holding the newest
+        # snapshot, so the queue is bounded by zones × secondaries however fast zones change.
+        self.queue: deque = deque()  # (zone name, secondary label)
+        self.queued: dict[tuple[str, str], tuple[Snapshot, Secondary]] = {}
         self.current: dict[tuple[str, str], int] = {}  # (zone, secondary) -> serial being notified
         self.tasks: set[asyncio.Task] = set()
         self.pollers: dict[tuple[str, str], asyncio.Task] = {}
@@ -205,8 +208,11 @@ class Notifier:
             return
         self._report(zs)
         for sec in secs:
-            self.current[(snap.name, sec.label)] = snap.serial
-            self.queue.append((snap, sec))
+            key = (snap.name, sec.label)
+            self.current[key] = snap.serial
+            if key not in self.queued:
+                self.queue.append(key)
+            self.queued[key] = (snap, sec)
             self._poll(snap, sec)
         self._pump()
 
@@ -216,7 +222,7 @@ class Notifier:
         self.tokens = min(self.rate, self.tokens + (now - self.last_fill) * self.rate)
         self.last_fill = now
         while self.queue and self.tokens >= 1:
-            snap, sec = self.queue.popleft()
+            snap, sec = self.queued.pop(self.queue.popleft())
             if self.current.get((snap.name, sec.label)) != snap.serial:
                 continue  # superseded by a newer change
             self.tokens -= 1
