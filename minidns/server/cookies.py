@@ -10,6 +10,7 @@ must share the secret, so that each accepts the cookies the others made.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from struct import pack, unpack
 
@@ -17,6 +18,7 @@ VERSION = 1
 MAX_AGE = 3600  # RFC 9018 §4.3: a cookie older than an hour is not accepted
 MAX_AHEAD = 300  # ... nor one more than five minutes in the future
 REFRESH_AFTER = 1800  # ... and one older than half an hour is replaced in the reply
+REUSE = 60  # seconds a cookie made for a client cookie is given again to the same client and cookie
 _M = 0xFFFFFFFFFFFFFFFF
 
 
@@ -60,8 +62,6 @@ def address_octets(peer) -> bytes:
 
 
 def _inet(host: str) -> bytes:
-    import socket
-
     if ":" in host:
         raw = socket.inet_pton(socket.AF_INET6, host)
         return raw[12:] if raw[:12] == b"\0" * 10 + b"\xff\xff" else raw  # an IPv4-mapped address
@@ -79,7 +79,8 @@ class Cookies:
             raise ValueError("a cookie secret is 16 octets")
         self.clock = clock
         self.memo_size = memo
-        self.memo: dict[tuple[bytes, bytes], int] = {}  # (option, address) -> cookie timestamp when valid
+        self.memo: dict[tuple[bytes, object], int] = {}  # (option, client host) -> cookie timestamp when valid
+        self.fresh: dict[tuple[bytes, object], tuple[int, bytes]] = {}  # (client cookie, host) -> (when, made)
         self.valid = 0  # queries with a valid server cookie; for the metrics
         self.made = 0  # server cookies made
 
@@ -87,15 +88,15 @@ class Cookies:
         head = pack("!B3xI", VERSION, now & 0xFFFFFFFF)
         return head + siphash24(self.secret, client + head + address)
 
-    def check(self, option: bytes, address: bytes, now: int) -> int | None:
+    def check(self, option: bytes, peer, now: int) -> int | None:
         """The timestamp of the option's server cookie when it is ours, intact and within its
         lifetime (RFC 9018 §4.3); else None."""
         if len(option) != 24 or option[8] != VERSION:
             return None
-        key = (option, address)
+        key = (option, peer[0] if isinstance(peer, tuple) else peer)
         stamp = self.memo.get(key)
         if stamp is None:
-            if self.make(option[:8], address, unpack("!I", option[12:16])[0]) != option[8:]:
+            if self.make(option[:8], address_octets(peer), unpack("!I", option[12:16])[0]) != option[8:]:
                 return None
             stamp = unpack("!I", option[12:16])[0]
             if len(self.memo) >= self.memo_size:
@@ -111,13 +112,24 @@ class Cookies:
         younger than half an hour goes back as it came; otherwise a new one is made (RFC 9018
         §4.3), also for a cookie that is not valid (RFC 7873 §5.2.3: answered as if it had only the
         client cookie)."""
-        address = address_octets(peer)
         now = int(self.clock())
-        stamp = self.check(option, address, now) if len(option) > 8 else None
+        stamp = self.check(option, peer, now) if len(option) > 8 else None
         if stamp is not None:
             self.valid += 1
             age = (now - stamp) & 0xFFFFFFFF
             if age < REFRESH_AFTER or age >= 0x80000000:
                 return option, True
+        return option[:8] + self._new(option[:8], peer, now), stamp is not None
+
+    def _new(self, client: bytes, peer, now: int) -> bytes:
+        """A server cookie for `client`: the one made for it less than a minute ago, else a new one."""
+        key = (client, peer[0] if isinstance(peer, tuple) else peer)
+        made = self.fresh.get(key)
+        if made is not None and 0 <= now - made[0] < REUSE:
+            return made[1]
         self.made += 1
-        return option[:8] + self.make(option[:8], address, now), stamp is not None
+        server = self.make(client, address_octets(peer), now)
+        if len(self.fresh) >= self.memo_size:
+            self.fresh.clear()
+        self.fresh[key] = (now, server)
+        return server

@@ -276,29 +276,43 @@ class Engine:
         if self.cookies is not None:
             cookie, valid = self.cookies.reply(edns.cookie, peer)
             self.cookie_seen = (data, cookie, valid)
-        q = dataclasses.replace(q, edns=dataclasses.replace(edns, cookie=cookie))
-        option = pack("!HH", OPT_COOKIE, len(edns.cookie)) + edns.cookie
-        if cookie is None or edns.options != option or q.tsig or q.opcode != QUERY or q.qtype in _XFR_TYPES:
-            return q, None
-        n = len(option)
-        if not data.endswith(option) or data[-n - 2 : -n] != pack("!H", n):  # the OPT is not last
-            return q, None
-        reply, qtype = self._answer_query(data[: -n - 2] + b"\x00\x00", tcp, peer)
-        if reply is None:
-            return q, None
+            fast = self._with_cookie(q, data, tcp, peer, cookie)
+            if fast is not None:
+                return q, fast
+        return dataclasses.replace(q, edns=dataclasses.replace(edns, cookie=cookie)), None
+
+    def _with_cookie(self, q: Query, data: bytes, tcp: bool, peer, cookie: bytes):
+        """(reply, qtype): the reply to `data` without its COOKIE option — from the cache when it is
+        there — with `cookie` put first into its OPT; None when that cannot be done (another option,
+        a transfer, a reply that would no longer fit)."""
+        edns = q.edns
+        n = len(edns.options)
+        if edns.options[:2] != b"\x00\x0a" or n != len(edns.cookie) + 4 or q.tsig or q.opcode != QUERY or q.qtype in _XFR_TYPES:
+            return None
+        if not data.endswith(edns.options) or data[-n - 2 : -n] != pack("!H", n):  # the OPT is not last
+            return None
+        plain = data[: -n - 2] + b"\x00\x00"
+        hit = (self.tcp_cache if tcp else self.udp_cache).get(plain[2:])
+        if hit is not None and hit[1].live:
+            self.stats.engine_hits[tcp] += 1
+            reply, qtype = plain[:2] + hit[0], None
+        else:
+            reply, qtype = self._answer_query(plain, tcp, peer)
+            if reply is None:
+                return None
         an, ns, ar = unpack_from("!3H", reply, 6)
         if (an, ns, ar) == (0, 0, 1) and len(reply) >= q.qend + 11:
             at = q.qend  # a header-only reply: the OPT follows the question
         elif reply[-11:-8] == b"\x00\x00\x29" and reply[-2:] == b"\x00\x00":
             at = len(reply) - 11  # our OPT, without options, last
         else:
-            return q, None
+            return None
         rdlen = unpack_from("!H", reply, at + 9)[0]
         added = pack("!HHH", rdlen + 4 + len(cookie), OPT_COOKIE, len(cookie)) + cookie
         reply = reply[: at + 9] + added + reply[at + 11 :]
         if not tcp and len(reply) > min(max(512, edns.payload), self.settings.edns_payload, MAX_UDP):
-            return q, None
-        return q, (reply, qtype)
+            return None
+        return reply, qtype
 
     def _answer(self, q: Query, data: bytes, tcp: bool, room: int = 0) -> tuple[bytes, object | None]:
         """(reply, what its cache entry depends on, or None when it must not be cached); `room`

@@ -28,8 +28,9 @@ SEND, DROP, SLIP = 0, 1, 2
 
 
 class RateLimiter:
-    """`check(peer, query, reply, now)` → SEND, DROP or SLIP. At most `max_table` accounts are
-    kept (the least recently used go first), and as many client prefixes are remembered."""
+    """`check(host, query, reply, now)` → SEND, DROP or SLIP. At most `max_table` accounts are
+    kept (the oldest not used within the window go first), and as many client prefixes and
+    reply kinds are remembered."""
 
     def __init__(self, responses: int, errors: int = 0, nxdomains: int = 0, *, slip: int = 2, window: int = 15,
                  ipv4_prefix: int = 24, ipv6_prefix: int = 56, exempt=(), max_table: int = 100_000):  # fmt: skip
@@ -39,7 +40,8 @@ class RateLimiter:
         self.masks = (_mask(32, ipv4_prefix), _mask(128, ipv6_prefix))
         self.exempt = [ipaddress.ip_network(p, strict=False) for p in exempt]
         self.max_table = max_table
-        self.table: dict[tuple, list] = {}  # (prefix, kind, token) -> [balance, last, limited count]
+        self.table: dict[tuple, list] = {}  # (prefix, (kind, token)) -> [balance, last used, limited count]
+        self.kinds: dict[bytes, tuple] = {}  # a cached reply (its bytes object) -> its (kind, token)
         self.prefixes: dict[str, bytes | None] = {}  # client address -> its prefix; None when exempt
         self.limited: dict[bytes, float] = {}  # prefix -> until when it counts as being limited (logging)
         self.dropped = 0
@@ -73,27 +75,41 @@ class RateLimiter:
         masked = int.from_bytes(raw, "big") & self.masks[v6]
         return (b"6" if v6 else b"4") + masked.to_bytes(len(raw), "big")
 
-    def check(self, host: str, query: bytes, reply: bytes, now: float) -> int:
-        prefix = self.prefix(host)
+    def check(self, host: str, query: bytes, reply: bytes, now: float, tail: bytes | None = None) -> int:
+        """SEND, DROP or SLIP for `reply` to `query` from `host`. `tail` is the cached reply the
+        reply was made from, if any: its kind is then remembered rather than worked out again."""
+        prefix = self.prefixes.get(host, b"")
+        if prefix == b"":
+            prefix = self.prefix(host)
         if prefix is None:
             return SEND
-        kind, token = classify(query, reply)
-        key = (prefix, kind, token)
-        table = self.table
-        acct = table.pop(key, None)
-        rate = self.rates[kind]
-        if acct is None:
-            if len(table) >= self.max_table:
-                del table[next(iter(table))]  # the least recently used: every use moves to the end
-            acct = [rate, now, 0]
+        if tail is None:
+            what = classify(query, reply)
         else:
-            acct[0] = min(rate, acct[0] + (now - acct[1]) * rate)
+            what = self.kinds.get(tail)
+            if what is None:
+                if len(self.kinds) >= self.max_table:
+                    self.kinds.clear()
+                what = self.kinds[tail] = classify(query, reply)
+        key = (prefix, what)
+        acct = self.table.get(key)
+        rate = self.rates[what[0]]
+        if acct is None:
+            if len(self.table) >= self.max_table:
+                self._evict(now)
+            acct = self.table[key] = [rate, now, 0]
+            balance = rate - 1
+        else:
+            balance = acct[0] + (now - acct[1]) * rate
+            if balance > rate:
+                balance = rate
+            balance -= 1
             acct[1] = now
-        table[key] = acct
-        acct[0] = max(acct[0] - 1, -rate * self.window)
-        if acct[0] >= 0:
+        if balance >= 0:
+            acct[0] = balance
             return SEND
-        self._limiting(prefix, kind, token, now)
+        acct[0] = balance if balance > -rate * self.window else -rate * self.window
+        self._limiting(prefix, what, now)
         acct[2] += 1
         if self.slip and acct[2] % self.slip == 0:
             self.slipped += 1
@@ -101,7 +117,19 @@ class RateLimiter:
         self.dropped += 1
         return DROP
 
-    def _limiting(self, prefix: bytes, kind: int, token, now: float) -> None:
+    def _evict(self, now: float) -> None:
+        """Make room: the oldest accounts go first, except those used within the window, which
+        are moved to the end (a few at a time, so a full table of busy accounts still makes room)."""
+        table = self.table
+        for _ in range(8):
+            key = next(iter(table))
+            acct = table.pop(key)
+            if now - acct[1] > self.window:
+                return
+            table[key] = acct
+        del table[next(iter(table))]
+
+    def _limiting(self, prefix: bytes, what: tuple, now: float) -> None:
         """One log line per prefix when limiting starts (again after `window` quiet seconds)."""
         until = self.limited.get(prefix)
         if until is None or until < now:
@@ -110,7 +138,7 @@ class RateLimiter:
                 if len(self.limited) >= self.max_table:
                     self.limited.clear()
             log.warning("rate limiting replies to %s (%s %s); dropping, every %s sent truncated", _describe(prefix, self),
-                        KIND_NAMES[kind], _token_text(token), f"{self.slip}th" if self.slip else "none")  # fmt: skip
+                        KIND_NAMES[what[0]], _token_text(what[1]), f"{self.slip}th" if self.slip else "none")  # fmt: skip
         self.limited[prefix] = now + self.window
 
 

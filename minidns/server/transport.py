@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from time import monotonic
 from types import SimpleNamespace
 
 import dns.name
@@ -113,7 +113,8 @@ class RrlUdpProtocol(UdpProtocol):
     def datagram_received(self, data: bytes, addr) -> None:
         hit = self.cache.young.get(data[2:])
         if hit is not None and hit[1].live:
-            reply = data[:2] + hit[0]
+            tail = hit[0]
+            reply = data[:2] + tail
             self.hits += 1
         else:
             reply = self.engine.answer(data, False, addr)
@@ -123,7 +124,8 @@ class RrlUdpProtocol(UdpProtocol):
             if seen is not None and seen[0] is data and seen[2]:
                 self.transport.sendto(reply, addr)
                 return
-        verdict = self.rrl.check(addr[0], data, reply, time.monotonic())
+            tail = None
+        verdict = self.rrl.check(addr[0], data, reply, monotonic(), tail)
         if verdict == rrl.SEND:
             self.transport.sendto(reply, addr)
         elif verdict == rrl.SLIP:
