@@ -65,8 +65,13 @@ class Metrics:
         out += ["# HELP minidns_zones Zones served.", "# TYPE minidns_zones gauge", f"minidns_zones {len(zones)}",
                 "# HELP minidns_names Names (nodes) in the served zones.", "# TYPE minidns_names gauge",
                 f"minidns_names {sum(len(z) for z in zones.values())}"]  # fmt: skip
-        out += dns_query_lines(server.engine.stats)
-        out += abuse_lines(server)
+        workers = getattr(server, "workers", None)
+        out += dns_query_lines(workers.total_stats(server.engine.stats) if workers is not None else server.engine.stats)
+        out += ["# HELP minidns_workers DNS processes answering (the main process and its workers).",
+                "# TYPE minidns_workers gauge", f"minidns_workers {1 + (workers.running if workers is not None else 0)}",
+                "# HELP minidns_worker_restarts_total Worker processes started again after they ended.",
+                "# TYPE minidns_worker_restarts_total counter",
+                f"minidns_worker_restarts_total {workers.restarts if workers is not None else 0}"]  # fmt: skip
         out += abuse_lines(server)
         cache = server.engine.signer.cache
         out += ["# HELP minidns_dnssec_signed_zones Zones served signed.", "# TYPE minidns_dnssec_signed_zones gauge",
@@ -176,35 +181,6 @@ def dns_query_lines(stats) -> list[str]:
         out.append(f'minidns_dns_answer_seconds_count{{transport="{transport}"}} {stats.counts[i]}')
     return out
 
-
-def abuse_lines(server) -> list[str]:
-    """Response rate limiting, DNS cookies and the TCP limits (server/rrl.py, cookies.py, transport.py)."""
-    out = []
-    rrl = getattr(server, "rrl", None)
-    if rrl is not None:
-        out += ["# HELP minidns_rrl_replies_total UDP replies rate limited: dropped, or slipped (sent truncated or BADCOOKIE).",
-                "# TYPE minidns_rrl_replies_total counter",
-                f'minidns_rrl_replies_total{{action="dropped"}} {rrl.dropped}',
-                f'minidns_rrl_replies_total{{action="slipped"}} {rrl.slipped}',
-                "# HELP minidns_rrl_table_entries Rate accounts kept.", "# TYPE minidns_rrl_table_entries gauge",
-                f"minidns_rrl_table_entries {len(rrl.table)}"]  # fmt: skip
-    cookies = getattr(server.engine, "cookies", None)
-    if cookies is not None:
-        out += ["# HELP minidns_dns_cookies_total Queries with a COOKIE option: with a valid server cookie, or given a new one.",
-                "# TYPE minidns_dns_cookies_total counter",
-                f'minidns_dns_cookies_total{{result="valid"}} {cookies.valid}',
-                f'minidns_dns_cookies_total{{result="new"}} {cookies.made}']  # fmt: skip
-    limits = getattr(server, "limits", None)
-    if limits is not None and hasattr(limits, "refused"):
-        out += ["# HELP minidns_tcp_connections Open DNS TCP connections.", "# TYPE minidns_tcp_connections gauge",
-                f"minidns_tcp_connections {limits.open}",
-                "# HELP minidns_tcp_closed_total DNS TCP connections closed by a limit: refused (over the total or"
-                " per-client cap), query_timeout (a message not whole in time), slow_reader (replies not read).",
-                "# TYPE minidns_tcp_closed_total counter",
-                f'minidns_tcp_closed_total{{reason="refused"}} {limits.refused}',
-                f'minidns_tcp_closed_total{{reason="query_timeout"}} {limits.timed_out}',
-                f'minidns_tcp_closed_total{{reason="slow_reader"}} {limits.dropped}']  # fmt: skip
-    return out
 
 def abuse_lines(server) -> list[str]:
     """Response rate limiting, DNS cookies and the TCP limits (server/rrl.py, cookies.py, transport.py)."""
