@@ -57,16 +57,26 @@ def server_cookie(port: int) -> str:
     return next(o.to_wire() for o in r.options if o.otype == 10).hex()
 
 
-def run_mode(zone: str, datafile: str, seconds: int, extra: tuple, cookie: str | None) -> float | None:
-    port = free_port()
+def start(zone: str, extra: tuple) -> tuple[subprocess.Popen, int]:
+    """minidns on a free port (tried again when another process takes the port first)."""
     log = os.path.join(OUT, "abuse-server.log")
-    proc = start_minidns(f"{ORIGIN}={zone}", f"{HOST}:{port}", log, cpu="0", extra=(*extra, "--no-api"))
-    try:
+    for _ in range(5):
+        port = free_port()
+        proc = start_minidns(f"{ORIGIN}={zone}", f"{HOST}:{port}", log, cpu="0", extra=(*extra, "--no-api"))
         deadline = time.monotonic() + 120
-        while not answers_soa(HOST, port, ORIGIN):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"minidns did not start; log {log}:\n{read_log(log)}")
+        while proc.poll() is None and time.monotonic() < deadline:
+            if answers_soa(HOST, port, ORIGIN):
+                return proc, port
             time.sleep(0.2)
+        stop(proc)
+        if "address already in use" not in read_log(log):
+            break
+    sys.exit(f"minidns did not start; log {log}:\n{read_log(log)}")
+
+
+def run_mode(zone: str, datafile: str, seconds: int, extra: tuple, cookie: str | None) -> float | None:
+    proc, port = start(zone, extra)
+    try:
         option = None if cookie is None else CLIENT if cookie == "client" else server_cookie(port)
         dnsperf(port, datafile, 1, option)  # warm the reply cache
         return dnsperf(port, datafile, seconds, option)

@@ -411,7 +411,7 @@ class Server:
             reuse_port=reuse_port or None,
         )  # fmt: skip
         if self.rrl is not None:  # the plain protocol stays free of any RRL work when it is off
-            make_udp = lambda: RrlUdpProtocol(self.engine, self.rrl)  # noqa: E731
+            make_udp = lambda: RrlUdpProtocol(self.engine, self.rrl, self.config.query_log)  # noqa: E731
         else:
             make_udp = lambda: udp_proto(self.engine)  # noqa: E731
         transport, _ = await loop.create_datagram_endpoint(make_udp, sock=udp)

@@ -104,11 +104,13 @@ class RrlUdpProtocol(UdpProtocol):
     """UDP with response rate limiting (server/rrl.py): every reply, from the cache or not, is
     counted against its client's prefix before it goes; a limited one is dropped or slipped (sent
     truncated; BADCOOKIE instead when the query had a cookie, RFC 7873 §5.2.3). A query with a
-    valid server cookie is never limited: its source address is proven."""
+    valid server cookie is never limited: its source address is proven. With the query log on,
+    what was sent (or "drop") is logged, sampled as the query log is."""
 
-    def __init__(self, engine: Engine, rrl):
+    def __init__(self, engine: Engine, rrl, query_log: bool = False):
         super().__init__(engine)
         self.rrl = rrl
+        self.query_log = query_log
 
     def datagram_received(self, data: bytes, addr) -> None:
         hit = self.cache.young.get(data[2:])
@@ -118,20 +120,23 @@ class RrlUdpProtocol(UdpProtocol):
             self.hits += 1
         else:
             reply = self.engine.answer(data, False, addr)
-            if reply is None:
-                return
-            seen = self.engine.cookie_seen
-            if seen is not None and seen[0] is data and seen[2]:
-                self.transport.sendto(reply, addr)
-                return
             tail = None
+            seen = self.engine.cookie_seen
+            if reply is None or (seen is not None and seen[0] is data and seen[2]):
+                self._send(data, reply, addr)
+                return
         verdict = self.rrl.check(addr[0], data, reply, monotonic(), tail)
-        if verdict == rrl.SEND:
-            self.transport.sendto(reply, addr)
-        elif verdict == rrl.SLIP:
+        if verdict == rrl.SLIP:
             seen = self.engine.cookie_seen
             cookie = seen[1] if seen is not None and seen[0] is data else None
-            self.transport.sendto(rrl.slip_reply(data, reply, cookie, self.engine.settings.edns_payload), addr)
+            reply = rrl.slip_reply(data, reply, cookie, self.engine.settings.edns_payload)
+        self._send(data, reply if verdict != rrl.DROP else None, addr)
+
+    def _send(self, data: bytes, reply: bytes | None, addr) -> None:
+        if reply is not None:
+            self.transport.sendto(reply, addr)
+        if self.query_log and self.engine.query_log.take():
+            _log_query("udp", addr, data, reply)
 
 
 class TcpLimits:

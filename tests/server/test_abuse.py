@@ -281,3 +281,12 @@ def test_axfr_concurrency_is_capped(serve, tmp_path):
                 raise
             time.sleep(0.2)
     assert "transfers running (xfr_max_concurrent)" in s.log
+
+
+def test_rrl_with_the_query_log_logs_drops(serve, zone_args):
+    s = serve(*zone_args, "--rrl-responses-per-second", "1", "--rrl-slip", "0", "--query-log")
+    replies = burst(s.port, [query_wire(qid=i) for i in range(10)])
+    assert 1 <= len(replies) <= 3
+    s.wait_for(r"udp .*rcode=drop", 5)
+    time.sleep(0.5)
+    assert len(re.findall(r"minidns\.query: 127\.0\.0\.1 udp .*www.*rcode=", s.log)) == 10
