@@ -7,7 +7,7 @@
 Starts a private embedded PostgreSQL (pinned to CPU 1, as this client is) with peerbench's
 10,000-host zone bench.test. (`minidns zone import`), and `minidns serve` on CPU 0 with its API,
 connected to PostgreSQL through a TCP proxy run here (tests/server/pgproxy.py). Then, while dnsperf
-(CPU 1, --qps queries/s, peerbench's query mix) runs over the whole window:
+(CPU 1, --qps queries/s (10,000), peerbench's query mix) runs over the whole window:
 
   A. partition: 10 s normal; the proxy cut for --outage s (every connection reset, new ones
      refused) while this script commits a change to bench.test. every second straight into
@@ -298,7 +298,10 @@ async def run(a, pg: PG, proxy: PgProxy, base: str, port: int, queries: str, log
         outcomes[kind]["first_2xx_after_restart_ms"] = first_2xx_after([o for o in traffic.outcomes if o["kind"] == kind],
                                                                         stp["started_at"])  # fmt: skip
     states = [ln.split(": ", 1)[-1] for ln in read_log(log_path).splitlines() if "database connection lost" in ln or "database: ready" in ln]
-    return {"dnsperf": fig, "dnsperf_command": " ".join(cmd), "partition": part, "stop": stp, "api": outcomes, "server_states": states}
+    timeline = [[o["kind"], o["i"], o["status"], round(o["sent"] - started, 3), round(o["took"] * 1000, 1), o.get("body", "")[:160]]
+                for o in traffic.outcomes]  # fmt: skip
+    return {"dnsperf": fig, "dnsperf_command": " ".join(cmd), "partition": part, "stop": stp, "api": outcomes, "server_states": states,
+            "started_at": started, "requests": timeline}  # fmt: skip
 
 
 async def give_zone_to_project(url: str) -> None:
@@ -316,7 +319,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--outage", type=float, default=60, help="seconds the partition lasts")
     ap.add_argument("--stop", type=float, default=10, help="seconds PostgreSQL is stopped")
-    ap.add_argument("--qps", type=int, default=20000, help="dnsperf's rate (0: as fast as it goes)")
+    ap.add_argument("--qps", type=int, default=10000,
+                    help="dnsperf's rate (0: as fast as it goes); near the server's full rate the API's replies wait seconds")
     ap.add_argument("--cpu", default="0")
     ap.add_argument("--other-cpu", default="1")
     a = ap.parse_args()
@@ -392,7 +396,7 @@ def report(res: dict, a) -> None:
         print(f"API {kind}s: {x['sent']} sent; 2xx {x['2xx']}, 503 {x['503']} (with Retry-After {x['503_with_retry_after']}), "
               f"other {x['other']} {x['other_samples'] or ''}; 2xx-then-lost {x['2xx_then_lost']} {x['lost_samples'] or ''}; "
               f"503-but-stored {x['503_but_stored']}; first 2xx {ms(x['first_2xx_after_heal_ms'])} after the heal, "
-              f"{ms(x['first_2xx_after_restart_ms'])} after the restart")  # fmt: skip
+              f"{ms(x['first_2xx_after_restart_ms'])} after the restart; 2xx POST p50 {ms(x['post_ms_p50'])}, p99 {ms(x['post_ms_p99'])}")  # fmt: skip
     print(f"server: {' -> '.join(res['server_states'])}")
     bars = {
         "all_queries_answered": fig["sent"] and fig["completed"] == fig["sent"] and fig["lost"] == 0,
