@@ -298,3 +298,13 @@ def test_rrl_with_the_query_log_logs_drops(serve, zone_args):
     s.wait_for(r"udp .*rcode=drop", 5)
     time.sleep(0.5)
     assert len(re.findall(r"minidns\.query: 127\.0\.0\.1 udp .*www.*rcode=", s.log)) == 10
+
+
+def test_a_cookie_made_by_one_worker_is_valid_at_the_others(serve, zone_args):
+    s = serve(*zone_args, "--workers", "2", "--no-api")
+    s.wait_for(r"serving", 30)
+    time.sleep(1)
+    cookie = reply_cookie(dns.query.udp(cookie_query(CLIENT), "127.0.0.1", port=s.port, timeout=3))
+    for _ in range(30):  # a new source port each time: SO_REUSEPORT spreads them over the processes
+        r = dns.query.udp(cookie_query(cookie), "127.0.0.1", port=s.port, timeout=3)
+        assert r.answer and reply_cookie(r) == cookie
