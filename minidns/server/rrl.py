@@ -137,8 +137,8 @@ class RateLimiter:
                 self.limited = {p: u for p, u in self.limited.items() if u >= now}
                 if len(self.limited) >= self.max_table:
                     self.limited.clear()
-            log.warning("rate limiting replies to %s (%s %s); dropping, every %s sent truncated", _describe(prefix, self),
-                        KIND_NAMES[what[0]], _token_text(what[1]), f"{self.slip}th" if self.slip else "none")  # fmt: skip
+            log.warning("rate limiting replies to %s (%s %s): dropped, %s", _describe(prefix, self), KIND_NAMES[what[0]],
+                        _token_text(what[1]), f"1 in {self.slip} sent truncated" if self.slip else "none sent")  # fmt: skip
         self.limited[prefix] = now + self.window
 
 
