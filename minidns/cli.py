@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"minidns: configuration error: {e}", file=sys.stderr)
         return 2
-    from .logs import setup_logging
+    from .server.logs import setup_logging
 
     setup_logging(config.log_level, config.log_format)
     if args.command == "serve":

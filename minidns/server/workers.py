@@ -299,7 +299,7 @@ def main() -> int:
     except (ValueError, KeyError, TypeError, ConfigError) as e:
         print(f"minidns worker: bad configuration from the main process: {e}", file=sys.stderr)
         return 2
-    from ..logs import TEXT_FORMAT, setup_logging
+    from .logs import TEXT_FORMAT, setup_logging
 
     fmt = getattr(config, "log_format", "text")
     setup_logging(config.log_level, fmt)
