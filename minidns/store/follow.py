@@ -47,6 +47,9 @@ _ZONES = (
 # Reconnecting: first after 50 ms, doubling to at most every 0.5 s however long the outage; an
 # attempt that hangs (packets dropped, PostgreSQL frozen) is given up after 2 s.
 RETRY_FIRST, RETRY_MAX, RECONNECT_TIMEOUT = 0.05, 0.5, 2.0
+# A connection that has carried nothing for PROBE_EVERY seconds must answer a query within
+# PROBE_TIMEOUT, or it is given up and a new one made.
+PROBE_EVERY, PROBE_TIMEOUT = 5.0, 3.0
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError, DatabaseError)
 
 
@@ -271,15 +274,20 @@ class Follower:
 
     async def _follow(self) -> None:
         """Wait for a notification, or for the next full check, which is due every
-        `check_interval` seconds however busy the notifications keep it."""
+        `check_interval` seconds however busy the notifications keep it. A connection quiet for
+        PROBE_EVERY seconds is asked for a reply: a path that died without a reset (a failover,
+        a firewall that forgot the connection) would otherwise hold the follower for TCP's minutes."""
         left = self.next_check - time.monotonic()
         if left > 0:
             try:
-                await asyncio.wait_for(self.wake.wait(), left)
+                await asyncio.wait_for(self.wake.wait(), min(left, PROBE_EVERY))
             except asyncio.TimeoutError:
-                pass
+                if time.monotonic() < self.next_check:
+                    await self._probe()
+                    return
         if time.monotonic() >= self.next_check:
             self.next_check = time.monotonic() + self.check_interval
+            await self._probe()
             await self.reconcile()
         if not self.wake.is_set():
             return
@@ -292,6 +300,12 @@ class Follower:
         dirty, self.dirty = self.dirty, set()
         for zone_id in dirty:
             await self.sync_zone(zone_id)
+
+    async def _probe(self) -> None:
+        try:
+            await self.conn.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise DatabaseError(f"no reply from the database within {PROBE_TIMEOUT:g}s") from None
 
     async def _drop_connection(self) -> None:
         conn, self.conn = self.conn, None

@@ -1,6 +1,6 @@
 """A TCP proxy in front of PostgreSQL that a test (or bench/faults.py) can cut, as a network
 partition would: `cut()` resets every connection through it and refuses new ones; `restore()`
-takes connections again. A writer that connects to PostgreSQL directly is not affected, so it can
+takes connections again; `silence()` makes the open connections drop everything, without a reset. A writer that connects to PostgreSQL directly is not affected, so it can
 commit while a server behind the proxy cannot reach the database.
 
 It runs its own event loop in a thread, so synchronous tests drive it with plain calls.
@@ -48,6 +48,7 @@ class PgProxy:
         self.thread.start()
         self.server: asyncio.base_events.Server | None = None
         self.pipes: set[asyncio.StreamWriter] = set()
+        self.links: set[_Link] = set()
         self.port = 0
         self.connections = 0
         self._call(self._listen())
@@ -70,7 +71,10 @@ class PgProxy:
             _reset(writer)
             return
         self.pipes.update((writer, up_writer))
-        await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer), return_exceptions=True)
+        link = _Link()
+        self.links.add(link)
+        await asyncio.gather(_pump(reader, up_writer, link), _pump(up_reader, writer, link), return_exceptions=True)
+        self.links.discard(link)
         for w in (writer, up_writer):
             self.pipes.discard(w)
             w.close()
@@ -87,6 +91,17 @@ class PgProxy:
             for w in list(self.pipes):
                 _reset(w)
             self.pipes.clear()
+
+        self._call(go())
+
+    def silence(self) -> None:
+        """Drop whatever the connections open now carry, both ways, for ever, without closing them
+        (packets lost on a dead path: no reset, no FIN); new connections work normally (the path
+        came back another way, as after a failover)."""
+
+        async def go():
+            for link in self.links:
+                link.silent = True
 
         self._call(go())
 
@@ -111,9 +126,17 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class _Link:
+    """One client connection and its upstream; silent: what they send is dropped."""
+
+    silent = False
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link) -> None:
     try:
         while data := await reader.read(65536):
+            if link.silent:
+                continue
             writer.write(data)
             await writer.drain()
     finally:

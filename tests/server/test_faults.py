@@ -213,6 +213,20 @@ def test_a_partition_from_postgres_answers_from_memory_refuses_writes_and_catche
     wait_answer(s.port, "refused.part.test", "A", rds("A", "192.0.2.11"))
 
 
+def test_a_connection_gone_silent_is_given_up_and_the_server_follows_again(serve, database_url, proxy):
+    """No reset, no FIN: the path of the open connection is dead (a failover, a firewall's forgotten
+    state) while new connections work. The server must notice by itself, not after TCP's minutes."""
+    create_zone(database_url, "quiet.test.", LIVE)
+    s = serve("--database-url", proxy.url(database_url), "--no-api")
+    assert rdatas(ask(s.port, "www.quiet.test"), "www.quiet.test", "A") == rds("A", "192.0.2.1")
+    mark = len(s.lines)
+    proxy.silence()
+    with_store(database_url, lambda st: st.change("quiet.test.", [Edit("add", "later", "A", 60, ("192.0.2.99",))], source="test"))
+    wait_answer(s.port, "later.quiet.test", "A", rds("A", "192.0.2.99"), timeout=20)
+    assert STALE in "".join(s.lines[mark:])
+    assert served_serial(s.port, "quiet.test.") == db_serial(database_url, "quiet.test.")
+
+
 # -- a data directory the embedded PostgreSQL cannot use ------------------------------------------
 
 
