@@ -49,7 +49,7 @@ QNAMES = (
     "version.bind.", "id.server.", "hostname.bind.", "version.server.",
     ".", "com.", "other.invalid.", "xn--nxasmq6b.example.com.",
 )  # fmt: skip
-ZONES = ("example.com.", "child.example.com.", "2.0.192.in-addr.arpa.", "signed.test.", "other.invalid.")
+ZONES = ("example.com.", "child.example.com.", "2.0.192.in-addr.arpa.", "signed.test.", "many.test.", "other.invalid.")
 QTYPES = (1, 2, 5, 6, 12, 15, 16, 28, 33, 39, 41, 43, 46, 47, 48, 50, 51, 52, 59, 64, 65, 99, 128, 249, 250, 251,
           252, 253, 254, 255, 256, 257, 0, 65535, 3, 4, 32768)  # fmt: skip
 QCLASSES = (1, 1, 1, 1, 1, 3, 4, 254, 255, 0, 2, 65535)

@@ -136,6 +136,8 @@ SEEDS = {
     "xfr-ixfr-no-soa": ixfr("example.com.", None),
     "xfr-axfr-signed-zone-unsigned-request": AXFR_SIGNED,
     "tsig-axfr-sha256": tsig(AXFR_SIGNED, SHA256),
+    "tsig-axfr-many-messages": tsig(q("many.test.", "AXFR"), SHA256),
+    "xfr-axfr-many-messages": q("many.test.", "AXFR"),
     "tsig-ixfr-md5": tsig(ixfr("example.com.", 2026112199), MD5),
     "tsig-query-sha512": tsig(q("www.example.com."), SHA512),
     "tsig-query-do-signed-zone": tsig(edns("nx.signed.test.", "A", want_dnssec=True), SHA256),

@@ -1,5 +1,6 @@
-"""The fuzz target: an Engine serving the test zones and a DNSSEC-signed zone, with transfers, TSIG
-keys and NOTIFY handling as `minidns serve` sets them up; and the properties every reply must have.
+"""The fuzz target: an Engine serving the test zones, DNSSEC-signed zones and one whose AXFR takes
+several messages, with transfers, TSIG keys and NOTIFY handling as `minidns serve` sets them up;
+and the properties every reply must have.
 
 `Target.run(wire, tcp, peer)` pushes one message through `Engine.answer` (after the reply-cache
 lookup the UDP and TCP protocols do first) and checks, raising `Failure` when one does not hold:
@@ -107,6 +108,13 @@ def signed_zone(origin: str = "signed.test."):
     return snap
 
 
+def many_zone(records: int = 1500):
+    """A zone whose AXFR takes several messages, so that TSIG chaining across them is checked."""
+    lines = ["$TTL 60", "@ SOA ns1 hostmaster 1 7200 3600 1209600 60", "@ NS ns1", "ns1 A 192.0.2.1"]
+    lines += [f'r{i} TXT "{"x" * 40} {i}"' for i in range(records)]
+    return load_zone_text("\n".join(lines) + "\n", "many.test.")
+
+
 def fake_history(zones):
     """A change log for example.com: serials 2026112199 -> 2026112200 -> 2026112201 (the served one)."""
     origin = dns.name.from_text("example.com.").to_wire()
@@ -133,7 +141,7 @@ class Target:
                                   signature_cache_entries=signature_cache_entries)  # fmt: skip
         zones = [load_zone_file(str(p)) for p in sorted(ZONES.glob("*.zone"))]
         self.full = Engine(settings, clock=lambda: NOW)
-        self.full.set_zones([*zones, signed_zone("signed.test."), signed_zone("ed.test.")])
+        self.full.set_zones([*zones, signed_zone("signed.test."), signed_zone("ed.test."), many_zone()])
         xfr = Transfers(self.full, keyring=dict(KEYRING), acl=Acl.parse(["127.0.0.0/8", "::1", "key:xfr-key."]),
                         history=fake_history(zones), clock=lambda: NOW)  # fmt: skip
         xfr.zone_acls = {dns.name.from_text("signed.test.").to_wire(): Acl.parse(["key:xfr-key.", "key:md5-key."])}
