@@ -122,7 +122,7 @@ class Traffic:
             status, retry, text = 0, None, repr(e)
         self.outcomes.append({"kind": kind, "i": i, "status": status, "retry_after": retry, "sent": sent,
                               "took": time.monotonic() - sent, **extra,
-                              **({"body": text[:300]} if status not in (200, 201, 202) else {})})  # fmt: skip
+                              **({"body": text[:600]} if status not in (200, 201, 202) else {})})  # fmt: skip
 
     async def write(self, s, i: int) -> None:
         name, addr = f"w{i}.{ZONE}", f"198.51.{(i >> 8) & 255}.{i & 255}"
@@ -252,11 +252,16 @@ async def check_outcomes(outcomes: list[dict], pg: PG, port: int) -> dict:
 
         lost = [o for o in ok if not stored(o) or not answers_a("127.0.0.1", port, o["name"], o["addr"])]
         refused_but_stored = [o for o in refused if o["name"] in names or (kind == "event" and o["message_id"] in events)]
+        # The connection cut while a COMMIT was under way: PostgreSQL may have committed it, and the
+        # 503 says so ("may have been committed" / "stored"); such a write being there is not a fault.
+        unknown = [o for o in refused_but_stored if "may have been" in o.get("body", "")]
+        refused_but_stored = [o for o in refused_but_stored if o not in unknown]
         out[kind] = {"sent": len(mine), "2xx": len(ok), "503": len(refused),
                      "503_with_retry_after": sum(1 for o in refused if o["retry_after"]),
                      "other": len(other), "other_samples": [{k: o.get(k) for k in ("i", "status", "body")} for o in other[:5]],
                      "2xx_then_lost": len(lost), "lost_samples": [o["name"] for o in lost[:5]],
-                     "503_but_stored": len(refused_but_stored),
+                     "503_but_stored": len(refused_but_stored), "503_outcome_unknown_stored": len(unknown),
+                     "503_outcome_unknown": sum(1 for o in refused if "may have been" in o.get("body", "")),
                      "post_ms_p50": percentile([o["took"] * 1000 for o in ok], 50),
                      "post_ms_p99": percentile([o["took"] * 1000 for o in ok], 99)}  # fmt: skip
     return out
@@ -395,7 +400,8 @@ def report(res: dict, a) -> None:
         x = api[kind]
         print(f"API {kind}s: {x['sent']} sent; 2xx {x['2xx']}, 503 {x['503']} (with Retry-After {x['503_with_retry_after']}), "
               f"other {x['other']} {x['other_samples'] or ''}; 2xx-then-lost {x['2xx_then_lost']} {x['lost_samples'] or ''}; "
-              f"503-but-stored {x['503_but_stored']}; first 2xx {ms(x['first_2xx_after_heal_ms'])} after the heal, "
+              f"503-but-stored {x['503_but_stored']} (and {x['503_outcome_unknown_stored']} of the {x['503_outcome_unknown']} "
+              f"503s cut mid-request, which say it may have been stored); first 2xx {ms(x['first_2xx_after_heal_ms'])} after the heal, "
               f"{ms(x['first_2xx_after_restart_ms'])} after the restart; 2xx POST p50 {ms(x['post_ms_p50'])}, p99 {ms(x['post_ms_p99'])}")  # fmt: skip
     print(f"server: {' -> '.join(res['server_states'])}")
     bars = {

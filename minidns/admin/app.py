@@ -17,7 +17,7 @@ import uuid
 
 from aiohttp import web
 
-from ..store.db import DB_DOWN, DB_FULL
+from ..store.db import DB_DOWN, DB_FULL, LOST_MIDWAY
 from ..store.tokens import find_token
 from ..store.recordsets import RecordsetCreator
 from .common import CONFIG, CREATOR, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
@@ -67,8 +67,11 @@ async def request_id_and_errors(request: web.Request, handler):
         response = json_response({"code": e.status, "type": kind, "message": e.reason, "request_id": rid}, e.status)
     except DB_DOWN as e:  # PostgreSQL is away: nothing was done; try again (RFC 9110 §15.6.4)
         log.warning("%s %s %s: the database is not reachable: %s", rid, request.method, request.path, e)
-        response = json_response({"code": 503, "type": "service_unavailable", "message": f"the database is not reachable: {e}",
-                                  "request_id": rid}, 503, {"Retry-After": "5"})  # fmt: skip
+        message = f"the database is not reachable: {e}"
+        if isinstance(e, LOST_MIDWAY) and request.method != "GET":  # lost at the COMMIT, it may be in
+            message += "; the connection was lost during the request, so a write may have been committed: read before sending it again"
+        response = json_response({"code": 503, "type": "service_unavailable", "message": message, "request_id": rid}, 503,
+                                 {"Retry-After": "5"})  # fmt: skip
     except DB_FULL as e:  # the database cannot write now (disk full): rolled back, nothing was done
         log.warning("%s %s %s: the database cannot take this now: %s", rid, request.method, request.path, e)
         response = json_response({"code": 503, "type": "service_unavailable", "message": f"the database cannot take this now: {e}",

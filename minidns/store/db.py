@@ -19,6 +19,9 @@ log = logging.getLogger("minidns.store")
 DB_DOWN = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
            asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InvalidCatalogNameError,
            asyncpg.exceptions.ObjectNotInPrerequisiteStateError)  # fmt: skip
+# Of those, the connection lost while a statement was under way: if that statement was a COMMIT,
+# PostgreSQL may have committed it without the reply arriving, so the outcome is not known.
+LOST_MIDWAY = (asyncpg.exceptions.ConnectionDoesNotExistError,)
 # What PostgreSQL raises when it cannot take a write now (SQLSTATE class 53: disk full, out of
 # memory, too many connections): the transaction was rolled back, nothing was done (HTTP 503).
 DB_FULL = (asyncpg.exceptions.InsufficientResourcesError,)

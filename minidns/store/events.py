@@ -57,7 +57,7 @@ import orjson
 
 from ..wire import SOA
 from . import floatingips as fips
-from .db import DB_DOWN, DB_FULL
+from .db import DB_DOWN, DB_FULL, LOST_MIDWAY
 from .records import Invalid, zone_name
 from .writer import Conflict, Edit, NotFound, Store, Unsignable, ZoneLog
 
@@ -823,7 +823,8 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
         for i, outcome in zip([i for i, _, _ in ready], await _apply(store, settings, [r[1:] for r in ready])):
             results[i] = outcome
     except DB_DOWN as e:
-        raise Unavailable(f"the database is not reachable: {e}") from None
+        midway = "; the connection was lost during the request, so they may have been stored: sending them again is safe"
+        raise Unavailable(f"the database is not reachable: {e}{midway if isinstance(e, LOST_MIDWAY) else ''}") from None
     except DB_FULL as e:  # disk full: rolled back, none is stored; the sender tries again later
         raise Unavailable(f"the database cannot store events now: {e}") from None
     except Unsignable as e:  # a signed zone and no master key here: the sender tries again later
