@@ -298,11 +298,13 @@ class Server:
 
     def _master_key(self) -> bytes | None:
         """The DNSSEC master key, or None (logged) when it is configured but unusable: signed zones
-        are then served unsigned (store/follow.py says which)."""
+        are then served unsigned (store/follow.py says which). With the embedded database the main
+        process makes master.key in its data directory when there is none yet, so that a later
+        `minidns dnssec enable` seals the zone's keys under the key this server holds."""
         from ..dnssec.keys import BadKey
 
         try:
-            return self.config.master_key()
+            return self.config.master_key(create=self.role == "main" and self.config.database_url is None)
         except BadKey as e:
             log.error("DNSSEC: %s", e)
             return None
@@ -496,8 +498,16 @@ class Server:
         """A worker's configuration: the main process's, on the addresses it bound (a port 0
         resolved), the database it opened, without API, NOTIFY or migrations."""
         url = self.database.url if self.database is not None else config.database_url
+        key_file = config.dnssec_master_key_file
+        if key_file is None and config.database_url is None and config.uses_database:
+            # The embedded database's master.key: a worker is given the database by URL, so it
+            # would not look in the data directory.
+            from ..store.dnssec import KEY_FILE
+            from ..store.embedded import default_data_dir
+
+            key_file = os.path.join(os.path.expanduser(config.data_dir or default_data_dir()), KEY_FILE)
         return dataclasses.replace(config, listen=tuple(self.bound), database_url=url, api=False, notify=False,
-                                   db_upgrade=False, workers=1)  # fmt: skip
+                                   db_upgrade=False, workers=1, dnssec_master_key_file=key_file)  # fmt: skip
 
     def status_line(self) -> str:
         workers = 1 + (len(self.workers.workers) if self.workers is not None else 0)

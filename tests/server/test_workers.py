@@ -303,3 +303,27 @@ def test_metrics_add_up_every_workers_queries(serve, database_url):
     values = scrape(api)
     assert values["minidns_worker_restarts_total"] == 1 and values["minidns_workers"] == 2
     assert queries_counted(values) >= before
+
+
+def test_embedded_database_dnssec_enabled_while_serving_is_signed_by_every_worker(serve, cli, tmp_path):
+    """With the embedded database, the main process makes master.key at start, so a zone signed
+    with `minidns dnssec enable` while it serves is served signed at once — by the workers too,
+    which are given that key file (they reach the database by URL)."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k not in ("MINIDNS_MASTER_KEY", "MINIDNS_DATABASE_URL")}
+    s = serve("--data-dir", str(data), "--workers", "2", "--no-api", env=env)
+    s.wait_for(MAIN_READY, 120)
+    assert (data / "master.key").stat().st_mode & 0o777 == 0o600
+    p = cli("dnssec", "enable", "example.com.", "--data-dir", str(data), env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+
+    def all_signed():
+        for _ in range(30):
+            q = dns.message.make_query("www.example.com.", "A", want_dnssec=True)
+            r = dns.query.udp(q, "127.0.0.1", port=s.port, timeout=2)
+            if not any(rr.rdtype == dns.rdatatype.RRSIG for rr in r.answer):
+                return False
+        return True
+
+    wait_until(all_signed, 10, "signed answers from every worker")
+    assert "not served signed" not in s.log
