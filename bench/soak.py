@@ -14,14 +14,19 @@ other benches. Then, all at the same time for --minutes:
 
 - dnsperf over UDP at full rate (peerbench's settings: 16 clients, 200 outstanding, the standard
   query mix bench/out/queries.txt) and dnsperf over TCP (-m tcp, 4 clients, 40 outstanding), each
-  as consecutive --interval-second runs, so qps, lost and response codes come per interval;
+  as consecutive --interval-second runs, so qps, lost and response codes come per interval; both
+  at nice 10 (--dnsperf-nice): unthrottled, they take all the CPU 1 time that PostgreSQL, the
+  secondaries and the probe leave, and do not starve them (they share a CPU only because the
+  machine has two);
 - a latency probe in its own process: --probe-rate queries/s over UDP and as many over one TCP
   connection (names and types from the same mix), each timed; its p50/p99 per interval are the
   latency figures (dnsperf only gives the full-rate pressure: it prints no percentiles);
 - --changes API changes per second (default 100) to bench.test. through the Designate v2 API
   (admin token): in turn a POST of a new recordset, a PUT of an existing one (new address) and a
   DELETE of the oldest, on a fixed timetable by concurrent tasks, so the zone's size stays the
-  same (a pool of 300 recordsets made beforehand); status and latency of each;
+  same (a pool of 300 recordsets made beforehand; an update or delete finding no recordset free,
+  which happens only when creates fail, is counted and skipped); status and latency of each (30 s
+  client timeout), and the latency minidns logs for it;
 - --events Nova events per second (default 20) to /v1/events (ingest token): in turn
   compute.instance.create.end of a new instance and compute.instance.delete.end of the instance
   created 15 s before (150 made beforehand), into cloud.test.;
@@ -46,8 +51,8 @@ its RSS after the first minute (warm-up), and the probe's UDP and TCP p99 in the
 most 1.5x the second minute's.
 
 Writes bench/out/soak.json (every series), bench/out/soak.png (the plot: p99 latency, RSS, qps,
-API/event latency and secondary lag over time; matplotlib, the `bench` extra) and minidns's log
-bench/out/soak-server.log.
+API/event latency, secondary lag and CPU use by role over time; matplotlib, the `bench` extra) and
+minidns's log bench/out/soak-server.log (--name changes "soak").
 """
 
 from __future__ import annotations
@@ -390,6 +395,7 @@ class Soak:
         self.samples: list[dict] = []
         self.pool: collections.deque = collections.deque()
         self.busy: set = set()
+        self.skipped = {"update": 0, "delete": 0}  # no recordset of the pool free to change
         self.failures: list[str] = []
         self.template = {k: json.load(open(os.path.join(FIXTURES, f"nova_compute.instance.{k}.end.json")))
                          for k in ("create", "delete")}  # fmt: skip
@@ -432,8 +438,9 @@ class Soak:
 
     async def update_rs(self, s, i: int, due: float):
         live = [x for x in list(self.pool)[len(self.pool) // 2:] if x not in self.busy]
-        if not live:
-            return await self.create_rs(s, i, due)
+        if not live:  # only when creates fail or time out: skipped, so that the zone does not grow
+            self.skipped["update"] += 1
+            return
         rid = random.choice(live)
         self.busy.add(rid)
         try:
@@ -453,7 +460,8 @@ class Soak:
                 break
             self.pool.append(x)
         if rid is None:
-            return await self.create_rs(s, i, due)
+            self.skipped["delete"] += 1
+            return
         t, status, ms, late, _ = await self._req(s, "DELETE", f"/v2/zones/{self.zone_ids[ZONE]}/recordsets/{rid}", None,
                                                  "delete", due, self.api)  # fmt: skip
         self.api.append((t, "delete", status, ms, late))
@@ -782,6 +790,7 @@ def plot(res: dict, path: str) -> None:
         ax[0].plot(t, [r[f"probe_{proto}"]["p99"] for r in s], color=c, label=f"{proto.upper()} p99")
         ax[0].plot(t, [r[f"probe_{proto}"]["p50"] for r in s], color=c, ls="--", label=f"{proto.upper()} p50")
     ax[0].set_ylabel("probe latency (ms)")
+    ax[0].set_yscale("log")
     ax[0].set_title(f"minidns soak: {res['minutes_run']:g} min, {res['started_utc']} UTC", fontsize=10)
     ax[1].plot(t, [r.get("rss_mib") for r in s], color="tab:green", label="minidns VmRSS")
     ax[1].plot(t, [r.get("pg_rss_mib") for r in s], color="tab:gray", ls="--", label="PostgreSQL (all processes)")
@@ -796,6 +805,7 @@ def plot(res: dict, path: str) -> None:
     ax[3].plot(t, [r["events"]["p99"] for r in s], color="tab:purple", label="event POST p99")
     ax[3].plot(t, [r["events"]["p50"] for r in s], color="tab:purple", ls="--", label="event POST p50")
     ax[3].set_ylabel("HTTP latency (ms)")
+    ax[3].set_yscale("log")
     for kind in res["secondaries"]:
         ax[4].plot(t, [r["lag_s"].get(kind) for r in s], label=kind)
     ax[4].set_ylabel("secondary lag, max (s)")
@@ -838,6 +848,19 @@ def summarize(res: dict, a) -> list[str]:
     lines.append(f"AXFR rounds: {ax['rounds']}; from minidns {ax['minidns_ok']} ok, {ax['minidns_failed']} failed, "
                  f"{ZONE} {ax['records_min']}-{ax['records_max']} records in {ax['seconds_max']:.2f} s at most; "
                  f"secondary differing at an equal serial: {ax['mismatch_equal_serial']}")
+    cpu = [r["cpu_pct_by"] for r in s if r.get("cpu_pct_by")]
+    if cpu:
+        mean = {k: sum(c.get(k, 0) for c in cpu) / len(cpu) for k in cpu[0]}
+        others = [c.get("others (not this bench)", 0) for c in cpu]
+        lines.append("CPU, % of one CPU on average: " + ", ".join(f"{k} {v:.0f}" for k, v in mean.items())
+                     + f" (others' processes at most {max(others):.0f}); load average "
+                     + f"{min(float(r['loadavg']) for r in s if 'loadavg' in r):.2f}-{max(float(r['loadavg']) for r in s if 'loadavg' in r):.2f}")
+    late = res["server_requests_after_load"]
+    if late["n"]:
+        lines.append(f"minidns went on answering {late['n']} API/event requests after the load had stopped (clients gone after "
+                     f"their 30 s timeout), the last {late['last_s_after_load']:.0f} s after it, taking up to {late['max_ms'] / 1000:.1f} s each")
+    if any(res["api_skipped_no_recordset"].values()):
+        lines.append(f"API changes not sent for want of a recordset to change (creates failing): {res['api_skipped_no_recordset']}")
     lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in res["errors"].items()) + f"  (total {res['errors_total']})")
     first, last = mins[0], mins[-1]
     second = mins[1] if len(mins) > 1 else mins[0]
@@ -873,7 +896,10 @@ def main() -> int:
     ap.add_argument("--tcp-clients", type=int, default=4)
     ap.add_argument("--tcp-outstanding", type=int, default=40)
     ap.add_argument("--dnsperf", default="udp,tcp", help="dnsperf loads to run (default udp,tcp; '' for none)")
-    ap.add_argument("--dnsperf-nice", type=int, default=0, help="niceness of the two dnsperf processes (default 0)")
+    ap.add_argument("--dnsperf-nice", type=int, default=10,
+                    help="niceness of the two dnsperf processes (default 10: they take all the CPU that PostgreSQL, the "
+                         "secondaries and the probe leave, without starving them)")
+    ap.add_argument("--name", default="soak", help="output names: bench/out/NAME.json, NAME.png, NAME-server.log")
     a = ap.parse_args()
     print(f"command: {command_line()}", flush=True)
     kinds = [k for k in a.secondaries.split(",") if k]
@@ -895,7 +921,7 @@ def main() -> int:
     pg = PG("soak")
     d = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     proc, secs, probe_proc = None, {}, None
-    log_path = os.path.join(OUT, "soak-server.log")
+    log_path = os.path.join(OUT, f"{a.name}-server.log")
     try:
         pg.pin(a.other_cpu)
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -1028,6 +1054,10 @@ def main() -> int:
         server_api = server_api_times(log, wall_t0)
         res.update(figures(soak, probe, runs, a, server_api))
         res["transfers_served"] = server_transfers(log)
+        late = [x for x in server_api if x[0] > a.minutes * 60 + 0.5]
+        res["server_requests_after_load"] = {"n": len(late), "last_s_after_load": round(max([x[0] for x in late] or [a.minutes * 60])
+                                                                                         - a.minutes * 60, 1),
+                                             "max_ms": max([x[3] for x in late] or [0])}  # fmt: skip
         tot: dict = {}
         for p in ("udp", "tcp"):
             rr = [r for r in runs if r["proto"] == p and r.get("sent") is not None]
@@ -1098,6 +1128,7 @@ def main() -> int:
             "server_died": 0 if alive else 1,
         }
         res["errors"] = errors
+        res["api_skipped_no_recordset"] = soak.skipped
         res["errors_total"] = sum(errors.values())
         res["failure_samples"] = soak.failures
         series = res["series"]
@@ -1116,11 +1147,12 @@ def main() -> int:
         res["verdict"] = {"rss_flat": rss_flat, "p99_flat": p99_flat, "p99_udp_ratio": ratio["udp"], "p99_tcp_ratio": ratio["tcp"],
                           "verdict": "flat" if rss_flat and p99_flat else "NOT flat"}  # fmt: skip
         os.makedirs(OUT, exist_ok=True)
-        with open(os.path.join(OUT, "soak.json"), "w") as f:
+        out_json, out_png = os.path.join(OUT, f"{a.name}.json"), os.path.join(OUT, f"{a.name}.png")
+        with open(out_json, "w") as f:
             json.dump(res, f, indent=1, default=str)
         try:
-            plot(res, os.path.join(OUT, "soak.png"))
-            png = f", {os.path.join(OUT, 'soak.png')} ({os.path.getsize(os.path.join(OUT, 'soak.png')) // 1024} KB)"
+            plot(res, out_png)
+            png = f", {out_png} ({os.path.getsize(out_png) // 1024} KB)"
         except ImportError:
             png = " (no plot: matplotlib is not installed; pip install matplotlib, or the `bench` extra)"
         print(f"\n=== soak: {a.minutes:g} minutes, {started_utc} UTC ===")
@@ -1139,7 +1171,7 @@ def main() -> int:
             print(f"minidns logged {len(warn_lines)} warning line(s), e.g.:\n  " + "\n  ".join(warn_lines[:5]))
         if soak.failures:
             print("failed requests, e.g.:\n  " + "\n  ".join(soak.failures[:5]))
-        print(f"wrote {os.path.join(OUT, 'soak.json')}{png}; minidns's log {log_path}")
+        print(f"wrote {out_json}{png}; minidns's log {log_path}")
     finally:
         if probe_proc is not None and probe_proc.is_alive():
             probe_proc.terminate()
