@@ -26,6 +26,7 @@ import time
 from collections import Counter
 
 import dns.flags
+import dns.rdata
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -42,6 +43,14 @@ def rss_kib() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def cache_sizes(target: Target) -> dict:
+    """Entries in the engine's bounded caches, and in dnspython's memo of rdata classes by (class,
+    type) pair: the checker's parsing of random types grows that one without bound, and with it RSS."""
+    e = target.full
+    return {"udp_replies": len(e.udp_cache), "tcp_replies": len(e.tcp_cache), "signatures": len(e.signer.cache),
+            "dnspython_rdata_classes": len(dns.rdata._rdata_classes)}  # fmt: skip
 
 
 def main() -> int:
@@ -69,6 +78,7 @@ def main() -> int:
     fail_dir = os.path.join(OUT, "fuzz-failures")
     kept = 0
     series = []
+    held = []  # what the bounded caches hold at each sample, and dnspython's (class, type) memo
     os.makedirs(OUT, exist_ok=True)
 
     # dnspython keeps each header and EDNS flags value it has seen as an enum pseudo-member (up to
@@ -117,6 +127,7 @@ def main() -> int:
                 gc.collect()
                 rss = rss_kib()
                 series.append((i, rss))
+                held.append(cache_sizes(target))
                 elapsed = time.perf_counter() - started
                 print(f"{i:>9,} packets  {i / elapsed:8,.0f}/s  RSS {rss / 1024:7.1f} MiB  failures {sum(failures.values())}",
                       flush=True)  # fmt: skip
@@ -150,6 +161,7 @@ def main() -> int:
         "cpu_seconds": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1),
         "packets_per_second": round(counts["packets"] / elapsed),
         "rss_kib_series": series,
+        "held_at_samples": held,
         "rss_growth_after_warmup_kib": growth_kib,
         "warmup_packets": warm[0],
         "reply_cache_entries_at_end": [len(target.full.udp_cache), len(target.full.tcp_cache)],

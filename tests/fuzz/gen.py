@@ -5,6 +5,8 @@ the million-packet bench) or the hypothesis-backed one in tests/fuzz/strategies.
 shrink a failing message). So both run the same families of messages:
 
   query    an ordinary question, random type and class, random header bits, 0x20 case
+  dnssec   DO queries for the signed zones: signed answers, compact denial with and without CO,
+           NXNAME (type 128), random names below them, small payloads
   edns     OPT records: DO/CO flags, versions, payloads, NSID, cookies (option 10) of right and
            wrong lengths, padding, EDE, ECS, unknown codes, wrong option lengths, several OPTs,
            OPT not last, OPT in the answer section, OPT owner not the root
@@ -306,6 +308,23 @@ def fam_edns(r: Choices, keys: Keys) -> bytes:
     return m.finish(r.int(0, 65535), header_flags(r, opcode=0))
 
 
+SIGNED_NAMES = tuple(n for n in QNAMES if n.endswith("signed.test.")) + ("ed.test.", "www.ed.test.", "nx.ed.test.")
+DNSSEC_TYPES = (1, 28, 16, 15, 6, 2, 5, 39, 48, 43, 46, 47, 50, 51, 255, 128, 99, 65, 0)
+
+
+def fam_dnssec(r: Choices, keys: Keys) -> bytes:
+    """Queries for the signed zones with DO set: signed answers, compact denial (CO), NXNAME."""
+    m = Message(r)
+    name = r.pick(SIGNED_NAMES)
+    if r.chance(0.4):  # a random name below: a compact-denial name error, or a wildcard answer
+        name = "".join(r.pick("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(r.int(1, 30))) + "." + name
+    m.question(name, r.pick(DNSSEC_TYPES) if r.chance(0.95) else r.int(0, 65535), 1 if r.chance(0.95) else 255)
+    flags = 0x8000 | (0x4000 if r.chance(0.5) else 0)
+    options = edns_options(r) if r.chance(0.3) else b""
+    m.rr(3, ".", 41, r.pick((512, 1232, 4096, 1400, 0, 700)), flags, options)
+    return m.finish(r.int(0, 65535), header_flags(r, opcode=0, qr=0.0))
+
+
 def fam_names(r: Choices, keys: Keys) -> bytes:
     m = Message(r)
     m.question(r.pick(QNAMES), r.pick(QTYPES), 1, weird=0.7)
@@ -470,6 +489,7 @@ def fam_update(r: Choices, keys: Keys) -> bytes:
 FAMILIES = {
     "query": (fam_query, 30),
     "edns": (fam_edns, 10),
+    "dnssec": (fam_dnssec, 10),
     "names": (fam_names, 10),
     "counts": (fam_counts, 6),
     "tsig": (fam_tsig, 16),

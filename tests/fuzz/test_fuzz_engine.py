@@ -58,7 +58,7 @@ def test_mutated_corpus_seeds(target, tcp):
 
 
 @FUZZ
-@given(wire=messages(KEYS, families=("query", "edns", "names", "counts")), tcp=st.booleans(), plain=st.booleans())
+@given(wire=messages(KEYS, families=("query", "dnssec", "edns", "names", "counts")), tcp=st.booleans(), plain=st.booleans())
 def test_generated_queries(target, wire, tcp, plain):
     target.run(wire, tcp=tcp, peer=TRUSTED, plain=plain)
 
