@@ -74,7 +74,7 @@ class Signer:
     """Adds RRSIGs and compact-denial NSECs to Answers of signed zones."""
 
     def __init__(self, cache: SignatureCache | None = None):
-        self.cache = cache or SignatureCache()
+        self.cache = cache if cache is not None else SignatureCache()  # an empty cache is falsy (__len__)
         self.tails: dict[tuple, tuple[bytes, int]] = {}  # compact_nxdomain's encoded SOA part
 
     def compact_nxdomain(self, zone: Snapshot, zk: ZoneKeys, qkey: bytes, question_len: int,

@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from minidns.server.engine import Engine, EngineSettings
 from minidns.wire.query import Query, QueryError, parse_query
 from tests.fuzz.gen import FAMILIES, NOW, RandomChoices, mutate
 from tests.fuzz.strategies import messages, mutated
-from tests.fuzz.target import CORPUS, KEYRING, KEYS, PEERS, STRANGER, TRUSTED, Target
+from tests.fuzz.target import CORPUS, KEYRING, KEYS, PEERS, STRANGER, TRUSTED, Target, signed_zone
 
 SEEDS = {p.stem: p.read_bytes() for p in sorted(CORPUS.glob("*.bin"))}
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None, print_blob=True,
@@ -114,3 +115,16 @@ def test_signed_udp_reply_leaves_room_for_its_tsig(target):
     key = KEYRING[q.keyname]
     start = len(reply) - len(key.name.to_wire()) - 10 - len(r.tsig[0].to_wire())
     dns.tsig.validate(reply, key, r.keyname, r.tsig[0], NOW, q.tsig[0].mac, start)
+
+
+def test_the_signature_cache_keeps_to_its_configured_size():
+    """The engine's SignatureCache was empty, hence falsy (it has __len__), when the Signer got it,
+    so `cache or SignatureCache()` put a default 100,000-entry cache in its place: the setting
+    signature_cache_entries did nothing (bench/fuzz.py saw the cache pass its bound)."""
+    engine = Engine(EngineSettings(signature_cache_entries=10), clock=lambda: NOW)
+    engine.set_zones([signed_zone()])
+    assert engine.signer.cache.entries == 10
+    for i in range(40):
+        q = dns.message.make_query(f"www{i}.wild.signed.test.", "TXT", want_dnssec=True)
+        assert dns.message.from_wire(engine.answer(q.to_wire())).answer
+    assert len(engine.signer.cache) == 10
