@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -293,12 +294,17 @@ def test_referral_reached_the_child(resolver, request, split_auth):
     r = ask(server.host, server.port, "www.child.example.com.", "A")
     assert r is not None and r.rcode() == dns.rcode.NOERROR
     src = SOURCE_ADDR[resolver]
-    parent_rows = query_log(split_auth.parent.log_path)
-    child_rows = query_log(split_auth.child.log_path)
+    deadline = time.monotonic() + 3  # a server writes its query-log line just after its reply
+    while True:
+        parent_rows = query_log(split_auth.parent.log_path)
+        child_rows = query_log(split_auth.child.log_path)
+        to_parent = [n for a, _p, n, _t in parent_rows if a == src and n.lower().endswith("child.example.com.")]
+        to_child = [n for a, _p, n, _t in child_rows if a == src]
+        if (to_parent and to_child) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert parent_rows and child_rows, ("the minidns query log has no query lines: has its format changed? "
                                         f"parent log:\n{split_auth.parent.log()}")
-    to_parent = [n for a, _p, n, _t in parent_rows if a == src and n.lower().endswith("child.example.com.")]
-    to_child = [n for a, _p, n, _t in child_rows if a == src]
     assert to_parent, f"{resolver} never asked the parent about child.example.com (rows: {parent_rows[-20:]})"
     assert to_child, f"{resolver} never asked the child server at {CHILD_NS_ADDR} (rows: {child_rows[-20:]})"
 
