@@ -396,6 +396,8 @@ class Soak:
         self.pool: collections.deque = collections.deque()
         self.busy: set = set()
         self.skipped = {"update": 0, "delete": 0}  # no recordset of the pool free to change
+        self.pg_sessions: list[tuple] = []  # (t, {what: count}) every second
+        self.pg_url = ""
         self.failures: list[str] = []
         self.template = {k: json.load(open(os.path.join(FIXTURES, f"nova_compute.instance.{k}.end.json")))
                          for k in ("create", "delete")}  # fmt: skip
@@ -584,7 +586,7 @@ class Soak:
             g_now = self.cpu_seconds()
             dt = self.a.interval
             busy = {c: round(100 * (cpu[c][0] - last_cpu[c][0]) / max(1, cpu[c][1] - last_cpu[c][1]), 1) for c in cpu}
-            ours = {g: round(100 * (g_now[g] - last_g.get(g, g_now[g])) / dt, 1) for g in g_now}
+            ours = {g: round(max(0.0, 100 * (g_now[g] - last_g.get(g, g_now[g])) / dt), 1) for g in g_now}
             machine = sum(cpu[c][0] - last_cpu[c][0] for c in cpu) / os.sysconf("SC_CLK_TCK") / dt * 100
             ours["others (not this bench)"] = round(max(0.0, machine - sum(ours.values())), 1)
             sample = {"t": round(self.now(), 1), "rss_kib": sum(rss_kib(p) for p in pids), "processes": len(pids),
@@ -604,6 +606,36 @@ class Soak:
                   f"{percentile([x[3] for x in api], 99):.0f} ms)  events {len(evs)} (p99 {percentile([x[3] for x in evs], 99):.0f} ms)"
                   f"  non-2xx {bad}  lag s {lags}", flush=True)  # fmt: skip
             k += 1
+
+    async def pg_activity(self):
+        """Every second, minidns's PostgreSQL sessions by what they do: running a statement
+        ("active"), waiting for a lock ("lock wait": the zone's row, which each write to a zone
+        takes), or in a transaction waiting for minidns's next statement ("idle in transaction")."""
+        import asyncpg
+
+        conn = await asyncpg.connect(self.pg_url)
+        try:
+            k = 1
+            while True:
+                due = self.t0 + k
+                if due >= self.t_end:
+                    break
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                k += 1
+                rows = await conn.fetch(
+                    "SELECT state, wait_event_type FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                    " AND pid <> pg_backend_pid() AND datname = current_database()")  # fmt: skip
+                c = {"sessions": len(rows), "active": 0, "lock wait": 0, "idle in transaction": 0}
+                for r in rows:
+                    if r["wait_event_type"] == "Lock":
+                        c["lock wait"] += 1
+                    elif r["state"] == "active":
+                        c["active"] += 1
+                    elif r["state"] and r["state"].startswith("idle in transaction"):
+                        c["idle in transaction"] += 1
+                self.pg_sessions.append((round(self.now(), 1), c))
+        finally:
+            await conn.close()
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by role: minidns (its workers too), PostgreSQL, each secondary
@@ -632,7 +664,7 @@ class Soak:
         async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=30),
                                          headers={"Content-Type": "application/json"}) as s:  # fmt: skip
             await asyncio.gather(self.changes(s), self.event_stream(s), self.poll_primary(), self.poll_secondaries(),
-                                 self.axfr_rounds(pool), self.sampler())  # fmt: skip
+                                 self.axfr_rounds(pool), self.sampler(), self.pg_activity())  # fmt: skip
 
 
 async def own_zone(url: str) -> None:
@@ -754,6 +786,8 @@ def figures(soak: Soak, probe: dict, runs: list, a, server_api: list) -> dict:
         for name in ("api", "events"):
             xs = [x for x in server_api if x[1] == name and lo <= x[0] < hi]
             row[f"{name}_server"] = stats([x[3] for x in xs])
+        pgs = [c for t, c in soak.pg_sessions if lo <= t < hi]
+        row["pg_sessions_mean"] = {k: round(sum(c[k] for c in pgs) / len(pgs), 2) for k in pgs[0]} if pgs else {}
         row["lag_s"] = {kind: round(max([x[2] for z in (ZONE, EZONE) for x in soak.lag[kind][z] if lo <= x[0] < hi] or [0]), 2)
                         for kind in soak.secs}  # fmt: skip
         row["lag_serials"] = {kind: max([x[1] for z in (ZONE, EZONE) for x in soak.lag[kind][z] if lo <= x[0] < hi] or [0])
@@ -855,10 +889,16 @@ def summarize(res: dict, a) -> list[str]:
         lines.append("CPU, % of one CPU on average: " + ", ".join(f"{k} {v:.0f}" for k, v in mean.items())
                      + f" (others' processes at most {max(others):.0f}); load average "
                      + f"{min(float(r['loadavg']) for r in s if 'loadavg' in r):.2f}-{max(float(r['loadavg']) for r in s if 'loadavg' in r):.2f}")
+    pgs = [r["pg_sessions_mean"] for r in s if r.get("pg_sessions_mean")]
+    if pgs:
+        lines.append("minidns's PostgreSQL sessions (of its pool), on average: " + ", ".join(
+            f"{k} {sum(p[k] for p in pgs) / len(pgs):.2f}" for k in pgs[0]) + "; lock wait per interval: "
+            + " ".join(f"{p['lock wait']:.1f}" for p in pgs))
     late = res["server_requests_after_load"]
     if late["n"]:
-        lines.append(f"minidns went on answering {late['n']} API/event requests after the load had stopped (clients gone after "
-                     f"their 30 s timeout), the last {late['last_s_after_load']:.0f} s after it, taking up to {late['max_ms'] / 1000:.1f} s each")
+        lines.append(f"minidns answered {late['n']} API/event requests after the load had stopped, the last "
+                     f"{late['last_s_after_load']:.0f} s after it, taking up to {late['max_ms'] / 1000:.1f} s each; over the run it "
+                     f"finished {late['abandoned_whole_run']} requests after more than 30 s, when their client had given up")
     if any(res["api_skipped_no_recordset"].values()):
         lines.append(f"API changes not sent for want of a recordset to change (creates failing): {res['api_skipped_no_recordset']}")
     lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in res["errors"].items()) + f"  (total {res['errors_total']})")
@@ -960,6 +1000,7 @@ def main() -> int:
                 sys.exit(f"{k} did not load the zones:\n{secs[k].log()[-3000:]}")
             print(f"{k} secondary on port {ports[k]} holds both zones after {time.monotonic() - t:.1f}s", flush=True)
         soak = Soak(a, base, port, secs, zone_ids, proc.pid, pg.pid, time.monotonic())
+        soak.pg_url = pg.url
         asyncio.run(seed(soak))
         print(f"pool of {POOL} recordsets in {ZONE} and {INSTANCES} instances in {EZONE} made", flush=True)
         log_mark = len(read_log(log_path))
@@ -1057,7 +1098,8 @@ def main() -> int:
         late = [x for x in server_api if x[0] > a.minutes * 60 + 0.5]
         res["server_requests_after_load"] = {"n": len(late), "last_s_after_load": round(max([x[0] for x in late] or [a.minutes * 60])
                                                                                          - a.minutes * 60, 1),
-                                             "max_ms": max([x[3] for x in late] or [0])}  # fmt: skip
+                                             "max_ms": max([x[3] for x in late] or [0]),
+                                             "abandoned_whole_run": sum(1 for x in server_api if x[3] > 30000)}  # fmt: skip
         tot: dict = {}
         for p in ("udp", "tcp"):
             rr = [r for r in runs if r["proto"] == p and r.get("sent") is not None]
