@@ -1219,6 +1219,10 @@ def main() -> int:
             probe_proc.terminate()
         for s in secs.values():
             peers.stop_secondary(s)
+            src = s.dir / "xfer-in.log" if s.kind == "bind" else s.log_path
+            for path, dest in ((s.log_path, f"{a.name}-{s.kind}.log"), (src, f"{a.name}-{s.kind}-xfer.log")):
+                if path.exists() and (dest.endswith("-xfer.log") is False or path != s.log_path):
+                    shutil.copyfile(path, os.path.join(OUT, dest))
         if proc is not None:
             stop(proc)
         pg.close()
