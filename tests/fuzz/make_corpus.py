@@ -25,7 +25,8 @@ import dns.tsig
 import dns.update
 
 from tests.fuzz.gen import NOW, soa_rdata, wire_name
-from tests.fuzz.target import CORPUS, GOOD_KEYS, KEYS
+from minidns.server.cookies import Cookies, address_octets
+from tests.fuzz.target import COOKIE_SECRET, CORPUS, GOOD_KEYS, KEYS, TRUSTED
 
 
 def q(name, rdtype="A", rdclass="IN", **kw) -> bytes:
@@ -109,6 +110,8 @@ SEEDS = {
     "edns-nsid": edns("www.example.com.", "A", [dns.edns.GenericOption(3, b"")]),
     "edns-cookie-client": edns("www.example.com.", "A", [dns.edns.GenericOption(10, bytes(range(8)))]),
     "edns-cookie-full": edns("www.example.com.", "A", [dns.edns.GenericOption(10, bytes(range(24)))]),
+    "edns-cookie-valid-server": edns("www.example.com.", "A", [dns.edns.GenericOption(
+        10, bytes(range(8)) + Cookies(COOKIE_SECRET).make(bytes(range(8)), address_octets(TRUSTED), NOW))]),
     "edns-cookie-bad-length": edns("www.example.com.", "A", [dns.edns.GenericOption(10, bytes(range(7)))]),
     "edns-padding": edns("www.example.com.", "A", [dns.edns.GenericOption(12, bytes(64))]),
     "edns-ecs": edns("www.example.com.", "A", [dns.edns.ECSOption("192.0.2.0", 24)]),

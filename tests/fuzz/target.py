@@ -33,6 +33,7 @@ import dns.tsig
 
 from minidns.dnssec import keys as K
 from minidns.dnssec.signer import ZoneKeys
+from minidns.server.cookies import Cookies
 from minidns.server.engine import Engine, EngineSettings
 from minidns.server.transfers import Acl, Transfers
 from minidns.xfr.tsig import make_key
@@ -43,6 +44,7 @@ from .gen import NOW, Keys
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
 CORPUS = Path(__file__).resolve().parent / "corpus"
+COOKIE_SECRET = bytes(range(16))
 SECRET = "c2VjcmV0LWZvci10aGUtdGVzdHMtb2YtbWluaWRucw=="
 OTHER_SECRET = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="
 SIGNED_ZONE = """
@@ -135,8 +137,8 @@ def fake_history(zones):
 
 
 class Target:
-    """Engines to fuzz: `full` as `minidns serve` runs it (transfers, TSIG, NOTIFY), `plain`
-    without the transfer handler (what the engine answers by itself)."""
+    """Engines to fuzz: `full` as `minidns serve` runs it (transfers, TSIG, NOTIFY, DNS cookies),
+    `plain` without the transfer handler and cookies (what the engine answers by itself)."""
 
     def __init__(self, cache_entries: int = 200_000, signature_cache_entries: int = 100_000):
         settings = EngineSettings(nsid=b"fuzz", version="minidns-fuzz", identity="fuzz-1", cache_entries=cache_entries,
@@ -148,6 +150,7 @@ class Target:
                         history=fake_history(zones), clock=lambda: NOW)  # fmt: skip
         xfr.zone_acls = {dns.name.from_text("signed.test.").to_wire(): Acl.parse(["key:xfr-key.", "key:md5-key."])}
         self.full.xfr = xfr
+        self.full.cookies = Cookies(COOKIE_SECRET, clock=lambda: NOW)
         self.plain = Engine(settings, clock=lambda: NOW)
         self.plain.set_zones([*[load_zone_file(str(p)) for p in sorted(ZONES.glob("*.zone"))], signed_zone()])
         self.errors = ErrorCounter()
@@ -304,6 +307,7 @@ def check_replies(wire: bytes, messages: list[bytes], tcp: bool, tsig: bool = Tr
             raise Failure(f"{what} over TCP with TC set")
         if len(msg) > 65535:
             raise Failure(f"{what} longer than 65535 octets")
+        _check_cookie(request, m, what)
         if opcode not in (0, 4) and m.rcode() not in _UNKNOWN_OPCODE_RCODES:
             raise Failure(f"opcode {opcode} answered {dns.rcode.to_text(m.rcode())}, not NOTIMP (RFC 8906 §3.1.4)")
         parsed.append(m)
@@ -313,6 +317,20 @@ def check_replies(wire: bytes, messages: list[bytes], tcp: bool, tsig: bool = Tr
             raise Failure(f"UDP reply of {len(messages[0])} octets, over the client's {limit}")
     if tsig:
         _check_tsig(wire, request, messages, parsed)
+
+
+def _check_cookie(request, reply, what: str) -> None:
+    """A COOKIE option in a reply (RFC 7873 §5.2.2): the request's client cookie, then a server
+    cookie of 8 to 32 octets."""
+    for option in reply.options:
+        if option.otype != 10:
+            continue
+        data = option.to_wire() if hasattr(option, "to_wire") else b""
+        if not 16 <= len(data) <= 40:
+            raise Failure(f"{what} COOKIE option of {len(data)} octets")
+        sent = [o.to_wire() for o in (request.options if request is not None else ()) if o.otype == 10]
+        if sent and sent[0][:8] != data[:8]:
+            raise Failure(f"{what} COOKIE does not start with the request's client cookie")
 
 
 # An opcode other than QUERY and NOTIFY: NOTIMP, or an error found before the opcode is looked at
