@@ -50,7 +50,7 @@ def cache_sizes(target: Target) -> dict:
     type) pair: the checker's parsing of random types grows that one without bound, and with it RSS."""
     e = target.full
     return {"udp_replies": len(e.udp_cache), "tcp_replies": len(e.tcp_cache), "signatures": len(e.signer.cache),
-            "dnspython_rdata_classes": len(dns.rdata._rdata_classes)}  # fmt: skip
+            "cookie_memo": len(e.cookies.memo) + len(e.cookies.fresh), "dnspython_rdata_classes": len(dns.rdata._rdata_classes)}  # fmt: skip
 
 
 def main() -> int:
@@ -65,6 +65,7 @@ def main() -> int:
     # a million fuzz packets never fill them).
     ap.add_argument("--cache-entries", type=int, default=4000, help="reply cache size (EngineSettings.cache_entries)")
     ap.add_argument("--signature-cache-entries", type=int, default=2000)
+    ap.add_argument("--cookie-memo", type=int, default=2000, help="cookie checks and server cookies remembered")
     args = ap.parse_args()
 
     rnd = random.Random(args.seed)
@@ -86,7 +87,8 @@ def main() -> int:
     for value in range(65536):
         dns.flags.Flag(value)
         dns.flags.EDNSFlag(value)
-    target = Target(cache_entries=args.cache_entries, signature_cache_entries=args.signature_cache_entries)
+    target = Target(cache_entries=args.cache_entries, signature_cache_entries=args.signature_cache_entries,
+                    cookie_memo=args.cookie_memo)
     started = time.perf_counter()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     with target:
@@ -143,6 +145,7 @@ def main() -> int:
         "seed": args.seed,
         "cache_entries": args.cache_entries,
         "signature_cache_entries": args.signature_cache_entries,
+        "cookie_memo": args.cookie_memo,
         "packets": counts["packets"],
         "replies": counts["replies"],
         "reply_messages": counts["messages"],

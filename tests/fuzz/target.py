@@ -140,7 +140,7 @@ class Target:
     """Engines to fuzz: `full` as `minidns serve` runs it (transfers, TSIG, NOTIFY, DNS cookies),
     `plain` without the transfer handler and cookies (what the engine answers by itself)."""
 
-    def __init__(self, cache_entries: int = 200_000, signature_cache_entries: int = 100_000):
+    def __init__(self, cache_entries: int = 200_000, signature_cache_entries: int = 100_000, cookie_memo: int = 65536):
         settings = EngineSettings(nsid=b"fuzz", version="minidns-fuzz", identity="fuzz-1", cache_entries=cache_entries,
                                   signature_cache_entries=signature_cache_entries)  # fmt: skip
         zones = [load_zone_file(str(p)) for p in sorted(ZONES.glob("*.zone"))]
@@ -150,7 +150,7 @@ class Target:
                         history=fake_history(zones), clock=lambda: NOW)  # fmt: skip
         xfr.zone_acls = {dns.name.from_text("signed.test.").to_wire(): Acl.parse(["key:xfr-key.", "key:md5-key."])}
         self.full.xfr = xfr
-        self.full.cookies = Cookies(COOKIE_SECRET, clock=lambda: NOW)
+        self.full.cookies = Cookies(COOKIE_SECRET, clock=lambda: NOW, memo=cookie_memo)
         self.plain = Engine(settings, clock=lambda: NOW)
         self.plain.set_zones([*[load_zone_file(str(p)) for p in sorted(ZONES.glob("*.zone"))], signed_zone()])
         self.errors = ErrorCounter()
