@@ -160,8 +160,16 @@ def main() -> int:
     print("\n=== minidns --workers 1 vs 2 (median of rounds) ===")
     for load in loads:
         med = {n: sorted(f["qps"] for f in results[load][n])[len(results[load][n]) // 2] for n in (1, 2)}
-        summary[load] = {"workers_1_qps": med[1], "workers_2_qps": med[2], "scaling": med[2] / med[1]}
-        print(f"{load:5s} 1 worker {med[1]:>10,.0f} qps   2 workers {med[2]:>10,.0f} qps   scaling {med[2] / med[1]:.2f}x")
+        # Queries answered per second of server CPU (all its processes): whether a worker does as
+        # much with a CPU as one process alone, which is what scaling onto more CPUs rests on.
+        per_cpu = {n: sorted(f["qps"] * a.seconds / f["server_cpu_s"] for f in results[load][n] if f["server_cpu_s"])
+                   for n in (1, 2)}  # fmt: skip
+        per_cpu = {n: v[len(v) // 2] if v else None for n, v in per_cpu.items()}
+        cpu = {n: sorted(f["server_cpu_s"] / a.seconds for f in results[load][n])[len(results[load][n]) // 2] for n in (1, 2)}
+        summary[load] = {"workers_1_qps": med[1], "workers_2_qps": med[2], "scaling": med[2] / med[1],
+                         "per_cpu_second": per_cpu, "server_cpus_used": cpu}  # fmt: skip
+        print(f"{load:6s} 1 worker {med[1]:>9,.0f} qps ({cpu[1]:.2f} CPUs, {per_cpu[1] or 0:,.0f}/CPU-s)   "
+              f"2 workers {med[2]:>9,.0f} qps ({cpu[2]:.2f} CPUs, {per_cpu[2] or 0:,.0f}/CPU-s)   scaling {med[2] / med[1]:.2f}x")
     with open(os.path.join(OUT, "workers.json"), "w") as f:
         json.dump({"summary": summary, "runs": results, "rounds": a.rounds, "seconds": a.seconds,
                    "cpus": len(os.sched_getaffinity(0))}, f, indent=2)  # fmt: skip
