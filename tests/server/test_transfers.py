@@ -185,6 +185,30 @@ def test_queries_pipelined_behind_a_transfer_are_answered_after_it(served):
     sock.close()
 
 
+def test_a_client_that_half_closes_gets_the_whole_transfer_and_the_queries_behind_it(served):
+    """A client may send its requests and shut down its side (RFC 7766 §6.2.4): the transfer under
+    way is sent whole, the queries queued behind it are answered, then the server closes."""
+    s, _ = served(hosts=5000)
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    xfr = dns.message.make_query(ZONE, "AXFR")
+    queries = [dns.message.make_query(ZONE, "SOA"), dns.message.make_query(f"h1.{ZONE}", "A")]
+    sock.sendall(b"".join(struct.pack("!H", len(w)) + w for w in (xfr.to_wire(), *(q.to_wire() for q in queries))))
+    sock.shutdown(socket.SHUT_WR)
+    messages = []
+    while True:
+        head = sock.recv(2, socket.MSG_WAITALL)
+        if not head:
+            break  # the server closed, after everything
+        messages.append(dns.message.from_wire(_read(sock, struct.unpack("!H", head)[0])))
+    sock.close()
+    transfer = [m for m in messages if m.id == xfr.id]
+    soas = sum(1 for m in transfer for rr in m.answer if rr.rdtype == dns.rdatatype.SOA)
+    names = {rr.name for m in transfer for rr in m.answer}
+    assert soas == 2 and len(names) > 5000  # whole: both SOAs and every host
+    assert [m.id for m in messages[len(transfer):]] == [q.id for q in queries]
+    assert all(m.answer for m in messages[len(transfer):])
+
+
 # -- IXFR ------------------------------------------------------------------------------------------
 
 
