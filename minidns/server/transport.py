@@ -79,7 +79,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
             self.transport.sendto(data[:2] + hit[0], addr)
             self.hits += 1
             return
-        reply = self.engine.answer(data, False, addr)
+        reply = self.engine.cookie_hit(data, addr) or self.engine.answer(data, False, addr)
         if reply is not None:
             self.transport.sendto(reply, addr)
 

@@ -186,7 +186,8 @@ class Target:
             reply = wire[:2] + hit[0]
         else:
             try:
-                reply = engine.answer(wire, tcp, peer)
+                # UdpProtocol tries the cookie fast path first (Engine.cookie_hit).
+                reply = (None if tcp else engine.cookie_hit(wire, peer)) or engine.answer(wire, tcp, peer)
             except Exception as e:  # noqa: BLE001 - that is what the fuzzer looks for
                 raise Failure(f"exception escaped Engine.answer: {e!r}") from e
         if self.errors.count != before:

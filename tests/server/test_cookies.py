@@ -177,3 +177,37 @@ def test_cookies_off_ignores_the_option():
     e.set_zones([zone()])
     r = ask(e, cookie_query(CLIENT))
     assert r.rcode() == dns.rcode.NOERROR and reply_cookie(r) is None
+
+
+@pytest.mark.parametrize("name,rdtype", [("www.example.test.", "A"), ("nope.example.test.", "A"),
+                                         ("www.example.test.", "TXT"), ("big.example.test.", "TXT"),
+                                         ("elsewhere.invalid.", "A")])  # fmt: skip
+def test_the_udp_cookie_fast_path_gives_the_engines_reply(engine, clock, name, rdtype):
+    """Engine.cookie_hit (the UDP protocol's way for a query whose one option is a COOKIE) gives
+    byte for byte what engine.answer gives, for a client cookie alone, a valid server cookie, an old
+    one (refreshed) and one not ours; and nothing before the same query without the option was
+    answered once (it answers from that reply)."""
+    first = cookie_query(CLIENT, name, rdtype)
+    assert engine.cookie_hit(first.to_wire(), PEER) is None  # nothing cached yet
+    small = cookie_query(CLIENT, name, rdtype, payload=512)  # a reply truncated to 512 octets, cookie and all
+    engine.answer(small.to_wire(), False, PEER)
+    assert engine.cookie_hit(small.to_wire(), PEER) in (None, engine.answer(small.to_wire(), False, PEER))
+    made = dns.message.from_wire(engine.answer(first.to_wire(), False, PEER))
+    cookie = next(o for o in made.options if o.otype == dns.edns.COOKIE)
+    server = cookie.client + cookie.server
+    assert len(server) == 24
+    options = [CLIENT, server, server[:8] + bytes(16), None]
+    for i, option in enumerate(options):
+        if option is None:  # half an hour on: the same cookie comes back refreshed
+            clock.now += 1801
+            option = server
+        q = cookie_query(option, name, rdtype)
+        wire = q.to_wire()
+        fast = engine.cookie_hit(wire, PEER)
+        slow = engine.answer(wire, False, PEER)
+        if name.endswith("invalid."):  # REFUSED with an EDE option: the whole way
+            assert fast is None
+            continue
+        assert fast is not None and fast == slow, (option.hex(), i)
+        reply = dns.message.from_wire(fast)
+        assert reply.id == q.id and next(o for o in reply.options if o.otype == dns.edns.COOKIE).client == CLIENT
