@@ -1190,8 +1190,11 @@ def main() -> int:
                           "verdict": "flat" if rss_flat and p99_flat else "NOT flat"}  # fmt: skip
         os.makedirs(OUT, exist_ok=True)
         out_json, out_png = os.path.join(OUT, f"{a.name}.json"), os.path.join(OUT, f"{a.name}.png")
+        text = json.dumps(res, indent=1, default=str)
+        # lists of numbers on one line each (the per-second lag points are most of the file)
+        text = re.sub(r"\[\s*(-?[0-9.]+(?:,\s*-?[0-9.]+)*)\s*\]", lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
         with open(out_json, "w") as f:
-            json.dump(res, f, indent=1, default=str)
+            f.write(text)
         try:
             plot(res, out_png)
             png = f", {out_png} ({os.path.getsize(out_png) // 1024} KB)"
