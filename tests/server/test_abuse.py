@@ -18,6 +18,8 @@ import dns.query
 import dns.rcode
 import pytest
 
+from tests.server.test_serve import read_frame  # TCP framing, as test_serve reads it
+
 CLIENT = bytes.fromhex("0123456789abcdef")
 
 
@@ -59,20 +61,6 @@ def metrics(served) -> str:
 def frame(wire: bytes) -> bytes:
     return struct.pack("!H", len(wire)) + wire
 
-
-def read_frame(sock) -> dns.message.Message:
-    head = _recv_exact(sock, 2)
-    return dns.message.from_wire(_recv_exact(sock, struct.unpack("!H", head)[0]))
-
-
-def _recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    return buf
 
 
 def closed_within(sock, seconds: float) -> bool:
