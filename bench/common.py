@@ -149,6 +149,15 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (a `minidns serve --workers N`'s workers)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
 def session_pids(sid: int) -> list[int]:
     """Every live process in session sid (a server started with start_new_session=True and
     everything it forked)."""

@@ -32,20 +32,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import OUT, answers_soa, free_port, peerbench_path, proc_cpu_seconds, read_log, start_minidns, stop  # noqa: E402
+from common import OUT, answers_soa, children, free_port, peerbench_path, proc_cpu_seconds, read_log, start_minidns, stop  # noqa: E402
 from dbcommon import start_server  # noqa: E402
 from dnssec import SignedServer, check_signed, flood_names  # noqa: E402
 
 ORIGIN = "bench.test."
 HOST = "127.0.0.1"
-
-
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
 
 
 def server_cpu(pid: int) -> float:
