@@ -1055,9 +1055,13 @@ def main() -> int:
         final = {z: asyncio.run(ask_serial(port, z)) for z in (ZONE, EZONE)}
         conv = {}
         t_stop = time.monotonic()
-        for k, sec in secs.items():
-            ok = all(peers.wait_serial(sec, z, final[z], timeout=max(1.0, 120 - (time.monotonic() - t_stop))) for z in (ZONE, EZONE))
-            conv[k] = round(time.monotonic() - t_stop, 2) if ok else None
+        conv = {k: None for k in secs}
+        while time.monotonic() - t_stop < 120 and any(v is None for v in conv.values()):
+            for k, sec in secs.items():  # each secondary timed on its own, all asked every 50 ms
+                if conv[k] is None and all((lambda got: got is not None and peers.serial_ge(got, final[z]))(
+                        peers.soa_serial(sec, z, timeout=0.5)) for z in (ZONE, EZONE)):
+                    conv[k] = round(time.monotonic() - t_stop, 2)
+            time.sleep(0.05)
         identical = {}
         for k, sec in secs.items():
             same = True
