@@ -84,7 +84,7 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "interop"))
-from common import OUT, ROOT, free_port, peerbench_path, proc_cpu_seconds, proc_name, read_log, stop  # noqa: E402
+from common import OUT, ROOT, children, free_port, peerbench_path, proc_cpu_seconds, proc_name, read_log, stop  # noqa: E402
 from dbcommon import PG, command_line, open_store, percentile, pin_self, start_server, wait_until  # noqa: E402
 
 ZONE, EZONE = "bench.test.", "cloud.test."
@@ -336,14 +336,6 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
 
 
 def tree(pid: int) -> list[int]:
