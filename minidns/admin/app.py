@@ -65,9 +65,11 @@ async def request_id_and_errors(request: web.Request, handler):
             raise
         kind = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(e.status, "error")
         response = json_response({"code": e.status, "type": kind, "message": e.reason, "request_id": rid}, e.status)
-    except DB_DOWN as e:  # PostgreSQL is away: nothing was done; try again (RFC 9110 §15.6.4)
-        log.warning("%s %s %s: the database is not reachable: %s", rid, request.method, request.path, e)
-        message = f"the database is not reachable: {e}"
+    except DB_DOWN as e:  # PostgreSQL is away (or too busy to answer): nothing was done; try again (RFC 9110 §15.6.4)
+        why = "did not answer in time (busy, or away)" if isinstance(e, asyncio.TimeoutError) else "is not reachable"
+        detail = f": {e}" if str(e) else ""
+        log.warning("%s %s %s: the database %s%s", rid, request.method, request.path, why, detail)
+        message = f"the database {why}{detail}"
         if isinstance(e, LOST_MIDWAY) and request.method != "GET":  # lost at the COMMIT, it may be in
             message += "; the connection was lost during the request, so a write may have been committed: read before sending it again"
         response = json_response({"code": 503, "type": "service_unavailable", "message": message, "request_id": rid}, 503,
