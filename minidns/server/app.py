@@ -124,6 +124,7 @@ class Server:
         self.reloading: asyncio.Task | None = None
         self.file_zones: dict[bytes, Snapshot] = {}
         self.database = None  # a store.Database once connected
+        self.xfr_pool = None  # IXFR's change-log reads: connections of their own, not behind API writes
         self.follower: Follower | None = None
         self.following: asyncio.Task | None = None
         self._status_dirty: dict = {}
@@ -287,6 +288,9 @@ class Server:
             seed_zone_file=example_zone_path() if main else None,
         )  # fmt: skip
         self.database.store.master = self._master_key()  # the API's writes to signed zones sign
+        from ..store import db
+
+        self.xfr_pool = await db.create_pool(self.database.url, size=2)
         self.follower = Follower(
             self.database.url, self, listen=self.config.db_listen, check_interval=self.config.db_check_interval,
             master_key=self.database.store.master,
@@ -347,7 +351,7 @@ class Server:
         if self.database is None or self.file_zones.get(snapshot.origin) is snapshot:
             return None
         try:
-            async with self.database.pool.acquire() as conn:
+            async with (self.xfr_pool or self.database.pool).acquire() as conn:
                 return await conn.fetch(
                     "SELECT c.serial_from, c.serial_to, c.removed, c.added FROM zone_changes c"
                     " JOIN zones z ON z.id = c.zone_id WHERE z.name = $1 AND c.serial_from IS NOT NULL ORDER BY c.seq",
@@ -573,6 +577,12 @@ class Server:
             await asyncio.gather(self.following, return_exceptions=True)
         if self.follower is not None:
             await self.follower.stop()
+        if self.xfr_pool is not None:
+            pool, self.xfr_pool = self.xfr_pool, None
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except (asyncio.TimeoutError, OSError):
+                pool.terminate()
         if self.database is not None:
             await self.database.close()
 
