@@ -341,3 +341,4 @@ def test_a_full_disk_under_a_running_server_refuses_writes_with_503_and_answers_
     while len(rdatas(dns.query.tcp(dns.message.make_query(name, "TXT"), "127.0.0.1", port=s.port, timeout=2), name, "TXT")) != 20:
         assert time.monotonic() < deadline, s.log[-3000:]
         time.sleep(0.05)
+    assert s.stop() == 0  # now, while its disk is mounted: it stops its embedded PostgreSQL there
