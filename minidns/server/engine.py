@@ -305,10 +305,12 @@ class Engine:
         if tail[-11:-8] != b"\x00\x00\x29" or tail[-2:] != b"\x00\x00":  # our OPT last, without options
             return None
         payload = (data[-size - 12] << 8) | data[-size - 11]
-        cookie, valid = cookies.reply(data[-size:], peer)
-        reply = data[:2] + tail[:-2] + pack("!HHH", len(cookie) + 4, OPT_COOKIE, len(cookie)) + cookie
-        if len(reply) > min(max(512, payload), self.settings.edns_payload, MAX_UDP):
+        # The reply's cookie is always a client and a server cookie (24 octets): checked before it
+        # is made, so a reply that would not fit goes the whole way without making it twice.
+        if 2 + len(tail) + 4 + 24 > min(max(512, payload), self.settings.edns_payload, MAX_UDP):
             return None
+        cookie, valid = cookies.reply(data[-size:], peer)
+        reply = _put_cookie(data[:2] + tail, len(tail) - 9, cookie)
         self.cookie_seen = (data, cookie, valid)
         self.stats.engine_hits[0] += 1
         return reply
@@ -339,9 +341,7 @@ class Engine:
             at = len(reply) - 11  # our OPT, without options, last
         else:
             return None
-        rdlen = unpack_from("!H", reply, at + 9)[0]
-        added = pack("!HHH", rdlen + 4 + len(cookie), OPT_COOKIE, len(cookie)) + cookie
-        reply = reply[: at + 9] + added + reply[at + 11 :]
+        reply = _put_cookie(reply, at, cookie)
         if not tcp and len(reply) > min(max(512, edns.payload), self.settings.edns_payload, MAX_UDP):
             return None
         return reply, qtype
@@ -450,6 +450,12 @@ class Engine:
             return render_error(q.id, keep, question, REFUSED, self._opt(q))
         rrset = RRset(q.key, TXT, 0, (bytes([len(text)]) + text,), CH)
         return render(q.id, keep, question, q.key, ([rrset], [], []), self._opt(q), limit)
+
+
+def _put_cookie(reply: bytes, at: int, cookie: bytes) -> bytes:
+    """`reply` with a COOKIE option carrying `cookie` first in the OPT record that starts at `at`."""
+    rdlen = unpack_from("!H", reply, at + 9)[0]
+    return reply[: at + 9] + pack("!HHH", rdlen + 4 + len(cookie), OPT_COOKIE, len(cookie)) + cookie + reply[at + 11 :]
 
 
 def _chaos_names(settings: EngineSettings) -> dict[bytes, bytes]:

@@ -119,7 +119,7 @@ class RrlUdpProtocol(UdpProtocol):
             reply = data[:2] + tail
             self.hits += 1
         else:
-            reply = self.engine.answer(data, False, addr)
+            reply = self.engine.cookie_hit(data, addr) or self.engine.answer(data, False, addr)
             tail = None
             seen = self.engine.cookie_seen
             if reply is None or (seen is not None and seen[0] is data and seen[2]):
