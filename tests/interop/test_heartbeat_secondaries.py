@@ -10,9 +10,9 @@ import time
 
 import dns.message
 import dns.query
-import dns.rdatatype
 
 from minidns.store.writer import Edit, StoreSettings
+from tests.server.test_operations import heartbeat_in
 from secondaries import free_port, soa_serial, transfer_kinds
 from test_transfers_interop import ME, XFR_TIMEOUT, ports, setup  # noqa: F401  (setup is a fixture)
 
@@ -24,14 +24,7 @@ INTERVAL = 3
 def heartbeat(target, zone: str = ZONE) -> tuple[int, int] | None:
     """(serial, unix) of the heartbeat TXT that `target` (a secondary, or an address) answers."""
     addr = ("127.0.0.1", target.port) if hasattr(target, "port") else target
-    r = dns.query.udp(dns.message.make_query(f"{HB}.{zone}", "TXT"), addr[0], port=addr[1], timeout=2, source=ME)
-    for rrset in r.answer:
-        if rrset.rdtype == dns.rdatatype.TXT:
-            text = b"".join(next(iter(rrset)).strings).decode()
-            m = re.fullmatch(r"serial=(\d+) committed=\S+Z unix=(\d+)", text)
-            assert m, text
-            return int(m.group(1)), int(m.group(2))
-    return None
+    return heartbeat_in(dns.query.udp(dns.message.make_query(f"{HB}.{zone}", "TXT"), addr[0], port=addr[1], timeout=2, source=ME))
 
 
 def test_knot_and_nsd_serve_the_heartbeat_and_follow_it_by_ixfr(setup):  # noqa: F811

@@ -24,7 +24,11 @@ RECORDS = [("@", "NS", None, "ns1"), ("ns1", "A", None, "192.0.2.53"), ("www", "
 
 def heartbeat(port: int, zone: str = ZONE) -> tuple[int, int] | None:
     """(serial, unix) of the heartbeat TXT a server answers, or None."""
-    r = ask(port, f"{HB}.{zone}", "TXT")
+    return heartbeat_in(ask(port, f"{HB}.{zone}", "TXT"))
+
+
+def heartbeat_in(r: dns.message.Message) -> tuple[int, int] | None:
+    """(serial, unix) of the heartbeat TXT in a reply's answer, or None."""
     for rrset in r.answer:
         if rrset.rdtype == dns.rdatatype.TXT:
             text = b"".join(next(iter(rrset)).strings).decode()
