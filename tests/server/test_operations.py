@@ -15,7 +15,7 @@ import dns.query
 import dns.rdatatype
 
 from minidns.store.writer import Edit, StoreSettings
-from test_database import ask, change, create_zone, served_serial, wait_until, with_store
+from tests.server.test_database import ask, change, create_zone, served_serial, wait_until, with_store
 
 ZONE = "ops.test."
 HB = "_heartbeat"
