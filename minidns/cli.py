@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds before a zone its secondaries have not taken goes to ERROR (default 60) [propagation_timeout]")
     s.add_argument("--propagation-share", type=float, metavar="SHARE",
                    help="share of a zone's secondaries that must have a change for ACTIVE (default 1.0) [propagation_share]")
+    s.add_argument("--renotify-interval", type=float, metavar="SECONDS",
+                   help="seconds until a secondary still behind is NOTIFYed again, doubling; 0: never (default 10) "
+                        "[renotify_interval]")
 
     c = sub.add_parser("check", help="check the configuration and database; print what serve would do",
                        description="Load the configuration as serve does (the same flags), reach its database, "

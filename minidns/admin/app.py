@@ -19,8 +19,8 @@ from aiohttp import web
 
 from ..store.db import DB_DOWN, DB_FULL, LOST_MIDWAY
 from ..store.tokens import find_token
-from ..store.recordsets import RecordsetCreator
-from .common import CONFIG, CREATOR, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
+from ..store.recordsets import RecordsetWriter
+from .common import CONFIG, WRITER, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
 from .metrics import Metrics
 
 log = logging.getLogger("minidns.api")
@@ -145,7 +145,7 @@ def make_app(database, server, config) -> web.Application:
     app[SERVER] = server
     app[CONFIG] = config
     app[METRICS] = Metrics(server)
-    app[CREATOR] = RecordsetCreator(database.store)
+    app[WRITER] = RecordsetWriter(database.store)
     from .events import EventBatcher
 
     app[EVENTS] = EventBatcher(database.store, getattr(config, "events_max_pending", 10_000))
@@ -171,7 +171,10 @@ class ApiService:
 
         family, host, port = parse_listen(self.config.api_listen)
         app = make_app(server.database, server, self.config)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A request whose client hangs up is cancelled rather than worked on for nobody: under
+        # overload that sheds the queued writes first (store/batch.py). Every write is one
+        # transaction, so a cancelled one leaves nothing half-written.
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port, reuse_address=True)
         await site.start()

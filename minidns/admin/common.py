@@ -18,7 +18,7 @@ CONFIG = web.AppKey("config", object)  # server.config.Config
 METRICS = web.AppKey("metrics", object)  # admin.metrics.Metrics
 EVENTS = web.AppKey("event_batcher", object)  # admin.events.EventBatcher (group commit of events)
 TOKEN_CACHE = web.AppKey("token_cache", dict)  # token → ((project, role) or None, when looked up)
-CREATOR = web.AppKey("recordset_creator", object)  # store.recordsets.RecordsetCreator (group commit)
+WRITER = web.AppKey("recordset_writer", object)  # store.recordsets.RecordsetWriter (group commit per zone)
 
 ROLE_RANK = {"reader": 1, "member": 2, "admin": 3}
 

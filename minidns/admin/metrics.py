@@ -110,7 +110,9 @@ class Metrics:
                         out.append(f'minidns_secondary_lag_seconds{{zone="{name}",secondary="{label}"}} '
                                    f"{max(0.0, st.seen_at - zs.changed_at):.3f}")  # fmt: skip
             out += ["# HELP minidns_notify_sent_total NOTIFY messages sent.", "# TYPE minidns_notify_sent_total counter",
-                    f"minidns_notify_sent_total {notifier.sent}"]  # fmt: skip
+                    f"minidns_notify_sent_total {notifier.sent}",
+                    "# HELP minidns_notify_renotified_total NOTIFYs sent again to a secondary still behind.",
+                    "# TYPE minidns_notify_renotified_total counter", f"minidns_notify_renotified_total {notifier.renotified}"]  # fmt: skip
         follower = getattr(server, "follower", None)
         if follower is not None:
             out += ["# HELP minidns_changes_applied_total Changes applied from the change log.",

@@ -10,7 +10,8 @@ invalid_recordset_location), the SOA recordset read-only (400), and recordsets m
 (managed) are edited only by an admin sending X-Designate-Edit-Managed-Records: true (else 400
 "Managed records may not be updated", as Designate answers; the header from a non-admin is 403).
 Create, update and delete answer 202 while the zone is PENDING (the change not yet on every
-secondary), as Designate does.
+secondary), as Designate does. The writes to one zone that arrive together are committed together
+(store/recordsets.py RecordsetWriter), each request still getting its own outcome.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..store import recordsets as rs
-from .common import CREATOR, DATABASE, ApiError, ctx, json_response, read_json
+from .common import WRITER, DATABASE, ApiError, ctx, json_response, read_json
 from .designate import check_body, edit_managed, list_body, list_query, path_id, rrset_json, store_errors
 
 routes = web.RouteTableDef()
@@ -44,8 +45,7 @@ async def create_recordset(request: web.Request) -> web.Response:
         if required not in values:
             raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{required}' is a required property")
     with store_errors():
-        # Creates into one zone that arrive together are committed together (store/recordsets.py).
-        r = await request.app[CREATOR].create(zid, c.project_filter(), name=values["name"], rtype=values["type"],
+        r = await request.app[WRITER].create(zid, c.project_filter(), name=values["name"], rtype=values["type"],
                                               records=values["records"], ttl=values.get("ttl"),
                                               description=values.get("description"))  # fmt: skip
     out = rrset_json(request, r)
@@ -113,7 +113,7 @@ async def update_recordset(request: web.Request) -> web.Response:
     immutable = {"name": current["name"], "type": rrset_json(request, current)["type"]}
     values = check_body(body, _WRITABLE, read_only=_READ_ONLY, immutable=immutable)
     with store_errors():
-        r = await rs.update_rrset(request.app[DATABASE].store, zid, c.project_filter(), rid, values, edit_managed=managed)
+        r = await request.app[WRITER].update(zid, c.project_filter(), rid, values, edit_managed=managed)
     return json_response(rrset_json(request, r), _status(r, 200))
 
 
@@ -125,5 +125,5 @@ async def delete_recordset(request: web.Request) -> web.Response:
     managed = edit_managed(request, c)
     zid, rid = path_id(request, "zone_id"), path_id(request, "recordset_id")
     with store_errors():
-        r = await rs.delete_rrset(request.app[DATABASE].store, zid, c.project_filter(), rid, edit_managed=managed)
+        r = await request.app[WRITER].delete(zid, c.project_filter(), rid, edit_managed=managed)
     return json_response(rrset_json(request, r), 202)

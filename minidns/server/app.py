@@ -146,6 +146,7 @@ class Server:
         self.notifier = Notifier(
             self.config_secondaries, retries=config.notify_retries, timeout=config.notify_timeout, rate=config.notify_rate,
             propagation_timeout=config.propagation_timeout, share=config.propagation_share, on_status=self._on_status,
+            renotify=config.renotify_interval,
             zone_secondaries=lambda name: self.db_secondaries.get(name, ()),
         ) if config.notify else None  # fmt: skip
 

@@ -67,6 +67,7 @@ class Config:
     notify_rate: int = 1000  # NOTIFY messages sent per second at most, over all secondaries
     propagation_timeout: float = 60.0  # seconds until a zone no secondary confirmed goes to ERROR
     propagation_share: float = 1.0  # share of a zone's secondaries that must have a change for ACTIVE
+    renotify_interval: float = 10.0  # seconds until a secondary still behind is NOTIFYed again, doubling; 0: never
     # The HTTP API (Designate v2 compatible) and event ingest
     api: bool = True  # serve the API (it needs the database)
     api_listen: str = "127.0.0.1:9001"  # HOST:PORT of the API
@@ -121,6 +122,8 @@ class Config:
             raise ConfigError("db_check_interval, change_log_keep and change_log_max_age must be positive")
         if self.nsid is not None and len(self.nsid.encode()) > 255:
             raise ConfigError("nsid is longer than 255 octets")
+        if self.renotify_interval < 0:
+            raise ConfigError("renotify_interval must be 0 (never) or positive")
         if self.notify_retries < 1 or self.notify_timeout <= 0 or self.notify_rate < 1 or self.propagation_timeout <= 0:
             raise ConfigError("notify_retries, notify_timeout, notify_rate and propagation_timeout must be positive")
         parse_listen(self.api_listen)

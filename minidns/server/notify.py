@@ -11,6 +11,12 @@ Propagation: after a NOTIFY, the secondary's SOA serial is polled (backing off f
 until it reaches the zone's (RFC 1982 comparison). Per zone and secondary the serial seen, when and
 a state are kept; the zone is ACTIVE when the configured share of its secondaries has the change,
 ERROR when the timeout passes first (polling goes on slower and can still turn it ACTIVE).
+
+Re-NOTIFY: a secondary still behind `renotify` seconds after the change is NOTIFYed again, then
+after twice as long, and so on up to RENOTIFY_MAX. A NOTIFY answered is not a transfer done: a
+secondary can drop the transfer it started (a busy primary, an IXFR it gave up on) and would
+otherwise wait for its SOA refresh timer, an hour by default (RFC 1996 §4.7 lets a primary
+re-notify).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ log = logging.getLogger("minidns.notify")
 
 COALESCE = 0.002  # seconds a change waits for more changes to the same zone
 POLL_FIRST, POLL_MAX, POLL_AFTER_ERROR = 0.02, 0.1, 5.0
+RENOTIFY_MAX = 300.0  # seconds between re-NOTIFYs to a secondary that stays behind, at most
 
 
 @dataclass(frozen=True)
@@ -133,13 +140,15 @@ class Notifier:
     """NOTIFY and propagation tracking for every zone the server serves."""
 
     def __init__(self, secondaries: list[Secondary], *, retries: int = 5, timeout: float = 1.0, rate: int = 1000,
-                 propagation_timeout: float = 60.0, share: float = 1.0, on_status=None, zone_secondaries=None):  # fmt: skip
+                 propagation_timeout: float = 60.0, share: float = 1.0, on_status=None, zone_secondaries=None,
+                 renotify: float = 10.0):  # fmt: skip
         self.secondaries = secondaries
         self.zone_secondaries = zone_secondaries  # callable(zone name) -> extra [Secondary] (from the database)
         self.retries = retries
         self.timeout = timeout
         self.rate = rate
         self.propagation_timeout = propagation_timeout
+        self.renotify = renotify  # seconds until a secondary still behind is NOTIFYed again (0: never)
         self.share = share
         self.on_status = on_status  # callable(ZoneState) when a zone's status changes
         self.zones: dict[str, ZoneState] = {}
@@ -157,6 +166,8 @@ class Notifier:
         self.last_fill = time.monotonic()
         self.pumping = False
         self.sent = 0  # NOTIFY messages sent, for metrics and tests
+        self.renotified = 0  # re-NOTIFYs to secondaries left behind
+        self.notifying: set[tuple[str, str]] = set()  # (zone, secondary) with a NOTIFY being sent
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -210,11 +221,15 @@ class Notifier:
         for sec in secs:
             key = (snap.name, sec.label)
             self.current[key] = snap.serial
-            if key not in self.queued:
-                self.queue.append(key)
-            self.queued[key] = (snap, sec)
+            self._queue(snap, sec)
             self._poll(snap, sec)
         self._pump()
+
+    def _queue(self, snap: Snapshot, sec: Secondary) -> None:
+        key = (snap.name, sec.label)
+        if key not in self.queued:
+            self.queue.append(key)
+        self.queued[key] = (snap, sec)
 
     # -- sending NOTIFY, rate limited ------------------------------------------------------------
     def _pump(self) -> None:
@@ -238,6 +253,14 @@ class Notifier:
         self._pump()
 
     async def _notify(self, snap: Snapshot, sec: Secondary) -> None:
+        key = (snap.name, sec.label)
+        self.notifying.add(key)
+        try:
+            await self._notify_one(snap, sec)
+        finally:
+            self.notifying.discard(key)
+
+    async def _notify_one(self, snap: Snapshot, sec: Secondary) -> None:
         client = self.client6 if ":" in sec.address else self.client
         st = self.zones.get(snap.name)
         timeout = self.timeout
@@ -274,6 +297,7 @@ class Notifier:
     async def _poll_until(self, snap: Snapshot, sec: Secondary) -> None:
         client = self.client6 if ":" in sec.address else self.client
         started = time.monotonic()
+        renotify_at = started + self.renotify if self.renotify > 0 else None
         delay = POLL_FIRST
         while True:
             await asyncio.sleep(delay)
@@ -291,7 +315,17 @@ class Notifier:
                     st.state, st.seen_at = "OK", time.time()
                     self._update(zs)
                     return
-            if time.monotonic() - started > self.propagation_timeout:
+            now = time.monotonic()
+            if renotify_at is not None and now >= renotify_at:
+                renotify_at = now + min(RENOTIFY_MAX, now - started)
+                key = (snap.name, sec.label)
+                if key not in self.notifying and self.current.get(key) == snap.serial:
+                    self.renotified += 1
+                    log.info("zone %s serial %d: secondary %s has %s after %.0fs: NOTIFY again", snap.name,
+                             snap.serial, sec.label, serial, now - started)  # fmt: skip
+                    self._queue(snap, sec)
+                    self._pump()
+            if now - started > self.propagation_timeout:
                 if st.state != "ERROR":
                     st.state = "ERROR"
                     log.warning("zone %s serial %d: secondary %s has %s after %.0fs", snap.name, snap.serial,

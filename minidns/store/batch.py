@@ -39,7 +39,12 @@ class GroupCommit:
     async def _drain(self, key: Hashable) -> None:
         try:
             while self.queues.get(key):
+                # A caller that has gone (its request cancelled: the client hung up or gave up)
+                # leaves its item out: under overload, work nobody waits for is shed first.
+                self.queues[key] = [(item, fut) for item, fut in self.queues[key] if not fut.done()]
                 batch, self.queues[key] = self.queues[key][: self.max_batch], self.queues[key][self.max_batch :]
+                if not batch:
+                    continue
                 try:
                     results = await self.apply(key, [item for item, _ in batch])
                 except Exception as e:  # noqa: BLE001 - the whole batch failed: every caller hears it

@@ -186,11 +186,21 @@ async def check_quota(
         )  # fmt: skip
     else:
         have = 0
-    if have + count > limit:
-        what = {"zones": "zones for the project", "zone_recordsets": "recordsets in the zone",
-                "zone_records": "records in the zone", "recordset_records": "records in a recordset",
-                "api_export_size": "records in an export"}[kind]  # fmt: skip
-        raise OverQuota(f"Quota exceeded: {kind} is {limit} {what}; this would make {have + count}")
+    error = over_quota(limits, kind, have, count)
+    if error is not None:
+        raise error
+
+
+def over_quota(limits: dict[str, int], kind: str, have: int, count: int) -> OverQuota | None:
+    """The OverQuota that `have` + `count` of `kind` would pass, or None within the limit (as
+    `check_quota` judges, for callers that counted `have` themselves — a batch of writes)."""
+    limit = limits[kind]
+    if limit < 0 or have + count <= limit:
+        return None
+    what = {"zones": "zones for the project", "zone_recordsets": "recordsets in the zone",
+            "zone_records": "records in the zone", "recordset_records": "records in a recordset",
+            "api_export_size": "records in an export"}[kind]  # fmt: skip
+    return OverQuota(f"Quota exceeded: {kind} is {limit} {what}; this would make {have + count}")
 
 
 # -- TLDs and blacklists ------------------------------------------------------------------------

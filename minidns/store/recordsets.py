@@ -19,7 +19,7 @@ import dns.name
 import dns.rdatatype
 
 from ..wire import CNAME, NS, SOA
-from .records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_type, zone_name
+from .records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_rdata, parse_type, zone_name
 from .batch import GroupCommit
 from .writer import Conflict, Edit, NotFound, Store
 
@@ -344,42 +344,124 @@ def check_rrset_ttl(ttl) -> int | None:
     return ttl
 
 
-async def _quota(conn, project: str, kind: str, **kw) -> None:
-    if policy is not None:
-        await policy.check_quota(conn, project, kind, **kw)
+# -- writes: group commit per zone ---------------------------------------------------------------
+#
+# Every recordset write goes through RecordsetWriter: the creates, updates and deletes to one zone
+# that arrive while its previous batch commits go in together — one zone lock, one set of checks
+# and quota counts, one new serial and change-log row, one commit — and each caller gets its own
+# recordset or its own error. Under load the zone row lock is the bottleneck (a transaction holds
+# it for as many round trips as it makes), so the number of transactions, not of writes, is what
+# has to stay small.
 
 
-async def create_rrset(store: Store, zone_id: uuid.UUID, project: str | None, *, name, rtype, records,
-                       ttl=None, description=None) -> dict:  # fmt: skip
-    rtype_n = _check_new(name, rtype)
-    recs = check_records(records, rtype_n)
-    ttl = check_rrset_ttl(ttl)
-    async with store.pool.acquire() as conn, conn.transaction():
-        z = await get_zone(conn, zone_id, project, lock=True)
-        _writable(z)
-        origin = dns.name.from_text(z["name"])
-        try:
-            owner = parse_owner(name, origin)
-        except Invalid as e:
-            if "not inside the zone" in str(e):
-                raise BadPlacement("RecordSet is not contained within it's parent zone") from None
-            raise
-        key = owner.to_wire().lower()
-        types = {r["type"] for r in await conn.fetch("SELECT type FROM rrsets WHERE zone_id = $1 AND owner = $2",
-                                                     zone_id, key)}  # fmt: skip
-        if rtype_n in types:
-            raise DuplicateRecordSet("Duplicate RecordSet")
-        _check_cname(rtype_n, types, owner == origin)
-        await _quota(conn, z["project_id"], "zone_recordsets", zone_id=zone_id)
-        await _quota(conn, z["project_id"], "zone_records", zone_id=zone_id, count=len(set(recs)))
-        await _quota(conn, z["project_id"], "recordset_records", count=len(set(recs)))
-        edit = Edit("replace", owner.to_text(), rtype_n, ttl if ttl is not None else z["ttl"], recs, description)
-        await store._change(conn, zone_id, [edit], "api", {})
-        rid = await conn.fetchval("SELECT id FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3",
-                                  zone_id, key, rtype_n)  # fmt: skip
-        if ttl is None:
-            await conn.execute("UPDATE rrsets SET ttl_default = true WHERE id = $1", rid)
-        return await get_rrset(conn, None, zone_id, rid)
+class _Retry(Exception):
+    """A batch that cannot be judged as one (a zone-wide quota would be passed, a record the writer
+    refuses): each item alone."""
+
+
+@dataclass
+class _NewRRset:
+    project: str | None
+    name: str
+    rtype: int
+    recs: tuple[str, ...]
+    ttl: int | None
+    description: str | None
+
+
+@dataclass
+class _Update:
+    project: str | None
+    rrset_id: uuid.UUID
+    values: dict  # records, ttl (None: the zone's), description; as the API was given them
+    edit_managed: bool
+
+
+@dataclass
+class _Delete:
+    project: str | None
+    rrset_id: uuid.UUID
+    edit_managed: bool
+
+
+class RecordsetWriter:
+    """Recordset creates, updates and deletes, grouped per zone (store/batch.py). A batch is
+    judged as if its items ran one after the other — creates first, checked against the zone as
+    it was and against each other, then updates and deletes — which is an order the concurrent
+    requests could have run in; an RRset named by two items of a batch splits it, so each RRset
+    changes once per transaction. A batch that cannot be judged as a whole is retried one item
+    at a time, each getting exactly the outcome it would have alone."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.group = GroupCommit(self._apply)
+
+    async def create(self, zone_id: uuid.UUID, project: str | None, *, name, rtype, records, ttl=None,
+                     description=None) -> dict:  # fmt: skip
+        rtype_n = _check_new(name, rtype)
+        item = _NewRRset(project, name, rtype_n, check_records(records, rtype_n), check_rrset_ttl(ttl), description)
+        return await self.group.submit(zone_id, item)
+
+    async def update(self, zone_id: uuid.UUID, project: str | None, rrset_id: uuid.UUID, values: dict, *,
+                     edit_managed: bool = False) -> dict:  # fmt: skip
+        """PUT: new records, ttl (null: the zone's default) and/or description."""
+        if "ttl" in values:
+            check_rrset_ttl(values["ttl"])
+        return await self.group.submit(zone_id, _Update(project, rrset_id, dict(values), edit_managed))
+
+    async def delete(self, zone_id: uuid.UUID, project: str | None, rrset_id: uuid.UUID, *,
+                     edit_managed: bool = False) -> dict:  # fmt: skip
+        """The recordset as it was, status PENDING and action DELETE."""
+        return await self.group.submit(zone_id, _Delete(project, rrset_id, edit_managed))
+
+    async def _apply(self, zone_id: uuid.UUID, batch: list) -> list:
+        results: list = []
+        for run in _runs(batch):
+            if len(run) > 1:
+                try:
+                    results += await _write(self.store, zone_id, run, alone=False)
+                    continue
+                except _Retry:
+                    pass
+                except Exception as e:  # noqa: BLE001 - the run failed as a whole (the database): its callers hear it
+                    results += [e] * len(run)
+                    continue
+            for it in run:
+                try:
+                    results += await _write(self.store, zone_id, [it], alone=True)
+                except Exception as e:  # noqa: BLE001 - handed to its caller
+                    results.append(e)
+        return results
+
+
+def _runs(batch: list) -> list[list]:
+    """`batch` cut into consecutive runs in which no recordset id is named twice."""
+    runs: list[list] = [[]]
+    seen: set = set()
+    for it in batch:
+        rid = getattr(it, "rrset_id", None)
+        if rid is not None and rid in seen:
+            runs.append([])
+            seen = set()
+        seen.add(rid)
+        runs[-1].append(it)
+    return runs
+
+
+def _check_new(name, rtype) -> int:
+    """The checks of a new recordset that need no database, made before it joins a batch."""
+    if not isinstance(name, str) or not name.endswith("."):
+        raise Invalid(f"name {name!r} must be a fully qualified name ending in a dot")
+    if not _RRSET_RE.match(name):
+        raise Invalid(f"name {name!r}: labels are letters, digits, '_' and '-' (not first or last), or a first '*'")
+    if not isinstance(rtype, str):
+        raise Invalid("type must be a string such as \"A\"")
+    rtype_n = parse_type(rtype.upper())
+    if rtype_n == SOA:
+        raise Refused("Creating a SOA recordset is not allowed")
+    if rtype_n in GENERATED:
+        raise Refused(f"Creating a {dns.rdatatype.to_text(rtype_n)} recordset is not allowed: minidns makes them")
+    return rtype_n
 
 
 def _writable(z: dict) -> None:
@@ -396,188 +478,169 @@ def _check_cname(rtype: int, types: set, apex: bool) -> None:
         raise BadPlacement("CNAME recordsets may not share a name with any other records")
 
 
-async def _rrset_for_write(conn, zone_id, project, rrset_id, edit_managed: bool, verb: str) -> tuple[dict, dict]:
-    if zone_id is None:
-        zone_id = await conn.fetchval("SELECT zone_id FROM rrsets WHERE id = $1", rrset_id)
-        if zone_id is None:
-            raise RecordSetNotFound(f"Could not find RecordSet {rrset_id}")
-    z = await get_zone(conn, zone_id, project, lock=True)
-    r = await get_rrset(conn, None, zone_id, rrset_id)
+def _parse_all(rtype: int, recs: tuple[str, ...], origin: dns.name.Name) -> tuple[str, ...]:
+    """`recs` if dnspython reads each as `rtype` (else Invalid naming the bad one): a bad record
+    is its own request's error, not a reason to retry the whole batch one by one."""
+    for text in recs:
+        parse_rdata(rtype, text, origin)
+    return recs
+
+
+def _rrset_error(it, r: dict | None, z: dict) -> Exception | None:
+    """Why an update or delete of the recordset row `r` may not go ahead, or None."""
+    verb = "update" if isinstance(it, _Update) else "delete"
+    if r is None:
+        return RecordSetNotFound(f"Could not find RecordSet {it.rrset_id}")
     if r["type"] == SOA:
-        raise Refused("Updating SOA recordsets is not allowed" if verb == "update"
-                      else "Deleting a SOA recordset is not allowed")  # fmt: skip
-    _writable(z)
-    if r["managed"] and not edit_managed:
-        raise Refused(f"Managed records may not be {verb}d")
-    return z, r
+        return Refused("Updating SOA recordsets is not allowed" if verb == "update"
+                       else "Deleting a SOA recordset is not allowed")  # fmt: skip
+    try:
+        _writable(z)
+    except Refused as e:
+        return e
+    if r["managed"] and not it.edit_managed:
+        return Refused(f"Managed records may not be {verb}d")
+    return None
 
 
-async def update_rrset(store: Store, zone_id: uuid.UUID | None, project: str | None, rrset_id: uuid.UUID,
-                       values: dict, *, edit_managed: bool = False) -> dict:  # fmt: skip
-    """PUT: new records, ttl (null: the zone's default) and/or description."""
-    async with store.pool.acquire() as conn, conn.transaction():
-        z, r = await _rrset_for_write(conn, zone_id, project, rrset_id, edit_managed, "update")
-        recs = check_records(values["records"], r["type"]) if "records" in values else tuple(r["records"])
-        ttl_default = r["ttl_default"]
-        ttl = r["ttl"]
-        if "ttl" in values:
-            given = check_rrset_ttl(values["ttl"])
-            ttl_default = given is None
-            ttl = z["ttl"] if given is None else given
-        description = values.get("description", r["description"])
-        if "records" in values:
-            await _quota(conn, z["project_id"], "zone_records", zone_id=z["id"], rrset_id=rrset_id,
-                         count=len(set(recs)))  # fmt: skip
-            await _quota(conn, z["project_id"], "recordset_records", count=len(set(recs)))
-        edit = Edit("replace", r["name"], r["type"], ttl, recs, description)
-        await store._change(conn, z["id"], [edit], "api", {})
-        if description is None and r["description"] is not None:
-            await conn.execute("UPDATE rrsets SET description = NULL WHERE id = $1", rrset_id)
-        if ttl_default != r["ttl_default"]:
-            await conn.execute("UPDATE rrsets SET ttl_default = $2 WHERE id = $1", rrset_id, ttl_default)
-        return await get_rrset(conn, None, z["id"], rrset_id)
-
-
-async def delete_rrset(store: Store, zone_id: uuid.UUID | None, project: str | None, rrset_id: uuid.UUID, *,
-                       edit_managed: bool = False) -> dict:  # fmt: skip
-    async with store.pool.acquire() as conn, conn.transaction():
-        z, r = await _rrset_for_write(conn, zone_id, project, rrset_id, edit_managed, "delete")
-        await store._change(conn, z["id"], [Edit("delete", r["name"], r["type"])], "api", {})
-    return {**r, "status": "PENDING", "action": "DELETE"}
-
-
-# -- group commit of recordset creates ------------------------------------------------------------
-
-
-class _Retry(Exception):
-    """A batch that cannot be judged as one (a zone-wide quota would be passed): each item alone."""
-
-
-@dataclass
-class _NewRRset:
-    project: str | None
-    name: str
-    rtype: int
-    recs: tuple[str, ...]
-    ttl: int | None
-    description: str | None
-
-
-class RecordsetCreator:
-    """Recordset creates, grouped per zone (store/batch.py): the creates that arrive while a zone's
-    previous batch commits go in together — one zone lock, one set of checks and quota counts, one
-    new serial and change-log row — and each caller gets its own recordset or its own error
-    (duplicate, CNAME clash, quota, name outside the zone…). A batch that cannot be judged as a
-    whole is retried one create at a time, exactly as `create_rrset`."""
-
-    def __init__(self, store: Store):
-        self.store = store
-        self.group = GroupCommit(self._apply)
-
-    async def create(self, zone_id: uuid.UUID, project: str | None, *, name, rtype, records, ttl=None,
-                     description=None) -> dict:  # fmt: skip
-        rtype_n = _check_new(name, rtype)
-        item = _NewRRset(project, name, rtype_n, check_records(records, rtype_n), check_rrset_ttl(ttl), description)
-        return await self.group.submit(zone_id, item)
-
-    async def _apply(self, zone_id: uuid.UUID, batch: list[_NewRRset]) -> list:
-        if len(batch) > 1:
-            try:
-                return await _create_many(self.store, zone_id, batch)
-            except _Retry:
-                pass
-        results = []
-        for it in batch:
-            try:
-                results.append(await create_rrset(self.store, zone_id, it.project, name=it.name,
-                                                  rtype=dns.rdatatype.to_text(it.rtype), records=list(it.recs),
-                                                  ttl=it.ttl, description=it.description))  # fmt: skip
-            except Exception as e:  # noqa: BLE001 - handed to its caller
-                results.append(e)
-        return results
-
-
-def _check_new(name, rtype) -> int:
-    """The checks of a new recordset that need no database (as create_rrset makes them)."""
-    if not isinstance(name, str) or not name.endswith("."):
-        raise Invalid(f"name {name!r} must be a fully qualified name ending in a dot")
-    if not _RRSET_RE.match(name):
-        raise Invalid(f"name {name!r}: labels are letters, digits, '_' and '-' (not first or last), or a first '*'")
-    if not isinstance(rtype, str):
-        raise Invalid("type must be a string such as \"A\"")
-    rtype_n = parse_type(rtype.upper())
-    if rtype_n == SOA:
-        raise Refused("Creating a SOA recordset is not allowed")
-    if rtype_n in GENERATED:
-        raise Refused(f"Creating a {dns.rdatatype.to_text(rtype_n)} recordset is not allowed: minidns makes them")
-    return rtype_n
-
-
-async def _create_many(store: Store, zone_id: uuid.UUID, batch: list[_NewRRset]) -> list:
-    """Create a batch of recordsets in one transaction; a result or an exception per item."""
+async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) -> list:
+    """Apply a batch of _NewRRset/_Update/_Delete (no recordset id twice) in one transaction; a
+    result or an exception per item. With `alone` (one item) every failure is the item's own;
+    otherwise one that depends on the batch as a whole raises _Retry."""
     results: list = [None] * len(batch)
     async with store.pool.acquire() as conn, conn.transaction():
         z = await get_zone(conn, zone_id, None, lock=True)
-        _writable(z)
         origin = dns.name.from_text(z["name"])
-        keys: dict[int, bytes] = {}
-        owners: dict[int, dns.name.Name] = {}
+        rows = {}
+        ids = [it.rrset_id for it in batch if not isinstance(it, _NewRRset)]
+        if ids:
+            rows = {r["id"]: dict(r) for r in await conn.fetch(
+                f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[]) AND r.zone_id = $2", ids, zone_id)}  # fmt: skip
+        creates: dict[int, tuple[dns.name.Name, bytes]] = {}  # item → (owner, owner key)
+        changes: dict[int, dict] = {}  # update/delete item → what it makes of its row
         for i, it in enumerate(batch):
             if it.project is not None and it.project != z["project_id"]:
                 results[i] = ZoneNotFound(f"Could not find Zone {zone_id}")
-                continue
-            try:
-                owners[i] = parse_owner(it.name, origin)
-            except Invalid as e:
-                results[i] = BadPlacement("RecordSet is not contained within it's parent zone") if "not inside the zone" in str(e) else e
-                continue
-            keys[i] = owners[i].to_wire().lower()
+            elif isinstance(it, _NewRRset):
+                try:
+                    _writable(z)
+                    owner = parse_owner(it.name, origin)
+                    _parse_all(it.rtype, it.recs, origin)
+                    creates[i] = (owner, owner.to_wire().lower())
+                except Invalid as e:
+                    results[i] = BadPlacement("RecordSet is not contained within it's parent zone") if "not inside the zone" in str(e) else e
+            elif (error := _rrset_error(it, rows.get(it.rrset_id), z)) is not None:
+                results[i] = error
+            elif isinstance(it, _Delete):
+                changes[i] = {}
+            else:
+                r, v = rows[it.rrset_id], it.values
+                try:
+                    recs = _parse_all(r["type"], check_records(v["records"], r["type"]), origin) if "records" in v \
+                        else tuple(r["records"])
+                except Invalid as e:
+                    results[i] = e
+                    continue
+                ttl_default, ttl = r["ttl_default"], r["ttl"]
+                if "ttl" in v:
+                    ttl_default = v["ttl"] is None
+                    ttl = z["ttl"] if ttl_default else v["ttl"]
+                changes[i] = {"recs": recs, "ttl": ttl, "ttl_default": ttl_default,
+                              "description": v.get("description", r["description"])}  # fmt: skip
+        # Creates: checked against the RRsets at their owners and against each other.
         types: dict[bytes, set] = {}
-        for r in await conn.fetch("SELECT owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
-                                  zone_id, list(set(keys.values()))):  # fmt: skip
-            types.setdefault(bytes(r["owner"]), set()).add(r["type"])
-        ok = []
-        for i, key in keys.items():
+        if creates:
+            for r in await conn.fetch("SELECT owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
+                                      zone_id, list({key for _, key in creates.values()})):  # fmt: skip
+                types.setdefault(bytes(r["owner"]), set()).add(r["type"])
+        for i, (owner, key) in list(creates.items()):
             it, have = batch[i], types.setdefault(key, set())
             try:
                 if it.rtype in have:
                     raise DuplicateRecordSet("Duplicate RecordSet")
-                _check_cname(it.rtype, have, owners[i] == origin)
+                _check_cname(it.rtype, have, owner == origin)
             except Exception as e:  # noqa: BLE001 - this item's outcome
                 results[i] = e
+                del creates[i]
                 continue
             have.add(it.rtype)
-            ok.append(i)
-        if ok and policy is not None:
-            try:
-                await policy.check_quota(conn, z["project_id"], "zone_recordsets", zone_id=zone_id, count=len(ok))
-                await policy.check_quota(conn, z["project_id"], "zone_records", zone_id=zone_id,
-                                         count=sum(len(set(batch[i].recs)) for i in ok))  # fmt: skip
-            except Exception:  # noqa: BLE001 - which of them would pass is decided one at a time
-                raise _Retry() from None
-            for i in list(ok):
-                try:
-                    await policy.check_quota(conn, z["project_id"], "recordset_records", count=len(set(batch[i].recs)))
-                except Exception as e:  # noqa: BLE001 - this item's outcome
-                    results[i] = e
-                    ok.remove(i)
-        if not ok:
+        if policy is not None and (creates or any("recs" in c for c in changes.values())):
+            await _batch_quotas(conn, z, batch, creates, changes, rows, results, alone)
+        if not creates and not changes:
             return results
-        edits = [Edit("create", owners[i].to_text(), batch[i].rtype, batch[i].ttl if batch[i].ttl is not None else z["ttl"],
-                      batch[i].recs, batch[i].description) for i in ok]  # fmt: skip
+        edits = [Edit("create", creates[i][0].to_text(), batch[i].rtype,
+                      batch[i].ttl if batch[i].ttl is not None else z["ttl"], batch[i].recs, batch[i].description)
+                 for i in creates]  # fmt: skip
+        for i, c in changes.items():
+            r = rows[batch[i].rrset_id]
+            edits.append(Edit("replace", r["name"], r["type"], c["ttl"], c["recs"], c["description"]) if c
+                         else Edit("delete", r["name"], r["type"]))  # fmt: skip
         try:
             async with conn.transaction():
                 await store._change(conn, zone_id, edits, "api", {})
-        except (Invalid, Conflict):
-            raise _Retry() from None  # a record dnspython refuses: find whose, one at a time
-        ids = {(bytes(r["owner"]), r["type"]): r["id"] for r in await conn.fetch(
-            "SELECT id, owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
-            zone_id, list({keys[i] for i in ok}))}  # fmt: skip
-        defaults = [ids[(keys[i], batch[i].rtype)] for i in ok if batch[i].ttl is None]
-        if defaults:
-            await conn.execute("UPDATE rrsets SET ttl_default = true WHERE id = ANY($1::uuid[])", defaults)
-        rows = {r["id"]: dict(r) for r in await conn.fetch(f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[])",
-                                                           [ids[(keys[i], batch[i].rtype)] for i in ok])}  # fmt: skip
-        for i in ok:
-            results[i] = rows[ids[(keys[i], batch[i].rtype)]]
+        except (Invalid, Conflict) as e:
+            if alone:
+                results[0] = e
+                return results
+            raise _Retry() from None  # a record the writer refuses: find whose, one at a time
+        created = {}
+        if creates:
+            created = {(bytes(r["owner"]), r["type"]): r["id"] for r in await conn.fetch(
+                "SELECT id, owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
+                zone_id, list({key for _, key in creates.values()}))}  # fmt: skip
+        # What Edit does not carry: a TTL that follows the zone's, a description taken away.
+        flags = [(created[(creates[i][1], batch[i].rtype)], True) for i in creates if batch[i].ttl is None]
+        flags += [(batch[i].rrset_id, c["ttl_default"]) for i, c in changes.items()
+                  if c and c["ttl_default"] != rows[batch[i].rrset_id]["ttl_default"]]  # fmt: skip
+        if flags:
+            await conn.execute("UPDATE rrsets SET ttl_default = v.d FROM unnest($1::uuid[], $2::bool[]) AS v(id, d)"
+                               " WHERE rrsets.id = v.id", [f[0] for f in flags], [f[1] for f in flags])  # fmt: skip
+        cleared = [batch[i].rrset_id for i, c in changes.items()
+                   if c and c["description"] is None and rows[batch[i].rrset_id]["description"] is not None]  # fmt: skip
+        if cleared:
+            await conn.execute("UPDATE rrsets SET description = NULL WHERE id = ANY($1::uuid[])", cleared)
+        wanted = {i: created[(key, batch[i].rtype)] for i, (_, key) in creates.items()}
+        wanted.update({i: batch[i].rrset_id for i, c in changes.items() if c})
+        out = {}
+        if wanted:
+            out = {r["id"]: dict(r) for r in await conn.fetch(f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[])",
+                                                              list(wanted.values()))}  # fmt: skip
+        for i, rid in wanted.items():
+            results[i] = out[rid]
+        for i, c in changes.items():
+            if not c:
+                results[i] = {**rows[batch[i].rrset_id], "status": "PENDING", "action": "DELETE"}
     return results
+
+
+async def _batch_quotas(conn, z: dict, batch: list, creates: dict, changes: dict, rows: dict, results: list,
+                        alone: bool) -> None:  # fmt: skip
+    """The project's quotas for the batch's creates and record-changing updates: the zone-wide
+    ones for all of them together (past them: _Retry, or the item's own error when `alone`), then
+    each recordset's size. Items that fail leave `creates`/`changes` and get their error."""
+    limits = await policy.get_quotas(conn, z["project_id"])
+    if limits["zone_recordsets"] >= 0 or limits["zone_records"] >= 0:
+        n_rrsets, n_records = await conn.fetchrow(
+            "SELECT count(*), coalesce(sum(cardinality(records)) FILTER (WHERE NOT managed AND type <> $2), 0)"
+            " FROM rrsets WHERE zone_id = $1", z["id"], SOA)  # fmt: skip
+        grow = sum(len(set(batch[i].recs)) for i in creates)
+        for i, c in changes.items():
+            if "recs" in c:
+                r = rows[batch[i].rrset_id]
+                delta = len(set(c["recs"])) - (0 if r["managed"] else len(r["records"]))
+                grow += delta if alone else max(0, delta)  # a batch: as if every shrinking update came last
+        error = ((policy.over_quota(limits, "zone_recordsets", n_rrsets, len(creates)) if creates else None)
+                 or policy.over_quota(limits, "zone_records", n_records, grow))  # fmt: skip
+        if error is not None:
+            if not alone:
+                raise _Retry()
+            results[0] = error
+            creates.clear()
+            changes.clear()
+            return
+    for i in list(creates) + [i for i, c in changes.items() if "recs" in c]:
+        recs = batch[i].recs if i in creates else changes[i]["recs"]
+        if (error := policy.over_quota(limits, "recordset_records", 0, len(set(recs)))) is not None:
+            results[i] = error
+            creates.pop(i, None)
+            changes.pop(i, None)

@@ -572,6 +572,49 @@ def test_thousands_of_zones_at_once_are_rate_limited_not_lost(secondary):
     assert len(sec.notifies) <= 310
 
 
+def test_a_secondary_left_behind_is_notified_again_until_it_has_the_change(secondary):
+    """It answers the NOTIFY but does not transfer (its SOA stays old): NOTIFYed again after
+    `renotify` seconds, then after twice as long; once it has the serial, no more."""
+    from minidns.server.notify import Notifier, Secondary
+
+    sec = secondary()
+    sec.serial = 6
+    snap = _snapshots(1, 7)[0]
+
+    async def go():
+        n = Notifier([Secondary("127.0.0.1", sec.port)], renotify=0.4)
+        await n.start()
+        n.changed(snap)
+        await asyncio.sleep(1.35)  # NOTIFY at 0, again at ~0.45 and ~0.9 (doubling: next ~1.8)
+        behind = len(sec.notifies)
+        sec.serial = 7
+        await asyncio.sleep(1.5)
+        n.stop()
+        return behind, n.renotified
+
+    behind, renotified = asyncio.run(go())
+    assert all(m.answer[0][0].serial == 7 for _, m in sec.notifies)
+    assert behind == 3 and renotified == 2, (behind, renotified)
+    assert len(sec.notifies) == behind  # caught up: left alone
+
+
+def test_renotify_zero_never_notifies_again(secondary):
+    from minidns.server.notify import Notifier, Secondary
+
+    sec = secondary()
+    sec.serial = 6
+
+    async def go():
+        n = Notifier([Secondary("127.0.0.1", sec.port)], renotify=0)
+        await n.start()
+        n.changed(_snapshots(1, 7)[0])
+        await asyncio.sleep(1.0)
+        n.stop()
+
+    asyncio.run(go())
+    assert len(sec.notifies) == 1
+
+
 def test_signed_notify_to_a_secondary_with_a_key(served, database_url, secondary):
     sec = secondary(keyring=KEYRING)
     s, _ = served(extra=f'secondaries = [{{ address = "127.0.0.1", port = {sec.port}, key = "xfr-key." }}]')
