@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DNS cookie secret, 16 octets in hex; servers of one anycast set must share it (default: "
                         "random at each start) [cookie_secret]")
     s.add_argument("--api-listen", metavar="HOST:PORT", help="address of the HTTP API (default 127.0.0.1:9001) [api_listen]")
+    s.add_argument("--api-max-requests", type=int, metavar="N",
+                   help="API requests worked on at once; more are answered 503 with Retry-After (default 256) [api_max_requests]")
     s.add_argument("--no-api", dest="api", action="store_const", const=False, help="do not serve the HTTP API [api]")
     s.add_argument("--events-zone", metavar="ZONE",
                    help="zone of the records made from Nova and Neutron events (of projects without their own zone, see --events-zone-suffix); may use %%(project_id)s [events_zone]")

@@ -27,6 +27,7 @@ log = logging.getLogger("minidns.api")
 
 # Paths anyone may read: liveness, readiness, metrics, the API description and version discovery.
 PUBLIC = {"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v2", "/v2/"}
+BUSY = web.AppKey("busy", list)
 TOKEN_CACHE_SECONDS = 10.0
 HOUSEKEEPING_EVERY = 3600.0  # seconds between housekeeping passes (stale imports, event retention)
 
@@ -55,8 +56,18 @@ async def request_id_and_errors(request: web.Request, handler):
     rid = f"req-{uuid.uuid4()}"
     request["request_id"] = rid
     started = time.monotonic()
+    busy = request.app[BUSY]
     try:
-        response = await handler(request)
+        # Requests worked on at once are bounded (api_max_requests), and with them the memory their
+        # bodies and results hold; the monitoring routes always answer.
+        if busy[0] >= busy[1] and request.path not in PUBLIC:
+            raise ApiError(503, "service_unavailable", f"{busy[0]} requests are being worked on; try again shortly",
+                           {"Retry-After": "1"})  # fmt: skip
+        busy[0] += 1
+        try:
+            response = await handler(request)
+        finally:
+            busy[0] -= 1
     except ApiError as e:
         response = json_response({"code": e.status, "type": e.type, "message": e.message, "request_id": rid},
                                  e.status, e.headers)  # fmt: skip
@@ -150,6 +161,7 @@ def make_app(database, server, config) -> web.Application:
 
     app[EVENTS] = EventBatcher(database.store, getattr(config, "events_max_pending", 10_000))
     app[TOKEN_CACHE] = {}
+    app[BUSY] = [0, getattr(config, "api_max_requests", 256)]  # [requests being worked on, the most at once]
     for module in route_modules():
         app.add_routes(module.routes)
     return app

@@ -71,6 +71,7 @@ class Config:
     # The HTTP API (Designate v2 compatible) and event ingest
     api: bool = True  # serve the API (it needs the database)
     api_listen: str = "127.0.0.1:9001"  # HOST:PORT of the API
+    api_max_requests: int = 256  # API requests worked on at once; more get 503 with Retry-After
     api_tokens: tuple = ()  # [{token, project, role}] besides those made with `minidns token create`
     # Event ingest (POST /v1/events): where Nova, Neutron and CloudStack records go and how they are named
     events_zone: str | None = None  # zone of Nova/Neutron records; may use %(project_id)s / %(project)s
@@ -202,8 +203,9 @@ class Config:
         return 1
 
     def _check_abuse_settings(self) -> None:
-        if min(self.tcp_max_per_client, self.xfr_max_concurrent, self.events_max_pending) < 1 or self.tcp_query_timeout <= 0:
-            raise ConfigError("tcp_max_per_client, tcp_query_timeout, xfr_max_concurrent and events_max_pending must be positive")
+        if min(self.tcp_max_per_client, self.xfr_max_concurrent, self.events_max_pending, self.api_max_requests) < 1 or self.tcp_query_timeout <= 0:
+            raise ConfigError("tcp_max_per_client, tcp_query_timeout, xfr_max_concurrent, events_max_pending and "
+                              "api_max_requests must be positive")
         rates = (self.rrl_responses_per_second, self.rrl_errors_per_second, self.rrl_nxdomains_per_second)
         if min(rates) < 0 or self.rrl_slip < 0 or self.rrl_window < 1 or self.rrl_max_table < 1:
             raise ConfigError("rrl_*_per_second and rrl_slip must be 0 or more, rrl_window and rrl_max_table positive")

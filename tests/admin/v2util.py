@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
+import uuid
 
 import asyncpg
 import dns.rcode
@@ -72,3 +75,29 @@ def sql(api, query: str, *args):
             await conn.close()
 
     return asyncio.run(run())
+
+
+@contextlib.contextmanager
+def zone_locked(api, zone_id: str):
+    """Hold the zone's row lock from another connection (as a long write would), so the API's
+    writes to the zone queue up behind it until the block ends."""
+    locked, release = threading.Event(), threading.Event()
+
+    async def hold():
+        conn = await asyncpg.connect(api.database_url)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT 1 FROM zones WHERE id = $1 FOR UPDATE", uuid.UUID(zone_id))
+                locked.set()
+                await asyncio.to_thread(release.wait, 30)
+        finally:
+            await conn.close()
+
+    holder = threading.Thread(target=asyncio.run, args=(hold(),))
+    holder.start()
+    assert locked.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(30)
