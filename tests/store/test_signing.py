@@ -5,6 +5,7 @@ follower applying it equals a reload."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from minidns.dnssec.zone import nsec3_hash, nsec3_next, nsec3_owner
 from minidns.store import dnssec, tasks
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
+from minidns.store.recordsets import RecordsetWriter
 from minidns.store.writer import Edit, NotFound, Unsignable, ZoneLog
 from minidns.zones.changes import unpack_rrs
 
@@ -185,6 +187,26 @@ async def test_events_batch_into_a_signed_zone(store, pool, signed):  # noqa: F8
             log.keep(await log.write(conn, signed.zone_id, [Edit("add", f"h{i}", "A", None, (f"192.0.2.{i + 10}",))]), "test")
         await log.flush(conn)
     check_signed(await zone_rows(pool, signed.zone_id))
+
+
+async def test_api_writes_batched_into_a_signed_zone(store, pool, signed):  # noqa: F811
+    """The API's group commit (store/recordsets.py) makes one change of many creates, updates and
+    deletes at once: names and NSEC3 hashes come and go together, and the zone stays signed."""
+    writer = RecordsetWriter(store)
+    zid = signed.zone_id
+    made = await asyncio.gather(*[writer.create(zid, None, name=f"b{i}.{ZONE}", rtype="A", records=[f"192.0.2.{i + 1}"])
+                                  for i in range(20)])  # fmt: skip
+    serial = await pool.fetchval("SELECT serial FROM zones WHERE id = $1", zid)
+    await asyncio.gather(*[writer.update(zid, None, r["id"], {"records": ["198.51.100.1", "198.51.100.2"], "ttl": 77})
+                           for r in made[:10]],
+                         *[writer.delete(zid, None, r["id"]) for r in made[10:]],
+                         *[writer.create(zid, None, name=f"c{i}.deep.{ZONE}", rtype="TXT", records=[f'"{i}"'])
+                           for i in range(5)])  # fmt: skip
+    rows = await zone_rows(pool, zid)
+    check_signed(rows)
+    names = {r["name"] for r in rows if r["type"] == 1}
+    assert {f"b{i}.{ZONE}" for i in range(10)} <= names and not names & {f"b{i}.{ZONE}" for i in range(10, 20)}
+    assert await pool.fetchval("SELECT serial FROM zones WHERE id = $1", zid) - serial < 25  # batched: fewer serials
 
 
 async def test_writing_a_signed_zone_needs_the_master_key(store, pool, signed):  # noqa: F811
