@@ -13,10 +13,10 @@ a state are kept; the zone is ACTIVE when the configured share of its secondarie
 ERROR when the timeout passes first (polling goes on slower and can still turn it ACTIVE).
 
 Re-NOTIFY: a secondary still behind `renotify` seconds after the change is NOTIFYed again, then
-after twice as long, and so on up to RENOTIFY_MAX. A NOTIFY answered is not a transfer done: a
-secondary can drop the transfer it started (a busy primary, an IXFR it gave up on) and would
-otherwise wait for its SOA refresh timer, an hour by default (RFC 1996 §4.7 lets a primary
-re-notify).
+after twice as long, and so on up to RENOTIFY_MAX. A NOTIFY only prompts a secondary to check
+the zone's SOA (RFC 1996 §3), so an answered one is not a transfer done: a secondary can drop the
+transfer it started (a busy primary, an IXFR it gave up on) and would otherwise wait for its SOA
+refresh timer, an hour by default.
 """
 
 from __future__ import annotations
