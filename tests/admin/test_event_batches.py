@@ -4,6 +4,7 @@ its own outcomes: a duplicate sent concurrently is applied once, a bad one fails
 from __future__ import annotations
 
 import copy
+import time
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -162,3 +163,28 @@ def test_event_the_database_refuses_fails_alone(sink, database_url):
     sink.wait_dns("vm42.cloud.test", "A", lambda m: bool(m.answer))
     assert sink.dig("vm41.cloud.test", "A").rcode() == 3
     assert not db_fetch(database_url, "SELECT 1 FROM events WHERE message_id LIKE 'poison%'")
+
+
+def test_an_event_whose_sender_hung_up_while_it_waited_is_not_applied(sink, database_url):
+    """Events queue behind the events lock; one whose sender hangs up meanwhile is neither applied
+    nor recorded, so the sender's retry applies it as new (nothing accepted and lost)."""
+    from minidns.store.events import EVENTS_LOCK
+    from v2util import holding, post_and_hang_up
+
+    kept, dropped = nova(1), nova(2)
+    with ThreadPoolExecutor(1) as pool, holding(sink, "SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK):
+        first = pool.submit(sink.post, "/v1/events", json=kept, token=INGEST)
+        time.sleep(0.5)  # its batch waits for the lock
+        post_and_hang_up(sink, "/v1/events", dropped, INGEST)
+        time.sleep(0.3)
+        assert not first.done()
+    r = first.result()
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+    after = sink.post("/v1/events", json=nova(3), token=INGEST)  # the queue has moved on past it
+    assert after.status_code == 200, after.text
+    ids = {r["message_id"] for r in db_fetch(database_url, "SELECT message_id FROM events")}
+    assert kept["message_id"] in ids and dropped["message_id"] not in ids
+    assert sink.dig("vm2.cloud.test", "A").rcode() == 3  # NXDOMAIN: not applied
+    again = sink.post("/v1/events", json=dropped, token=INGEST)
+    assert again.status_code == 200 and again.json()["status"] == "applied" and not again.json()["duplicate"], again.text
+    sink.wait_dns("vm2.cloud.test", "A", lambda m: bool(m.answer))

@@ -6,15 +6,13 @@ not made."""
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import orjson
 
 from conftest import ADMIN, ALICE
-from v2util import make_rrset, make_zone, sql, zone_locked
+from v2util import make_rrset, make_zone, post_and_hang_up, sql, zone_locked
 
 
 def _changes(api, zone: str) -> int:
@@ -150,20 +148,12 @@ def test_a_write_whose_client_hung_up_while_it_waited_is_not_made(api):
     """Writes queue behind the zone's lock; one whose client hangs up meanwhile is dropped from
     the queue (its request cancelled), the others are made."""
     zid = make_zone(api, "gone.test.")["id"]
-    host, port = api.url.removeprefix("http://").split(":")
-
-    def post_and_hang_up(name: str) -> None:
-        body = orjson.dumps({"name": name, "type": "A", "records": ["10.0.0.2"]})
-        with socket.create_connection((host, int(port))) as s:
-            s.sendall(f"POST /v2/zones/{zid}/recordsets HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {ADMIN}\r\n"
-                      f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-            time.sleep(0.5)  # long enough for the server to have queued it
-
     with ThreadPoolExecutor(1) as pool, zone_locked(api, zid):
         first = pool.submit(api.post, f"/v2/zones/{zid}/recordsets",
                             json={"name": "kept.gone.test.", "type": "A", "records": ["10.0.0.1"]})  # fmt: skip
         time.sleep(0.5)  # its batch waits for the lock
-        post_and_hang_up("dropped.gone.test.")
+        post_and_hang_up(api, f"/v2/zones/{zid}/recordsets", {"name": "dropped.gone.test.", "type": "A",
+                                                               "records": ["10.0.0.2"]}, ADMIN)  # fmt: skip
         time.sleep(0.3)
         assert not first.done()
     r = first.result()

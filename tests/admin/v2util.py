@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 import uuid
 
 import asyncpg
+import orjson
 import dns.rcode
 import dns.rdatatype
 
@@ -78,16 +80,16 @@ def sql(api, query: str, *args):
 
 
 @contextlib.contextmanager
-def zone_locked(api, zone_id: str):
-    """Hold the zone's row lock from another connection (as a long write would), so the API's
-    writes to the zone queue up behind it until the block ends."""
+def holding(api, sql: str, *args):
+    """Run `sql` (which takes a lock) in a transaction of another connection and hold it until the
+    block ends, as a long write would: the API's writes needing that lock queue up behind it."""
     locked, release = threading.Event(), threading.Event()
 
     async def hold():
         conn = await asyncpg.connect(api.database_url)
         try:
             async with conn.transaction():
-                await conn.execute("SELECT 1 FROM zones WHERE id = $1 FOR UPDATE", uuid.UUID(zone_id))
+                await conn.execute(sql, *args)
                 locked.set()
                 await asyncio.to_thread(release.wait, 30)
         finally:
@@ -101,3 +103,19 @@ def zone_locked(api, zone_id: str):
     finally:
         release.set()
         holder.join(30)
+
+
+def zone_locked(api, zone_id: str):
+    """The zone's row lock held (writes to the zone wait)."""
+    return holding(api, "SELECT 1 FROM zones WHERE id = $1 FOR UPDATE", uuid.UUID(zone_id))
+
+
+def post_and_hang_up(api, path: str, body, token: str, wait: float = 0.5) -> None:
+    """POST `body` (JSON) to `path` over a connection of its own, and close it after `wait`
+    seconds without reading the reply: a client that gives up."""
+    host, port = api.url.removeprefix("http://").split(":")
+    data = orjson.dumps(body)
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {token}\r\n"
+                  f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+        time.sleep(wait)  # long enough for the server to have taken the request
