@@ -6,6 +6,11 @@ RRset whose data changed can never be served an old signature. Inception is an h
 expiration `validity` ahead less a spread drawn from the RRset (so signatures do not all expire
 together); a cached signature is made again once 75% of its validity has passed. The engine is
 single-threaded, so concurrent queries for one RRset sign it once: the first one signs and caches.
+
+The NSEC of a name error is owned by the name asked (RFC 9824), so a random-subdomain flood makes
+one per query, never asked again. Those signatures are kept apart, in a small cache of their own
+(NX_RECENT, two generations: enough for the A and AAAA a resolver asks together): a flood churns
+that one and leaves the signatures of the zone's real RRsets in place.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .records import INCEPTION_SKEW, KEY_SIGNED, VALIDITY, count_labels, remembe
 
 REFRESH_AT = 0.75  # of the validity: a cached signature is made again after this share
 EPOCH = 3600  # seconds a rendered signed reply may be reused before it is rendered (and signed) anew
+NX_RECENT = 4096  # name errors' NSEC signatures kept apart, per generation
 
 
 @dataclass(eq=False)
@@ -76,6 +82,8 @@ class Signer:
     def __init__(self, cache: SignatureCache | None = None):
         self.cache = cache if cache is not None else SignatureCache()  # an empty cache is falsy (__len__)
         self.tails: dict[tuple, tuple[bytes, int]] = {}  # compact_nxdomain's encoded SOA part
+        self.nx_young: dict[tuple, tuple[tuple[bytes, ...], float]] = {}  # name errors' NSEC signatures
+        self.nx_old: dict[tuple, tuple[tuple[bytes, ...], float]] = {}
 
     def compact_nxdomain(self, zone: Snapshot, zk: ZoneKeys, qkey: bytes, question_len: int,
                          now: float) -> tuple[bytes, int]:  # fmt: skip
@@ -92,8 +100,16 @@ class Signer:
                 self.tails.clear()
             head = self.tails[key] = render_section_tail(question_len, zone.origin, [soa, soa_sigs])
         rdata = b"\x01\x00" + qkey + NXNAME_BITMAP
-        sigs = self.rrsigs(zk, RRset(qkey, NSEC, zone.neg_ttl, (rdata,)), now).rdatas
         ttl = zone.neg_ttl
+        key = (zk.ident, qkey, ttl)
+        hit = self.nx_young.get(key) or self.nx_old.get(key)
+        if hit is not None and now < hit[1]:
+            sigs = hit[0]
+        else:
+            sigs, refresh_at = self._make(zk, qkey, NSEC, ttl, (rdata,), count_labels(qkey), now)
+            if len(self.nx_young) >= NX_RECENT:
+                self.nx_old, self.nx_young = self.nx_young, {}
+            self.nx_young[key] = (sigs, refresh_at)
         # Both owners point at the question name (offset 12); the next name is not compressed
         # (RFC 4034 §4.1.1, RFC 3597 §4).
         out = [head[0], pack("!HHHIH", 0xC00C, NSEC, 1, ttl, len(rdata)), rdata]
@@ -113,12 +129,19 @@ class Signer:
         key = (zk.ident, owner, rtype, ttl, rrset.rdatas, labels)
         sigs = self.cache.get(key, now)
         if sigs is None:
-            signers = zk.key_signers if rtype in KEY_SIGNED else zk.zone_signers
-            inception, expiration = expiration_for(owner, rtype, now, zk.validity)
-            sigs = rrsig_rdatas(signers, zk.origin, wildcard or owner, rtype, ttl, rrset.rdatas, labels, inception, expiration)
-            self.cache.signed += len(sigs)
-            self.cache.put(key, sigs, inception + INCEPTION_SKEW + (expiration - inception - INCEPTION_SKEW) * REFRESH_AT)
+            sigs, refresh_at = self._make(zk, owner, rtype, ttl, rrset.rdatas, labels, now, wildcard)
+            self.cache.put(key, sigs, refresh_at)
         return RRset(rrset.owner, RRSIG, rrset.ttl, sigs)
+
+    def _make(self, zk: ZoneKeys, owner: bytes, rtype: int, ttl: int, rdatas, labels: int, now: float,
+              wildcard: bytes | None = None) -> tuple[tuple[bytes, ...], float]:  # fmt: skip
+        """New RRSIG RDATAs over an RRset (signed as the `wildcard`'s when it was made from one),
+        and when to make them again."""
+        signers = zk.key_signers if rtype in KEY_SIGNED else zk.zone_signers
+        inception, expiration = expiration_for(owner, rtype, now, zk.validity)
+        sigs = rrsig_rdatas(signers, zk.origin, wildcard or owner, rtype, ttl, rdatas, labels, inception, expiration)
+        self.cache.signed += len(sigs)
+        return sigs, inception + INCEPTION_SKEW + (expiration - inception - INCEPTION_SKEW) * REFRESH_AT
 
     # -- answers ----------------------------------------------------------------------------
     def sign_answer(self, zone: Snapshot, zk: ZoneKeys, qtype: int, ans: Answer, now: float, co: bool) -> None:

@@ -363,3 +363,48 @@ def test_name_error_too_large_for_the_payload_is_truncated():
     assert r.flags & dns.flags.TC and not r.authority
     r = ask(e, "nothere.example.test.", payload=1232)
     assert not r.flags & dns.flags.TC and _types(nsec(r.authority)) == {"RRSIG", "NSEC", "NXNAME"}
+
+
+REAL = [("www.example.test.", "A"), ("mail.example.test.", "MX"), ("ns1.example.test.", "A"),
+        ("alias.example.test.", "CNAME"), ("x.wild.example.test.", "TXT"), ("example.test.", "DNSKEY")]
+
+
+def test_a_flood_of_missing_names_leaves_the_real_names_cached(clock):
+    """A random-subdomain flood (each name once) neither pushes the real names' replies out of the
+    reply cache nor their signatures out of the signature cache, however small both are: its
+    replies are not cached on a first sight and its NSEC signatures are kept apart."""
+    e = Engine(EngineSettings(cache_entries=200, signature_cache_entries=20), clock=clock)
+    e.set_zones([make_zone([K.generate(K.ECDSAP256SHA256, "csk")])])
+    for name, rdtype in REAL:
+        ask(e, name, rdtype)
+    ask(e, "nothere.example.test.")  # the SOA's signature, which every denial carries
+    cached, signed = len(e.udp_cache), e.signer.cache.signed
+    for i in range(3000):
+        assert ask(e, f"flood{i}.example.test.").authority  # a signed denial each
+    assert e.signer.cache.signed - signed == 3000  # one NSEC signature per flood name
+    assert len(e.udp_cache) == cached
+    hits = e.stats.engine_hits[False]
+    signed = e.signer.cache.signed
+    replies = [ask(e, name, rdtype) for name, rdtype in REAL]
+    assert e.stats.engine_hits[False] - hits == len(REAL)  # every one from the reply cache
+    assert all(validate_all(e, r, clock) >= 1 for r in replies)
+    e.udp_cache.clear()
+    for name, rdtype in REAL:
+        ask(e, name, rdtype)
+    assert e.signer.cache.signed == signed  # and their signatures still cached
+
+
+def test_a_name_error_asked_again_is_cached_and_one_nsec_signature_serves_every_type(engine, clock):
+    before = len(engine.udp_cache)
+    first = ask(engine, "typo.example.test.")
+    signed = engine.signer.cache.signed
+    assert len(engine.udp_cache) == before  # once: not kept
+    assert ask(engine, "typo.example.test.").authority == first.authority  # the same signature (kept apart)
+    assert len(engine.udp_cache) == before + 1  # twice: kept
+    hits = engine.stats.engine_hits[False]
+    ask(engine, "typo.example.test.")
+    assert engine.stats.engine_hits[False] == hits + 1
+    aaaa = ask(engine, "typo.example.test.", "AAAA")  # a resolver's AAAA after its A: no new signature
+    assert engine.signer.cache.signed == signed  # signed once, for the first
+    nsec = [r for r in aaaa.authority if r.rdtype == dns.rdatatype.NSEC]
+    assert nsec and validate_all(engine, aaaa, clock) == 2

@@ -220,3 +220,20 @@ def test_unexpected_error_is_servfail_not_silence(engine, monkeypatch):
     monkeypatch.setattr(eng, "resolve", boom)
     r = ask(engine, query("fresh.example.test."))
     assert r.rcode() == dns.rcode.SERVFAIL
+
+
+def test_a_flood_of_missing_names_does_not_push_out_cached_replies():
+    """Name errors are cached from their second query on (Doorkeeper), so a flood of names asked
+    once each leaves the reply cache to what is asked again and again."""
+    e = Engine(EngineSettings(cache_entries=100))
+    e.set_zones([zone()])
+    ask(e, query())
+    cached = len(e.udp_cache)
+    for i in range(1000):
+        assert ask(e, query(f"n{i}.example.test.")).rcode() == dns.rcode.NXDOMAIN
+    assert len(e.udp_cache) == cached
+    hits = e.stats.engine_hits[False]
+    assert ask(e, query()).answer and e.stats.engine_hits[False] == hits + 1
+    for _ in range(3):  # the same missing name again: cached from its second time, a hit the third
+        ask(e, query("typo.example.test."))
+    assert e.stats.engine_hits[False] == hits + 2
