@@ -20,7 +20,7 @@ import pytest
 
 from minidns.dnssec import keys as K
 from minidns.dnssec.records import count_labels, type_bitmap
-from minidns.dnssec.signer import SignatureCache, Signer, ZoneKeys, predecessor
+from minidns.dnssec.signer import SignatureCache, ZoneKeys, predecessor
 from minidns.server.engine import Engine, EngineSettings
 from minidns.zones.loader import load_zone_text
 
