@@ -9,8 +9,8 @@ single-threaded, so concurrent queries for one RRset sign it once: the first one
 
 The NSEC of a name error is owned by the name asked (RFC 9824), so a random-subdomain flood makes
 one per query, never asked again. Those signatures are kept apart, in a small cache of their own
-(NX_RECENT, two generations: enough for the A and AAAA a resolver asks together): a flood churns
-that one and leaves the signatures of the zone's real RRsets in place.
+(NX_RECENT: enough for the A and AAAA a resolver asks together): a flood churns that one and
+leaves the signatures of the zone's real RRsets in place.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .records import INCEPTION_SKEW, KEY_SIGNED, VALIDITY, count_labels, remembe
 
 REFRESH_AT = 0.75  # of the validity: a cached signature is made again after this share
 EPOCH = 3600  # seconds a rendered signed reply may be reused before it is rendered (and signed) anew
-NX_RECENT = 4096  # name errors' NSEC signatures kept apart, per generation
+NX_RECENT = 8192  # name errors' NSEC signatures kept apart
 
 
 @dataclass(eq=False)
@@ -82,8 +82,7 @@ class Signer:
     def __init__(self, cache: SignatureCache | None = None):
         self.cache = cache if cache is not None else SignatureCache()  # an empty cache is falsy (__len__)
         self.tails: dict[tuple, tuple[bytes, int]] = {}  # compact_nxdomain's encoded SOA part
-        self.nx_young: dict[tuple, tuple[tuple[bytes, ...], float]] = {}  # name errors' NSEC signatures
-        self.nx_old: dict[tuple, tuple[tuple[bytes, ...], float]] = {}
+        self.nx_cache = SignatureCache(NX_RECENT)  # name errors' NSEC signatures, apart from the rest
 
     def compact_nxdomain(self, zone: Snapshot, zk: ZoneKeys, qkey: bytes, question_len: int,
                          now: float) -> tuple[bytes, int]:  # fmt: skip
@@ -102,14 +101,10 @@ class Signer:
         rdata = b"\x01\x00" + qkey + NXNAME_BITMAP
         ttl = zone.neg_ttl
         key = (zk.ident, qkey, ttl)
-        hit = self.nx_young.get(key) or self.nx_old.get(key)
-        if hit is not None and now < hit[1]:
-            sigs = hit[0]
-        else:
+        sigs = self.nx_cache.get(key, now)
+        if sigs is None:
             sigs, refresh_at = self._make(zk, qkey, NSEC, ttl, (rdata,), count_labels(qkey), now)
-            if len(self.nx_young) >= NX_RECENT:
-                self.nx_old, self.nx_young = self.nx_young, {}
-            self.nx_young[key] = (sigs, refresh_at)
+            self.nx_cache.put(key, sigs, refresh_at)
         # Both owners point at the question name (offset 12); the next name is not compressed
         # (RFC 4034 §4.1.1, RFC 3597 §4).
         out = [head[0], pack("!HHHIH", 0xC00C, NSEC, 1, ttl, len(rdata)), rdata]

@@ -68,8 +68,8 @@ class ReplyCache:
 
     Two generations bound the memory, by entries and by octets: when the young one is full it
     becomes the old one and the previous old one is dropped; a hit in the old generation is moved to
-    the young one, so what is asked often stays. A name error enters only when asked a second
-    time (Doorkeeper), so a flood of random names does not churn it at all. Each value
+    the young one, so what is asked often stays. A name error enters only when its name is asked
+    a second time (Doorkeeper), so a flood of random names does not churn it at all. Each value
     is (reply without its ID, version) where `version.live` says whether the snapshot (or zone table) it
     came from is still current.
     """
@@ -115,11 +115,11 @@ class ReplyCache:
 
 
 class Doorkeeper:
-    """Keys seen once lately, over two generations of `size`: a name error's reply is cached only
-    when its query comes a second time. A random-subdomain flood asks each name once, so its
+    """Names seen once lately, over two generations of `size`: a name error's reply is cached only
+    when its name is asked a second time. A random-subdomain flood asks each name once, so its
     replies never enter the reply cache and do not push out the replies real traffic asks for
-    again and again; a name error asked repeatedly (a typo, a resolver's retry) is cached from its
-    second time."""
+    again and again; a missing name asked repeatedly (a typo, a resolver's retry, its AAAA after
+    its A) is cached from its second time."""
 
     __slots__ = ("young", "old", "size")
 
@@ -196,7 +196,6 @@ class Engine:
         self.udp_cache = ReplyCache(settings.cache_entries)
         self.tcp_cache = ReplyCache(settings.cache_entries // 4)
         self.doorkeeper = Doorkeeper(max(1024, settings.cache_entries // 8))
-        self.name_error = False  # whether the reply _answer made last is a name error
         self.chaos = _chaos_names(settings)
         self.xfr = None  # server/transfers.Transfers: transfers, NOTIFY and TSIG-signed messages
         self.stats = QueryStats()
@@ -286,7 +285,7 @@ class Engine:
             log.exception("internal error answering %r", data)
             return render_error(query.id, query.flags & _OPCODE_RD, data[12 : query.qend], SERVFAIL, None), query.qtype
         cacheable = (query.edns is None or query.edns.options in _NSID_ONLY) and not query.tsig
-        if owner is not None and cacheable and plain and (not self.name_error or self.doorkeeper.seen(key)):
+        if owner is not None and cacheable and plain:
             tail = reply[2:]
             if folded:
                 tail = tail[:10] + key[10 : query.qend - 2] + tail[query.qend - 2 :]
@@ -379,7 +378,6 @@ class Engine:
         question = data[12 : q.qend] if q.opcode in _ECHOED else b""
         edns = q.edns
         keep = q.flags & (_OPCODE_RD | CD)
-        self.name_error = False
         if edns is not None and edns.version > 0:  # RFC 6891 §6.1.3: BADVERS, with our version 0
             return render_error(q.id, keep, question, 0, self._opt(q, BADVERS >> 4)), None
         if q.opcode != QUERY:
@@ -412,16 +410,20 @@ class Engine:
         if zone is None:  # a name outside every zone: EDE "Not Authoritative", as NSD and Knot
             return render_error(q.id, keep, question, REFUSED, self._opt(q, ede=EDE_NOT_AUTHORITATIVE)), table.version
         ans = resolve(zone, q.key, q.qtype)
-        self.name_error = ans.nxname is not None and not ans.answer
-        if zone.keys is not None and edns is not None and edns.do:
-            if ans.nxname is not None and not ans.answer:  # the name error a random-name flood asks for
+        owner = zone.version
+        signed = zone.keys is not None and edns is not None and edns.do
+        if ans.nxname is not None and not ans.answer:  # a name error: what a random-name flood asks for
+            if not self.doorkeeper.seen(q.key):
+                owner = None  # not cached before the name is asked again
+            if signed:
                 reply = self._compact_nxdomain(zone, q, question, keep, limit)
                 if reply is not None:
-                    return reply, zone.version
+                    return reply, owner
+        if signed:
             self._sign(zone, q, ans)
         flags = keep | ans.rcode | (AA if ans.aa else 0)
         sections = (ans.answer, ans.authority, ans.additional)
-        return render(q.id, flags, question, q.key, sections, self._opt(q), limit, ans.glue), zone.version
+        return render(q.id, flags, question, q.key, sections, self._opt(q), limit, ans.glue), owner
 
     def _sign(self, zone: Snapshot, q: Query, ans) -> None:
         """The signing stage (RFC 4035 §3.1, RFC 9824): RRSIGs from the signature cache, denial
