@@ -439,11 +439,12 @@ def _runs(batch: list) -> list[list]:
     runs: list[list] = [[]]
     seen: set = set()
     for it in batch:
-        rid = getattr(it, "rrset_id", None)
-        if rid is not None and rid in seen:
-            runs.append([])
-            seen = set()
-        seen.add(rid)
+        rid = getattr(it, "rrset_id", None)  # None: a create
+        if rid is not None:
+            if rid in seen:
+                runs.append([])
+                seen = set()
+            seen.add(rid)
         runs[-1].append(it)
     return runs
 
@@ -517,7 +518,8 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
             rows = {r["id"]: dict(r) for r in await conn.fetch(
                 f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[]) AND r.zone_id = $2", ids, zone_id)}  # fmt: skip
         creates: dict[int, tuple[dns.name.Name, bytes]] = {}  # item → (owner, owner key)
-        changes: dict[int, dict] = {}  # update/delete item → what it makes of its row
+        updates: dict[int, dict] = {}  # item → its recordset's new records, ttl, ttl_default, description
+        deletes: list[int] = []
         for i, it in enumerate(batch):
             if it.project is not None and it.project != z["project_id"]:
                 results[i] = ZoneNotFound(f"Could not find Zone {zone_id}")
@@ -532,21 +534,19 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
             elif (error := _rrset_error(it, rows.get(it.rrset_id), z)) is not None:
                 results[i] = error
             elif isinstance(it, _Delete):
-                changes[i] = {}
+                deletes.append(i)
+                results[i] = {**rows[it.rrset_id], "status": "PENDING", "action": "DELETE"}
             else:
                 r, v = rows[it.rrset_id], it.values
                 try:
-                    recs = _parse_all(r["type"], check_records(v["records"], r["type"]), origin) if "records" in v \
-                        else tuple(r["records"])
+                    given = _parse_all(r["type"], check_records(v["records"], r["type"]), origin) if "records" in v else None
                 except Invalid as e:
                     results[i] = e
                     continue
-                ttl_default, ttl = r["ttl_default"], r["ttl"]
-                if "ttl" in v:
-                    ttl_default = v["ttl"] is None
-                    ttl = z["ttl"] if ttl_default else v["ttl"]
-                changes[i] = {"recs": recs, "ttl": ttl, "ttl_default": ttl_default,
-                              "description": v.get("description", r["description"])}  # fmt: skip
+                ttl_default = v["ttl"] is None if "ttl" in v else r["ttl_default"]
+                ttl = (z["ttl"] if ttl_default else v["ttl"]) if "ttl" in v else r["ttl"]
+                updates[i] = {"given": given, "recs": tuple(r["records"]) if given is None else given, "ttl": ttl,
+                              "ttl_default": ttl_default, "description": v.get("description", r["description"])}  # fmt: skip
         # Creates: checked against the RRsets at their owners and against each other.
         types: dict[bytes, set] = {}
         if creates:
@@ -564,17 +564,17 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
                 del creates[i]
                 continue
             have.add(it.rtype)
-        if policy is not None and (creates or any("recs" in c for c in changes.values())):
-            await _batch_quotas(conn, z, batch, creates, changes, rows, results, alone)
-        if not creates and not changes:
+        if policy is not None and (creates or any(u["given"] is not None for u in updates.values())):
+            await _batch_quotas(conn, z, batch, creates, updates, rows, results, alone)
+        if not (creates or updates or deletes):
             return results
         edits = [Edit("create", creates[i][0].to_text(), batch[i].rtype,
                       batch[i].ttl if batch[i].ttl is not None else z["ttl"], batch[i].recs, batch[i].description)
                  for i in creates]  # fmt: skip
-        for i, c in changes.items():
+        for i, u in updates.items():
             r = rows[batch[i].rrset_id]
-            edits.append(Edit("replace", r["name"], r["type"], c["ttl"], c["recs"], c["description"]) if c
-                         else Edit("delete", r["name"], r["type"]))  # fmt: skip
+            edits.append(Edit("replace", r["name"], r["type"], u["ttl"], u["recs"], u["description"]))
+        edits += [Edit("delete", rows[batch[i].rrset_id]["name"], rows[batch[i].rrset_id]["type"]) for i in deletes]
         try:
             async with conn.transaction():
                 await store._change(conn, zone_id, edits, "api", {})
@@ -583,52 +583,46 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
                 results[0] = e
                 return results
             raise _Retry() from None  # a record the writer refuses: find whose, one at a time
-        created = {}
+        wanted = {i: batch[i].rrset_id for i in updates}  # item → the id of the recordset it answers with
         if creates:
             created = {(bytes(r["owner"]), r["type"]): r["id"] for r in await conn.fetch(
                 "SELECT id, owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
                 zone_id, list({key for _, key in creates.values()}))}  # fmt: skip
+            wanted.update({i: created[(key, batch[i].rtype)] for i, (_, key) in creates.items()})
         # What Edit does not carry: a TTL that follows the zone's, a description taken away.
-        flags = [(created[(creates[i][1], batch[i].rtype)], True) for i in creates if batch[i].ttl is None]
-        flags += [(batch[i].rrset_id, c["ttl_default"]) for i, c in changes.items()
-                  if c and c["ttl_default"] != rows[batch[i].rrset_id]["ttl_default"]]  # fmt: skip
+        flags = [(wanted[i], True) for i in creates if batch[i].ttl is None]
+        flags += [(wanted[i], u["ttl_default"]) for i, u in updates.items()
+                  if u["ttl_default"] != rows[wanted[i]]["ttl_default"]]  # fmt: skip
         if flags:
             await conn.execute("UPDATE rrsets SET ttl_default = v.d FROM unnest($1::uuid[], $2::bool[]) AS v(id, d)"
                                " WHERE rrsets.id = v.id", [f[0] for f in flags], [f[1] for f in flags])  # fmt: skip
-        cleared = [batch[i].rrset_id for i, c in changes.items()
-                   if c and c["description"] is None and rows[batch[i].rrset_id]["description"] is not None]  # fmt: skip
+        cleared = [wanted[i] for i, u in updates.items() if u["description"] is None and rows[wanted[i]]["description"] is not None]
         if cleared:
             await conn.execute("UPDATE rrsets SET description = NULL WHERE id = ANY($1::uuid[])", cleared)
-        wanted = {i: created[(key, batch[i].rtype)] for i, (_, key) in creates.items()}
-        wanted.update({i: batch[i].rrset_id for i, c in changes.items() if c})
-        out = {}
         if wanted:
             out = {r["id"]: dict(r) for r in await conn.fetch(f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[])",
                                                               list(wanted.values()))}  # fmt: skip
-        for i, rid in wanted.items():
-            results[i] = out[rid]
-        for i, c in changes.items():
-            if not c:
-                results[i] = {**rows[batch[i].rrset_id], "status": "PENDING", "action": "DELETE"}
+            for i, rid in wanted.items():
+                results[i] = out[rid]
     return results
 
 
-async def _batch_quotas(conn, z: dict, batch: list, creates: dict, changes: dict, rows: dict, results: list,
+async def _batch_quotas(conn, z: dict, batch: list, creates: dict, updates: dict, rows: dict, results: list,
                         alone: bool) -> None:  # fmt: skip
-    """The project's quotas for the batch's creates and record-changing updates: the zone-wide
-    ones for all of them together (past them: _Retry, or the item's own error when `alone`), then
-    each recordset's size. Items that fail leave `creates`/`changes` and get their error."""
+    """The project's quotas for the batch's creates and the updates given new records: the
+    zone-wide ones for all of them together (past them: _Retry, or the item's own error when
+    `alone`), then each recordset's size. Items that fail leave `creates`/`updates` with their error."""
+    resized = [i for i, u in updates.items() if u["given"] is not None]
     limits = await policy.get_quotas(conn, z["project_id"])
     if limits["zone_recordsets"] >= 0 or limits["zone_records"] >= 0:
         n_rrsets, n_records = await conn.fetchrow(
             "SELECT count(*), coalesce(sum(cardinality(records)) FILTER (WHERE NOT managed AND type <> $2), 0)"
             " FROM rrsets WHERE zone_id = $1", z["id"], SOA)  # fmt: skip
         grow = sum(len(set(batch[i].recs)) for i in creates)
-        for i, c in changes.items():
-            if "recs" in c:
-                r = rows[batch[i].rrset_id]
-                delta = len(set(c["recs"])) - (0 if r["managed"] else len(r["records"]))
-                grow += delta if alone else max(0, delta)  # a batch: as if every shrinking update came last
+        for i in resized:
+            r = rows[batch[i].rrset_id]
+            delta = len(set(updates[i]["given"])) - (0 if r["managed"] else len(r["records"]))
+            grow += delta if alone else max(0, delta)  # a batch: as if every shrinking update came last
         error = ((policy.over_quota(limits, "zone_recordsets", n_rrsets, len(creates)) if creates else None)
                  or policy.over_quota(limits, "zone_records", n_records, grow))  # fmt: skip
         if error is not None:
@@ -636,11 +630,11 @@ async def _batch_quotas(conn, z: dict, batch: list, creates: dict, changes: dict
                 raise _Retry()
             results[0] = error
             creates.clear()
-            changes.clear()
+            updates.clear()
             return
-    for i in list(creates) + [i for i, c in changes.items() if "recs" in c]:
-        recs = batch[i].recs if i in creates else changes[i]["recs"]
+    for i in list(creates) + resized:
+        recs = batch[i].recs if i in creates else updates[i]["given"]
         if (error := policy.over_quota(limits, "recordset_records", 0, len(set(recs)))) is not None:
             results[i] = error
             creates.pop(i, None)
-            changes.pop(i, None)
+            updates.pop(i, None)

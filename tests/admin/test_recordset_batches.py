@@ -142,6 +142,12 @@ def test_updates_past_a_zone_quota_are_judged_one_at_a_time(api):
     total = sql(api, "SELECT sum(cardinality(records)) AS n FROM rrsets r JOIN zones z ON z.id = r.zone_id"
                      " WHERE z.name = 'quota.test.' AND r.type <> 6")[0]["n"]  # fmt: skip
     assert total == have + 4
+    # A zone already past its quota (lowered after the fact) still takes updates that add no records.
+    assert api.patch("/v2/quotas/alice", json={"zone_records": have}).status_code == 200
+    r = api.put(f"/v2/zones/{zid}/recordsets/{rids[9]}", json={"description": "only words"}, token=ALICE)
+    assert r.status_code in (200, 202) and r.json()["description"] == "only words", r.text
+    r = api.put(f"/v2/zones/{zid}/recordsets/{rids[9]}", json={"records": ["10.0.0.1", "10.0.0.9"]}, token=ALICE)
+    assert r.status_code == 413, r.text
 
 
 def test_a_write_whose_client_hung_up_while_it_waited_is_not_made(api):
