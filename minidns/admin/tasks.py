@@ -65,15 +65,32 @@ async def create_import(request: web.Request) -> web.Response:
     c = ctx(request)
     c.need("member")
     text = await _zone_file_text(request)
-    pool = request.app[DATABASE].pool
-    task = await tasks.create_task(pool, "IMPORT", c.acting_project)
-    job = asyncio.ensure_future(tasks.run_import(request.app[DATABASE].store, task["id"], c.acting_project, text,
-                                                 c.role == "admin"))  # fmt: skip
+    store = request.app[DATABASE].store
+    # The job makes the task row itself and is known to stop_imports before anything is awaited:
+    # a request cancelled midway (its client gone, the server stopping) never leaves a task that
+    # no job will finish.
+    created = asyncio.get_running_loop().create_future()
+    job = asyncio.ensure_future(_import(created, store, c.acting_project, text, c.role == "admin"))
     _running.add(job)
     job.add_done_callback(_running.discard)
+    task = await asyncio.shield(created)
     await asyncio.wait({job}, timeout=IMPORT_WAIT)
-    t = task_json(request, await tasks.get_task(pool, "IMPORT", None, task["id"]))
+    t = task_json(request, await tasks.get_task(store.pool, "IMPORT", None, task["id"]))
     return json_response(t, 202, {"Location": t["links"]["self"]})
+
+
+async def _import(created: asyncio.Future, store, project: str, text: str, is_admin: bool) -> None:
+    """An import's job: its task row (handed to the request through `created`), then the import."""
+    try:
+        task = await tasks.create_task(store.pool, "IMPORT", project)
+    except asyncio.CancelledError:
+        created.cancel()
+        raise
+    except Exception as e:  # the database refused it: the request answers as for any other write
+        created.set_exception(e)
+        return
+    created.set_result(task)
+    await tasks.run_import(store, task["id"], project, text, is_admin)
 
 
 async def stop_imports() -> None:
