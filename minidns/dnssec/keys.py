@@ -57,6 +57,14 @@ class SigningKey:
     def signs_zone(self) -> bool:
         return self.role in ("csk", "zsk")
 
+    @property
+    def signature_octets(self) -> int:
+        """The length of `sign`'s result: 64 for P-256 (RFC 6605 §4) and Ed25519 (RFC 8080 §4),
+        the modulus length for RSA (RFC 3110 §3)."""
+        if self.algorithm in (ECDSAP256SHA256, ED25519):
+            return 64
+        return (self.private.key_size + 7) // 8
+
     def sign(self, data: bytes) -> bytes:
         """The signature field of an RRSIG over `data`, in DNSSEC's form for the algorithm."""
         k = self.private

@@ -53,6 +53,9 @@ def canonical_rrset(owner: bytes, rtype: int, ttl: int, rdatas: tuple[bytes, ...
     """The RRs of an RRset as RFC 4034 §3.1.8.1 signs them: canonical owner and RDATA, original
     TTL, sorted by RDATA, duplicates removed."""
     head = owner.lower() + pack("!HHI", rtype, 1, ttl)
+    if len(rdatas) == 1:
+        rd = canonical_rdata(rtype, rdatas[0])
+        return head + pack("!H", len(rd)) + rd
     canon = sorted({canonical_rdata(rtype, rd) for rd in rdatas})
     return b"".join(head + pack("!H", len(rd)) + rd for rd in canon)
 
@@ -80,13 +83,21 @@ def rrsig_rdatas(keys: list[SigningKey], signer: bytes, owner: bytes, rtype: int
     """One RRSIG RDATA per key (RFC 4034 §3.1.8.1): the fields, then the signature over the
     fields and the RRset in canonical form. `owner` is the one signed (a wildcard's, for
     answers made from it)."""
+    return tuple(fields + k.sign(data) for k, fields, data in
+                 rrsig_inputs(keys, signer, owner, rtype, ttl, rdatas, labels, inception, expiration))
+
+
+def rrsig_inputs(keys: list[SigningKey], signer: bytes, owner: bytes, rtype: int, ttl: int, rdatas, labels: int,
+                 inception: int, expiration: int) -> list[tuple[SigningKey, bytes, bytes]]:  # fmt: skip
+    """What `rrsig_rdatas` signs, per key: (key, the RRSIG RDATA's fields, the data signed —
+    the fields and the RRset in canonical form), for a caller that signs later, several at once."""
     body = canonical_rrset(owner, rtype, ttl, rdatas)
     out = []
     for k in keys:
         fields = pack("!HBBIIIH", rtype, k.algorithm, labels, ttl, expiration & 0xFFFFFFFF, inception & 0xFFFFFFFF,
                       k.key_tag) + signer.lower()  # fmt: skip
-        out.append(fields + k.sign(fields + body))
-    return tuple(out)
+        out.append((k, fields, fields + body))
+    return out
 
 
 def type_bitmap(types) -> bytes:

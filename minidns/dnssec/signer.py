@@ -24,11 +24,12 @@ from ..wire.render import RRset, render_section_tail
 from ..zones.lookup import Answer, find_cut_or_dname
 from ..zones.snapshot import Snapshot, node_find, node_records
 from .keys import SigningKey
-from .records import INCEPTION_SKEW, KEY_SIGNED, VALIDITY, count_labels, remembered, expiration_for, rrsig_rdatas, type_bitmap
+from .records import INCEPTION_SKEW, KEY_SIGNED, VALIDITY, count_labels, remembered, expiration_for, rrsig_inputs, rrsig_rdatas, type_bitmap
 
 REFRESH_AT = 0.75  # of the validity: a cached signature is made again after this share
 EPOCH = 3600  # seconds a rendered signed reply may be reused before it is rendered (and signed) anew
 NX_RECENT = 8192  # name errors' NSEC signatures kept apart
+SOA_PART_SECONDS = 60  # how long a name error's encoded SOA part (with its RRSIGs) is reused
 
 
 @dataclass(eq=False)
@@ -41,12 +42,14 @@ class ZoneKeys:
     key_signers: list[SigningKey] = field(init=False)
     zone_signers: list[SigningKey] = field(init=False)
     ident: bytes = field(init=False)
+    nsec_sig_octets: int = field(init=False)  # the RRSIG records over an NSEC, encoded (PendingSigs)
     epoch_until: float = field(init=False, default=0.0)  # when the engine next retires the zone's cached replies
 
     def __post_init__(self):
         self.key_signers = [k for k in self.keys if k.signs_keys]
         self.zone_signers = [k for k in self.keys if k.signs_zone]
         # Bytes, so its hash is computed once: it keys every signature made with these keys.
+        self.nsec_sig_octets = sum(28 + len(self.origin) + k.signature_octets for k in self.zone_signers)
         self.ident = self.origin + b"".join(pack("!BH", k.algorithm, k.key_tag) + k.public for k in self.keys)
 
 
@@ -67,8 +70,9 @@ class SignatureCache:
 
     def put(self, key: tuple, sigs: tuple[bytes, ...], refresh_at: float) -> None:
         data = self.data
+        if key in data:
+            data.move_to_end(key)
         data[key] = (sigs, refresh_at)
-        data.move_to_end(key)
         while len(data) > self.entries:
             data.popitem(last=False)
 
@@ -81,36 +85,50 @@ class Signer:
 
     def __init__(self, cache: SignatureCache | None = None):
         self.cache = cache if cache is not None else SignatureCache()  # an empty cache is falsy (__len__)
-        self.tails: dict[tuple, tuple[bytes, int]] = {}  # compact_nxdomain's encoded SOA part
+        self.tails: dict[tuple, tuple[bytes, int, float]] = {}  # compact_nxdomain's encoded SOA part
         self.nx_cache = SignatureCache(NX_RECENT)  # name errors' NSEC signatures, apart from the rest
 
-    def compact_nxdomain(self, zone: Snapshot, zk: ZoneKeys, qkey: bytes, question_len: int,
-                         now: float) -> tuple[bytes, int]:  # fmt: skip
+    def compact_nxdomain(self, zone: Snapshot, zk: ZoneKeys, qkey: bytes, question_len: int, now: float,
+                         later: bool = False) -> tuple[bytes, int, PendingSigs | None]:  # fmt: skip
         """The Authority section of a signed name error, encoded for a question of `question_len`
         octets: the SOA and its RRSIGs, then RFC 9824's NSEC at `qkey` and its RRSIGs; (octets, RR
-        count). The same records `sign_answer` gives such an Answer, without the general encoder:
-        this is the reply a random-subdomain flood asks for, once per query."""
-        soa = RRset(zone.origin, SOA, zone.neg_ttl, zone.soa.rdatas)
-        soa_sigs = self.rrsigs(zk, soa, now, zone.soa.ttl)
-        key = (question_len, zone.origin, soa.ttl, soa.rdatas, soa_sigs.rdatas)
-        head = self.tails.get(key)
-        if head is None:
-            if len(self.tails) > 1024:
-                self.tails.clear()
-            head = self.tails[key] = render_section_tail(question_len, zone.origin, [soa, soa_sigs])
+        count, None). The same records `sign_answer` gives such an Answer, without the general
+        encoder: this is the reply a random-subdomain flood asks for, once per query.
+
+        With `later`, an NSEC whose signatures are not cached is not signed here: the octets end
+        with the NSEC, the count includes the RRSIGs to come, and the third item makes them
+        (PendingSigs.records), so that a burst of these is signed back to back (Engine.finish)."""
+        head = self._soa_part(zone, zk, question_len, now)
         rdata = b"\x01\x00" + qkey + NXNAME_BITMAP
         ttl = zone.neg_ttl
         key = (zk.ident, qkey, ttl)
-        sigs = self.nx_cache.get(key, now)
-        if sigs is None:
-            sigs, refresh_at = self._make(zk, qkey, NSEC, ttl, (rdata,), count_labels(qkey), now)
-            self.nx_cache.put(key, sigs, refresh_at)
         # Both owners point at the question name (offset 12); the next name is not compressed
         # (RFC 4034 §4.1.1, RFC 3597 §4).
-        out = [head[0], pack("!HHHIH", 0xC00C, NSEC, 1, ttl, len(rdata)), rdata]
-        for sig in sigs:
-            out += (pack("!HHHIH", 0xC00C, RRSIG, 1, ttl, len(sig)), sig)
-        return b"".join(out), head[1] + 1 + len(sigs)
+        nsec = head[0] + pack("!HHHIH", 0xC00C, NSEC, 1, ttl, len(rdata)) + rdata
+        sigs = self.nx_cache.get(key, now)
+        if sigs is None:
+            signers = zk.zone_signers
+            inception, expiration = expiration_for(qkey, NSEC, now, zk.validity)
+            inputs = rrsig_inputs(signers, zk.origin, qkey, NSEC, ttl, (rdata,), count_labels(qkey), inception, expiration)
+            pending = PendingSigs(self, inputs, key, _refresh_at(inception, expiration), ttl)
+            if later:
+                return nsec, head[1] + 1 + len(inputs), pending
+            return nsec + pending.records(), head[1] + 1 + len(inputs), None
+        return nsec + _sig_records(sigs, ttl), head[1] + 1 + len(sigs), None
+
+    def _soa_part(self, zone: Snapshot, zk: ZoneKeys, question_len: int, now: float) -> tuple[bytes, int, float]:
+        """The SOA and its RRSIGs of a name error, encoded after a question of `question_len`
+        octets; (octets, RR count, until when it is used). Kept SOA_PART_SECONDS, so it carries
+        signatures at most that much older than the signature cache would give."""
+        key = (zk.ident, zone.origin, zone.neg_ttl, zone.soa.ttl, zone.soa.rdatas, question_len)
+        part = self.tails.get(key)
+        if part is None or now >= part[2]:
+            if len(self.tails) > 1024:
+                self.tails.clear()
+            soa = RRset(zone.origin, SOA, zone.neg_ttl, zone.soa.rdatas)
+            soa_sigs = self.rrsigs(zk, soa, now, zone.soa.ttl)
+            part = self.tails[key] = (*render_section_tail(question_len, zone.origin, [soa, soa_sigs]), now + SOA_PART_SECONDS)
+        return part
 
     # -- signatures -------------------------------------------------------------------------
     def rrsigs(self, zk: ZoneKeys, rrset: RRset, now: float, orig_ttl: int | None = None,
@@ -136,7 +154,7 @@ class Signer:
         inception, expiration = expiration_for(owner, rtype, now, zk.validity)
         sigs = rrsig_rdatas(signers, zk.origin, wildcard or owner, rtype, ttl, rdatas, labels, inception, expiration)
         self.cache.signed += len(sigs)
-        return sigs, inception + INCEPTION_SKEW + (expiration - inception - INCEPTION_SKEW) * REFRESH_AT
+        return sigs, _refresh_at(inception, expiration)
 
     # -- answers ----------------------------------------------------------------------------
     def sign_answer(self, zone: Snapshot, zk: ZoneKeys, qtype: int, ans: Answer, now: float, co: bool) -> None:
@@ -210,6 +228,42 @@ NXNAME_TYPES = frozenset((RRSIG, NSEC, NXNAME))
 NXNAME_BITMAP = type_bitmap(NXNAME_TYPES)
 _NSEC_ONLY = frozenset((RRSIG, NSEC))
 _BITMAPS: dict[frozenset, bytes] = {}
+
+
+class PendingSigs:
+    """The RRSIGs of a compact denial's NSEC, to be made: `sign()` makes them (kept apart from
+    the rest so that a batch can be signed back to back), `records()` caches them in the
+    signer's name-error cache and gives the RRSIG records, encoded as compact_nxdomain does."""
+
+    __slots__ = ("signer", "inputs", "key", "refresh_at", "ttl", "sigs")
+
+    def __init__(self, signer: Signer, inputs: list, key: tuple, refresh_at: float, ttl: int):
+        self.signer, self.inputs, self.key, self.refresh_at, self.ttl = signer, inputs, key, refresh_at, ttl
+        self.sigs: tuple[bytes, ...] | None = None
+
+    def sign(self) -> None:
+        self.sigs = tuple([fields + k.sign(data) for k, fields, data in self.inputs])
+
+    def records(self) -> bytes:
+        if self.sigs is None:
+            self.sign()
+        sigs = self.sigs
+        self.signer.cache.signed += len(sigs)
+        self.signer.nx_cache.put(self.key, sigs, self.refresh_at)
+        return _sig_records(sigs, self.ttl)
+
+
+def _sig_records(sigs: tuple[bytes, ...], ttl: int) -> bytes:
+    """RRSIG records at the question name (a pointer to offset 12) with these RDATAs."""
+    if len(sigs) == 1:
+        return pack("!HHHIH", 0xC00C, RRSIG, 1, ttl, len(sigs[0])) + sigs[0]
+    return b"".join(pack("!HHHIH", 0xC00C, RRSIG, 1, ttl, len(sig)) + sig for sig in sigs)
+
+
+def _refresh_at(inception: int, expiration: int) -> float:
+    """When a signature made with this validity is made again: REFRESH_AT of the way from now
+    (inception + INCEPTION_SKEW) to its expiration."""
+    return inception + INCEPTION_SKEW + (expiration - inception - INCEPTION_SKEW) * REFRESH_AT
 
 
 def _bitmap(types: frozenset) -> bytes:

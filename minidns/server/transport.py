@@ -15,7 +15,7 @@ import dns.rdatatype
 
 from ..wire.query import QueryError, parse_query
 from . import rrl
-from .engine import Engine
+from .engine import LATER, MAX_LATER, Engine
 
 qlog = logging.getLogger("minidns.query")
 log = logging.getLogger("minidns.tcp")
@@ -68,10 +68,13 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.cache = engine.udp_cache
         self.transport: asyncio.DatagramTransport | None = None
         self.hits = 0  # replies sent from the cache here; read by engine.stats.hits()
+        self.later: list = []  # replies to sign once the datagrams at hand are read (finish)
+        self.loop: asyncio.AbstractEventLoop | None = None
         engine.stats.protocols.append(self)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.loop = asyncio.get_running_loop()
 
     def datagram_received(self, data: bytes, addr) -> None:
         hit = self.cache.young.get(data[2:])
@@ -79,9 +82,27 @@ class UdpProtocol(asyncio.DatagramProtocol):
             self.transport.sendto(data[:2] + hit[0], addr)
             self.hits += 1
             return
-        reply = self.engine.cookie_hit(data, addr) or self.engine.answer(data, False, addr)
-        if reply is not None:
-            self.transport.sendto(reply, addr)
+        reply = self.engine.cookie_hit(data, addr) or self.engine.answer(data, False, addr, self.later)
+        if reply is None:
+            return
+        if reply is LATER:  # a signed name error, signed with the rest of this burst
+            if len(self.later) == 1:
+                self.loop.call_soon(self.finish)
+            elif len(self.later) >= MAX_LATER:
+                self.finish()
+            return
+        self.transport.sendto(reply, addr)
+
+    def finish(self) -> None:
+        """Sign and send the replies deferred while reading the datagrams at hand (Engine.answer)."""
+        if not self.later:
+            return
+        replies = self.engine.finish(self.later)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        for reply, addr in replies:
+            transport.sendto(reply, addr)
 
     def error_received(self, exc) -> None:  # ICMP errors from earlier sends: nothing to do
         pass

@@ -88,6 +88,18 @@ def _answer_name(zone: Snapshot, name: bytes, qtype: int, ans: Answer, seen: set
     return None
 
 
+def is_name_error(zone: Snapshot, qname: bytes, qtype: int) -> bool:
+    """Whether `resolve` would answer `qname` with a name error at once: no node, not at or below
+    a zone cut or DNAME, no wildcard at its closest encloser (the tests of `_answer_name`,
+    without building an Answer). The engine's way to a signed name error."""
+    nodes = zone.nodes
+    if qname in nodes:
+        return False
+    if (zone.cuts or zone.dnames) and find_cut_or_dname(zone, qname, qtype) is not None:
+        return False
+    return b"\x01*" + closest_encloser(zone, qname) not in nodes
+
+
 def find_cut_or_dname(zone: Snapshot, name: bytes, qtype: int) -> tuple[bytes, int] | None:
     """The highest zone cut or DNAME between the apex and `name` (RFC 1034 §4.3.2 3b, RFC 6672 §3).
 

@@ -4,7 +4,10 @@ signature."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
+import socket
 
 import dns.dnssec
 import dns.edns
@@ -21,7 +24,8 @@ import pytest
 from minidns.dnssec import keys as K
 from minidns.dnssec.records import count_labels, type_bitmap
 from minidns.dnssec.signer import SignatureCache, ZoneKeys, predecessor
-from minidns.server.engine import Engine, EngineSettings
+from minidns.server.engine import LATER, Engine, EngineSettings
+from minidns.server.transport import UdpProtocol
 from minidns.zones.loader import load_zone_text
 
 ORIGIN = dns.name.from_text("example.test.")
@@ -408,3 +412,114 @@ def test_a_name_error_asked_again_is_cached_and_one_nsec_signature_serves_every_
     assert engine.signer.cache.signed == signed  # signed once, for the first
     nsec = [r for r in aaaa.authority if r.rdtype == dns.rdatatype.NSEC]
     assert nsec and validate_all(engine, aaaa, clock) == 2
+
+
+def _query(name, rdtype="A", co=False, payload=1232, qid=None):
+    q = dns.message.make_query(name, rdtype, use_edns=0, want_dnssec=True, payload=payload)
+    if co:
+        q.ednsflags |= 0x4000
+    if qid is not None:
+        q.id = qid
+    return q
+
+
+def test_a_burst_of_name_errors_is_signed_when_finished(clock):
+    """Engine.answer with a `later` list defers signed name errors whose NSEC is not signed yet;
+    finish signs them one after another and gives each reply with its peer: the same records as
+    a reply made at once, valid, counted once in the statistics."""
+    e = Engine(EngineSettings(), clock=clock)
+    e.set_zones([make_zone([K.generate(K.ECDSAP256SHA256, "csk")])])
+    now = Engine(EngineSettings(), clock=clock)
+    now.set_zones(list(e.table.zones.values()))
+    queries = [_query(f"burst{i}.example.test.", co=i == 3) for i in range(9)] + [_query("Mixed.CASE.Example.test.")]
+    peers = [("127.0.0.1", 1000 + i) for i in range(len(queries))]
+    e.answer(_query("first.example.test.").to_wire())  # signs the SOA, which every denial carries
+    later, signed, answered = [], e.signer.cache.signed, sum(e.stats.answers.values())
+    for q, peer in zip(queries, peers):
+        assert e.answer(q.to_wire(), False, peer, later) is LATER
+    assert len(later) == len(queries) and e.signer.cache.signed == signed  # nothing signed yet
+    assert isinstance(e.answer(_query("www.example.test.").to_wire(), False, peers[0], later), bytes)  # not a name error
+    assert len(later) == len(queries)
+    out = e.finish(later)
+    assert later == [] and [p for _, p in out] == peers
+    assert e.signer.cache.signed == signed + len(queries) + 1  # and www's A RRset
+    assert sum(e.stats.answers.values()) == answered + len(queries) + 1
+    for (wire, _), q in zip(out, queries):
+        r, at_once = dns.message.from_wire(wire), dns.message.from_wire(now.answer(q.to_wire()))
+        assert r.id == q.id and r.question == q.question and r.question[0].name.to_text() == q.question[0].name.to_text()
+        assert (r.rcode(), r.flags, r.ednsflags) == (at_once.rcode(), at_once.flags, at_once.ednsflags)
+        assert [x for x in r.authority if x.rdtype != dns.rdatatype.RRSIG] == \
+               [x for x in at_once.authority if x.rdtype != dns.rdatatype.RRSIG]  # fmt: skip
+        assert validate_all(e, r, clock) == 2
+    assert dns.message.from_wire(out[3][0]).rcode() == dns.rcode.NXDOMAIN  # the CO flag kept
+    # Asked again, the NSEC's signature is cached: answered at once.
+    assert isinstance(e.answer(queries[0].to_wire(), False, peers[0], later), bytes) and later == []
+
+
+def test_a_deferred_reply_that_cannot_be_signed_is_servfail_and_the_rest_go(clock):
+    """RFC 8906: a signing failure in a burst answers that query SERVFAIL; the others are signed."""
+    key = K.generate(K.ECDSAP256SHA256, "csk")
+    e = Engine(EngineSettings(), clock=clock)
+    e.set_zones([make_zone([key])])
+    later = []
+    queries = [_query(f"fails{i}.example.test.") for i in range(3)]
+    for q in queries:
+        assert e.answer(q.to_wire(), False, None, later) is LATER
+    broken = dataclasses.replace(key, private=None)  # a key whose signing raises
+    later[1].sigs.inputs = [(broken, fields, data) for _, fields, data in later[1].sigs.inputs]
+    replies = [dns.message.from_wire(w) for w, _ in e.finish(later)]
+    assert [r.rcode() for r in replies] == [dns.rcode.NOERROR, dns.rcode.SERVFAIL, dns.rcode.NOERROR]
+    assert replies[1].id == queries[1].id and replies[1].question == queries[1].question
+    assert validate_all(e, replies[0], clock) == 2 and validate_all(e, replies[2], clock) == 2
+
+
+def test_a_deferred_name_error_too_large_for_the_payload_is_truncated_at_once():
+    """RSA-2048 KSK+ZSK signatures do not fit 512 octets: such a name error is not deferred; the
+    general encoder sets TC."""
+    e = Engine(EngineSettings(), clock=Clock())
+    e.set_zones([make_zone([K.generate(K.RSASHA256, "ksk", rsa_bits=2048), K.generate(K.RSASHA256, "zsk", rsa_bits=2048)])])
+    later = []
+    wire = e.answer(_query("nothere.example.test.", payload=512).to_wire(), False, None, later)
+    assert later == [] and dns.message.from_wire(wire).flags & dns.flags.TC
+    assert e.answer(_query("nothere2.example.test.").to_wire(), False, None, later) is LATER
+    r = dns.message.from_wire(e.finish(later)[0][0])
+    assert not r.flags & dns.flags.TC and len(sigs_for(r.authority, dns.rdatatype.NSEC)[0]) == 1
+
+
+def test_a_burst_over_udp_is_signed_in_batches(clock):
+    """Over a real UDP socket on uvloop (as the server runs): datagrams that arrive together are
+    signed in batches, every one answered and valid."""
+    import uvloop
+
+    e = Engine(EngineSettings(), clock=clock)
+    e.set_zones([make_zone([K.generate(K.ECDSAP256SHA256, "csk")])])
+    batches = []
+    finish = e.finish
+    e.finish = lambda later: (batches.append(len(later)), finish(later))[1]
+    n = 150
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(e), local_addr=("127.0.0.1", 0))
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        client.bind(("127.0.0.1", 0))
+        client.setblocking(False)
+        try:
+            for i in range(n):  # all sent before the server's loop gets a turn
+                client.sendto(_query(f"udp{i}.example.test.", qid=i).to_wire(), transport.get_extra_info("sockname"))
+            replies = {}
+            async with asyncio.timeout(30):
+                while len(replies) < n:
+                    r = dns.message.from_wire(await loop.sock_recv(client, 65535))
+                    replies[r.id] = r
+            return replies
+        finally:
+            client.close()
+            transport.close()
+
+    replies = uvloop.run(main())
+    assert sorted(replies) == list(range(n))
+    assert sum(batches) == n and max(batches) > 1
+    assert all(replies[i].question[0].name.to_text() == f"udp{i}.example.test." for i in range(n))
+    assert all(validate_all(e, r, clock) == 2 for r in replies.values())

@@ -148,3 +148,35 @@ def test_opt_record_carries_nsid_and_do():
     assert opt[:3] == b"\x00\x00\x29" and struct.unpack("!H", opt[3:5])[0] == 1232
     assert opt[5] == 1 and struct.unpack("!H", opt[7:9])[0] == 0x8000
     assert opt[11:] == b"\x00\x03\x00\x04ns-a"
+
+
+@pytest.mark.parametrize("kw", [
+    dict(use_edns=0), dict(use_edns=0, want_dnssec=True, payload=1232), dict(use_edns=1, payload=512),
+    dict(use_edns=0, options=[dns.edns.GenericOption(3, b"")]),
+    dict(use_edns=0, want_dnssec=True, options=[dns.edns.CookieOption(b"\x01" * 8, b"")]),
+    dict(use_edns=0, options=[dns.edns.CookieOption(b"\x01" * 8, b"\x02" * 16), dns.edns.GenericOption(65001, b"xy")]),
+])
+def test_the_usual_shape_parses_as_the_general_walk_does(kw):
+    """A question and one OPT ending the message is parsed without the general record walk; a
+    trailing octet sends the same query the general way (trailing bytes are ignored): the same
+    Query either way."""
+    data = wire("Mixed.Case.example.com.", "AAAA", **kw)
+    fast, general = parse_query(data), parse_query(data + b"\x00")
+    assert fast == general and fast.edns is not None and fast.qend == len(wire("Mixed.Case.example.com.", "AAAA"))
+
+
+def test_question_names_up_to_255_octets_parse_and_longer_are_formerr():
+    name = b"\x3f" + b"a" * 63 + (b"\x3f" + b"b" * 63) * 2 + b"\x3d" + b"c" * 61 + b"\x00"  # 255 octets
+    assert len(name) == 255
+    data = wire()[:12] + name + b"\x00\x01\x00\x01"
+    assert parse_query(data).qname == name
+    with pytest.raises(QueryError) as e:
+        parse_query(wire()[:12] + name[:-1] + b"\x01c\x00" + b"\x00\x01\x00\x01")  # 257 octets
+    assert e.value.rcode == FORMERR
+
+
+def test_opt_running_past_the_message_is_formerr():
+    data = wire(use_edns=0)
+    with pytest.raises(QueryError) as e:
+        parse_query(data[:-2] + b"\x00\x08")  # RDLENGTH 8 with no option data after it
+    assert e.value.rcode == FORMERR and e.value.qend == len(wire())

@@ -8,7 +8,7 @@ import pytest
 
 from minidns.wire import NOERROR, NXDOMAIN, YXDOMAIN
 from minidns.zones.loader import load_zone_text
-from minidns.zones.lookup import resolve
+from minidns.zones.lookup import is_name_error, resolve
 from minidns.zones.table import ZoneTable
 
 ZONE = """
@@ -192,3 +192,29 @@ def test_referral_counts_in_domain_glue_first(table):
     ans = ask(table, "x.deleg.zone.test.", "A")
     assert ans.glue == 1 and ans.additional[0].owner == dns.name.from_text("ns1.deleg.zone.test.").to_wire()
     assert ask(table, "zone.test.", "NS").glue == 0  # not a referral: nothing is required
+
+
+def test_is_name_error_agrees_with_resolve(table):
+    """The engine's way to a signed name error: is_name_error says yes exactly where resolve gives
+    a name error with no answer — for every owner in the zone, names below and beside each (under
+    cuts, DNAMEs, wildcards, empty non-terminals), any type."""
+    zone = table.find(dns.name.from_text("zone.test.").to_wire(), 1)
+    names = set()
+    for owner in zone.nodes:
+        text = dns.name.from_wire(owner, 0)[0]
+        names.update({text, dns.name.from_text("nx", text), dns.name.from_text("a.b", text)})
+        if len(text) > 2:
+            names.add(dns.name.from_text("nothere", text.parent()))
+    checked = {True: 0, False: 0}
+    for name in names:
+        if not name.is_subdomain(dns.name.from_text("zone.test.")) or name.is_subdomain(dns.name.from_text("child.zone.test.")):
+            continue
+        key = name.to_wire().lower()
+        if len(key) > 255:
+            continue
+        for qtype in (1, 16, 43, 255):  # A, TXT, DS (parent side of a cut), ANY
+            ans = resolve(zone, key, qtype)
+            expected = ans.nxname is not None and not ans.answer
+            assert is_name_error(zone, key, qtype) == expected, (name, qtype)
+            checked[expected] += 1
+    assert checked[True] > 20 and checked[False] > 20
