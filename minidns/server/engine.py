@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from struct import pack, unpack_from
 
@@ -186,12 +187,7 @@ class QueryStats:
             return
         key = (tcp, qtype if qtype in STAT_TYPES or qtype == MALFORMED else 0, rcode)
         self.answers[key] = self.answers.get(key, 0) + 1
-        i = 0
-        for b in self.BUCKETS:
-            if seconds <= b:
-                break
-            i += 1
-        self.buckets[tcp][i] += 1
+        self.buckets[tcp][bisect_left(self.BUCKETS, seconds)] += 1
         self.sums[tcp] += seconds
         self.counts[tcp] += 1
 

@@ -523,3 +523,20 @@ def test_a_burst_over_udp_is_signed_in_batches(clock):
     assert sum(batches) == n and max(batches) > 1
     assert all(replies[i].question[0].name.to_text() == f"udp{i}.example.test." for i in range(n))
     assert all(validate_all(e, r, clock) == 2 for r in replies.values())
+
+
+def test_p256_signatures_in_dnssec_form_whatever_the_integers_lengths():
+    """p256_raw turns OpenSSL's DER into r||s (RFC 6605 §4): INTEGERs of 33 octets (high bit
+    set), 32, and shorter ones (small values), checked against cryptography's own encoder."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    for r, s in [(2**255 + 5, 7), (2**200, 2**256 - 3), (1, 2**255), (0x1234, 0x00FF << 240), (2**248 - 1, 2**248)]:
+        raw = K.p256_raw(encode_dss_signature(r, s))
+        assert raw == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    key = K.generate(K.ECDSAP256SHA256, "csk")
+    for i in range(200):  # real signatures: about half have a 33-octet r or s
+        data = b"signed %d" % i
+        raw = key.sign(data)
+        assert len(raw) == 64
+        key.private.public_key().verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+                                        data, K._ECDSA_SHA256)  # fmt: skip
