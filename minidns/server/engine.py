@@ -145,15 +145,15 @@ MAX_LATER = 64  # deferred replies a caller holds at most before it finishes the
 
 class Deferred:
     """A signed name error whose NSEC signatures are still to be made (Engine.finish): the reply
-    before and after its RRSIG records, and what finishing needs (the peer it goes to, when the
-    query came for the statistics, the header and question for a SERVFAIL)."""
+    before and after its RRSIG records, and what finishing needs (the query and the peer it came
+    from, when for the statistics, the header and question for a SERVFAIL)."""
 
-    __slots__ = ("head", "sigs", "tail", "peer", "started", "qtype", "qid", "keep", "question")
+    __slots__ = ("head", "sigs", "tail", "query", "peer", "started", "qtype", "qid", "keep", "question")
 
     def __init__(self, head: bytes, sigs: PendingSigs, tail: bytes, qid: int, keep: int, question: bytes):
         self.head, self.sigs, self.tail = head, sigs, tail
         self.qid, self.keep, self.question = qid, keep, question
-        self.peer = self.started = self.qtype = None
+        self.query = self.peer = self.started = self.qtype = None
 
 
 # Query types counted by name in the statistics; any other is counted as 0 ("other"), so a client
@@ -263,14 +263,14 @@ class Engine:
         if qtype is not None:  # not a cache hit: counted and timed here, off the fast path
             if reply is LATER:
                 d = later[-1]
-                d.peer, d.started, d.qtype = peer, started, qtype
+                d.query, d.peer, d.started, d.qtype = data, peer, started, qtype
             else:
                 self.stats.answered(tcp, qtype, reply, time.perf_counter() - started)
         return reply
 
-    def finish(self, later: list) -> list[tuple[bytes, object]]:
-        """The replies deferred into `later` (which is emptied), each with the peer it goes to:
-        their NSEC signatures made one after another."""
+    def finish(self, later: list) -> list[tuple[bytes, object, bytes]]:
+        """The replies deferred into `later` (which is emptied), each with the peer it goes to and
+        the query it answers: their NSEC signatures made one after another."""
         for d in later:  # the signing alone first, one signature after another
             try:
                 d.sigs.sign()
@@ -286,9 +286,16 @@ class Engine:
             else:
                 reply = d.head + d.sigs.records() + d.tail
             answered(False, d.qtype, reply, clock() - d.started)
-            out.append((reply, d.peer))
+            out.append((reply, d.peer, d.query))
         later.clear()
         return out
+
+    def withdraw(self, later: list) -> Deferred:
+        """The last reply deferred into `later`, taken out unsigned (response rate limiting will not
+        send it whole); counted in the statistics as a reply made at once is, before RRL."""
+        d = later.pop()
+        self.stats.answered(False, d.qtype, d.head + d.tail, time.perf_counter() - d.started)
+        return d
 
     def _answer_query(self, data: bytes, tcp: bool, peer, later: list | None = None):
         """(reply, the query type for the statistics — None for a cache hit, counted as one)."""

@@ -86,12 +86,17 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if reply is None:
             return
         if reply is LATER:  # a signed name error, signed with the rest of this burst
-            if len(self.later) == 1:
-                self.loop.call_soon(self.finish)
-            elif len(self.later) >= MAX_LATER:
-                self.finish()
+            self._deferred()
             return
         self.transport.sendto(reply, addr)
+
+    def _deferred(self) -> None:
+        """A reply went into `later`: the batch is finished once the datagrams at hand are read
+        (uvloop reads up to 32 before other callbacks run), or at once when it is full."""
+        if len(self.later) == 1:
+            self.loop.call_soon(self.finish)
+        elif len(self.later) >= MAX_LATER:
+            self.finish()
 
     def finish(self) -> None:
         """Sign and send the replies deferred while reading the datagrams at hand (Engine.answer)."""
@@ -101,7 +106,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        for reply, addr in replies:
+        for reply, addr, _ in replies:
             transport.sendto(reply, addr)
 
     def error_received(self, exc) -> None:  # ICMP errors from earlier sends: nothing to do
@@ -126,7 +131,12 @@ class RrlUdpProtocol(UdpProtocol):
     counted against its client's prefix before it goes; a limited one is dropped or slipped (sent
     truncated; BADCOOKIE instead when the query had a cookie, RFC 7873 §5.2.3). A query with a
     valid server cookie is never limited: its source address is proven. With the query log on,
-    what was sent (or "drop") is logged, sampled as the query log is."""
+    what was sent (or "drop") is logged, sampled as the query log is.
+
+    A signed name error waiting for its signature (Engine.answer's `later`) is counted when it is
+    answered, from its unsigned part — header, question and SOA, all that RRL classifies by — so
+    one that is limited is never signed: under a flood, the signatures RRL would throw away are
+    not made."""
 
     def __init__(self, engine: Engine, rrl, query_log: bool = False):
         super().__init__(engine)
@@ -140,7 +150,10 @@ class RrlUdpProtocol(UdpProtocol):
             reply = data[:2] + tail
             self.hits += 1
         else:
-            reply = self.engine.cookie_hit(data, addr) or self.engine.answer(data, False, addr)
+            reply = self.engine.cookie_hit(data, addr) or self.engine.answer(data, False, addr, self.later)
+            if reply is LATER:
+                self._limit_later(data, addr)
+                return
             tail = None
             seen = self.engine.cookie_seen
             if reply is None or (seen is not None and seen[0] is data and seen[2]):
@@ -152,6 +165,27 @@ class RrlUdpProtocol(UdpProtocol):
             cookie = seen[1] if seen is not None and seen[0] is data else None
             reply = rrl.slip_reply(data, reply, cookie, self.engine.settings.edns_payload)
         self._send(data, reply if verdict != rrl.DROP else None, addr)
+
+    def _limit_later(self, data: bytes, addr) -> None:
+        d = self.later[-1]
+        verdict = self.rrl.check(addr[0], data, d.head, monotonic())
+        if verdict == rrl.SEND:
+            self._deferred()
+            return
+        self.engine.withdraw(self.later)
+        reply = None
+        if verdict == rrl.SLIP:  # queries with a cookie are never deferred: no BADCOOKIE here
+            reply = rrl.slip_reply(data, d.head + d.tail, None, self.engine.settings.edns_payload)
+        self._send(data, reply, addr)
+
+    def finish(self) -> None:
+        if not self.later:
+            return
+        replies = self.engine.finish(self.later)
+        if self.transport is None or self.transport.is_closing():
+            return
+        for reply, addr, query in replies:
+            self._send(query, reply, addr)
 
     def _send(self, data: bytes, reply: bytes | None, addr) -> None:
         if reply is not None:

@@ -441,10 +441,11 @@ def test_a_burst_of_name_errors_is_signed_when_finished(clock):
     assert isinstance(e.answer(_query("www.example.test.").to_wire(), False, peers[0], later), bytes)  # not a name error
     assert len(later) == len(queries)
     out = e.finish(later)
-    assert later == [] and [p for _, p in out] == peers
+    assert later == [] and [p for _, p, _ in out] == peers
+    assert [query for _, _, query in out] == [q.to_wire() for q in queries]
     assert e.signer.cache.signed == signed + len(queries) + 1  # and www's A RRset
     assert sum(e.stats.answers.values()) == answered + len(queries) + 1
-    for (wire, _), q in zip(out, queries):
+    for (wire, _, _), q in zip(out, queries):
         r, at_once = dns.message.from_wire(wire), dns.message.from_wire(now.answer(q.to_wire()))
         assert r.id == q.id and r.question == q.question and r.question[0].name.to_text() == q.question[0].name.to_text()
         assert (r.rcode(), r.flags, r.ednsflags) == (at_once.rcode(), at_once.flags, at_once.ednsflags)
@@ -467,7 +468,7 @@ def test_a_deferred_reply_that_cannot_be_signed_is_servfail_and_the_rest_go(cloc
         assert e.answer(q.to_wire(), False, None, later) is LATER
     broken = dataclasses.replace(key, private=None)  # a key whose signing raises
     later[1].sigs.inputs = [(broken, fields, data) for _, fields, data in later[1].sigs.inputs]
-    replies = [dns.message.from_wire(w) for w, _ in e.finish(later)]
+    replies = [dns.message.from_wire(w) for w, _, _ in e.finish(later)]
     assert [r.rcode() for r in replies] == [dns.rcode.NOERROR, dns.rcode.SERVFAIL, dns.rcode.NOERROR]
     assert replies[1].id == queries[1].id and replies[1].question == queries[1].question
     assert validate_all(e, replies[0], clock) == 2 and validate_all(e, replies[2], clock) == 2
@@ -540,3 +541,54 @@ def test_p256_signatures_in_dnssec_form_whatever_the_integers_lengths():
         assert len(raw) == 64
         key.private.public_key().verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
                                         data, K._ECDSA_SHA256)  # fmt: skip
+
+
+def test_with_rrl_a_limited_name_error_is_never_signed(clock):
+    """RrlUdpProtocol counts a deferred signed name error from its unsigned part: what RRL lets
+    through is signed and valid, a slipped one goes truncated with no records, a dropped one gets
+    nothing — and neither of those two is signed."""
+    import uvloop
+
+    from minidns.server.rrl import RateLimiter
+    from minidns.server.transport import RrlUdpProtocol
+
+    e = Engine(EngineSettings(), clock=clock)
+    e.set_zones([make_zone([K.generate(K.ECDSAP256SHA256, "csk")])])
+    e.answer(_query("first.example.test.").to_wire())  # signs the SOA, which every denial carries
+    signed, answered = e.signer.cache.signed, sum(e.stats.answers.values())
+    limiter = RateLimiter(5, slip=2)  # 5 denials a second for the zone, then every 2nd limited one slips
+    n = 60
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: RrlUdpProtocol(e, limiter), local_addr=("127.0.0.1", 0))
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.bind(("127.0.0.1", 0))
+        client.setblocking(False)
+        try:
+            for i in range(n):
+                client.sendto(_query(f"rrl{i}.example.test.", qid=i).to_wire(), transport.get_extra_info("sockname"))
+            replies = {}
+            try:
+                async with asyncio.timeout(2):  # the dropped ones never come
+                    while True:
+                        r = dns.message.from_wire(await loop.sock_recv(client, 65535))
+                        replies[r.id] = r
+            except TimeoutError:
+                pass
+            return replies
+        finally:
+            client.close()
+            transport.close()
+
+    replies = uvloop.run(main())
+    whole = [r for r in replies.values() if not r.flags & dns.flags.TC]
+    slipped = [r for r in replies.values() if r.flags & dns.flags.TC]
+    assert 5 <= len(whole) <= 6  # the allowance (plus what a second of test time credits)
+    assert e.signer.cache.signed - signed == len(whole)  # only what was sent whole was signed
+    assert sum(e.stats.answers.values()) - answered == n  # every query counted, limited or not
+    assert all(validate_all(e, r, clock) == 2 for r in whole)
+    assert all(not r.authority and not r.answer and r.question[0].name.to_text() == f"rrl{r.id}.example.test."
+               for r in slipped)  # fmt: skip
+    assert len(slipped) == limiter.slipped and limiter.slipped + limiter.dropped == n - len(whole)
+    assert limiter.dropped > 20 and limiter.slipped > 20
