@@ -167,15 +167,23 @@ class RrlUdpProtocol(UdpProtocol):
         self._send(data, reply if verdict != rrl.DROP else None, addr)
 
     def _limit_later(self, data: bytes, addr) -> None:
+        """The RRL verdict on the reply just deferred, as datagram_received gives it to the others."""
         d = self.later[-1]
+        seen = self.engine.cookie_seen
+        cookie = None
+        if seen is not None and seen[0] is data:
+            if seen[2]:  # a valid server cookie: never limited
+                self._deferred()
+                return
+            cookie = seen[1]
         verdict = self.rrl.check(addr[0], data, d.head, monotonic())
         if verdict == rrl.SEND:
             self._deferred()
             return
         self.engine.withdraw(self.later)
         reply = None
-        if verdict == rrl.SLIP:  # queries with a cookie are never deferred: no BADCOOKIE here
-            reply = rrl.slip_reply(data, d.head + d.tail, None, self.engine.settings.edns_payload)
+        if verdict == rrl.SLIP:
+            reply = rrl.slip_reply(data, d.head + d.tail, cookie, self.engine.settings.edns_payload)
         self._send(data, reply, addr)
 
     def finish(self) -> None:

@@ -490,88 +490,38 @@ def test_a_deferred_name_error_too_large_for_the_payload_is_truncated_at_once():
 def test_a_burst_over_udp_is_signed_in_batches(clock):
     """Over a real UDP socket on uvloop (as the server runs): datagrams that arrive together are
     signed in batches, every one answered and valid."""
-    import uvloop
-
     e = Engine(EngineSettings(), clock=clock)
     e.set_zones([make_zone([K.generate(K.ECDSAP256SHA256, "csk")])])
     batches = []
     finish = e.finish
     e.finish = lambda later: (batches.append(len(later)), finish(later))[1]
     n = 150
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(e), local_addr=("127.0.0.1", 0))
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        client.bind(("127.0.0.1", 0))
-        client.setblocking(False)
-        try:
-            for i in range(n):  # all sent before the server's loop gets a turn
-                client.sendto(_query(f"udp{i}.example.test.", qid=i).to_wire(), transport.get_extra_info("sockname"))
-            replies = {}
-            async with asyncio.timeout(30):
-                while len(replies) < n:
-                    r = dns.message.from_wire(await loop.sock_recv(client, 65535))
-                    replies[r.id] = r
-            return replies
-        finally:
-            client.close()
-            transport.close()
-
-    replies = uvloop.run(main())
+    replies = _flood_over_udp(lambda: UdpProtocol(e), [_query(f"udp{i}.example.test.", qid=i) for i in range(n)], wait=30)
     assert sorted(replies) == list(range(n))
     assert sum(batches) == n and max(batches) > 1
     assert all(replies[i].question[0].name.to_text() == f"udp{i}.example.test." for i in range(n))
     assert all(validate_all(e, r, clock) == 2 for r in replies.values())
 
 
-def test_p256_signatures_in_dnssec_form_whatever_the_integers_lengths():
-    """p256_raw turns OpenSSL's DER into r||s (RFC 6605 §4): INTEGERs of 33 octets (high bit
-    set), 32, and shorter ones (small values), checked against cryptography's own encoder."""
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-    for r, s in [(2**255 + 5, 7), (2**200, 2**256 - 3), (1, 2**255), (0x1234, 0x00FF << 240), (2**248 - 1, 2**248)]:
-        raw = K.p256_raw(encode_dss_signature(r, s))
-        assert raw == r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    key = K.generate(K.ECDSAP256SHA256, "csk")
-    for i in range(200):  # real signatures: about half have a 33-octet r or s
-        data = b"signed %d" % i
-        raw = key.sign(data)
-        assert len(raw) == 64
-        key.private.public_key().verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
-                                        data, K._ECDSA_SHA256)  # fmt: skip
-
-
-def test_with_rrl_a_limited_name_error_is_never_signed(clock):
-    """RrlUdpProtocol counts a deferred signed name error from its unsigned part: what RRL lets
-    through is signed and valid, a slipped one goes truncated with no records, a dropped one gets
-    nothing — and neither of those two is signed."""
+def _flood_over_udp(protocol, queries, wait=2.0):
+    """Send `queries` all at once over UDP on uvloop to a `protocol()` on loopback; the replies
+    that came within `wait` seconds of the last, by ID."""
     import uvloop
-
-    from minidns.server.rrl import RateLimiter
-    from minidns.server.transport import RrlUdpProtocol
-
-    e = Engine(EngineSettings(), clock=clock)
-    e.set_zones([make_zone([K.generate(K.ECDSAP256SHA256, "csk")])])
-    e.answer(_query("first.example.test.").to_wire())  # signs the SOA, which every denial carries
-    signed, answered = e.signer.cache.signed, sum(e.stats.answers.values())
-    limiter = RateLimiter(5, slip=2)  # 5 denials a second for the zone, then every 2nd limited one slips
-    n = 60
 
     async def main():
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: RrlUdpProtocol(e, limiter), local_addr=("127.0.0.1", 0))
+        transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=("127.0.0.1", 0))
         client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         client.bind(("127.0.0.1", 0))
         client.setblocking(False)
         try:
-            for i in range(n):
-                client.sendto(_query(f"rrl{i}.example.test.", qid=i).to_wire(), transport.get_extra_info("sockname"))
+            for q in queries:  # all sent before the server's loop gets a turn
+                client.sendto(q.to_wire(), transport.get_extra_info("sockname"))
             replies = {}
             try:
-                async with asyncio.timeout(2):  # the dropped ones never come
-                    while True:
+                async with asyncio.timeout(wait):  # the dropped ones never come
+                    while len(replies) < len(queries):
                         r = dns.message.from_wire(await loop.sock_recv(client, 65535))
                         replies[r.id] = r
             except TimeoutError:
@@ -581,7 +531,23 @@ def test_with_rrl_a_limited_name_error_is_never_signed(clock):
             client.close()
             transport.close()
 
-    replies = uvloop.run(main())
+    return uvloop.run(main())
+
+
+def test_with_rrl_a_limited_name_error_is_never_signed(clock):
+    """RrlUdpProtocol counts a deferred signed name error from its unsigned part: what RRL lets
+    through is signed and valid, a slipped one goes truncated with no records, a dropped one gets
+    nothing — and neither of those two is signed."""
+    from minidns.server.rrl import RateLimiter
+    from minidns.server.transport import RrlUdpProtocol
+
+    e = Engine(EngineSettings(), clock=clock)
+    e.set_zones([make_zone([K.generate(K.ECDSAP256SHA256, "csk")])])
+    e.answer(_query("first.example.test.").to_wire())  # signs the SOA, which every denial carries
+    signed, answered = e.signer.cache.signed, sum(e.stats.answers.values())
+    limiter = RateLimiter(5, slip=2)  # 5 denials a second for the zone, then every 2nd limited one slips
+    n = 60
+    replies = _flood_over_udp(lambda: RrlUdpProtocol(e, limiter), [_query(f"rrl{i}.example.test.", qid=i) for i in range(n)])
     whole = [r for r in replies.values() if not r.flags & dns.flags.TC]
     slipped = [r for r in replies.values() if r.flags & dns.flags.TC]
     assert 5 <= len(whole) <= 6  # the allowance (plus what a second of test time credits)
@@ -592,3 +558,39 @@ def test_with_rrl_a_limited_name_error_is_never_signed(clock):
                for r in slipped)  # fmt: skip
     assert len(slipped) == limiter.slipped and limiter.slipped + limiter.dropped == n - len(whole)
     assert limiter.dropped > 20 and limiter.slipped > 20
+
+
+def test_with_rrl_and_cookies_deferred_name_errors_are_limited_as_other_replies(clock):
+    """With DNS cookies on, a query with a cookie and another option takes the deferred way too:
+    one with a valid server cookie is never limited (its address is proven), one with a client
+    cookie alone slips as BADCOOKIE with a fresh server cookie (RFC 7873 §5.2.3)."""
+    import time
+
+    from minidns.server.cookies import Cookies, address_octets
+    from minidns.server.rrl import RateLimiter
+    from minidns.server.transport import RrlUdpProtocol
+
+    e = Engine(EngineSettings(), clock=clock)
+    e.cookies = Cookies()
+    e.set_zones([make_zone([K.generate(K.ECDSAP256SHA256, "csk")])])
+    client = b"\x07" * 8
+    nsid = dns.edns.GenericOption(dns.edns.NSID, b"")
+
+    def with_cookie(name, qid, server=b""):
+        q = _query(name, qid=qid)
+        q.use_edns(0, dns.flags.DO, 1232, options=[dns.edns.CookieOption(client, server), nsid])
+        return q
+
+    valid = e.cookies.make(client, address_octets(("127.0.0.1", 0)), int(time.time()))
+    limiter = RateLimiter(2, slip=1)  # 2 denials a second for the zone, then every limited one slips
+    n = 30
+    replies = _flood_over_udp(lambda: RrlUdpProtocol(e, limiter),
+                              [with_cookie(f"valid{i}.example.test.", i, valid) for i in range(n)])  # fmt: skip
+    assert len(replies) == n and limiter.slipped == limiter.dropped == 0
+    assert all(not r.flags & dns.flags.TC and validate_all(e, r, clock) == 2 for r in replies.values())
+    replies = _flood_over_udp(lambda: RrlUdpProtocol(e, limiter),
+                              [with_cookie(f"client{i}.example.test.", i) for i in range(n)])  # fmt: skip
+    assert len(replies) == n and limiter.slipped >= n - 3
+    bad = [r for r in replies.values() if r.rcode() == dns.rcode.BADCOOKIE]
+    assert len(bad) == limiter.slipped and all(not r.authority for r in bad)
+    assert all(len(next(o for o in r.options if o.otype == dns.edns.COOKIE).server) == 16 for r in bad)
