@@ -594,3 +594,20 @@ def test_with_rrl_and_cookies_deferred_name_errors_are_limited_as_other_replies(
     bad = [r for r in replies.values() if r.rcode() == dns.rcode.BADCOOKIE]
     assert len(bad) == limiter.slipped and all(not r.authority for r in bad)
     assert all(len(next(o for o in r.options if o.otype == dns.edns.COOKIE).server) == 16 for r in bad)
+
+
+def test_p256_signatures_in_dnssec_form_whatever_the_integers_lengths():
+    """p256_raw turns OpenSSL's DER into r||s (RFC 6605 §4): INTEGERs of 33 octets (high bit
+    set), 32, and shorter ones (small values), checked against cryptography's own encoder."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    for r, s in [(2**255 + 5, 7), (2**200, 2**256 - 3), (1, 2**255), (0x1234, 0x00FF << 240), (2**248 - 1, 2**248)]:
+        raw = K.p256_raw(encode_dss_signature(r, s))
+        assert raw == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    key = K.generate(K.ECDSAP256SHA256, "csk")
+    for i in range(200):  # real signatures: about half have a 33-octet r or s
+        data = b"signed %d" % i
+        raw = key.sign(data)
+        assert len(raw) == 64
+        key.private.public_key().verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+                                        data, K._ECDSA_SHA256)  # fmt: skip
