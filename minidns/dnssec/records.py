@@ -83,19 +83,21 @@ def rrsig_rdatas(keys: list[SigningKey], signer: bytes, owner: bytes, rtype: int
     """One RRSIG RDATA per key (RFC 4034 §3.1.8.1): the fields, then the signature over the
     fields and the RRset in canonical form. `owner` is the one signed (a wildcard's, for
     answers made from it)."""
-    return tuple(fields + k.sign(data) for k, fields, data in
-                 rrsig_inputs(keys, signer, owner, rtype, ttl, rdatas, labels, inception, expiration))
-
-
-def rrsig_inputs(keys: list[SigningKey], signer: bytes, owner: bytes, rtype: int, ttl: int, rdatas, labels: int,
-                 inception: int, expiration: int) -> list[tuple[SigningKey, bytes, bytes]]:  # fmt: skip
-    """What `rrsig_rdatas` signs, per key: (key, the RRSIG RDATA's fields, the data signed —
-    the fields and the RRset in canonical form), for a caller that signs later, several at once."""
     body = canonical_rrset(owner, rtype, ttl, rdatas)
+    return tuple(fields + k.sign(data) for k, fields, data in
+                 rrsig_inputs(keys, signer, rtype, ttl, labels, inception, expiration, body))
+
+
+def rrsig_inputs(keys: list[SigningKey], signer: bytes, rtype: int, ttl: int, labels: int, inception: int,
+                 expiration: int, body: bytes) -> list[tuple[SigningKey, bytes, bytes]]:  # fmt: skip
+    """What `rrsig_rdatas` signs, per key: (key, the RRSIG RDATA's fields, the data signed —
+    the fields and `body`, the RRset in canonical form), for a caller that signs later, several
+    at once."""
+    signer = signer.lower()
     out = []
     for k in keys:
         fields = pack("!HBBIIIH", rtype, k.algorithm, labels, ttl, expiration & 0xFFFFFFFF, inception & 0xFFFFFFFF,
-                      k.key_tag) + signer.lower()  # fmt: skip
+                      k.key_tag) + signer  # fmt: skip
         out.append((k, fields, fields + body))
     return out
 

@@ -109,7 +109,10 @@ class Signer:
         if sigs is None:
             signers = zk.zone_signers
             inception, expiration = expiration_for(qkey, NSEC, now, zk.validity)
-            inputs = rrsig_inputs(signers, zk.origin, qkey, NSEC, ttl, (rdata,), count_labels(qkey), inception, expiration)
+            # The NSEC in canonical form (RFC 4034 §6.2): the owner is lowercase already, and an
+            # NSEC's next name is not lowercased (RFC 6840 §5.1).
+            body = qkey + pack("!HHIH", NSEC, 1, ttl, len(rdata)) + rdata
+            inputs = rrsig_inputs(signers, zk.origin, NSEC, ttl, count_labels(qkey), inception, expiration, body)
             pending = PendingSigs(self, inputs, key, _refresh_at(inception, expiration), ttl)
             if later:
                 return nsec, head[1] + 1 + len(inputs), pending

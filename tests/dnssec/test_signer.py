@@ -8,6 +8,7 @@ import asyncio
 import base64
 import dataclasses
 import socket
+import struct
 
 import dns.dnssec
 import dns.edns
@@ -611,3 +612,91 @@ def test_p256_signatures_in_dnssec_form_whatever_the_integers_lengths():
         assert len(raw) == 64
         key.private.public_key().verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
                                         data, K._ECDSA_SHA256)  # fmt: skip
+
+
+def _two_engines(clock):
+    """Two engines serving one zone signed with Ed25519 (deterministic signatures): the second
+    never takes the quick way to a name error."""
+    keys = [K.generate(K.ED25519, "ksk"), K.generate(K.ED25519, "zsk")]
+    quick, general = Engine(EngineSettings(), clock=clock), Engine(EngineSettings(), clock=clock)
+    quick.set_zones([make_zone(keys)])
+    general.set_zones(list(quick.table.zones.values()))
+    general._quick_denial = lambda data, later: None
+    return quick, general
+
+
+def test_the_quick_way_to_a_name_error_gives_the_general_ways_reply_byte_for_byte(clock):
+    """Engine._quick_denial answers the flood's query shape without the general parse: for names
+    in any case, CO or not, any payload, RD/CD, any ordinary type, the reply is the same octets the
+    general way gives (Ed25519 signs deterministically), and it validates."""
+    quick, general = _two_engines(clock)
+    cases = []
+    for i, (name, rdtype) in enumerate([("nothere.example.test.", "A"), ("Mixed.CASE.example.TEST.", "AAAA"),
+                                        ("a.b.c.d.e.f.www.example.test.", "MX"), ("x" * 63 + ".mx.example.test.", "TXT"),
+                                        ("q.secure2.example.test.", "DS"), ("any.example.test.", "ANY"),
+                                        ("n.ns1.example.test.", "NS")]):  # fmt: skip
+        for co, payload, flags in ((False, 1232, dns.flags.RD), (True, 512, dns.flags.CD), (False, 4096, 0)):
+            q = _query(f"c{i}{co:d}{payload}.{name}", rdtype, co=co, payload=payload)
+            q.flags = flags
+            cases.append(q)
+    later_q, later_g = [], []
+    for q in cases:
+        probe = []
+        assert quick._quick_denial(q.to_wire(), probe) is not None and len(probe) == 1  # it takes the quick way
+        quick.doorkeeper = type(quick.doorkeeper)()  # forget the probe's sight of the name
+        quick.signer.nx_cache.data.clear()
+        assert quick.answer(q.to_wire(), False, None, later_q) is LATER
+        assert general.answer(q.to_wire(), False, None, later_g) is LATER
+    replies_q, replies_g = quick.finish(later_q), general.finish(later_g)
+    assert [r for r, _, _ in replies_q] == [r for r, _, _ in replies_g]
+    for (wire, _, _), q in zip(replies_q, cases):
+        r = dns.message.from_wire(wire)
+        assert r.id == q.id and r.question[0].name.to_text() == q.question[0].name.to_text()
+        assert r.rcode() == (dns.rcode.NXDOMAIN if q.ednsflags & 0x4000 else dns.rcode.NOERROR)
+        assert validate_all(quick, r, clock) == 2
+
+
+def test_anything_but_the_floods_query_shape_goes_the_general_way(clock):
+    quick, _ = _two_engines(clock)
+    unsigned = Engine(EngineSettings(), clock=clock)
+    unsigned.set_zones([load_zone_text(ZONE.format(dnskeys="", digest=DIGEST), "example.test.")])
+
+    def q(name="nx.example.test.", rdtype="A", **kw):
+        kw.setdefault("want_dnssec", True)
+        return dns.message.make_query(name, rdtype, use_edns=kw.pop("use_edns", 0), **kw).to_wire()
+
+    def header(wire, **fields):
+        qid, flags, qd, an, ns, ar = struct.unpack("!6H", wire[:12])
+        f = dict(qid=qid, flags=flags, qd=qd, an=an, ns=ns, ar=ar) | fields
+        return struct.pack("!6H", f["qid"], f["flags"], f["qd"], f["an"], f["ns"], f["ar"]) + wire[12:]
+
+    others = {
+        "no DO": q(want_dnssec=False),
+        "no EDNS": q(use_edns=None, want_dnssec=False),
+        "an option (NSID)": q(options=[dns.edns.GenericOption(dns.edns.NSID, b"")]),
+        "a cookie": q(options=[dns.edns.CookieOption(b"\x01" * 8, b"")]),
+        "EDNS version 1": q(use_edns=1),
+        "class CH": q(rdclass="CH"),
+        "class ANY": q(rdclass="ANY"),
+        "AXFR": q(rdtype="AXFR"),
+        "NXNAME": q(rdtype=128),
+        "an existing name": q("www.example.test."),
+        "a wildcard's name": q("x.wild.example.test."),
+        "an empty non-terminal": q("b.c.example.test."),
+        "below a delegation": q("x.secure.example.test."),
+        "below a DNAME": q("x.dn.example.test."),
+        "outside every zone": q("nx.elsewhere.test."),
+        "a response (QR)": header(q(), flags=0x8100),
+        "NOTIFY": header(q(), flags=0x2000),
+        "a record in answer": header(q() + b"\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00", an=1),
+        "trailing octets": q() + b"\x00",
+        "truncated": q()[:-3],
+        "only a header": q()[:12],
+    }
+    for what, wire in others.items():
+        later = []
+        assert quick._quick_denial(wire, later) is None and later == [], what
+    later = []
+    assert unsigned._quick_denial(q(), later) is None and later == []
+    assert quick._quick_denial(q("again.example.test."), later) is not None
+    assert quick._quick_denial(q("again.example.test."), later) is None  # asked again: the general way caches it
