@@ -42,7 +42,7 @@ class ZoneKeys:
     key_signers: list[SigningKey] = field(init=False)
     zone_signers: list[SigningKey] = field(init=False)
     ident: bytes = field(init=False)
-    nsec_sig_octets: int = field(init=False)  # the RRSIG records over an NSEC, encoded (PendingSigs)
+    nsec_sig_octets: int = field(init=False)  # the RRSIG records over an NSEC, encoded (a deferred reply must fit)
     epoch_until: float = field(init=False, default=0.0)  # when the engine next retires the zone's cached replies
 
     def __post_init__(self):
@@ -89,15 +89,16 @@ class Signer:
         self.nx_cache = SignatureCache(NX_RECENT)  # name errors' NSEC signatures, apart from the rest
 
     def compact_nxdomain(self, zone: Snapshot, zk: ZoneKeys, qkey: bytes, question_len: int, now: float,
-                         later: bool = False) -> tuple[bytes, int, PendingSigs | None]:  # fmt: skip
+                         later: bool = False) -> tuple[bytes, int, tuple | None]:  # fmt: skip
         """The Authority section of a signed name error, encoded for a question of `question_len`
         octets: the SOA and its RRSIGs, then RFC 9824's NSEC at `qkey` and its RRSIGs; (octets, RR
         count, None). The same records `sign_answer` gives such an Answer, without the general
         encoder: this is the reply a random-subdomain flood asks for, once per query.
 
         With `later`, an NSEC whose signatures are not cached is not signed here: the octets end
-        with the NSEC, the count includes the RRSIGs to come, and the third item makes them
-        (PendingSigs.records), so that a burst of these is signed back to back (Engine.finish)."""
+        with the NSEC, the count includes the RRSIGs to come, and the third item is what makes
+        them (`sign_pending`, then `pending_records`), so that a burst of these is signed back to
+        back (Engine.finish)."""
         head = self._soa_part(zone, zk, question_len, now)
         rdata = b"\x01\x00" + qkey + NXNAME_BITMAP
         ttl = zone.neg_ttl
@@ -113,11 +114,24 @@ class Signer:
             # NSEC's next name is not lowercased (RFC 6840 §5.1).
             body = qkey + pack("!HHIH", NSEC, 1, ttl, len(rdata)) + rdata
             inputs = rrsig_inputs(signers, zk.origin, NSEC, ttl, count_labels(qkey), inception, expiration, body)
-            pending = PendingSigs(self, inputs, key, _refresh_at(inception, expiration), ttl)
+            pending = (inputs, key, _refresh_at(inception, expiration), ttl)
             if later:
                 return nsec, head[1] + 1 + len(inputs), pending
-            return nsec + pending.records(), head[1] + 1 + len(inputs), None
+            return nsec + self.pending_records(pending, self.sign_pending(pending)), head[1] + 1 + len(inputs), None
         return nsec + _sig_records(sigs, ttl), head[1] + 1 + len(sigs), None
+
+    @staticmethod
+    def sign_pending(pending: tuple) -> tuple[bytes, ...]:
+        """The RRSIG RDATAs of a name error's NSEC that compact_nxdomain left to be made."""
+        return tuple([fields + k.sign(data) for k, fields, data in pending[0]])
+
+    def pending_records(self, pending: tuple, sigs: tuple[bytes, ...]) -> bytes:
+        """Those RRSIGs cached in the name errors' cache and encoded as compact_nxdomain encodes
+        them."""
+        _, key, refresh_at, ttl = pending
+        self.cache.signed += len(sigs)
+        self.nx_cache.put(key, sigs, refresh_at)
+        return _sig_records(sigs, ttl)
 
     def _soa_part(self, zone: Snapshot, zk: ZoneKeys, question_len: int, now: float) -> tuple[bytes, int, float]:
         """The SOA and its RRSIGs of a name error, encoded after a question of `question_len`
@@ -231,29 +245,6 @@ NXNAME_TYPES = frozenset((RRSIG, NSEC, NXNAME))
 NXNAME_BITMAP = type_bitmap(NXNAME_TYPES)
 _NSEC_ONLY = frozenset((RRSIG, NSEC))
 _BITMAPS: dict[frozenset, bytes] = {}
-
-
-class PendingSigs:
-    """The RRSIGs of a compact denial's NSEC, to be made: `sign()` makes them (kept apart from
-    the rest so that a batch can be signed back to back), `records()` caches them in the
-    signer's name-error cache and gives the RRSIG records, encoded as compact_nxdomain does."""
-
-    __slots__ = ("signer", "inputs", "key", "refresh_at", "ttl", "sigs")
-
-    def __init__(self, signer: Signer, inputs: list, key: tuple, refresh_at: float, ttl: int):
-        self.signer, self.inputs, self.key, self.refresh_at, self.ttl = signer, inputs, key, refresh_at, ttl
-        self.sigs: tuple[bytes, ...] | None = None
-
-    def sign(self) -> None:
-        self.sigs = tuple([fields + k.sign(data) for k, fields, data in self.inputs])
-
-    def records(self) -> bytes:
-        if self.sigs is None:
-            self.sign()
-        sigs = self.sigs
-        self.signer.cache.signed += len(sigs)
-        self.signer.nx_cache.put(self.key, sigs, self.refresh_at)
-        return _sig_records(sigs, self.ttl)
 
 
 def _sig_records(sigs: tuple[bytes, ...], ttl: int) -> bytes:

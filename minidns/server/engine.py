@@ -37,7 +37,7 @@ from ..wire import (
     NXNAME,
     OPT_COOKIE,
 )
-from ..dnssec.signer import EPOCH, PendingSigs, SignatureCache, Signer
+from ..dnssec.signer import EPOCH, SignatureCache, Signer
 from ..wire.query import MAX_NAME, Query, QueryError, parse_query
 from ..wire.render import RRset, opt_record, render, render_error
 from ..zones.lookup import is_name_error, resolve
@@ -150,10 +150,10 @@ class Deferred:
     before and after its RRSIG records, and what finishing needs (the query and the peer it came
     from, when for the statistics, the header and question for a SERVFAIL)."""
 
-    __slots__ = ("head", "sigs", "tail", "query", "peer", "started", "qtype", "qid", "keep", "question")
+    __slots__ = ("head", "pending", "sigs", "tail", "query", "peer", "started", "qtype", "qid", "keep", "question")
 
-    def __init__(self, head: bytes, sigs: PendingSigs, tail: bytes, qid: int, keep: int, question: bytes):
-        self.head, self.sigs, self.tail = head, sigs, tail
+    def __init__(self, head: bytes, pending: tuple, tail: bytes, qid: int, keep: int, question: bytes):
+        self.head, self.pending, self.sigs, self.tail = head, pending, None, tail
         self.qid, self.keep, self.question = qid, keep, question
         self.query = self.peer = self.started = self.qtype = None
 
@@ -275,20 +275,22 @@ class Engine:
     def finish(self, later: list) -> list[tuple[bytes, object, bytes]]:
         """The replies deferred into `later` (which is emptied), each with the peer it goes to and
         the query it answers: their NSEC signatures made one after another."""
+        signer = self.signer
+        sign = signer.sign_pending
         for d in later:  # the signing alone first, one signature after another
             try:
-                d.sigs.sign()
+                d.sigs = sign(d.pending)
             except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered
                 log.exception("internal error signing a name error for %r", d.question)
-                d.sigs = None
         out = []
         answered = self.stats.answered
         clock = time.perf_counter
+        records = signer.pending_records
         for d in later:
             if d.sigs is None:
                 reply = render_error(d.qid, d.keep, d.question, SERVFAIL, None)
             else:
-                reply = d.head + d.sigs.records() + d.tail
+                reply = d.head + records(d.pending, d.sigs) + d.tail
             answered(False, d.qtype, reply, clock() - d.started)
             out.append((reply, d.peer, d.query))
         later.clear()

@@ -95,9 +95,12 @@ def is_name_error(zone: Snapshot, qname: bytes, qtype: int) -> bool:
     nodes = zone.nodes
     if qname in nodes:
         return False
-    if (zone.cuts or zone.dnames) and find_cut_or_dname(zone, qname, qtype) is not None:
+    encloser = closest_encloser(zone, qname)
+    # A zone cut or DNAME has an owner node, so one above `qname` is at or above its closest
+    # encloser: none can apply when that is the apex (which is neither).
+    if encloser != zone.origin and (zone.cuts or zone.dnames) and find_cut_or_dname(zone, qname, qtype) is not None:
         return False
-    return b"\x01*" + closest_encloser(zone, qname) not in nodes
+    return b"\x01*" + encloser not in nodes
 
 
 def find_cut_or_dname(zone: Snapshot, name: bytes, qtype: int) -> tuple[bytes, int] | None:

@@ -468,7 +468,8 @@ def test_a_deferred_reply_that_cannot_be_signed_is_servfail_and_the_rest_go(cloc
     for q in queries:
         assert e.answer(q.to_wire(), False, None, later) is LATER
     broken = dataclasses.replace(key, private=None)  # a key whose signing raises
-    later[1].sigs.inputs = [(broken, fields, data) for _, fields, data in later[1].sigs.inputs]
+    inputs, *rest = later[1].pending
+    later[1].pending = ([(broken, fields, data) for _, fields, data in inputs], *rest)
     replies = [dns.message.from_wire(w) for w, _, _ in e.finish(later)]
     assert [r.rcode() for r in replies] == [dns.rcode.NOERROR, dns.rcode.SERVFAIL, dns.rcode.NOERROR]
     assert replies[1].id == queries[1].id and replies[1].question == queries[1].question
