@@ -526,8 +526,8 @@ class Engine:
         lately that does not exist (the general way caches a repeated one). The reply is the one
         `_answer` gives (tests compare the two byte for byte)."""
         try:
-            if data[4:12] != _ONE_QUESTION_AND_OPT or data[2] & 0xF8:  # QR or an opcode set
-                return None
+            if data[-2:] != b"\x00\x00" or data[4:12] != _ONE_QUESTION_AND_OPT or data[2] & 0xF8:
+                return None  # not ending with an OPT without options, other counts, QR or an opcode set
             off = 12
             length = data[off]
             while length:
@@ -536,10 +536,9 @@ class Engine:
                 off += length + 1
                 length = data[off]
             qend = off + 5
-            if (len(data) != qend + 11 or data[qend : qend + 3] != b"\x00\x00\x29" or data[qend + 9 : qend + 11] != b"\x00\x00"
-                    or data[qend + 6] or not data[qend + 7] & 0x80 or data[qend - 2 : qend] != b"\x00\x01"
-                    or off - 11 > MAX_NAME):  # fmt: skip
-                return None  # OPT not last, an option, EDNS version > 0, no DO, not class IN, name too long
+            if (len(data) != qend + 11 or data[qend - 2 : qend + 3] != b"\x00\x01\x00\x00\x29" or data[qend + 6]
+                    or not data[qend + 7] & 0x80 or off - 11 > MAX_NAME):  # fmt: skip
+                return None  # not class IN, OPT not right after the question, EDNS version > 0, no DO, name too long
             qtype = (data[off + 1] << 8) | data[off + 2]
             if qtype in _NOT_QUICK:
                 return None
