@@ -16,6 +16,8 @@ for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils delv:bind9-d
 done
 # PowerDNS as a secondary keeps its zones in SQLite (the backend has no binary to look for).
 [ -e /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need+=(pdns-backend-sqlite3)
+# A C compiler builds minidns's optional accelerator for P-256 signatures (minidns/dnssec/_p256.c).
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
 if [ "${#need[@]}" -gt 0 ]; then
   # Installing a DNS server package must not start it as a system service.
   [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }

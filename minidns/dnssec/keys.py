@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from struct import pack
 
 from cryptography.exceptions import InvalidTag
@@ -22,6 +22,11 @@ ZONE_KEY, SEP = 0x0100, 0x0001  # DNSKEY flags (RFC 4034 §2.1.1)
 ROLES = ("csk", "ksk", "zsk")
 MASTER_KEY_OCTETS = 32  # AES-256-GCM
 
+
+try:  # the optional C accelerator (dnssec/_p256.c); without it, cryptography signs
+    from ._p256 import Signer as NativeP256
+except ImportError:  # pragma: no cover - an install without a C compiler
+    NativeP256 = None
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
@@ -41,6 +46,9 @@ class SigningKey:
     public: bytes  # the DNSKEY public key field
     private: object  # a cryptography private key
     key_tag: int
+    # P-256 only: the same key in the C accelerator, which keeps one OpenSSL signing context per key
+    # and makes a signature in about 1 µs less than `cryptography` (whose result is the same).
+    native: object = field(default=None, compare=False, repr=False)
 
     @property
     def flags(self) -> int:
@@ -70,6 +78,8 @@ class SigningKey:
         """The signature field of an RRSIG over `data`, in DNSSEC's form for the algorithm."""
         k = self.private
         if self.algorithm == ECDSAP256SHA256:
+            if self.native is not None:
+                return self.native.sign(data)
             # Hashed here: cryptography's own hashing costs 0.5 µs more a signature.
             return p256_raw(k.sign(hashlib.sha256(data).digest(), _ECDSA_PREHASHED))
         if self.algorithm == ED25519:
@@ -140,7 +150,11 @@ def generate(algorithm: int, role: str, rsa_bits: int = 2048) -> SigningKey:
 def from_private(role: str, algorithm: int, private) -> SigningKey:
     public = public_field(algorithm, private)
     flags = ZONE_KEY | (SEP if role in ("csk", "ksk") else 0)
-    return SigningKey(role, algorithm, public, private, key_tag(dnskey_rdata(flags, algorithm, public)))
+    native = None
+    if algorithm == ECDSAP256SHA256 and NativeP256 is not None:
+        native = NativeP256(private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))  # fmt: skip
+    return SigningKey(role, algorithm, public, private, key_tag(dnskey_rdata(flags, algorithm, public)), native)
 
 
 def private_der(key: SigningKey) -> bytes:

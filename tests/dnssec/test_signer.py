@@ -467,7 +467,7 @@ def test_a_deferred_reply_that_cannot_be_signed_is_servfail_and_the_rest_go(cloc
     queries = [_query(f"fails{i}.example.test.") for i in range(3)]
     for q in queries:
         assert e.answer(q.to_wire(), False, None, later) is LATER
-    broken = dataclasses.replace(key, private=None)  # a key whose signing raises
+    broken = dataclasses.replace(key, private=None, native=None)  # a key whose signing raises
     inputs, *rest = later[1].pending
     later[1].pending = ([(broken, fields, data) for _, fields, data in inputs], *rest)
     replies = [dns.message.from_wire(w) for w, _, _ in e.finish(later)]
@@ -607,12 +607,25 @@ def test_p256_signatures_in_dnssec_form_whatever_the_integers_lengths():
         raw = K.p256_raw(encode_dss_signature(r, s))
         assert raw == r.to_bytes(32, "big") + s.to_bytes(32, "big")
     key = K.generate(K.ECDSAP256SHA256, "csk")
-    for i in range(200):  # real signatures: about half have a 33-octet r or s
-        data = b"signed %d" % i
-        raw = key.sign(data)
-        assert len(raw) == 64
-        key.private.public_key().verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
-                                        data, K._ECDSA_SHA256)  # fmt: skip
+    for signer in (key, dataclasses.replace(key, native=None)):  # the C accelerator (when built) and cryptography
+        for i in range(200):  # real signatures: about half have a 33-octet r or s
+            data = b"signed %d" % i
+            raw = signer.sign(data)
+            assert len(raw) == 64
+            key.private.public_key().verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+                                            data, K._ECDSA_SHA256)  # fmt: skip
+
+
+def test_the_c_accelerator_is_built_and_used_for_p256():
+    """The test command installs with a C compiler: P-256 keys sign through dnssec/_p256.c (one
+    OpenSSL context per key), which refuses what is not a private key."""
+    assert K.NativeP256 is not None
+    key = K.load_private("csk", K.ECDSAP256SHA256, K.private_der(K.generate(K.ECDSAP256SHA256, "csk")))
+    assert key.native is not None and K.generate(K.ED25519, "csk").native is None
+    with pytest.raises(ValueError):
+        K.NativeP256(b"not a key")
+    with pytest.raises(TypeError):
+        key.native.sign("text")
 
 
 def _two_engines(clock):
