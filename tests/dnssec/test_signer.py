@@ -670,7 +670,7 @@ def test_the_quick_way_to_a_name_error_gives_the_general_ways_reply_byte_for_byt
         assert validate_all(quick, r, clock) == 2
 
 
-def test_anything_but_the_floods_query_shape_goes_the_general_way(clock):
+def test_anything_but_the_floods_query_shape_goes_the_general_way(clock, caplog):
     quick, _ = _two_engines(clock)
     unsigned = Engine(EngineSettings(), clock=clock)
     unsigned.set_zones([load_zone_text(ZONE.format(dnskeys="", digest=DIGEST), "example.test.")])
@@ -706,6 +706,8 @@ def test_anything_but_the_floods_query_shape_goes_the_general_way(clock):
         "trailing octets": q() + b"\x00",
         "truncated": q()[:-3],
         "only a header": q()[:12],
+        "a name running past the end": q()[:12] + b"\x05ab\x00\x00",
+        "a compression pointer": q()[:12] + b"\xc0\x0c" + q()[-15:],
     }
     for what, wire in others.items():
         later = []
@@ -714,3 +716,4 @@ def test_anything_but_the_floods_query_shape_goes_the_general_way(clock):
     assert unsigned._quick_denial(q(), later) is None and later == []
     assert quick._quick_denial(q("again.example.test."), later) is not None
     assert quick._quick_denial(q("again.example.test."), later) is None  # asked again: the general way caches it
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # nothing of this is an internal error

@@ -34,7 +34,7 @@ import dns.tsig
 from minidns.dnssec import keys as K
 from minidns.dnssec.signer import ZoneKeys
 from minidns.server.cookies import Cookies
-from minidns.server.engine import Engine, EngineSettings
+from minidns.server.engine import LATER, Engine, EngineSettings
 from minidns.server.transfers import Acl, Transfers
 from minidns.xfr.tsig import make_key
 from minidns.zones.changes import pack_rrs
@@ -186,8 +186,12 @@ class Target:
             reply = wire[:2] + hit[0]
         else:
             try:
-                # UdpProtocol tries the cookie fast path first (Engine.cookie_hit).
-                reply = (None if tcp else engine.cookie_hit(wire, peer)) or engine.answer(wire, tcp, peer)
+                # UdpProtocol tries the cookie fast path first (Engine.cookie_hit), and finishes
+                # the signed name errors it deferred (Engine.answer's `later`) after its reads.
+                later = None if tcp else []
+                reply = (None if tcp else engine.cookie_hit(wire, peer)) or engine.answer(wire, tcp, peer, later)
+                if reply is LATER:
+                    reply = engine.finish(later)[0][0]
             except Exception as e:  # noqa: BLE001 - that is what the fuzzer looks for
                 raise Failure(f"exception escaped Engine.answer: {e!r}") from e
         if self.errors.count != before:
