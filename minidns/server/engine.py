@@ -528,16 +528,16 @@ class Engine:
         try:
             if data[-2:] != b"\x00\x00" or data[4:12] != _ONE_QUESTION_AND_OPT or data[2] & 0xF8:
                 return None  # not ending with an OPT without options, other counts, QR or an opcode set
-            off, n = 12, len(data)
-            while True:
-                if off >= n:
-                    return None  # the name runs past the end
+            off = 12
+            try:
                 length = data[off]
-                if not length:
-                    break
-                if length > 63:
-                    return None  # a compression pointer or an unknown label type
-                off += length + 1
+                while length:
+                    if length > 63:
+                        return None  # a compression pointer or an unknown label type
+                    off += length + 1
+                    length = data[off]
+            except IndexError:
+                return None  # the name runs past the end
             qend = off + 5
             if (len(data) != qend + 11 or data[qend - 2 : qend + 3] != b"\x00\x01\x00\x00\x29" or data[qend + 6]
                     or not data[qend + 7] & 0x80 or off - 11 > MAX_NAME):  # fmt: skip
