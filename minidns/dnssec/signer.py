@@ -108,12 +108,11 @@ class Signer:
         nsec = head[0] + pack("!HHHIH", 0xC00C, NSEC, 1, ttl, len(rdata)) + rdata
         sigs = self.nx_cache.get(key, now)
         if sigs is None:
-            signers = zk.zone_signers
             inception, expiration = expiration_for(qkey, NSEC, now, zk.validity)
             # The NSEC in canonical form (RFC 4034 §6.2): the owner is lowercase already, and an
             # NSEC's next name is not lowercased (RFC 6840 §5.1).
             body = qkey + pack("!HHIH", NSEC, 1, ttl, len(rdata)) + rdata
-            inputs = rrsig_inputs(signers, zk.origin, NSEC, ttl, count_labels(qkey), inception, expiration, body)
+            inputs = rrsig_inputs(zk.zone_signers, zk.origin, NSEC, ttl, count_labels(qkey), inception, expiration, body)
             pending = (inputs, key, _refresh_at(inception, expiration), ttl)
             if later:
                 return nsec, head[1] + 1 + len(inputs), pending
@@ -159,19 +158,12 @@ class Signer:
         key = (zk.ident, owner, rtype, ttl, rrset.rdatas, labels)
         sigs = self.cache.get(key, now)
         if sigs is None:
-            sigs, refresh_at = self._make(zk, owner, rtype, ttl, rrset.rdatas, labels, now, wildcard)
-            self.cache.put(key, sigs, refresh_at)
+            signers = zk.key_signers if rtype in KEY_SIGNED else zk.zone_signers
+            inception, expiration = expiration_for(owner, rtype, now, zk.validity)
+            sigs = rrsig_rdatas(signers, zk.origin, wildcard or owner, rtype, ttl, rrset.rdatas, labels, inception, expiration)
+            self.cache.signed += len(sigs)
+            self.cache.put(key, sigs, _refresh_at(inception, expiration))
         return RRset(rrset.owner, RRSIG, rrset.ttl, sigs)
-
-    def _make(self, zk: ZoneKeys, owner: bytes, rtype: int, ttl: int, rdatas, labels: int, now: float,
-              wildcard: bytes | None = None) -> tuple[tuple[bytes, ...], float]:  # fmt: skip
-        """New RRSIG RDATAs over an RRset (signed as the `wildcard`'s when it was made from one),
-        and when to make them again."""
-        signers = zk.key_signers if rtype in KEY_SIGNED else zk.zone_signers
-        inception, expiration = expiration_for(owner, rtype, now, zk.validity)
-        sigs = rrsig_rdatas(signers, zk.origin, wildcard or owner, rtype, ttl, rdatas, labels, inception, expiration)
-        self.cache.signed += len(sigs)
-        return sigs, _refresh_at(inception, expiration)
 
     # -- answers ----------------------------------------------------------------------------
     def sign_answer(self, zone: Snapshot, zk: ZoneKeys, qtype: int, ans: Answer, now: float, co: bool) -> None:

@@ -38,7 +38,7 @@ from ..wire import (
     OPT_COOKIE,
 )
 from ..dnssec.signer import EPOCH, SignatureCache, Signer
-from ..wire.query import MAX_NAME, Query, QueryError, parse_query
+from ..wire.query import Query, QueryError, parse_query, question_name
 from ..wire.render import RRset, opt_record, render, render_error
 from ..zones.lookup import is_name_error, resolve
 from ..zones.snapshot import Snapshot, Version
@@ -457,8 +457,7 @@ class Engine:
         elif edns is None:
             limit = 512
         else:
-            # RFC 6891 §6.2.5: below 512 counts as 512; never more than ours or one IPv4 datagram.
-            limit = min(max(512, edns.payload), self.settings.edns_payload, MAX_UDP)
+            limit = self._udp_limit(edns.payload)
         limit -= room
         if q.qclass == CH:
             return self._answer_chaos(q, question, keep, limit), self.table.version
@@ -494,6 +493,11 @@ class Engine:
             zk.epoch_until = now + EPOCH
         self.signer.sign_answer(zone, zk, q.qtype, ans, now, q.edns.co)
 
+    def _udp_limit(self, payload: int) -> int:
+        """The largest UDP reply to a client that offers `payload`: below 512 counts as 512
+        (RFC 6891 §6.2.5); never more than ours or one IPv4 datagram."""
+        return min(max(512, payload), self.settings.edns_payload, MAX_UDP)
+
     def _compact_nxdomain(self, zone: Snapshot, q: Query, question: bytes, keep: int, limit: int,
                           later: list | None = None):  # fmt: skip
         """A signed name error (RFC 9824 §3.1): NOERROR, or NXDOMAIN with the CO flag; encoded
@@ -528,24 +532,18 @@ class Engine:
         try:
             if data[-2:] != b"\x00\x00" or data[4:12] != _ONE_QUESTION_AND_OPT or data[2] & 0xF8:
                 return None  # not ending with an OPT without options, other counts, QR or an opcode set
-            off = 12
             try:
-                length = data[off]
-                while length:
-                    if length > 63:
-                        return None  # a compression pointer or an unknown label type
-                    off += length + 1
-                    length = data[off]
-            except IndexError:
-                return None  # the name runs past the end
-            qend = off + 5
+                qname, off = question_name(data)
+            except QueryError:
+                return None  # the general way answers FORMERR
+            qend = off + 4
             if (len(data) != qend + 11 or data[qend - 2 : qend + 3] != b"\x00\x01\x00\x00\x29" or data[qend + 6]
-                    or not data[qend + 7] & 0x80 or off - 11 > MAX_NAME):  # fmt: skip
-                return None  # not class IN, OPT not right after the question, EDNS version > 0, no DO, name too long
-            qtype = (data[off + 1] << 8) | data[off + 2]
+                    or not data[qend + 7] & 0x80):  # fmt: skip
+                return None  # not class IN, OPT not right after the question, EDNS version > 0, no DO
+            qtype = (data[off] << 8) | data[off + 1]
             if qtype in _NOT_QUICK:
                 return None
-            qkey = data[12 : off + 1].lower()
+            qkey = qname.lower()
             zone = self.table.find(qkey, qtype)
             if zone is None or zone.keys is None or not is_name_error(zone, qkey, qtype) or self.doorkeeper.seen(qkey):
                 return None
@@ -553,7 +551,7 @@ class Engine:
             opt = self._quick_opts.get((self.settings.edns_payload, co))
             if opt is None:
                 opt = self._quick_opts[(self.settings.edns_payload, co)] = opt_record(self.settings.edns_payload, 0, True, None, None, co)
-            limit = min(max(512, (data[qend + 3] << 8) | data[qend + 4]), self.settings.edns_payload, MAX_UDP)
+            limit = self._udp_limit((data[qend + 3] << 8) | data[qend + 4])
             keep = ((data[2] << 8) | data[3]) & (_OPCODE_RD | CD)
             reply = self._denial(zone, qkey, (data[0] << 8) | data[1], keep, data[12:qend], co, opt, limit, later)
         except Exception:  # noqa: BLE001 - never expected: logged, and the general way answers it

@@ -103,11 +103,15 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if not self.later:
             return
         replies = self.engine.finish(self.later)
-        transport = self.transport
-        if transport is None or transport.is_closing():
+        if self.transport is None or self.transport.is_closing():
             return
-        for reply, addr, _ in replies:
-            transport.sendto(reply, addr)
+        for reply, addr, query in replies:
+            self._send(query, reply, addr)
+
+    def _send(self, data: bytes, reply: bytes | None, addr) -> None:
+        """Send `reply` (None: nothing) to `data`'s sender."""
+        if reply is not None:
+            self.transport.sendto(reply, addr)
 
     def error_received(self, exc) -> None:  # ICMP errors from earlier sends: nothing to do
         pass
@@ -186,18 +190,8 @@ class RrlUdpProtocol(UdpProtocol):
             reply = rrl.slip_reply(data, d.head + d.tail, cookie, self.engine.settings.edns_payload)
         self._send(data, reply, addr)
 
-    def finish(self) -> None:
-        if not self.later:
-            return
-        replies = self.engine.finish(self.later)
-        if self.transport is None or self.transport.is_closing():
-            return
-        for reply, addr, query in replies:
-            self._send(query, reply, addr)
-
     def _send(self, data: bytes, reply: bytes | None, addr) -> None:
-        if reply is not None:
-            self.transport.sendto(reply, addr)
+        super()._send(data, reply, addr)
         if self.query_log and self.engine.query_log.take():
             _log_query("udp", addr, data, reply)
 

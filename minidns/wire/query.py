@@ -114,7 +114,7 @@ def parse_query(data: bytes) -> Query | None:
         return None
     if qdcount != 1:
         raise QueryError(FORMERR, f"QDCOUNT is {qdcount}, not 1")
-    qname, off = _question_name(data)
+    qname, off = question_name(data)
     if off + 4 > len(data):
         raise QueryError(FORMERR, "truncated question")
     qtype, qclass = unpack_from("!HH", data, off)
@@ -133,8 +133,9 @@ def parse_query(data: bytes) -> Query | None:
     return Query(qid, flags, qname, qname.lower(), qtype, qclass, qend, edns, tsig)
 
 
-def _question_name(data: bytes) -> tuple[bytes, int]:
-    """The question's name (at offset 12) and the offset after it. A question name is never
+def question_name(data: bytes) -> tuple[bytes, int]:
+    """The question's name (at offset 12) and the offset after it; QueryError when it is not a
+    valid one. A question name is never
     compressed (a pointer could only point into the header or forwards, both refused by
     read_name), so the labels are walked without copying; anything unusual goes to read_name,
     which says what is wrong."""
