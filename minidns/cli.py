@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between full serial checks against the database (default 30) [db_check_interval]")
     s.add_argument("--serial-policy", choices=["increment", "unixtime", "date"],
                    help="serial policy for new zones (default increment) [serial_policy]")
+    s.add_argument("--pool-nameserver", dest="pool_nameservers", action="append", metavar="HOST[:PRIORITY]",
+                   help="an NS record of the default pool, written at the apex of its zones; repeat for more "
+                        "(default: as stored, first start: this host's name) [pool_nameservers]")
     s.add_argument("--change-log-keep", type=int, metavar="N", help="change-log rows kept per zone (default 1000) [change_log_keep]")
     s.add_argument("--change-log-max-age", type=int, metavar="SECONDS",
                    help="seconds a change-log row is kept (default 604800) [change_log_max_age]")
@@ -207,7 +210,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--member", action="append", dest="members", metavar="PATTERN",
                    help="zones it lists, as name patterns (*.example.org.); repeat for more (default: every zone)")
     p.add_argument("--email", default="hostmaster@invalid", help="SOA RNAME mailbox (default hostmaster@invalid)")
+    p.add_argument("--pool", metavar="POOL", help="list only the zones of this pool (name or id)")
     _database_flags(p)
+
+    po = sub.add_parser("pool", help="pools: the NS records and secondaries of their zones").add_subparsers(
+        dest="action", required=True)
+    _database_flags(po.add_parser("list", help="list pools with their NS records, targets and zone counts", description=DB_HELP))
+    p = po.add_parser("create", help="create a pool", description=DB_HELP)
+    p.add_argument("pool", metavar="NAME")
+    p.add_argument("ns", metavar="HOST[:PRIORITY]", nargs="+", help="its NS records, absolute names (ns1.example.net.)")
+    p.add_argument("--description")
+    _database_flags(p)
+    p = po.add_parser("set-ns", help="set a pool's NS records; every zone of the pool follows (new serial, NOTIFY)",
+                      description=DB_HELP)
+    p.add_argument("pool", metavar="POOL", help="pool name or id (default: the default pool)")
+    p.add_argument("ns", metavar="HOST[:PRIORITY]", nargs="+", help="absolute names; priority 1 first (the SOA MNAME)")
+    _database_flags(p)
+    p = po.add_parser("delete", help="delete a pool that has no zones", description=DB_HELP)
+    p.add_argument("pool", metavar="POOL")
+    _database_flags(p)
+    for action, text in (("add", "add or update a target (a secondary of every zone of the pool)"),
+                         ("delete", "remove a target")):  # fmt: skip
+        p = po.add_parser(f"target-{action}", help=text, description=DB_HELP)
+        p.add_argument("pool", metavar="POOL")
+        p.add_argument("address", metavar="ADDRESS")
+        p.add_argument("--port", type=int, default=53, help="its DNS port (default 53)")
+        if action == "add":
+            p.add_argument("--key", metavar="KEYNAME", help="TSIG key (stored with `minidns tsig add`) to sign NOTIFY with")
+        _database_flags(p)
 
     tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     p = tk.add_parser("create", help="make a token (printed once; only its hash is stored)", description=DB_HELP)

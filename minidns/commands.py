@@ -40,13 +40,10 @@ async def run_command(args, config: Config) -> int:
         from .server.app import example_zone_path
 
         database = await open_database(
-            config.database_url, config.data_dir, settings=config.store_settings(), seed_zone_file=example_zone_path()
+            config.database_url, config.data_dir, settings=config.store_settings(), seed_zone_file=example_zone_path(),
+            master_key=lambda: _usable_master_key(config),  # writes to signed zones sign what they change
         )
         try:
-            try:  # writes to signed zones sign what they change
-                database.store.master = config.master_key()
-            except BadKey:
-                database.store.master = None
             if args.command == "reconcile":
                 return await _reconcile(args, database, config)
             if args.command == "dnssec":
@@ -57,6 +54,39 @@ async def run_command(args, config: Config) -> int:
     except (Invalid, NotFound, Conflict, ZoneFileError, DatabaseError, BadKey, Unsignable) as e:
         print(f"minidns: {e}", file=sys.stderr)
         return 1
+
+
+def _usable_master_key(config: Config) -> bytes | None:
+    try:
+        return config.master_key()
+    except BadKey:
+        return None
+
+
+async def _pool(args, store) -> int:
+    """`minidns pool ...`: pools, their NS records and targets (store/pools.py)."""
+    from .store import pools
+
+    if args.action == "list":
+        async with store.pool.acquire() as conn:
+            for p in await pools.list_pools(conn):
+                ns = " ".join(f"{n.hostname}:{n.priority}" for n in p["ns_records"])
+                targets = " ".join(f"{a}#{port}" + (f" key {key}" if key else "") for a, port, key in p["targets"])
+                print(f"{p['name']}\t{p['id']}\t{p['zones']} zone(s)\tNS {ns or '-'}\ttargets {targets or '-'}")
+    elif args.action == "create":
+        p = await pools.create_pool(store, args.pool, pools.check_ns_records(args.ns), args.description)
+        print(f"created pool {p['name']} {p['id']}")
+    elif args.action == "set-ns":
+        for name, what, change in await pools.set_ns_records(store, args.pool, pools.check_ns_records(args.ns), source="cli"):
+            print(f"{name} serial {change.serial_from} -> {change.serial_to}")
+    elif args.action == "delete":
+        await pools.delete_pool(store, args.pool)
+        print(f"deleted pool {args.pool}")
+    else:
+        remove = args.action == "target-delete"
+        await pools.set_target(store, args.pool, args.address, args.port, None if remove else args.key, remove=remove)
+        print(f"pool {args.pool}: target {args.address}#{args.port} {'removed' if remove else 'added'}")
+    return 0
 
 
 async def _db_upgrade(config: Config) -> int:
@@ -77,6 +107,10 @@ async def _db_upgrade(config: Config) -> int:
         if embedded is not None:
             embedded.stop()
     print(f"applied: {', '.join(applied)}" if applied else "the schema is current")
+    # Pools are prepared where the schema is upgraded: zones without apex NS are repaired (logged).
+    database = await open_database(config.database_url, config.data_dir, settings=config.store_settings(),
+                                   master_key=lambda: _usable_master_key(config))  # fmt: skip
+    await database.close()
     return 0
 
 
@@ -248,9 +282,17 @@ async def _run(args, database) -> int:
             await tokens.delete_token(database.pool, args.token_id)
             print(f"deleted token {args.token_id}")
         return 0
+    if args.command == "pool":
+        return await _pool(args, store)
     if args.command == "catalog":
+        attrs = {}
+        if args.pool:
+            from .store.pools import find_pool
+
+            async with store.pool.acquire() as conn:
+                attrs["pool"] = str((await find_pool(conn, args.pool))["id"])
         change = await store.create_zone(args.name, email=args.email, mname="invalid.", source="cli",
-                                         catalog_members=args.members or ["*"])  # fmt: skip
+                                         catalog_members=args.members or ["*"], catalog_attributes=attrs)  # fmt: skip
         z = await store.zone(change.zone_id)
         print(f"created catalog zone {z['name']} serial {z['serial']}")
         return 0

@@ -33,7 +33,7 @@ HOUSEKEEPING_EVERY = 3600.0  # seconds between housekeeping passes (stale import
 
 
 ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "tlds", "quotas", "floatingips",
-                 "events", "dnssec")
+                 "events", "dnssec", "pools")
 
 
 def route_modules():

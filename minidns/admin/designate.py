@@ -160,7 +160,7 @@ def store_errors(task: str = "zone_import"):
 def zone_json(request: web.Request, z: dict) -> dict:
     attrs = z.get("attributes") or {}
     return {
-        "id": z["id"], "pool_id": POOL_ID, "project_id": z["project_id"], "name": z["name"], "email": z["email"],
+        "id": z["id"], "pool_id": z.get("pool_id") or POOL_ID, "project_id": z["project_id"], "name": z["name"], "email": z["email"],
         "ttl": z["ttl"], "serial": z["serial"], "status": z["status"], "action": z["action"],
         "description": z["description"], "masters": [], "type": z["type"], "transferred_at": None,
         "version": z.get("version", 1), "created_at": z["created_at"], "updated_at": z["updated_at"],

@@ -21,7 +21,7 @@ import dns.rdatatype
 from ..wire import CNAME, NS, SOA
 from .records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_rdata, parse_type, zone_name
 from .batch import GroupCommit
-from .writer import Conflict, Edit, NotFound, Store
+from .writer import DEFAULT_POOL_ID, Conflict, Edit, NotFound, Store
 
 try:  # TLDs, blacklists and quotas (store/policy.py), when that part of the API is present
     from . import policy
@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover
     policy = None
 
 # Designate's default pool: every zone here is in the one "pool" this server is.
-POOL_ID = uuid.UUID("794ccc2c-d751-44fe-b57f-8894c9f5c842")
+POOL_ID = DEFAULT_POOL_ID
 
 
 class ZoneNotFound(NotFound):
@@ -267,11 +267,15 @@ async def check_new_zone(pool, name: str, project: str, is_admin: bool) -> None:
 
 
 async def create_zone(store: Store, project: str, *, name: str, email: str, ttl: int | None = None,
-                      description: str | None = None, is_admin: bool = False) -> dict:  # fmt: skip
+                      description: str | None = None, is_admin: bool = False, pool_id: uuid.UUID = POOL_ID) -> dict:  # fmt: skip
+    """A new zone of `pool_id` (its apex NS and SOA MNAME are the pool's: store/pools.py)."""
     name = check_zone_name(name)
     await check_new_zone(store.pool, name, project, is_admin)
+    if pool_id != POOL_ID and not await store.pool.fetchval("SELECT 1 FROM pools WHERE id = $1", pool_id):
+        raise Invalid(f"no pool {pool_id}")
     kw = {"ttl": ttl} if ttl is not None else {}
-    change = await store.create_zone(name, email=email, description=description, project_id=project, source="api", **kw)
+    change = await store.create_zone(name, email=email, description=description, project_id=project, source="api",
+                                     pool_id=pool_id, **kw)  # fmt: skip
     return await get_zone(store.pool, change.zone_id, None)
 
 
@@ -296,12 +300,19 @@ async def delete_zone(store: Store, zone_id: uuid.UUID, project: str | None) -> 
     return {**z, "status": "PENDING", "action": "DELETE"}
 
 
-async def nameservers(pool, zone_id: uuid.UUID, project: str | None) -> list[str]:
+async def nameservers(pool, zone_id: uuid.UUID, project: str | None) -> list[tuple[str, int]]:
+    """The zone's apex NS names with a priority each: the pool's priorities when the RRset is the
+    pool's NS set (Designate lists the pool's ns_records), else 1, 2, ... in the RRset's order."""
     async with pool.acquire() as conn:
         z = await get_zone(conn, zone_id, project)
         recs = await conn.fetchval("SELECT records FROM rrsets WHERE zone_id = $1 AND name = $2 AND type = $3",
                                    zone_id, z["name"], NS)  # fmt: skip
-    return list(recs or [])
+        prio = {r["hostname"]: r["priority"] for r in await conn.fetch(
+            "SELECT hostname, priority FROM pool_ns_records WHERE pool_id = $1", z["pool_id"])}  # fmt: skip
+    names = list(recs or [])
+    if names and all(n.lower() in prio for n in names):
+        return sorted(((n, prio[n.lower()]) for n in names), key=lambda n: n[1])
+    return [(n, i + 1) for i, n in enumerate(names)]
 
 
 # -- recordsets ---------------------------------------------------------------------------------
