@@ -30,7 +30,8 @@ def share_json(request: web.Request, s: dict) -> dict:
     url = base_url(request)
     return {"id": s["id"], "zone_id": s["zone_id"], "project_id": s["project_id"],
             "target_project_id": s["target_project_id"], "created_at": s["created_at"], "updated_at": s["updated_at"],
-            "links": {"self": f"{url}/v2/zones/{s['zone_id']}/shares/{s['id']}", "zone": f"{url}/v2/zones/{s['zone_id']}"}}  # fmt: skip
+            "links": {"self": f"{url}/v2/zones/{s['zone_id']}/shares/{s['id']}",
+                      "zone": f"{url}/v2/zones/{s['zone_id']}"}}  # fmt: skip
 
 
 @routes.post("/v2/zones/{zone_id}/shares")
@@ -46,7 +47,8 @@ async def share_zone(request: web.Request) -> web.Response:
     zid = path_id(request, "zone_id")
     values = check_body(await read_json(request), {"target_project_id": (str, 255)}, read_only=_READ_ONLY)
     if "target_project_id" not in values:
-        raise ApiError(400, "invalid_object", "Provided object does not match schema: 'target_project_id' is a required property")
+        raise ApiError(400, "invalid_object",
+                       "Provided object does not match schema: 'target_project_id' is a required property")  # fmt: skip
     pool = request.app[DATABASE].pool
     with store_errors():
         z = await rs.get_zone(pool, zid, c.project_filter())

@@ -22,11 +22,15 @@ from .openapi import describe
 routes = web.RouteTableDef()
 
 _REQUEST_READ_ONLY = ("id", "key", "status", "project_id", "created_at", "updated_at", "links")
+_ACCEPT_READ_ONLY = ("id", "status", "project_id", "zone_id", "created_at", "updated_at", "links")
+SCHEMA_ERROR = "Provided object does not match schema: "
 _REQUEST_SCHEMA = {"type": "object", "properties": {
-    "target_project_id": {"type": ["string", "null"], "description": "the one project that may accept; null: any project given the key"},
+    "target_project_id": {"type": ["string", "null"],
+                          "description": "the one project that may accept; null: any project given the key"},
     "description": {"type": ["string", "null"], "maxLength": 160}}}  # fmt: skip
 _ACCEPT_SCHEMA = {"type": "object", "required": ["key", "zone_transfer_request_id"], "properties": {
-    "key": {"type": "string", "maxLength": 160}, "zone_transfer_request_id": {"type": "string", "format": "uuid"}}}  # fmt: skip
+    "key": {"type": "string", "maxLength": 160},
+    "zone_transfer_request_id": {"type": "string", "format": "uuid"}}}  # fmt: skip
 _LIST_PARAMS = [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
                 for n in ("status", "limit", "marker")]  # fmt: skip
 _BRIEF = ("id", "zone_id", "zone_name", "description", "status")  # what a project other than the offering one sees
@@ -47,7 +51,8 @@ def accept_json(request: web.Request, a: dict) -> dict:
     return {"id": a["id"], "zone_transfer_request_id": a["zone_transfer_request_id"], "project_id": a["project_id"],
             "key": a["key"], "status": a["status"], "zone_id": a["zone_id"], "created_at": a["created_at"],
             "updated_at": a["updated_at"],
-            "links": {"self": f"{url}/v2/zones/tasks/transfer_accepts/{a['id']}", "zone": f"{url}/v2/zones/{a['zone_id']}"}}  # fmt: skip
+            "links": {"self": f"{url}/v2/zones/tasks/transfer_accepts/{a['id']}",
+                      "zone": f"{url}/v2/zones/{a['zone_id']}"}}  # fmt: skip
 
 
 def _detailed(request: web.Request, t: dict) -> bool:
@@ -94,8 +99,8 @@ async def list_requests(request: web.Request) -> web.Response:
     c = ctx(request)
     q = list_query(request, ())
     with store_errors():
-        rows, total = await tr.list_requests(request.app[DATABASE].pool, c.project_filter(),
-                                             status=request.query.get("status"), limit=q.limit + 1, marker=q.marker)  # fmt: skip
+        rows, total = await tr.list_requests(request.app[DATABASE].pool, c.project_filter(), status=request.query.get("status"),
+                                             limit=q.limit + 1, marker=q.marker)  # fmt: skip
     items = [request_json(request, t, _detailed(request, t)) for t in rows[: q.limit]]
     return json_response(list_body(request, "transfer_requests", items, total, len(rows) > q.limit, q.limit))
 
@@ -152,14 +157,14 @@ async def create_accept(request: web.Request) -> web.Response:
     c.need("member")
     body = await read_json(request)
     values = check_body(body, {"key": (str, 160), "zone_transfer_request_id": (str, 36)},
-                        read_only=("id", "status", "project_id", "zone_id", "created_at", "updated_at", "links"))  # fmt: skip
+                        read_only=_ACCEPT_READ_ONLY)  # fmt: skip
     for required in ("key", "zone_transfer_request_id"):
         if required not in values:
-            raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{required}' is a required property")
+            raise ApiError(400, "invalid_object", f"{SCHEMA_ERROR}'{required}' is a required property")
     try:
         rid = uuid.UUID(values["zone_transfer_request_id"])
     except ValueError:
-        raise ApiError(400, "invalid_object", "Provided object does not match schema: zone_transfer_request_id is not a UUID") from None
+        raise ApiError(400, "invalid_object", f"{SCHEMA_ERROR}zone_transfer_request_id is not a UUID") from None
     with store_errors():
         a = await tr.accept(request.app[DATABASE].store, rid, values["key"], c.acting_project,
                             see_all=c.project_filter() is None)  # fmt: skip
@@ -176,8 +181,8 @@ async def list_accepts(request: web.Request) -> web.Response:
     c = ctx(request)
     q = list_query(request, ())
     with store_errors():
-        rows, total = await tr.list_accepts(request.app[DATABASE].pool, c.project_filter(),
-                                            status=request.query.get("status"), limit=q.limit + 1, marker=q.marker)  # fmt: skip
+        rows, total = await tr.list_accepts(request.app[DATABASE].pool, c.project_filter(), status=request.query.get("status"),
+                                            limit=q.limit + 1, marker=q.marker)  # fmt: skip
     items = [accept_json(request, a) for a in rows[: q.limit]]
     return json_response(list_body(request, "transfer_accepts", items, total, len(rows) > q.limit, q.limit))
 

@@ -221,9 +221,10 @@ async def get_zone(conn_or_pool, zone_id: uuid.UUID, project: str | None, *, loc
     make, as Designate's policy refuses it); any other project's zone is ZoneNotFound."""
     row = await conn_or_pool.fetchrow(
         f"SELECT z.*, {_SHARED} FROM zones z WHERE z.id = $1" + (" FOR UPDATE OF z" if lock else ""), zone_id)
-    if row is None or (project is not None and row["project_id"] != project and not await shared_with(conn_or_pool, zone_id, project)):
+    guest = row is not None and project is not None and row["project_id"] != project
+    if row is None or (guest and not await shared_with(conn_or_pool, zone_id, project)):
         raise ZoneNotFound(f"Could not find Zone {zone_id}")
-    if project is not None and row["project_id"] != project and not shared:
+    if guest and not shared:
         raise Forbidden(f"zone {row['name']} is shared with project {project}: only its owner may do this")
     return dict(row)
 

@@ -138,3 +138,20 @@ def test_records_made_by_events_stay_managed_after_the_move(api_config, database
     delete = json.loads((EVENTS / "nova_compute.instance.delete.end.json").read_text())
     assert api.post("/v1/events", json=delete, token=INGEST).json()["status"] == "applied"
     api.wait_dns("web1.cloud.test.", "A", lambda reply: reply.rcode() == dns.rcode.NXDOMAIN)
+
+
+def test_shares_follow_the_zone_to_its_new_owner(api):
+    z = make_zone(api, "both.test.", token=ALICE)
+    for target in ("bob", "carol"):
+        assert api.post(f"/v2/zones/{z['id']}/shares", json={"target_project_id": target}, token=ALICE).status_code == 201
+    made = api.post(f"/v2/zones/{z['id']}/recordsets", json={"name": "b.both.test.", "type": "A", "records": ["192.0.2.5"]},
+                    token=BOB).json()  # fmt: skip
+    assert made["project_id"] == "bob"
+    assert accept(api, offer(api, z["id"], target_project_id="bob")).status_code == 201
+
+    shares = api.get(f"/v2/zones/{z['id']}/shares", token=BOB).json()["shared_zones"]
+    assert [(s["project_id"], s["target_project_id"]) for s in shares] == [("bob", "carol")]  # none with bob itself
+    assert api.get(f"/v2/zones/{z['id']}/recordsets/{made['id']}", token=BOB).json()["project_id"] == "bob"
+    error(api.get(f"/v2/zones/{z['id']}", token=ALICE), 404, "zone_not_found")
+    assert api.get(f"/v2/zones/{z['id']}", headers=CAROL).json()["shared"] is True
+    assert api.delete(f"/v2/zones/{z['id']}/shares/{shares[0]['id']}", token=BOB).status_code == 204
