@@ -6,7 +6,8 @@ one change-log row, NOTIFY).
 
 `project` arguments are the project whose objects the caller sees, or None for every project (an
 admin with all-projects). An object of another project is NotFound, exactly as one that does not
-exist.
+exist — except in a zone shared with the project (store/shares.py): it sees the zone and its
+RRsets, writes RRsets and changes those it made; a change only the owner may make is Forbidden.
 """
 
 from __future__ import annotations
