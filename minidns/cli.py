@@ -226,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pool", metavar="POOL", help="pool name or id (default: the default pool)")
     p.add_argument("ns", metavar="HOST[:PRIORITY]", nargs="+", help="absolute names; priority 1 first (the SOA MNAME)")
     _database_flags(p)
+    p = po.add_parser("move-zone", help="move a zone to the pool (its pool-made NS and SOA MNAME follow)",
+                      description=DB_HELP)
+    p.add_argument("pool", metavar="POOL")
+    p.add_argument("zone", metavar="ZONE")
+    _database_flags(p)
     p = po.add_parser("delete", help="delete a pool that has no zones", description=DB_HELP)
     p.add_argument("pool", metavar="POOL")
     _database_flags(p)

@@ -79,6 +79,10 @@ async def _pool(args, store) -> int:
     elif args.action == "set-ns":
         for name, what, change in await pools.set_ns_records(store, args.pool, pools.check_ns_records(args.ns), source="cli"):
             print(f"{name} serial {change.serial_from} -> {change.serial_to}")
+    elif args.action == "move-zone":
+        z = await store.zone(args.zone)
+        change = await pools.move_zone(store, z["id"], args.pool, source="cli")
+        print(f"{change.zone} moved to pool {args.pool}: serial {change.serial_from} -> {change.serial_to}")
     elif args.action == "delete":
         await pools.delete_pool(store, args.pool)
         print(f"deleted pool {args.pool}")

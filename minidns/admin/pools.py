@@ -8,8 +8,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..store import pools
-from .common import DATABASE, ApiError, ctx, json_response
-from .designate import path_id
+from ..store import recordsets as rs
+from .common import DATABASE, ApiError, ctx, json_response, parse_uuid, read_json
+from .designate import path_id, store_errors, zone_json
 from .fields import collection, self_link
 from .openapi import describe
 
@@ -46,3 +47,28 @@ async def get_pool(request: web.Request) -> web.Response:
         except pools.NotFound:
             raise ApiError(404, "pool_not_found", f"Could not find Pool {pid}") from None
     return json_response(pool_json(request, p))
+
+
+@routes.post("/v2/zones/{zone_id}/tasks/pool_move")
+@describe(responses={"202": {"description": "The zone, in its new pool"}})
+async def pool_move(request: web.Request) -> web.Response:
+    """Move a zone to another pool (admin): body {"pool_id": ...}. Its apex NS become the new
+    pool's (when the old pool made them) and its SOA MNAME the new pool's first NS, in one change."""
+    c = ctx(request)
+    c.need("admin")
+    zid = path_id(request, "zone_id")
+    body = await read_json(request) if request.body_exists else {}
+    if not isinstance(body.get("pool_id"), str):
+        raise ApiError(400, "invalid_object", "pool_id (the pool to move the zone to) is required: minidns has no "
+                       "scheduler to choose one")  # fmt: skip
+    target = parse_uuid(body["pool_id"], "pool")
+    with store_errors():
+        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+        if z["pool_id"] == target:
+            raise ApiError(400, "invalid_operation", "the zone is in that pool already")
+        try:
+            await pools.move_zone(request.app[DATABASE].store, zid, target)
+        except pools.NotFound:
+            raise ApiError(404, "pool_not_found", f"Could not find Pool {target}") from None
+        z = await rs.get_zone(request.app[DATABASE].pool, zid, None)
+    return json_response(zone_json(request, z), 202)

@@ -93,11 +93,11 @@ async def list_zones(request: web.Request) -> web.Response:
 
 @routes.get("/v2/zones/{zone_id}")
 async def get_zone(request: web.Request) -> web.Response:
-    """One zone."""
+    """One zone (also one shared with the project)."""
     c = ctx(request)
     zid = path_id(request, "zone_id")
     with store_errors():
-        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter(), shared=True)
     return json_response(zone_json(request, z))
 
 
@@ -122,13 +122,24 @@ async def update_zone(request: web.Request) -> web.Response:
 
 @routes.delete("/v2/zones/{zone_id}")
 async def delete_zone(request: web.Request) -> web.Response:
-    """Delete a zone; 202 with the zone, action DELETE."""
+    """Delete a zone; 202 with the zone, action DELETE.
+
+    A shared zone only with the header X-Designate-Delete-Shares: true (or ?delete_shares=true),
+    which removes its shares with it; else 400 zone_is_shared."""
     c = ctx(request)
     c.need("member")
     zid = path_id(request, "zone_id")
     with store_errors():
-        z = await rs.delete_zone(request.app[DATABASE].store, zid, c.project_filter())
+        z = await rs.delete_zone(request.app[DATABASE].store, zid, c.project_filter(),
+                                 delete_shares=delete_shares(request))  # fmt: skip
     return json_response(zone_json(request, z), 202)
+
+
+def delete_shares(request: web.Request) -> bool:
+    """Designate's delete-shares modifier: the X-Designate-Delete-Shares header or the
+    delete_shares query parameter."""
+    given = request.headers.get("X-Designate-Delete-Shares", request.query.get("delete_shares", ""))
+    return given.lower() in ("true", "1", "yes")
 
 
 @routes.get("/v2/zones/{zone_id}/nameservers")

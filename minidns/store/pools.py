@@ -181,6 +181,27 @@ async def set_target(store: Store, pool: str | uuid.UUID, address: str, port: in
         await conn.execute("SELECT pg_notify($1, 'secondaries')", CONFIG_CHANNEL)
 
 
+async def move_zone(store: Store, zone_id: uuid.UUID, pool: str | uuid.UUID, source: str = "api"):
+    """Designate's pool_move: the zone goes to `pool` in one change through the write path. Its
+    apex NS RRset, when its old pool wrote it, becomes the new pool's, with the SOA MNAME; NS of
+    the operator's own stay. The new pool's targets are its secondaries from then on."""
+    async with store.pool.acquire() as conn:
+        p = await find_pool(conn, pool)
+        z = await conn.fetchrow("SELECT z.name, r.managed_source FROM zones z LEFT JOIN rrsets r ON r.zone_id = z.id"
+                                " AND r.name = z.name AND r.type = $2 WHERE z.id = $1", zone_id, NS)  # fmt: skip
+    if z is None:
+        raise NotFound(f"no zone {zone_id}")
+    fields: dict = {"pool_id": p["id"]}
+    edits = []
+    if z["managed_source"] in (POOL_SOURCE, None):
+        want = [n.hostname for n in p["ns_records"]]
+        edits.append(pool_ns_edit(p["id"], want))
+        fields["mname"] = want[0] if want else None
+    change = await store.change(zone_id, edits, source=source, fields=fields)
+    await store.pool.execute("SELECT pg_notify($1, 'secondaries')", CONFIG_CHANNEL)
+    return change
+
+
 async def sync_zones(store: Store, pool_id: uuid.UUID | None = None, *, source: str = "pool") -> list:
     """Bring zones in step with their pool (all pools when `pool_id` is None): a zone without an
     apex NS RRset gets the pool's; one whose NS RRset the pool wrote gets the pool's current set;

@@ -122,7 +122,7 @@ class StoreSettings:
 
 _ZONE_FIELDS = {
     "email", "mname", "ttl", "refresh", "retry", "expire", "minimum", "description", "serial_policy",
-    "log_keep_count", "log_keep_seconds", "project_id", "attributes", "status", "action",
+    "log_keep_count", "log_keep_seconds", "project_id", "attributes", "status", "action", "pool_id",
 }  # fmt: skip
 _MANAGED = ("source", "resource_type", "resource_id", "tenant_id", "extra")
 _RRSET_COLUMNS = (
@@ -429,12 +429,15 @@ class Store:
                 edit = Edit("delete", _member(zone_id), "PTR")
             await self._change(conn, cat["id"], [edit], source, {})
 
-    async def delete_zone(self, zone: str | uuid.UUID, source: str = "api") -> Change:
+    async def delete_zone(self, zone: str | uuid.UUID, source: str = "api", *, catalogs: bool = True) -> Change:
+        """Delete the zone; every server stops serving it. It leaves the catalog zones (RFC 9432
+        §5.5: their consumers drop it) unless `catalogs` is false — an abandoned zone, which the
+        secondaries are to keep (admin/abandon.py)."""
         async with self.pool.acquire() as conn, conn.transaction():
             z = await _find_zone(conn, zone, lock=True)
             await conn.execute("DELETE FROM zones WHERE id = $1", z["id"])
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} deleted")
-            if z["type"] != "CATALOG":
+            if z["type"] != "CATALOG" and catalogs:
                 await self._catalogs(conn, z["id"], z["name"], add=False, source=source, pool_id=z["pool_id"])
         return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
 

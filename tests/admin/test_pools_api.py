@@ -61,3 +61,24 @@ def test_pool_set_ns_moves_every_zone_of_the_pool(api, cli):
     bad = cli("pool", "set-ns", "default", "relative", "--database-url", api.database_url)
     assert bad.returncode == 1 and "absolute" in bad.stderr
     assert ns_of(api, zones[0]) == {"ns-a.pool.test.", "ns-b.pool.test."}  # nothing changed by the refusal
+
+
+def test_a_zone_moves_to_another_pool(api, cli):
+    made = cli("pool", "create", "edge", "ns1.edge.test.", "ns2.edge.test.", "--database-url", api.database_url)
+    assert made.returncode == 0, made.stderr
+    edge = next(p for p in api.get("/v2/pools").json()["pools"] if p["name"] == "edge")
+    z = make_zone(api, "mover.test.", ALICE)
+    api.wait_dns("mover.test.", "NS", answers("mover.test.", "NS", POOL_NS_NAMES))
+    url = f"/v2/zones/{z['id']}/tasks/pool_move"
+    assert api.post(url, json={"pool_id": edge["id"]}, token=ALICE).status_code == 403
+    r = api.post(url, json={"pool_id": "00000000-0000-0000-0000-000000000000"}, headers={"X-Auth-All-Projects": "true"})
+    assert r.status_code == 404 and r.json()["type"] == "pool_not_found", r.text
+    r = api.post(url, json={"pool_id": edge["id"]}, headers={"X-Auth-All-Projects": "true"})
+    assert r.status_code == 202 and r.json()["pool_id"] == edge["id"], r.text
+    api.wait_dns("mover.test.", "NS", answers("mover.test.", "NS", {"ns1.edge.test.", "ns2.edge.test."}))
+    assert mname_of(api, "mover.test.") == "ns1.edge.test."
+    # Back by the CLI; a pool with zones is not deleted.
+    back = cli("pool", "move-zone", "default", "mover.test.", "--database-url", api.database_url)
+    assert back.returncode == 0, back.stderr
+    api.wait_dns("mover.test.", "NS", answers("mover.test.", "NS", POOL_NS_NAMES))
+    assert cli("pool", "delete", "edge", "--database-url", api.database_url).returncode == 0
