@@ -14,7 +14,7 @@ from .store.embedded import start_embedded, default_data_dir
 from .store import access
 from .store.records import Invalid, zone_name
 from .store.writer import Conflict, Edit, NotFound, Unsignable
-from .zones.loader import ZoneFileError
+from .zones.loader import NoOrigin, ZoneFileError
 
 
 class _Progress:
@@ -205,7 +205,10 @@ async def _run(args, database) -> int:
 
             progress = _Progress() if (args.progress or sys.stderr.isatty()) else None
             started = time.monotonic()
-            change = await import_zone(store, args.file, args.origin, source="cli:import", progress=progress)
+            try:
+                change = await import_zone(store, args.file, args.origin, source="cli:import", progress=progress)
+            except NoOrigin as e:
+                raise e.with_hint("give the zone's name with --origin NAME") from None
             print(f"imported {change.zone} serial {change.serial_to}: {change.added} RRsets in {time.monotonic() - started:.1f}s")
         elif args.action == "export":
             from .store.zonefile import export_zone
