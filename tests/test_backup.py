@@ -64,6 +64,7 @@ def make_source(cli, data: Path) -> dict:
 def test_backup_then_restore_into_a_new_data_dir_serves_the_same(cli, serve, tmp_path):
     src, dst, file = tmp_path / "src", tmp_path / "dst", tmp_path / "minidns.backup"
     made = make_source(cli, src)
+    a = serve("--data-dir", str(src), "--no-api", env=env_with())  # backed up while it serves
     out = ok(cli("backup", file, "--data-dir", src, env=env_with()))
     assert "3 zone(s)" in out and "2 signed" in out and "with the DNSSEC master key" in out, out
     assert file.stat().st_mode & 0o777 == 0o600  # it holds the master key
@@ -78,7 +79,6 @@ def test_backup_then_restore_into_a_new_data_dir_serves_the_same(cli, serve, tmp
     assert (dst / "master.key").read_bytes() == (src / "master.key").read_bytes()
     assert (dst / "master.key").stat().st_mode & 0o777 == 0o600
 
-    a = serve("--data-dir", str(src), "--no-api", env=env_with())
     b = serve("--data-dir", str(dst), env=env_with())
     assert re.search(r"serving 3 zone", b.log), b.log
     for zone in ("example.com.", "example.org.", "signed.test."):
