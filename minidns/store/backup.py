@@ -181,17 +181,27 @@ def _manifest(facts: dict, dump: Path, master: bytes | None, minidns_version: st
 def _write_tar(path: str, manifest: dict, dump: Path, master: bytes | None) -> None:
     """The tar, written beside `path` and renamed onto it: a failed backup leaves no half file."""
     dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    except OSError as e:
+        raise BackupError(f"cannot write {dest}: {e.strerror or e}") from None
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
-            tar.add(dump, arcname=DUMP)
-            if master is not None:
-                _add_bytes(tar, KEY, _key_text(master))
-            tar.fileobj.flush()
+        with os.fdopen(fd, "wb") as f:
+            with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
+                info = tar.gettarinfo(dump, arcname=DUMP)
+                info.mode, info.uid, info.gid, info.uname, info.gname = 0o600, 0, 0, "", ""
+                with open(dump, "rb") as data:
+                    tar.addfile(info, data)
+                if master is not None:
+                    _add_bytes(tar, KEY, _key_text(master))
+            f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dest)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise BackupError(f"cannot write {dest}: {e.strerror or e}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
