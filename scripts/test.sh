@@ -32,4 +32,6 @@ fi
 # --system-site-packages: what the machine's Python already has installed is used, not fetched again.
 [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# The environment's commands (minidns, openstack, dnsviz) come first on the path, as after `activate`.
+export PATH="$PWD/.venv/bin:$PATH"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
