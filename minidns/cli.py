@@ -37,6 +37,29 @@ parses leaves its zone serving as it was); SIGTERM or SIGINT stop the server.
 DB_HELP = "like serve: --database-url / $MINIDNS_DATABASE_URL, else the embedded PostgreSQL in --data-dir"
 
 
+BACKUP_HELP = """\
+Write the database (the embedded one in --data-dir, or the one at --database-url) and the DNSSEC
+master key to FILE: one tar file holding a pg_dump of one consistent snapshot, the master key and a
+manifest (minidns version, schema, counts, SHA-256 of each part). It can be made while minidns
+serves. FILE holds the master key: keep it as secret as the key itself.
+
+The zones' DNSSEC private keys are stored in the database sealed under the master key, which the
+database never holds ($MINIDNS_MASTER_KEY, --dnssec-master-key-file, or master.key in the data
+directory). Losing the master key loses every DNSSEC private key: the signed zones must then be
+signed anew with new keys and new DS records at their parents. So a database with DNSSEC keys is
+not backed up without the master key that opens them.
+"""
+
+RESTORE_HELP = """\
+Load FILE, written by `minidns backup`, into the database (the embedded one in --data-dir, created
+when absent, or the one at --database-url), and write its DNSSEC master key where serve will read
+it (--dnssec-master-key-file, else master.key in --data-dir; with $MINIDNS_MASTER_KEY set, it must
+be the backup's key). The whole file is read and checked first; the target must hold nothing
+unless --force is given; the load is one transaction, so a failed restore changes nothing. Schema
+migrations newer than the backup are applied after it. Stop `minidns serve` on the target first.
+"""
+
+
 def _database_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML configuration file")
     p.add_argument("--database-url", metavar="URL",
@@ -310,6 +333,22 @@ def build_parser() -> argparse.ArgumentParser:
         p = k.add_parser(action, help=text, description=DB_HELP)
         p.add_argument("zone", metavar="ZONE")
         _database_flags(p)
+
+    p = sub.add_parser("backup", help="write the database and the DNSSEC master key to one file",
+                       description=BACKUP_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", metavar="FILE", help="the backup file to write (replaced only once it is whole; mode 0600)")
+    p.add_argument("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")
+    _database_flags(p)
+    p = sub.add_parser("restore", help="load a backup into an empty database, with its DNSSEC master key",
+                       description=RESTORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", metavar="FILE", help="a file written by `minidns backup`")
+    p.add_argument("--force", action="store_true",
+                   help="replace what the target database holds (in the restore's own transaction), and a different "
+                        "master key file (kept beside as master.key.replaced-<time>)")
+    p.add_argument("--dnssec-master-key-file", metavar="FILE",
+                   help="where to write the backup's master key (and where serve reads it); default: master.key in "
+                        "--data-dir, for the embedded database [dnssec_master_key_file]")
+    _database_flags(p)
 
     p = sub.add_parser("reconcile", help="remove event-made records of resources that no longer exist",
                        description="Given the ids of the resources of SOURCE that exist now, remove the records events "

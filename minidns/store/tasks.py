@@ -10,7 +10,7 @@ import os
 import tempfile
 import uuid
 
-from ..zones.loader import ZoneFileError
+from ..zones.loader import NoOrigin, ZoneFileError
 from .records import Invalid
 from .recordsets import Forbidden, Query, _page, _Where, check_new_zone, check_zone_name
 from .writer import Conflict, NotFound, Store
@@ -106,7 +106,10 @@ async def run_import(store: Store, task_id: uuid.UUID, project: str, text: str, 
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
-            content = await asyncio.to_thread(read_zone_file, path, None, None, 1)
+            try:
+                content = await asyncio.to_thread(read_zone_file, path, None, None, 1)
+            except NoOrigin as e:
+                raise e.with_hint("begin the file with $ORIGIN or write the first owner name in full") from None
         finally:
             os.unlink(path)
         name = check_zone_name(content.origin)

@@ -43,6 +43,14 @@ class ZoneFileError(Exception):
     """A zone file that cannot be loaded; the message names the file, the line and the reason."""
 
 
+class NoOrigin(ZoneFileError):
+    """A zone file whose origin was not given and cannot be read from it. The message says how to
+    give one; each door that reads files names its own way (`with_hint`)."""
+
+    def with_hint(self, hint: str) -> "NoOrigin":
+        return NoOrigin(f"{self.args[0]}; {hint}")
+
+
 class _Manager:
     def __init__(self, origin: dns.name.Name):
         self.origin = origin
@@ -93,7 +101,7 @@ def file_origin(path: str) -> str:
             if owner.endswith("."):
                 return owner
             break
-    raise ZoneFileError(f"{path}: no $ORIGIN and the first owner name is not absolute; give ORIGIN=PATH")
+    raise NoOrigin(f"{path}: no $ORIGIN and the first owner name is not absolute")
 
 
 def _read(stream, filename: str, origin: str) -> Snapshot:
@@ -129,6 +137,8 @@ def load_zone_file(path: str, origin: str | None = None) -> Snapshot:
     try:
         with open(path, encoding="utf-8") as f:
             return _read(f, path, origin or file_origin(path))
+    except NoOrigin as e:
+        raise e.with_hint("give the zone as ORIGIN=PATH") from None
     except OSError as e:
         raise ZoneFileError(f"{path}: {e.strerror or e}") from None
 
