@@ -19,7 +19,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from ..wire import NS, SOA, TXT
+from ..wire import NS, PTR, SOA, TXT
 from ..zones.changes import pack_rrs
 from .db import CHANNEL, CONFIG_CHANNEL
 from .records import (
@@ -424,10 +424,15 @@ class Store:
             if not _lists(cat["attributes"] or {}, name, pool_id):
                 continue
             if add:
-                edit = Edit("add", _member(zone_id), "PTR", 0, (name,))
+                # An entry left for the same name by a zone abandoned earlier goes: RFC 9432 §4.3
+                # wants one member entry per zone name.
+                stale = await conn.fetch("SELECT name FROM rrsets WHERE zone_id = $1 AND type = $2 AND records = $3",
+                                         cat["id"], PTR, [name])  # fmt: skip
+                edits = [Edit("delete", r["name"], "PTR") for r in stale]
+                edits.append(Edit("add", _member(zone_id), "PTR", 0, (name,)))
             else:
-                edit = Edit("delete", _member(zone_id), "PTR")
-            await self._change(conn, cat["id"], [edit], source, {})
+                edits = [Edit("delete", _member(zone_id), "PTR")]
+            await self._change(conn, cat["id"], edits, source, {})
 
     async def delete_zone(self, zone: str | uuid.UUID, source: str = "api", *, catalogs: bool = True) -> Change:
         """Delete the zone; every server stops serving it. It leaves the catalog zones (RFC 9432

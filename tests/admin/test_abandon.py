@@ -37,3 +37,8 @@ def test_abandon_removes_the_zone_here_and_tells_the_secondaries_nothing(api, cl
     # The catalog still lists it, at the same serial: consumers keep the zone until it expires.
     assert next(iter(api.dig("catalog.invalid.", "SOA").answer[0])).serial == catalog_serial
     assert member_ptr(api, "catalog.invalid.", z["id"]) == {"gone.test."}
+    # The same name made again: one catalog entry for it, the new zone's (RFC 9432 §4.3).
+    again = make_zone(api, "gone.test.", ALICE)
+    api.wait_dns("catalog.invalid.", "SOA", lambda reply: next(iter(reply.answer[0])).serial != catalog_serial)
+    assert member_ptr(api, "catalog.invalid.", again["id"]) == {"gone.test."}
+    assert member_ptr(api, "catalog.invalid.", z["id"]) == set()
