@@ -207,6 +207,8 @@ async def _run(args, database) -> int:
             started = time.monotonic()
             change = await import_zone(store, args.file, args.origin, source="cli:import", progress=progress)
             print(f"imported {change.zone} serial {change.serial_to}: {change.added} RRsets in {time.monotonic() - started:.1f}s")
+            if change.note:
+                print(f"{change.zone}: {change.note}")
         elif args.action == "export":
             from .store.zonefile import export_zone
 

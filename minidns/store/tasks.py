@@ -125,8 +125,9 @@ async def run_import(store: Store, task_id: uuid.UUID, project: str, text: str, 
     except Exception as e:  # noqa: BLE001 - policy errors (quota…) and anything else end the task in ERROR
         await finish_task(store.pool, task_id, "ERROR", f"{type(e).__name__}: {e}")
     else:
+        note = f"; {change.note}" if change.note else ""
         await finish_task(store.pool, task_id, "COMPLETE", f"imported the zone {change.zone} "
-                          f"({change.added} RRsets)", change.zone_id)  # fmt: skip
+                          f"({change.added} RRsets){note}", change.zone_id)  # fmt: skip
 
 
 async def export_text(store: Store, zone_id: uuid.UUID) -> str:

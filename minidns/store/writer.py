@@ -8,6 +8,7 @@ concurrent writers from losing an update or reusing a serial.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from .records import (
 
 SERIAL_MOD = 2**32
 POLICIES = ("increment", "unixtime", "date")
+log = logging.getLogger("minidns.store")
 
 
 class NotFound(LookupError):
@@ -78,6 +80,20 @@ def initial_serial(policy: str, now: float) -> int:
     return next_serial(0, policy, now) if policy != "increment" else 1
 
 
+async def _above_deleted(conn: asyncpg.Connection, z: dict, now: float) -> str | None:
+    """A zone made again after it was deleted starts above the last serial it had (RFC 1982):
+    secondaries still holding the deleted zone's data would otherwise see no newer serial and keep
+    it. Raises z["serial"] (and the zone row's, in the caller's transaction, after its INSERT: a
+    delete of the same name in progress has committed by then) when it is not above; returns
+    what was done, or None."""
+    last = await conn.fetchval("SELECT serial FROM deleted_zone_serials WHERE name = $1", z["name"])
+    if last is None or serial_gt(z["serial"], last):
+        return None
+    given, z["serial"] = z["serial"], next_serial(last, z["serial_policy"], now)
+    await conn.execute("UPDATE zones SET serial = $2 WHERE id = $1", z["id"], z["serial"])
+    return f"serial {given} is not above {last}, the last serial of the deleted zone: using {z['serial']}"
+
+
 @dataclass(frozen=True, slots=True)
 class Edit:
     """One change to one RRset.
@@ -107,6 +123,7 @@ class Change:
     serial_to: int
     removed: int
     added: int
+    note: str | None = None  # what the write decided that the caller did not ask (a serial raised)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,13 +377,18 @@ class Store:
             hb_owner = parse_owner(hb, origin).to_wire().lower()
             rrsets = [r for r in rrsets if not (r.owner == hb_owner and r.rtype == TXT)]
             edits = [*edits, heartbeat_edit(hb, z["serial"], self.clock())]
-        soa = soa_rdata(z, z["serial"])  # checks email and mname
         edit = _Edits(origin, z["ttl"])
         for e in edits:
             edit.apply(e)
         apex = origin.to_wire().lower()
-        rows = [_rrset_row(z["id"], key, rr) for key, rr in edit.after.items()]
-        rows.append(_soa_row(z, apex, soa))
+
+        def zone_rows() -> list[tuple]:
+            """The rows of the edits and the SOA, at the zone's serial (soa_rdata checks email and mname)."""
+            rows = [_rrset_row(z["id"], key, rr) for key, rr in edit.after.items()]
+            rows.append(_soa_row(z, apex, soa_rdata(z, z["serial"])))
+            return rows
+
+        rows = zone_rows()
         if edits:
             _check_rows(rows, apex)
         zid = z["id"]
@@ -381,6 +403,12 @@ class Store:
             )
             if inserted is None:
                 raise Conflict(f"zone {z['name']} exists")
+            note = await _above_deleted(conn, z, self.clock())
+            if note is not None:
+                log.info("zone %s: %s", z["name"], note)
+                if hb and catalog_members is None:
+                    edit.apply(heartbeat_edit(hb, z["serial"], self.clock()))
+                rows = zone_rows()
             await conn.copy_records_to_table("rrsets", records=rows, columns=_RRSET_COLUMNS)
             if bulk:
                 await conn.copy_records_to_table("rrsets", records=bulk, columns=_BULK_COLUMNS)
@@ -398,7 +426,7 @@ class Store:
                            if _matches(m["name"], z["attributes"]["members"])]  # fmt: skip
                 if entries:
                     await self._change(conn, z["id"], entries, source, {})
-        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows) + len(bulk))
+        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows) + len(bulk), note)
 
     async def _catalogs(self, conn, zone_id: uuid.UUID, name: str, *, add: bool, source: str) -> None:
         """Add the zone to (or remove it from) each catalog zone it belongs in, in the caller's
@@ -418,6 +446,11 @@ class Store:
         async with self.pool.acquire() as conn, conn.transaction():
             z = await _find_zone(conn, zone, lock=True)
             await conn.execute("DELETE FROM zones WHERE id = $1", z["id"])
+            await conn.execute(
+                "INSERT INTO deleted_zone_serials (name, serial) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET serial = excluded.serial, deleted_at = now()",
+                z["name"], z["serial"],
+            )  # fmt: skip
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} deleted")
             if z["type"] != "CATALOG":
                 await self._catalogs(conn, z["id"], z["name"], add=False, source=source)
