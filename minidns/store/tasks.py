@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import threading
 import uuid
 
 from ..zones.loader import ZoneFileError
@@ -98,15 +99,28 @@ async def delete_task(pool, kind: str, project: str | None, task_id: uuid.UUID) 
     await pool.execute("DELETE FROM zone_tasks WHERE id = $1", task_id)
 
 
+class _Stopped(Exception):
+    """Raised in the parsing thread of an import that was cancelled."""
+
+
 async def run_import(store: Store, task_id: uuid.UUID, project: str, text: str, is_admin: bool) -> None:
     """Create the zone of `text` (a zone file) for `project`; the task ends COMPLETE with the zone,
     or ERROR with the reason. Nothing is written for a zone file that does not import whole."""
     fd, path = tempfile.mkstemp(prefix="minidns-import-", suffix=".zone")
+    stopped = threading.Event()
+
+    def progress(_done: int, _total: int) -> None:
+        if stopped.is_set():  # the parse of a cancelled import stops too, not only its task
+            raise _Stopped
+
     try:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
-            content = await asyncio.to_thread(read_zone_file, path, None, None, 1)
+            content = await asyncio.to_thread(read_zone_file, path, None, progress, 1)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
         finally:
             os.unlink(path)
         name = check_zone_name(content.origin)
