@@ -339,6 +339,8 @@ async def _run(args, database) -> int:
             except NoOrigin as e:
                 raise e.with_hint("give the zone's name with --origin NAME") from None
             print(f"imported {change.zone} serial {change.serial_to}: {change.added} RRsets in {time.monotonic() - started:.1f}s")
+            if change.note:
+                print(f"{change.zone}: {change.note}")
         elif args.action == "export":
             from .store.zonefile import export_zone
 

@@ -8,6 +8,7 @@ concurrent writers from losing an update or reusing a serial.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ SERIAL_MOD = 2**32
 DEFAULT_POOL_ID = uuid.UUID("794ccc2c-d751-44fe-b57f-8894c9f5c842")  # Designate's default pool id
 POOL_SOURCE = "pool"  # the managed_source of the apex NS RRsets pools write (store/pools.py)
 POLICIES = ("increment", "unixtime", "date")
+log = logging.getLogger("minidns.store")
 
 
 class NotFound(LookupError):
@@ -80,6 +82,20 @@ def initial_serial(policy: str, now: float) -> int:
     return next_serial(0, policy, now) if policy != "increment" else 1
 
 
+async def _above_deleted(conn: asyncpg.Connection, z: dict, now: float) -> str | None:
+    """A zone made again after it was deleted starts above the last serial it had (RFC 1982):
+    secondaries still holding the deleted zone's data would otherwise see no newer serial and keep
+    it. Raises z["serial"] (and the zone row's, in the caller's transaction, after its INSERT: a
+    delete of the same name in progress has committed by then) when it is not above; returns
+    what was done, or None."""
+    last = await conn.fetchval("SELECT serial FROM deleted_zone_serials WHERE name = $1", z["name"])
+    if last is None or serial_gt(z["serial"], last):
+        return None
+    given, z["serial"] = z["serial"], next_serial(last, z["serial_policy"], now)
+    await conn.execute("UPDATE zones SET serial = $2 WHERE id = $1", z["id"], z["serial"])
+    return f"serial {given} is not above {last}, the last serial of the deleted zone: using {z['serial']}"
+
+
 @dataclass(frozen=True, slots=True)
 class Edit:
     """One change to one RRset.
@@ -109,6 +125,7 @@ class Change:
     serial_to: int
     removed: int
     added: int
+    note: str | None = None  # what the write decided that the caller did not ask (a serial raised)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,12 +392,17 @@ class Store:
                 edits = [*edits, pool_ns_edit(pool_id, ns)]
                 z["mname"] = z["mname"] or ns[0]
             z["mname"] = z["mname"] or f"ns1.{origin.to_text()}"
-            soa = soa_rdata(z, z["serial"])  # checks email and mname
             edit = _Edits(origin, z["ttl"])
             for e in edits:
                 edit.apply(e)
-            rows = [_rrset_row(z["id"], key, rr) for key, rr in edit.after.items()]
-            rows.append(_soa_row(z, apex, soa))
+
+            def zone_rows() -> list[tuple]:
+                """The rows of the edits and the SOA, at the zone's serial (soa_rdata checks email and mname)."""
+                rows = [_rrset_row(z["id"], key, rr) for key, rr in edit.after.items()]
+                rows.append(_soa_row(z, apex, soa_rdata(z, z["serial"])))
+                return rows
+
+            rows = zone_rows()
             if edits:
                 _check_rows(rows, apex)
             zid = z["id"]
@@ -394,6 +416,12 @@ class Store:
             )
             if inserted is None:
                 raise Conflict(f"zone {z['name']} exists")
+            note = await _above_deleted(conn, z, self.clock())
+            if note is not None:
+                log.info("zone %s: %s", z["name"], note)
+                if hb and catalog_members is None:
+                    edit.apply(heartbeat_edit(hb, z["serial"], self.clock()))
+                rows = zone_rows()
             await conn.copy_records_to_table("rrsets", records=rows, columns=_RRSET_COLUMNS)
             if bulk:
                 await conn.copy_records_to_table("rrsets", records=bulk, columns=_BULK_COLUMNS)
@@ -413,7 +441,7 @@ class Store:
                            if _lists(z["attributes"], m["name"], m["pool_id"])]  # fmt: skip
                 if entries:
                     await self._change(conn, z["id"], entries, source, {})
-        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows) + len(bulk))
+        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows) + len(bulk), note)
 
     async def _catalogs(self, conn, zone_id: uuid.UUID, name: str, *, add: bool, source: str,
                         pool_id: uuid.UUID | None) -> None:  # fmt: skip
@@ -441,6 +469,11 @@ class Store:
         async with self.pool.acquire() as conn, conn.transaction():
             z = await _find_zone(conn, zone, lock=True)
             await conn.execute("DELETE FROM zones WHERE id = $1", z["id"])
+            await conn.execute(
+                "INSERT INTO deleted_zone_serials (name, serial) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET serial = excluded.serial, deleted_at = now()",
+                z["name"], z["serial"],
+            )  # fmt: skip
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} deleted")
             if z["type"] != "CATALOG" and catalogs:
                 await self._catalogs(conn, z["id"], z["name"], add=False, source=source, pool_id=z["pool_id"])
