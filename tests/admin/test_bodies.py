@@ -25,10 +25,11 @@ import orjson
 import pytest
 
 from minidns.admin.app import route_modules
+from minidns.store import pools
 
-from conftest import ADMIN, INGEST
+from conftest import ADMIN, ALICE, INGEST
 from test_events import CONFIG as EVENTS_CONFIG
-from test_events import fresh, load, make_zones
+from test_events import db_run, fresh, load, make_zones
 from v2util import answers, error
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -175,6 +176,10 @@ class World:
 
     def __init__(self, api):
         self.api = api
+        self.made = 0  # zones made through make_zone
+        self.pool: str | None = None
+        for project in ("admin-project", "alice"):  # the cases make more zones than the default quota (10)
+            assert api.patch(f"/v2/quotas/{project}", json={"zones": 1000}).status_code == 200
         for tld in ("test", "arpa"):  # TLDs made by a case below restrict zone names: these stay allowed
             assert api.post("/v2/tlds", json={"name": tld}).status_code == 201
         self.zone = self.make_zone(ZONE)
@@ -189,10 +194,23 @@ class World:
         self.ok(api.post("/v2/reverse/floatingips", json=self.fip_body(self.fip, "192.0.2.10")))
         make_zones(api.database_url, ["cloud.test.", "0.0.10.in-addr.arpa."])
 
-    def make_zone(self, name: str) -> str:
-        r = self.api.post("/v2/zones", json={"name": name, "email": f"hostmaster@{name.rstrip('.')}"})
+    def make_zone(self, name: str, token: str = ADMIN) -> str:
+        r = self.api.post("/v2/zones", json={"name": name, "email": f"hostmaster@{name.rstrip('.')}"}, token=token)
         assert r.status_code == 202, r.text
+        self.made += 1
         return r.json()["id"]
+
+    def transfer_request(self, name: str, token: str = ADMIN, target: str | None = "alice") -> dict:
+        zid = self.make_zone(name, token)
+        return self.ok(self.api.post(f"/v2/zones/{zid}/tasks/transfer_requests", json={"target_project_id": target},
+                                     token=token))  # fmt: skip
+
+    def other_pool(self) -> str:
+        if self.pool is None:
+            made = db_run(self.api.database_url, lambda store: pools.create_pool(
+                store, "bodies-pool", pools.check_ns_records(["ns1.bodies-pool.test."])))  # fmt: skip
+            self.pool = str(made["id"])
+        return self.pool
 
     def signed_zone(self, name: str) -> str:
         zid = self.make_zone(name)
@@ -233,6 +251,12 @@ def _event(w: World, i: int):
     return "/v1/events", *json_body(fresh(load("nova_compute.instance.create.end.json")))
 
 
+def _accept(w: World, i: int):
+    offered = w.transfer_request(f"accept{i}.test.", ALICE, "admin-project")  # accepted by ADMIN's project
+    body = {"key": offered["key"], "zone_transfer_request_id": offered["id"]}
+    return "/v2/zones/tasks/transfer_accepts", *json_body(body)
+
+
 # (method, route) → (world, i) → (path, body, content type); each call a body that succeeds.
 CASES = {
     ("POST", "/v2/zones"): lambda w, i: ("/v2/zones", *json_body({"name": f"z{i}.test.", "email": "h@z.test",
@@ -262,9 +286,21 @@ CASES = {
         f"/v2/zones/{w.make_zone(f'sign{i}.test.')}/dnssec", *json_body({"algorithm": "ed25519", "nsec3_opt_out": False})),
     ("POST", "/v2/zones/{zone_id}/dnssec/rollover"): _rollover,
     ("POST", "/v2/zones/{zone_id}/dnssec/ds-seen"): _ds_seen,
+    ("POST", "/v2/zones/{zone_id}/tasks/transfer_requests"): lambda w, i: (
+        f"/v2/zones/{w.make_zone(f'offer{i}.test.')}/tasks/transfer_requests",
+        *json_body({"target_project_id": "alice", "description": "o" * 40})),
+    ("PATCH", "/v2/zones/tasks/transfer_requests/{transfer_request_id}"): lambda w, i: (
+        f"/v2/zones/tasks/transfer_requests/{w.transfer_request(f'offered{i}.test.')['id']}",
+        *json_body({"description": "d" * 60})),
+    ("POST", "/v2/zones/tasks/transfer_accepts"): _accept,
+    ("POST", "/v2/zones/{zone_id}/shares"): lambda w, i: (
+        f"/v2/zones/{w.zone}/shares", *json_body({"target_project_id": f"project-{i}-{'p' * 30}"})),
+    ("POST", "/v2/zones/{zone_id}/tasks/pool_move"): lambda w, i: (
+        f"/v2/zones/{w.make_zone(f'moved{i}.test.')}/tasks/pool_move", *json_body({"pool_id": w.other_pool()})),
 }
 # POST routes that take no body (whatever is sent is not read).
-NO_BODY = {("POST", "/v2/zones/{zone_id}/tasks/export")}
+NO_BODY = {("POST", "/v2/zones/{zone_id}/tasks/export"), ("POST", "/v2/zones/{zone_id}/tasks/abandon"),
+           ("POST", "/v2/zones/{zone_id}/tasks/xfr")}
 
 
 def body_routes() -> dict:
@@ -312,7 +348,8 @@ def test_every_route_reads_a_body_that_arrives_in_pieces_whole(api, mode):
 @pytest.mark.parametrize("mode", OVER_MODES)
 def test_every_route_refuses_a_body_over_its_bound_with_413(api, mode):
     world, raw = World(api), Raw(api)
-    zones = api.get("/v2/zones").json()["metadata"]["total_count"]
+    made_before = world.made
+    zones = api.get("/v2/zones?limit=1000", headers={"X-Auth-All-Projects": "true"}).json()["metadata"]["total_count"]
     for i, (key, case) in enumerate(sorted(CASES.items())):
         path, _, ctype = case(world, i)
         r = raw.send(key[0], path, b"", mode, ctype)
@@ -320,8 +357,9 @@ def test_every_route_refuses_a_body_over_its_bound_with_413(api, mode):
         body = r.json()
         assert set(body) == {"code", "type", "message", "request_id"}, body
         assert (body["code"], body["type"]) == (413, "request_too_large") and "larger than" in body["message"], body
-    made = sum(1 for key in CASES if "dnssec" in key[1])  # the zones the DNSSEC cases made to act on
-    assert api.get("/v2/zones").json()["metadata"]["total_count"] == zones + made
+    made = world.made - made_before  # the zones the cases made to act on
+    assert api.get("/v2/zones?limit=1000", headers={"X-Auth-All-Projects": "true"}).json()["metadata"]["total_count"] \
+        == zones + made
 
 
 # -- the effect is whole ----------------------------------------------------------------------------
