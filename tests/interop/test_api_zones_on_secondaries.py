@@ -35,18 +35,20 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.reversename
 import pytest
 
 from interop_common import canonical_rdata
 from minidns.server.config import Config
-from secondaries import KINDS, Secondary, free_port, rectify, soa_serial, wait_serial, zone_records
+from secondaries import KINDS, Secondary, free_port, rectify, soa_serial, wait_serial
 from test_transfers_interop import ME, XFR_TIMEOUT, Setup, cli
-from tests.admin.conftest import ADMIN, INGEST, TOKENS, Api
+from tests.admin.conftest import INGEST, TOKENS, Api
 
 POOL_NS = ("ns1.pool.example.net.", "ns2.pool.example.org.")  # the default pool's NS, in priority order
 API_ZONE = "api.test."
 EVENTS_ZONE = "cloud.test."  # events_zone: where the sink writes Nova's records
-REVERSE_ZONES = ("0.0.10.in-addr.arpa.", "0.0.0.0.0.1.0.0.8.b.d.0.1.0.0.2.ip6.arpa.")  # a /24 and a /64, made by the sink
+# The reverse zones the sink makes for the instance's 10.0.0.5 and 2001:db8:10::5: a /24 and a /64.
+REVERSE_ZONES = ("0.0.10.in-addr.arpa.", "0.0.0.0.0.1.0.0.8.b.d.0.1.0.0.2.ip6.arpa.")
 ZONES = (API_ZONE, EVENTS_ZONE, *REVERSE_ZONES)
 CATALOG = "catalog.invalid."
 CONSUMER = "bind-catalog"  # BIND consuming CATALOG (the other secondaries are named by their kind)
@@ -232,8 +234,11 @@ def test_the_api_zone_and_the_sink_zones_hold_what_was_made(world):
     for name, rtype, records in API_RECORDSETS:
         _, aa, got = _answer(world.minidns, name, rtype)
         assert aa and {r.split(" ", 2)[2] for r in got} == {_canonical(rtype, v) for v in records}, (name, got)
-    assert _answer(world.minidns, "web1.cloud.test.", "A")[2] and _answer(world.minidns, "web1.cloud.test.", "AAAA")[2]
-    assert {r.split()[-1] for r in _answer(world.minidns, "5.0.0.10.in-addr.arpa.", "PTR")[2]} == {"web1.cloud.test."}
+    for address in ("10.0.0.5", "2001:db8:10::5"):  # the instance's, in Nova's notification
+        forward = _answer(world.minidns, "web1.cloud.test.", "A" if "." in address else "AAAA")[2]
+        assert {r.split()[-1] for r in forward} == {address}, forward
+        reverse = _answer(world.minidns, dns.reversename.from_address(address).to_text(), "PTR")[2]
+        assert {r.split()[-1] for r in reverse} == {"web1.cloud.test."}, (address, reverse)
 
 
 @POOLS
@@ -249,17 +254,20 @@ def test_bind_catalog_consumer_adds_and_serves_the_zones(world):
 
 @POOLS
 def test_a_change_through_the_api_reaches_every_secondary(world):
+    """A recordset added and one replaced through the API: every secondary, the catalog consumer
+    too, is NOTIFYed, reaches minidns's new serial, holds the same data and answers the change."""
     zone_id = world.ids[API_ZONE]
     before = soa_serial(world.minidns, API_ZONE)
     r = world.api.post(f"/v2/zones/{zone_id}/recordsets",
                        json={"name": "new.api.test.", "type": "A", "records": ["192.0.2.99"]})
     assert r.status_code == 202, r.text
-    rid = next(rs["id"] for rs in world.api.get(f"/v2/zones/{zone_id}/recordsets?name=www.api.test.&type=A").json()["recordsets"])
-    r = world.api.put(f"/v2/zones/{zone_id}/recordsets/{rid}", json={"records": ["192.0.2.12"]})
+    r = world.api.get(f"/v2/zones/{zone_id}/recordsets?name=www.api.test.&type=A")
+    (www_a,) = r.json()["recordsets"]
+    r = world.api.put(f"/v2/zones/{zone_id}/recordsets/{www_a['id']}", json={"records": ["192.0.2.12"]})
     assert r.status_code == 202, r.text
     assert wait_serial(world.minidns, API_ZONE, before + 2, 5)
     serial = soa_serial(world.minidns, API_ZONE)
-    _wait_transferred(world, API_ZONE, serial, list(world.setup.secs))  # every secondary, the catalog consumer too, at that serial, same data
+    _wait_transferred(world, API_ZONE, serial, list(world.setup.secs))  # serials and AXFR compared
     new, www = _answer(world.minidns, "new.api.test.", "A"), _answer(world.minidns, "www.api.test.", "A")
     assert {r.split()[-1] for r in new[2]} == {"192.0.2.99"} and {r.split()[-1] for r in www[2]} == {"192.0.2.12"}
     for name, sec in world.setup.secs.items():
