@@ -216,16 +216,25 @@ def _check_serves(world: World, name: str) -> None:
 # the tests
 
 
+def _hostnames(api: Api, path: str, key: str) -> list[str]:
+    """The hostnames of the list `key` of what the API answers at `path`, by priority."""
+    r = api.get(path, headers={"X-Auth-All-Projects": "true"})
+    assert r.status_code == 200, r.text
+    return [n["hostname"] for n in sorted(r.json()[key], key=lambda n: n["priority"])]
+
+
 @POOLS
 def test_minidns_writes_the_pool_ns_at_each_apex(world):
+    """Each zone's apex NS is its pool's NS set and its SOA MNAME the first of them; the API
+    says so too: /v2/zones/{id}/nameservers, and the zone's pool in /v2/pools/{pool_id}."""
     for zone in ZONES:
         ns, mname = _apex(world.minidns, zone)
         assert ns == set(POOL_NS), f"{zone}: apex NS {sorted(ns)}, not the pool's {list(POOL_NS)}"
         assert mname == POOL_NS[0], f"{zone}: SOA MNAME {mname}, not the pool's first NS {POOL_NS[0]}"
-        r = world.api.get(f"/v2/zones/{world.ids[zone]}/nameservers", headers={"X-Auth-All-Projects": "true"})
-        assert r.status_code == 200, r.text
-        listed = sorted(r.json()["nameservers"], key=lambda n: n["priority"])
-        assert [n["hostname"] for n in listed] == list(POOL_NS), (zone, listed)
+        zid = world.ids[zone]
+        assert _hostnames(world.api, f"/v2/zones/{zid}/nameservers", "nameservers") == list(POOL_NS), zone
+        pool_id = world.api.get(f"/v2/zones/{zid}", headers={"X-Auth-All-Projects": "true"}).json()["pool_id"]
+        assert _hostnames(world.api, f"/v2/pools/{pool_id}", "ns_records") == list(POOL_NS), zone
 
 
 def test_the_api_zone_and_the_sink_zones_hold_what_was_made(world):
