@@ -71,32 +71,39 @@ async def _database(config: Config, r: Report) -> dict:
     from .store import db
 
     url = config.database_url
+    started = None
     if url is None:
-        url = _embedded(config, r)
-        if url is None:  # not running: serve starts it (and a new one gets the example zone)
-            pgdata = Path(config.data_dir or _default_data_dir()).expanduser() / "pg"
-            return {"zones": 0 if (pgdata / "PG_VERSION").exists() else 1}
+        url, started = await _embedded(config, r)
+        if url is None:  # absent: serve creates it, and a new one gets the example zone
+            return {} if r.problems else {"zones": 1}
         shown = "the embedded PostgreSQL"
     else:
         shown = redact_url(url)
     try:
-        pool = await db.create_pool(url, size=2)
-    except db.DatabaseError as e:
-        r.problem("database", f"{shown}: {e}")
-        return {}
-    try:
-        return await _inspect(pool, config, r, shown)
-    except db.DatabaseError as e:
-        r.problem("database", f"{shown}: {e}")
-        return {}
+        try:
+            pool = await db.create_pool(url, size=2)
+        except db.DatabaseError as e:
+            r.problem("database", f"{shown}: {e}")
+            return {}
+        try:
+            return await _inspect(pool, config, r, shown)
+        except db.DatabaseError as e:
+            r.problem("database", f"{shown}: {e}")
+            return {}
+        finally:
+            await asyncio.wait_for(pool.close(), 5)
     finally:
-        await asyncio.wait_for(pool.close(), 5)
+        if started is not None:
+            await asyncio.to_thread(started.stop)
 
 
-def _embedded(config: Config, r: Report) -> str | None:
-    """The embedded database: its directory, whether it is there, running, and writable. A running
-    one (another `serve` uses it) is connected to; one not running is not started."""
-    from .store.embedded import NEEDS_MB, default_data_dir
+async def _embedded(config: Config, r: Report):
+    """The embedded database: its directory, whether it is there, running, and writable; returns
+    (its URL, the Embedded this check started or None). A running one (another `serve` uses it) is
+    connected to; one present but not running is started for the check and stopped after it, so
+    that the zones it holds are counted; an absent one is not created."""
+    from .store.db import DatabaseError
+    from .store.embedded import NEEDS_MB, default_data_dir, start_embedded
 
     root = Path(config.data_dir or default_data_dir()).expanduser().resolve()
     pgdata = root / "pg"
@@ -105,8 +112,8 @@ def _embedded(config: Config, r: Report) -> str | None:
     where = _nearest_existing(root)
     writable = os.access(where, os.W_OK | os.X_OK)
     free = _free_mb(where)
-    state = ("running (used by a serve now)" if running else "present, started by serve") if exists else \
-        "absent: serve creates it (with the example zone example.com.)"  # fmt: skip
+    state = ("running (used by a serve now)" if running else "present, not running (started for this check)") if exists \
+        else "absent: serve creates it (with the example zone example.com.)"  # fmt: skip
     r.line("database", f"embedded PostgreSQL in {root}: {state}")
     if not writable:
         r.problem("data dir", f"{where} is not writable by this user")
@@ -115,8 +122,15 @@ def _embedded(config: Config, r: Report) -> str | None:
     else:
         r.line("data dir", f"{root}: writable" + (f", {free} MB free" if free is not None else ""))
     if running:
-        return f"postgresql://postgres@/postgres?host={pgdata}"
-    return None
+        return f"postgresql://postgres@/postgres?host={pgdata}", None
+    if not exists:
+        return None, None
+    try:
+        started = await asyncio.to_thread(start_embedded, str(root))
+    except DatabaseError as e:
+        r.problem("database", str(e))
+        return None, None
+    return started.url, started
 
 
 def _default_data_dir() -> str:

@@ -37,6 +37,29 @@ parses leaves its zone serving as it was); SIGTERM or SIGINT stop the server.
 DB_HELP = "like serve: --database-url / $MINIDNS_DATABASE_URL, else the embedded PostgreSQL in --data-dir"
 
 
+BACKUP_HELP = """\
+Write the database (the embedded one in --data-dir, or the one at --database-url) and the DNSSEC
+master key to FILE: one tar file holding a pg_dump of one consistent snapshot, the master key and a
+manifest (minidns version, schema, counts, SHA-256 of each part). It can be made while minidns
+serves. FILE holds the master key: keep it as secret as the key itself.
+
+The zones' DNSSEC private keys are stored in the database sealed under the master key, which the
+database never holds ($MINIDNS_MASTER_KEY, --dnssec-master-key-file, or master.key in the data
+directory). Losing the master key loses every DNSSEC private key: the signed zones must then be
+signed anew with new keys and new DS records at their parents. So a database with DNSSEC keys is
+not backed up without the master key that opens them.
+"""
+
+RESTORE_HELP = """\
+Load FILE, written by `minidns backup`, into the database (the embedded one in --data-dir, created
+when absent, or the one at --database-url), and write its DNSSEC master key where serve will read
+it (--dnssec-master-key-file, else master.key in --data-dir; with $MINIDNS_MASTER_KEY set, it must
+be the backup's key). The whole file is read and checked first; the target must hold nothing
+unless --force is given; the load is one transaction, so a failed restore changes nothing. Schema
+migrations newer than the backup are applied after it. Stop `minidns serve` on the target first.
+"""
+
+
 def _database_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML configuration file")
     p.add_argument("--database-url", metavar="URL",
@@ -63,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between full serial checks against the database (default 30) [db_check_interval]")
     s.add_argument("--serial-policy", choices=["increment", "unixtime", "date"],
                    help="serial policy for new zones (default increment) [serial_policy]")
+    s.add_argument("--pool-nameserver", dest="pool_nameservers", action="append", metavar="HOST[:PRIORITY]",
+                   help="an NS record of the default pool, written at the apex of its zones; repeat for more "
+                        "(default: as stored, first start: this host's name) [pool_nameservers]")
     s.add_argument("--change-log-keep", type=int, metavar="N", help="change-log rows kept per zone (default 1000) [change_log_keep]")
     s.add_argument("--change-log-max-age", type=int, metavar="SECONDS",
                    help="seconds a change-log row is kept (default 604800) [change_log_max_age]")
@@ -207,7 +233,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--member", action="append", dest="members", metavar="PATTERN",
                    help="zones it lists, as name patterns (*.example.org.); repeat for more (default: every zone)")
     p.add_argument("--email", default="hostmaster@invalid", help="SOA RNAME mailbox (default hostmaster@invalid)")
+    p.add_argument("--pool", metavar="POOL", help="list only the zones of this pool (name or id)")
     _database_flags(p)
+
+    po = sub.add_parser("pool", help="pools: the NS records and secondaries of their zones").add_subparsers(
+        dest="action", required=True)
+    _database_flags(po.add_parser("list", help="list pools with their NS records, targets and zone counts", description=DB_HELP))
+    p = po.add_parser("create", help="create a pool", description=DB_HELP)
+    p.add_argument("pool", metavar="NAME")
+    p.add_argument("ns", metavar="HOST[:PRIORITY]", nargs="+", help="its NS records, absolute names (ns1.example.net.)")
+    p.add_argument("--description")
+    _database_flags(p)
+    p = po.add_parser("set-ns", help="set a pool's NS records; every zone of the pool follows (new serial, NOTIFY)",
+                      description=DB_HELP)
+    p.add_argument("pool", metavar="POOL", help="pool name or id (default: the default pool)")
+    p.add_argument("ns", metavar="HOST[:PRIORITY]", nargs="+", help="absolute names; priority 1 first (the SOA MNAME)")
+    _database_flags(p)
+    p = po.add_parser("move-zone", help="move a zone to the pool (its pool-made NS and SOA MNAME follow)",
+                      description=DB_HELP)
+    p.add_argument("pool", metavar="POOL")
+    p.add_argument("zone", metavar="ZONE")
+    _database_flags(p)
+    p = po.add_parser("delete", help="delete a pool that has no zones", description=DB_HELP)
+    p.add_argument("pool", metavar="POOL")
+    _database_flags(p)
+    for action, text in (("add", "add or update a target (a secondary of every zone of the pool)"),
+                         ("delete", "remove a target")):  # fmt: skip
+        p = po.add_parser(f"target-{action}", help=text, description=DB_HELP)
+        p.add_argument("pool", metavar="POOL")
+        p.add_argument("address", metavar="ADDRESS")
+        p.add_argument("--port", type=int, default=53, help="its DNS port (default 53)")
+        if action == "add":
+            p.add_argument("--key", metavar="KEYNAME", help="TSIG key (stored with `minidns tsig add`) to sign NOTIFY with")
+        _database_flags(p)
 
     tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     p = tk.add_parser("create", help="make a token (printed once; only its hash is stored)", description=DB_HELP)
@@ -275,6 +333,22 @@ def build_parser() -> argparse.ArgumentParser:
         p = k.add_parser(action, help=text, description=DB_HELP)
         p.add_argument("zone", metavar="ZONE")
         _database_flags(p)
+
+    p = sub.add_parser("backup", help="write the database and the DNSSEC master key to one file",
+                       description=BACKUP_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", metavar="FILE", help="the backup file to write (replaced only once it is whole; mode 0600)")
+    p.add_argument("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")
+    _database_flags(p)
+    p = sub.add_parser("restore", help="load a backup into an empty database, with its DNSSEC master key",
+                       description=RESTORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", metavar="FILE", help="a file written by `minidns backup`")
+    p.add_argument("--force", action="store_true",
+                   help="replace what the target database holds (in the restore's own transaction), and a different "
+                        "master key file (kept beside as master.key.replaced-<time>)")
+    p.add_argument("--dnssec-master-key-file", metavar="FILE",
+                   help="where to write the backup's master key (and where serve reads it); default: master.key in "
+                        "--data-dir, for the embedded database [dnssec_master_key_file]")
+    _database_flags(p)
 
     p = sub.add_parser("reconcile", help="remove event-made records of resources that no longer exist",
                        description="Given the ids of the resources of SOURCE that exist now, remove the records events "

@@ -12,9 +12,10 @@ from .store.database import open_database
 from .store.db import DatabaseError, connect, upgrade
 from .store.embedded import start_embedded, default_data_dir
 from .store import access
+from .store.backup import BackupError
 from .store.records import Invalid, zone_name
 from .store.writer import Conflict, Edit, NotFound, Unsignable
-from .zones.loader import ZoneFileError
+from .zones.loader import NoOrigin, ZoneFileError
 
 
 class _Progress:
@@ -37,16 +38,15 @@ async def run_command(args, config: Config) -> int:
     try:
         if args.command == "db":
             return await _db_upgrade(config)
+        if args.command in ("backup", "restore"):
+            return await (_backup(args, config) if args.command == "backup" else _restore(args, config))
         from .server.app import example_zone_path
 
         database = await open_database(
-            config.database_url, config.data_dir, settings=config.store_settings(), seed_zone_file=example_zone_path()
+            config.database_url, config.data_dir, settings=config.store_settings(), seed_zone_file=example_zone_path(),
+            master_key=lambda: _usable_master_key(config),  # writes to signed zones sign what they change
         )
         try:
-            try:  # writes to signed zones sign what they change
-                database.store.master = config.master_key()
-            except BadKey:
-                database.store.master = None
             if args.command == "reconcile":
                 return await _reconcile(args, database, config)
             if args.command == "dnssec":
@@ -54,9 +54,46 @@ async def run_command(args, config: Config) -> int:
             return await _run(args, database)
         finally:
             await database.close()
-    except (Invalid, NotFound, Conflict, ZoneFileError, DatabaseError, BadKey, Unsignable) as e:
+    except (Invalid, NotFound, Conflict, ZoneFileError, DatabaseError, BadKey, Unsignable, BackupError) as e:
         print(f"minidns: {e}", file=sys.stderr)
         return 1
+
+
+def _usable_master_key(config: Config) -> bytes | None:
+    try:
+        return config.master_key()
+    except BadKey:
+        return None
+
+
+async def _pool(args, store) -> int:
+    """`minidns pool ...`: pools, their NS records and targets (store/pools.py)."""
+    from .store import pools
+
+    if args.action == "list":
+        async with store.pool.acquire() as conn:
+            for p in await pools.list_pools(conn):
+                ns = " ".join(f"{n.hostname}:{n.priority}" for n in p["ns_records"])
+                targets = " ".join(f"{a}#{port}" + (f" key {key}" if key else "") for a, port, key in p["targets"])
+                print(f"{p['name']}\t{p['id']}\t{p['zones']} zone(s)\tNS {ns or '-'}\ttargets {targets or '-'}")
+    elif args.action == "create":
+        p = await pools.create_pool(store, args.pool, pools.check_ns_records(args.ns), args.description)
+        print(f"created pool {p['name']} {p['id']}")
+    elif args.action == "set-ns":
+        for name, what, change in await pools.set_ns_records(store, args.pool, pools.check_ns_records(args.ns), source="cli"):
+            print(f"{name} serial {change.serial_from} -> {change.serial_to}")
+    elif args.action == "move-zone":
+        z = await store.zone(args.zone)
+        change = await pools.move_zone(store, z["id"], args.pool, source="cli")
+        print(f"{change.zone} moved to pool {args.pool}: serial {change.serial_from} -> {change.serial_to}")
+    elif args.action == "delete":
+        await pools.delete_pool(store, args.pool)
+        print(f"deleted pool {args.pool}")
+    else:
+        remove = args.action == "target-delete"
+        await pools.set_target(store, args.pool, args.address, args.port, None if remove else args.key, remove=remove)
+        print(f"pool {args.pool}: target {args.address}#{args.port} {'removed' if remove else 'added'}")
+    return 0
 
 
 async def _db_upgrade(config: Config) -> int:
@@ -77,6 +114,98 @@ async def _db_upgrade(config: Config) -> int:
         if embedded is not None:
             embedded.stop()
     print(f"applied: {', '.join(applied)}" if applied else "the schema is current")
+    # Pools are prepared where the schema is upgraded: zones without apex NS are repaired (logged).
+    database = await open_database(config.database_url, config.data_dir, settings=config.store_settings(),
+                                   master_key=lambda: _usable_master_key(config))  # fmt: skip
+    await database.close()
+    return 0
+
+
+async def _plain_database(config: Config, *, create: bool):
+    """The database's URL and, for the embedded one, the Embedded started for this command — with
+    no migration applied and nothing seeded, as backup and restore need it. Without `create`, a
+    data directory holding no database is an error."""
+    import asyncio
+    from pathlib import Path
+
+    if config.database_url is not None:
+        return config.database_url, None
+    data_dir = Path(config.data_dir or default_data_dir()).expanduser()
+    if not create and not (data_dir / "pg" / "PG_VERSION").exists():
+        raise DatabaseError(f"no embedded database in {data_dir} (give --data-dir or --database-url)")
+    embedded = await asyncio.to_thread(start_embedded, str(data_dir))
+    return embedded.url, embedded
+
+
+async def _backup(args, config: Config) -> int:
+    """`minidns backup FILE`: the database and the master key, one snapshot, one file."""
+    import asyncio
+
+    from . import __version__
+    from .store.backup import backup
+
+    master = config.master_key()
+    url, embedded = await _plain_database(config, create=False)
+    try:
+        m = await backup(url, master, args.file, minidns_version=__version__)
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+    key = "with the DNSSEC master key" if m["master_key"] else "no DNSSEC master key (none configured, no signed zone)"
+    print(f"{args.file}: {m['zones']} zone(s), {m['records']} record(s), {m['signed_zones']} signed; schema "
+          f"{m['schema_migration']}; {key}")  # fmt: skip
+    return 0
+
+
+def _master_key_destination(config: Config, master: bytes, replace: bool):
+    """Where restore writes the backup's master key (None: already there), checked before the
+    database is touched."""
+    import base64
+    import os
+    from pathlib import Path
+
+    from .store.backup import place_master_key
+    from .store.dnssec import ENV, KEY_FILE
+
+    if os.environ.get(ENV):
+        if base64.b64decode(os.environ[ENV].strip()) != master:
+            raise BackupError(f"${ENV} holds another master key than the backup's: unset it, or set it to the backup's")
+        return None
+    if config.dnssec_master_key_file:
+        path = Path(config.dnssec_master_key_file).expanduser()
+    elif config.database_url is None:
+        path = Path(config.data_dir or default_data_dir()).expanduser() / KEY_FILE
+    else:
+        raise BackupError("the backup holds a DNSSEC master key: give --dnssec-master-key-file FILE (restore writes "
+                          "it there; serve reads it from there)")  # fmt: skip
+    return place_master_key(master, path, replace=replace)
+
+
+async def _restore(args, config: Config) -> int:
+    """`minidns restore FILE`: check the file whole, then load it into an empty database."""
+    import asyncio
+    import tempfile
+
+    from .store.backup import read_backup, restore, write_master_key
+
+    with tempfile.TemporaryDirectory(prefix="minidns-restore-") as work:
+        b = read_backup(args.file, work)
+        key_to = _master_key_destination(config, b.master, args.force) if b.master is not None else None
+        url, embedded = await _plain_database(config, create=True)
+        try:
+            applied = await restore(url, b, replace=args.force)
+            if key_to is not None:
+                write_master_key(b.master, key_to)
+        finally:
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+    m = b.manifest
+    print(f"restored {m['zones']} zone(s), {m['records']} record(s), {m['signed_zones']} signed, from a backup of "
+          f"{m['created_at']} (minidns {m['minidns_version']}, schema {m['schema_migration']})")  # fmt: skip
+    if applied:
+        print(f"applied: {', '.join(applied)}")
+    if b.master is not None:
+        print(f"DNSSEC master key: {key_to if key_to is not None else 'already in place'}")
     return 0
 
 
@@ -205,8 +334,13 @@ async def _run(args, database) -> int:
 
             progress = _Progress() if (args.progress or sys.stderr.isatty()) else None
             started = time.monotonic()
-            change = await import_zone(store, args.file, args.origin, source="cli:import", progress=progress)
+            try:
+                change = await import_zone(store, args.file, args.origin, source="cli:import", progress=progress)
+            except NoOrigin as e:
+                raise e.with_hint("give the zone's name with --origin NAME") from None
             print(f"imported {change.zone} serial {change.serial_to}: {change.added} RRsets in {time.monotonic() - started:.1f}s")
+            if change.note:
+                print(f"{change.zone}: {change.note}")
         elif args.action == "export":
             from .store.zonefile import export_zone
 
@@ -248,9 +382,17 @@ async def _run(args, database) -> int:
             await tokens.delete_token(database.pool, args.token_id)
             print(f"deleted token {args.token_id}")
         return 0
+    if args.command == "pool":
+        return await _pool(args, store)
     if args.command == "catalog":
+        attrs = {}
+        if args.pool:
+            from .store.pools import find_pool
+
+            async with store.pool.acquire() as conn:
+                attrs["pool"] = str((await find_pool(conn, args.pool))["id"])
         change = await store.create_zone(args.name, email=args.email, mname="invalid.", source="cli",
-                                         catalog_members=args.members or ["*"])  # fmt: skip
+                                         catalog_members=args.members or ["*"], catalog_attributes=attrs)  # fmt: skip
         z = await store.zone(change.zone_id)
         print(f"created catalog zone {z['name']} serial {z['serial']}")
         return 0

@@ -18,6 +18,9 @@ done
 [ -e /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need+=(pdns-backend-sqlite3)
 # A C compiler builds minidns's optional accelerator for P-256 signatures (minidns/dnssec/_p256.c).
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+# The tests run in a virtual environment (.venv): a stock Debian Python refuses `pip install` into
+# itself (PEP 668, "externally-managed-environment"); Debian keeps venv's pip apart, in python3-venv.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
   # Installing a DNS server package must not start it as a system service.
   [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
@@ -26,5 +29,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-exec python3 -m pytest -q -p no:cacheprovider "$@"
+# --system-site-packages: what the machine's Python already has installed is used, not fetched again.
+[ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# The environment's commands (minidns, openstack, dnsviz) come first on the path, as after `activate`.
+export PATH="$PWD/.venv/bin:$PATH"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from minidns.store import db
+from minidns.store.writer import DEFAULT_POOL_ID
 from minidns.store.embedded import start_embedded
 
 _count = itertools.count()
@@ -43,6 +44,9 @@ def pg_server(tmp_path_factory):
     emb.stop()
 
 
+DEFAULT_POOL_NS = "ns1.pool.test."  # the default pool's NS record in a test database
+
+
 def database_url_for(base_url: str, name: str) -> str:
     return re.sub(r"/postgres\?", f"/{name}?", base_url, count=1)
 
@@ -58,6 +62,9 @@ def fresh_database(pg_server):
         await conn.close()
         conn = await db.connect(database_url_for(pg_server.url, name))
         await db.upgrade(conn)
+        # What a server's start does (store/pools.py prepare): the default pool gets its NS records.
+        await conn.execute("INSERT INTO pool_ns_records (pool_id, hostname, priority) VALUES ($1, $2, 1)",
+                           DEFAULT_POOL_ID, DEFAULT_POOL_NS)  # fmt: skip
         await conn.close()
 
     async def drop():

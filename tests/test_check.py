@@ -143,3 +143,17 @@ def test_a_running_embedded_database_is_inspected(cli, pg_server):
     pgdata = Path(re.search(r"host=([^&]+)", pg_server.url).group(1))  # the session's embedded PostgreSQL
     p = cli("check", "--data-dir", pgdata.parent, *addresses(), env=env_with())
     assert "running (used by a serve now)" in p.stdout and "connected (PostgreSQL 18" in p.stdout, p.stdout
+
+
+def test_a_stopped_embedded_database_is_counted(cli, tmp_path):
+    """A data dir whose PostgreSQL is not running is started for the check, its zones counted, and
+    stopped again (the example zone and one imported: two zones)."""
+    data = tmp_path / "data"
+    p = cli("zone", "import", Path(__file__).resolve().parent.parent / "contrib/zones/example.org.zone",
+            "--data-dir", data, env=env_with())
+    assert p.returncode == 0, p.stderr
+    p = cli("check", "--data-dir", data, *addresses(), env=env_with())
+    assert p.returncode == 0, p.stdout
+    assert "present, not running (started for this check)" in p.stdout, p.stdout
+    assert "zones:       2 zone(s)" in p.stdout and "serve 2 zone(s)" in p.stdout, p.stdout
+    assert not (data / "pg" / "postmaster.pid").exists()  # stopped again

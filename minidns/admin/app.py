@@ -2,7 +2,8 @@
 beside the DNS listeners in `minidns serve`.
 
 Every route module (zones, recordsets, tasks, tsigkeys, tlds, blacklists, quotas, floatingips,
-events, dnssec, ops, openapi) has a `routes` table; they are all added here, and /openapi.json
+events, dnssec, transfers, shares, abandon, services, limits, unsupported, ops, openapi) has a
+`routes` table; they are all added here, and /openapi.json
 describes exactly them.
 """
 
@@ -22,6 +23,7 @@ from ..store.tokens import find_token
 from ..store.recordsets import RecordsetWriter
 from .common import CONFIG, WRITER, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
 from .metrics import Metrics
+from .ops import unversioned
 
 log = logging.getLogger("minidns.api")
 
@@ -33,7 +35,7 @@ HOUSEKEEPING_EVERY = 3600.0  # seconds between housekeeping passes (stale import
 
 
 ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "tlds", "quotas", "floatingips",
-                 "events", "dnssec")
+                 "events", "dnssec", "pools", "transfers", "shares", "abandon", "services", "limits", "unsupported")
 
 
 def route_modules():
@@ -151,7 +153,7 @@ async def _lookup(app: web.Application, token: str) -> tuple[str, str] | None:
 def make_app(database, server, config) -> web.Application:
     """The API application over `database` (store.database.Database), for `server` (its state,
     engine and notifier) and `config`."""
-    app = web.Application(middlewares=[request_id_and_errors, authenticate], client_max_size=4 << 20)
+    app = web.Application(middlewares=[request_id_and_errors, unversioned, authenticate], client_max_size=4 << 20)
     app[DATABASE] = database
     app[SERVER] = server
     app[CONFIG] = config

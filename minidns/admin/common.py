@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 # Typed application keys (aiohttp AppKey): what the handlers reach through request.app[...].
 DATABASE = web.AppKey("database", object)  # store.database.Database: .pool, .store
@@ -71,17 +72,41 @@ def json_response(obj: Any, status: int = 200, headers: dict | None = None) -> w
     return web.Response(body=dumps(obj), status=status, content_type="application/json", headers=headers)
 
 
-async def read_json(request: web.Request, limit: int = 1 << 20) -> dict:
-    """The request's JSON object body; 400 for anything else, 413 when too large."""
+async def read_body(request: web.Request, limit: int, what: str = "the body") -> bytes:
+    """The request's whole body, however it arrives: in many TCP segments, slowly, or chunked
+    (RFC 9112 §7.1). Reads until the end of the body, never only what is buffered. 413 past
+    `limit` octets: at once when Content-Length says so (the body is not read), or as soon as a
+    chunked body grows past it. 400 when the body stops short (the client closed before the end
+    of its Content-Length, or a bad chunk)."""
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "request_too_large", f"the body is larger than {limit} octets")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise ApiError(413, "request_too_large", f"the body is larger than {limit} octets")
+        raise _too_large(what, limit)
+    body = bytearray()
     try:
-        body = orjson.loads(raw or b"null")
+        while chunk := await request.content.readany():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(what, limit)
+    except (ConnectionError, HttpProcessingError) as e:
+        raise ApiError(400, "bad_request", f"{what} was cut off after {len(body)} octets: {e}") from None
+    return bytes(body)
+
+
+def _too_large(what: str, limit: int) -> ApiError:
+    return ApiError(413, "request_too_large", f"{what} is larger than {limit} octets")
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of a body (empty: null); 400 when it is not JSON."""
+    try:
+        return orjson.loads(raw or b"null")
     except orjson.JSONDecodeError as e:
         raise ApiError(400, "invalid_json", f"the body is not JSON: {e}") from None
+
+
+async def read_json(request: web.Request, limit: int = 1 << 20) -> dict:
+    """The request's JSON object body, read whole (read_body); 400 for anything else, 413 when
+    larger than `limit` octets."""
+    body = parse_json(await read_body(request, limit))
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_object", "the body must be a JSON object")
     return body

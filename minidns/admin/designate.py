@@ -24,6 +24,7 @@ from ..store.recordsets import (
     Refused,
     ZoneNotFound,
 )
+from ..store import shares, transfers
 from ..store.tasks import TaskNotFound
 from ..store.writer import Conflict, NotFound, Unsignable
 from .common import ApiError, Ctx, base_url
@@ -129,6 +130,8 @@ def store_errors(task: str = "zone_import"):
     """Store exceptions as Designate answers them."""
     try:
         yield
+    except (*shares.ERRORS, *transfers.ERRORS) as e:  # each names its own status and type
+        raise ApiError(e.status, e.type, str(e)) from None
     except Unsignable as e:  # the server lacks the DNSSEC master key: nothing written, try later
         raise ApiError(503, "service_unavailable", str(e), {"Retry-After": "60"}) from None
     except ZoneNotFound as e:
@@ -160,11 +163,11 @@ def store_errors(task: str = "zone_import"):
 def zone_json(request: web.Request, z: dict) -> dict:
     attrs = z.get("attributes") or {}
     return {
-        "id": z["id"], "pool_id": POOL_ID, "project_id": z["project_id"], "name": z["name"], "email": z["email"],
+        "id": z["id"], "pool_id": z.get("pool_id") or POOL_ID, "project_id": z["project_id"], "name": z["name"], "email": z["email"],
         "ttl": z["ttl"], "serial": z["serial"], "status": z["status"], "action": z["action"],
         "description": z["description"], "masters": [], "type": z["type"], "transferred_at": None,
         "version": z.get("version", 1), "created_at": z["created_at"], "updated_at": z["updated_at"],
-        "attributes": {k: v for k, v in attrs.items() if isinstance(v, str)}, "shared": False,
+        "attributes": {k: v for k, v in attrs.items() if isinstance(v, str)}, "shared": bool(z.get("shared")),
         "links": {"self": f"{base_url(request)}/v2/zones/{z['id']}"},
     }  # fmt: skip
 

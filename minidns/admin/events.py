@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from aiohttp import web
 
 from ..store import events as ev
 from ..store.batch import GroupCommit
 from ..store.records import Invalid
-from .common import CONFIG, DATABASE, EVENTS, METRICS, ApiError, ctx, json_response, read_json
+from .common import CONFIG, DATABASE, EVENTS, METRICS, ApiError, ctx, json_response, parse_json, read_body, read_json
 
 log = logging.getLogger("minidns.events")
 routes = web.RouteTableDef()
@@ -100,14 +99,12 @@ async def post_events(request: web.Request) -> web.Response:
     one "error", the others stored), 503 with Retry-After when the database is away. Role ingest
     or admin."""
     _need_ingest(request)
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "request_too_large", f"the body is larger than {MAX_BODY} octets")
+    raw = await read_body(request, MAX_BODY)
     try:
-        body = orjson.loads(raw or b"null")
-    except orjson.JSONDecodeError as e:
+        body = parse_json(raw)
+    except ApiError:
         _count(request, "rejected")
-        raise ApiError(400, "invalid_json", f"the body is not JSON: {e}") from None
+        raise
     batch = isinstance(body, list) or (isinstance(body, dict) and isinstance(body.get("events"), list) and "event_type" not in body)
     items = body if isinstance(body, list) else body["events"] if batch else [body]
     if not items or len(items) > MAX_BATCH:

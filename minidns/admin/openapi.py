@@ -45,11 +45,13 @@ def document(app: web.Application) -> dict:
         op = {"summary": summary.strip() or route.method + " " + path, "operationId": op_id}
         if rest.strip():
             op["description"] = rest.strip()
+        extra = dict(getattr(handler, "openapi", {}))
         params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in re.findall(r"{(\w+)}", path)]
+        params += extra.pop("parameters", [])  # a handler's own (query) parameters come after the path's
         if params:
             op["parameters"] = params
         op["responses"] = {"default": {"description": "Errors: {code, type, message, request_id}"}}
-        op.update(getattr(handler, "openapi", {}))
+        op.update(extra)
         if path not in PUBLIC_PATHS:
             op.setdefault("security", [{"token": []}])
         paths.setdefault(path, {})[route.method.lower()] = op

@@ -1,5 +1,6 @@
-"""Operations endpoints, open without a token: liveness, readiness, Prometheus metrics, and the
-version documents that OpenStack clients read first."""
+"""Operations endpoints, open without a token: liveness, readiness, Prometheus metrics, the
+version documents that OpenStack clients read first, and the redirect of Designate paths given
+without /v2."""
 
 from __future__ import annotations
 
@@ -42,20 +43,45 @@ async def metrics(request: web.Request) -> web.Response:
                         headers={"X-Content-Type-Options": "nosniff"})  # fmt: skip
 
 
-def _versions(request: web.Request) -> dict:
-    url = base_url(request)
-    return {"versions": {"values": [{"id": "v2", "status": "CURRENT", "links": [{"href": f"{url}/v2/", "rel": "self"}]}]}}
+# Designate's API versions (designate/api/versions.py): v2.1 added shared zones. Every one is
+# served at /v2.
+VERSIONS = (("v2", "SUPPORTED", "2022-06-29T00:00:00Z"), ("v2.0", "SUPPORTED", "2022-06-29T00:00:00Z"),
+            ("v2.1", "CURRENT", "2023-01-25T00:00:00Z"))  # fmt: skip
+API_REF = "https://docs.openstack.org/api-ref/dns/"
+# Designate's v2 collections: a request for one of them without the /v2 prefix is redirected there.
+COLLECTIONS = frozenset({"zones", "recordsets", "tsigkeys", "tlds", "blacklists", "quotas", "limits", "pools",
+                         "reverse", "service_statuses", "service_status"})  # fmt: skip
+
+
+def _version(url: str, vid: str, status: str, updated: str) -> dict:
+    return {"id": vid, "status": status, "updated": updated,
+            "links": [{"href": f"{url}/v2", "rel": "self"}, {"href": API_REF, "rel": "help"}]}  # fmt: skip
 
 
 @routes.get("/")
 async def root(request: web.Request) -> web.Response:
-    """API versions (as Designate lists them), for version discovery."""
-    return json_response(_versions(request))
+    """API versions, as Designate lists them: {"versions": [{id, status, updated, links}]}, the
+    document keystoneauth's version discovery reads at a catalog endpoint without /v2."""
+    url = base_url(request)
+    return json_response({"versions": [_version(url, *v) for v in VERSIONS]})
 
 
 @routes.get("/v2")
 @routes.get("/v2/")
 async def v2_root(request: web.Request) -> web.Response:
-    """The v2 API's own version document."""
-    url = base_url(request)
-    return json_response({"version": {"id": "v2", "status": "CURRENT", "links": [{"href": f"{url}/v2/", "rel": "self"}]}})
+    """The v2 API's own version document, {"version": {...}}: what version discovery reads at an
+    endpoint given with /v2."""
+    return json_response({"version": _version(base_url(request), *VERSIONS[-1])})
+
+
+@web.middleware
+async def unversioned(request: web.Request, handler):
+    """A Designate path given without its /v2 prefix (/zones, /recordsets/…) — what the openstack
+    CLI sends when its endpoint (--os-endpoint with admin_token, which does no version discovery)
+    lacks /v2 — is redirected to it with 308, which keeps the method and body (RFC 9110 §15.4.9);
+    keystoneauth follows it. Only paths no route matched are looked at."""
+    if getattr(request.match_info, "http_exception", None) is not None:
+        first = request.path.lstrip("/").split("/", 1)[0]
+        if first in COLLECTIONS:
+            return web.Response(status=308, headers={"Location": f"{base_url(request)}/v2{request.rel_url}"})
+    return await handler(request)

@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import orjson
 from aiohttp import web
 
 from ..store import recordsets as rs
 from ..store import tasks
-from .common import DATABASE, ApiError, ctx, json_response
+from .common import DATABASE, ApiError, ctx, json_response, parse_json, read_body
 from .designate import list_body, list_query, path_id, store_errors, task_json
 
 log = logging.getLogger("minidns.api")
@@ -38,21 +37,16 @@ except ImportError:  # pragma: no cover
 
 async def _zone_file_text(request: web.Request) -> str:
     ctype = request.content_type
-    raw = await request.content.read(MAX_ZONE_FILE + 1)
-    if len(raw) > MAX_ZONE_FILE:
-        raise ApiError(413, "request_too_large", f"the zone file is larger than {MAX_ZONE_FILE} octets")
+    if ctype not in ("text/dns", "application/json"):
+        raise ApiError(415, "unsupported_content_type", "Content-type must be text/dns")
+    raw = await read_body(request, MAX_ZONE_FILE, "the zone file")
     if ctype == "text/dns":
         text = raw
-    elif ctype == "application/json":
-        try:
-            body = orjson.loads(raw or b"null")
-        except orjson.JSONDecodeError as e:
-            raise ApiError(400, "invalid_json", f"the body is not JSON: {e}") from None
+    else:
+        body = parse_json(raw)
         if not isinstance(body, dict) or not isinstance(body.get("zonefile"), str):
             raise ApiError(400, "invalid_object", "a JSON import body is {\"zonefile\": \"<zone file text>\"}")
         return body["zonefile"]
-    else:
-        raise ApiError(415, "unsupported_content_type", "Content-type must be text/dns")
     try:
         return text.decode("utf-8")
     except UnicodeDecodeError:

@@ -9,6 +9,8 @@ none)."""
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
 
 from ..store import recordsets as rs
@@ -29,6 +31,21 @@ def _check_ttl(ttl) -> None:
         raise ApiError(400, "invalid_object", f"Provided object does not match schema: ttl must be 1 to {MAX_TTL}")
 
 
+def _pool_hint(attributes, c) -> uuid.UUID:
+    """The pool a new zone goes to: the default, or (admin only) the one its `pool_id` attribute
+    names — the one scheduling hint of Designate's that minidns honours."""
+    if not attributes:
+        return rs.POOL_ID
+    if not isinstance(attributes, dict) or set(attributes) != {"pool_id"}:
+        raise ApiError(400, "invalid_object", "the only zone attribute minidns takes is pool_id (the pool to use)")
+    if c.role != "admin":
+        raise ApiError(403, "forbidden", "only an admin may choose a zone's pool")
+    try:
+        return uuid.UUID(str(attributes["pool_id"]))
+    except ValueError:
+        raise ApiError(400, "invalid_object", f"pool_id {attributes['pool_id']!r} is not an id") from None
+
+
 @routes.post("/v2/zones")
 @describe(responses={"202": {"description": "The zone, status PENDING, action CREATE"}})
 async def create_zone(request: web.Request) -> web.Response:
@@ -47,8 +64,7 @@ async def create_zone(request: web.Request) -> web.Response:
     fields = {k: v for k, v in body.items() if k not in ("type", "masters", "attributes")}
     if body.get("masters"):
         raise ApiError(400, "invalid_object", "masters are only for SECONDARY zones")
-    if body.get("attributes"):
-        raise ApiError(400, "invalid_object", "zone attributes (pool scheduling hints) are not supported")
+    pool_id = _pool_hint(body.get("attributes"), c)
     values = check_body(fields, {"name": (str, 255), **_WRITABLE}, read_only=_READ_ONLY)
     for required in ("name", "email"):
         if required not in values:
@@ -57,7 +73,7 @@ async def create_zone(request: web.Request) -> web.Response:
     with store_errors():
         z = await rs.create_zone(request.app[DATABASE].store, c.acting_project, name=values["name"],
                                  email=values["email"], ttl=values.get("ttl"), description=values.get("description"),
-                                 is_admin=c.role == "admin")  # fmt: skip
+                                 is_admin=c.role == "admin", pool_id=pool_id)  # fmt: skip
     out = zone_json(request, z)
     return json_response(out, 202 if z["status"] == "PENDING" else 201, {"Location": out["links"]["self"]})
 
@@ -77,11 +93,11 @@ async def list_zones(request: web.Request) -> web.Response:
 
 @routes.get("/v2/zones/{zone_id}")
 async def get_zone(request: web.Request) -> web.Response:
-    """One zone."""
+    """One zone (also one shared with the project)."""
     c = ctx(request)
     zid = path_id(request, "zone_id")
     with store_errors():
-        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter(), shared=True)
     return json_response(zone_json(request, z))
 
 
@@ -106,13 +122,24 @@ async def update_zone(request: web.Request) -> web.Response:
 
 @routes.delete("/v2/zones/{zone_id}")
 async def delete_zone(request: web.Request) -> web.Response:
-    """Delete a zone; 202 with the zone, action DELETE."""
+    """Delete a zone; 202 with the zone, action DELETE.
+
+    A shared zone only with the header X-Designate-Delete-Shares: true (or ?delete_shares=true),
+    which removes its shares with it; else 400 zone_is_shared."""
     c = ctx(request)
     c.need("member")
     zid = path_id(request, "zone_id")
     with store_errors():
-        z = await rs.delete_zone(request.app[DATABASE].store, zid, c.project_filter())
+        z = await rs.delete_zone(request.app[DATABASE].store, zid, c.project_filter(),
+                                 delete_shares=delete_shares(request))  # fmt: skip
     return json_response(zone_json(request, z), 202)
+
+
+def delete_shares(request: web.Request) -> bool:
+    """Designate's delete-shares modifier: the X-Designate-Delete-Shares header or the
+    delete_shares query parameter."""
+    given = request.headers.get("X-Designate-Delete-Shares", request.query.get("delete_shares", ""))
+    return given.lower() in ("true", "1", "yes")
 
 
 @routes.get("/v2/zones/{zone_id}/nameservers")
@@ -122,4 +149,4 @@ async def nameservers(request: web.Request) -> web.Response:
     zid = path_id(request, "zone_id")
     with store_errors():
         names = await rs.nameservers(request.app[DATABASE].pool, zid, c.project_filter())
-    return json_response({"nameservers": [{"hostname": n, "priority": i + 1} for i, n in enumerate(names)]})
+    return json_response({"nameservers": [{"hostname": n, "priority": p} for n, p in names]})

@@ -287,8 +287,8 @@ class Server:
         self.database = await open_database(
             c.database_url, c.data_dir, upgrade=c.db_upgrade and main, settings=c.store_settings(),
             seed_zone_file=example_zone_path() if main else None,
+            master_key=self._master_key,  # the API's writes to signed zones sign
         )  # fmt: skip
-        self.database.store.master = self._master_key()  # the API's writes to signed zones sign
         from ..store import db
 
         self.xfr_pool = await db.create_pool(self.database.url, size=2)

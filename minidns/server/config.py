@@ -26,6 +26,7 @@ class Config:
     db_listen: bool = True  # LISTEN for changes; false polls instead (a physical replica)
     db_check_interval: float = 30.0  # seconds between full serial checks against the database
     serial_policy: str = "increment"  # for new zones: increment, unixtime or date
+    pool_nameservers: tuple[str, ...] = ()  # the default pool's NS records, "ns1.example.net." or with ":PRIORITY"; unset: kept as stored
     change_log_keep: int = 1000  # change-log rows kept per zone (a zone may say otherwise)
     change_log_max_age: int = 7 * 86400  # seconds a change-log row is kept
     edns_payload: int = 1232  # our EDNS UDP payload size (RFC 6891 §6.2.5)
@@ -117,6 +118,13 @@ class Config:
                 check_heartbeat_name(self.heartbeat_name)
             except ValueError as e:
                 raise ConfigError(f"heartbeat_name: {e}") from None
+        if self.pool_nameservers:
+            from ..store.pools import check_ns_records
+
+            try:
+                check_ns_records(self.pool_nameservers)
+            except ValueError as e:
+                raise ConfigError(f"pool_nameservers: {e}") from None
         if self.serial_policy not in ("increment", "unixtime", "date"):
             raise ConfigError("serial_policy must be increment, unixtime or date")
         if self.db_check_interval <= 0 or self.change_log_keep < 1 or self.change_log_max_age < 1:
@@ -240,7 +248,8 @@ class Config:
     def store_settings(self):
         from ..store.writer import StoreSettings
 
-        return StoreSettings(self.serial_policy, self.change_log_keep, self.change_log_max_age, self.heartbeat_name)
+        return StoreSettings(self.serial_policy, self.change_log_keep, self.change_log_max_age, self.heartbeat_name,
+                             tuple(self.pool_nameservers))  # fmt: skip
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -280,7 +289,7 @@ def _check_type(name: str, value):
         if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
             raise ConfigError(f"{name} must be a table of zone = [entries]")
         return value
-    if name in ("listen", "zone_files", "allow_transfer", "rrl_exempt"):
+    if name in ("listen", "zone_files", "allow_transfer", "rrl_exempt", "pool_nameservers"):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

@@ -321,15 +321,15 @@ class Notifier:
                 key = (snap.name, sec.label)
                 if key not in self.notifying and self.current.get(key) == snap.serial:
                     self.renotified += 1
-                    log.info("zone %s serial %d: secondary %s has %s after %.0fs: NOTIFY again", snap.name,
-                             snap.serial, sec.label, serial, now - started)  # fmt: skip
+                    log.info("zone %s serial %d: secondary %s %s after %.0fs: NOTIFY again", snap.name,
+                             snap.serial, sec.label, _holding(reply, serial), now - started)  # fmt: skip
                     self._queue(snap, sec)
                     self._pump()
             if now - started > self.propagation_timeout:
                 if st.state != "ERROR":
                     st.state = "ERROR"
-                    log.warning("zone %s serial %d: secondary %s has %s after %.0fs", snap.name, snap.serial,
-                                sec.label, serial, self.propagation_timeout)
+                    log.warning("zone %s serial %d: secondary %s %s after %.0fs", snap.name, snap.serial,
+                                sec.label, _holding(reply, serial), self.propagation_timeout)
                     self._update(zs)
                 delay = POLL_AFTER_ERROR
             else:
@@ -358,6 +358,18 @@ class Notifier:
     def _report(self, zs: ZoneState) -> None:
         if self.on_status is not None:
             self.on_status(zs)
+
+
+def _holding(reply: bytes | None, serial: int | None) -> str:
+    """What the last SOA poll of a secondary showed, for the log: its serial, no answer at all, or
+    an answer without the zone's SOA (an error rcode, say, while it has not loaded the zone)."""
+    if serial is not None:
+        return f"has serial {serial}"
+    if reply is None or len(reply) < 4:
+        return "has not answered the SOA query"
+    import dns.rcode
+
+    return f"answered the SOA query with {dns.rcode.to_text(reply[3] & 0xF)} and no SOA"
 
 
 def _answer_serial(reply: bytes | None) -> int | None:

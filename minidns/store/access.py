@@ -13,10 +13,10 @@ import asyncpg
 import dns.name
 
 from ..xfr.tsig import TsigKeyError, algorithm_text, make_key
+from .db import CONFIG_CHANNEL
 from .records import Invalid, zone_name
 from .writer import Conflict, NotFound
 
-CONFIG_CHANNEL = "minidns_config"
 
 
 @dataclass
@@ -31,11 +31,22 @@ async def load_settings(conn) -> TransferSettings:
     s.keys = [(r["name"], r["algorithm"], r["secret"]) for r in await conn.fetch("SELECT name, algorithm, secret FROM tsig_keys")]
     for r in await conn.fetch("SELECT name, allow_transfer FROM zones WHERE allow_transfer IS NOT NULL"):
         s.acls[r["name"]] = list(r["allow_transfer"])
+    # A zone's secondaries: its own, and its pool's targets (store/pools.py).
     for r in await conn.fetch(
         "SELECT z.name, host(s.address) AS address, s.port, s.key_name FROM zone_secondaries s JOIN zones z ON z.id = s.zone_id"
+        " UNION SELECT z.name, host(t.address), t.port, t.key_name FROM pool_targets t JOIN zones z ON z.pool_id = t.pool_id"
+        " WHERE z.type <> 'CATALOG'"
     ):
-        s.secondaries.setdefault(r["name"], []).append((r["address"], r["port"], r["key_name"]))
+        entries = s.secondaries.setdefault(r["name"], [])
+        if not any(e[:2] == (r["address"], r["port"]) for e in entries):
+            entries.append((r["address"], r["port"], r["key_name"]))
     return s
+
+
+async def _key_uses(conn, name: str) -> int:
+    """How many secondaries (of zones, and pool targets) sign with the key."""
+    return await conn.fetchval("SELECT (SELECT count(*) FROM zone_secondaries WHERE key_name = $1)"
+                               " + (SELECT count(*) FROM pool_targets WHERE key_name = $1)", name)  # fmt: skip
 
 
 def _key_name(name: str) -> str:
@@ -69,7 +80,7 @@ async def add_key(pool: asyncpg.Pool, name: str, algorithm: str = "hmac-sha256",
 async def delete_key(pool: asyncpg.Pool, name: str) -> None:
     name = _key_name(name)
     async with pool.acquire() as conn, conn.transaction():
-        used = await conn.fetchval("SELECT count(*) FROM zone_secondaries WHERE key_name = $1", name)
+        used = await _key_uses(conn, name)
         if used:
             raise Conflict(f"TSIG key {name} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
         if await conn.fetchval("DELETE FROM tsig_keys WHERE name = $1 RETURNING id", name) is None:
@@ -250,7 +261,7 @@ async def update_key_row(pool: asyncpg.Pool, key_id, values: dict) -> dict:
         if new["scope"] not in TSIG_SCOPES:
             raise Invalid(f"scope must be one of {', '.join(TSIG_SCOPES)}")
         if new["name"] != cur["name"]:
-            used = await conn.fetchval("SELECT count(*) FROM zone_secondaries WHERE key_name = $1", cur["name"])
+            used = await _key_uses(conn, cur["name"])
             if used:
                 raise Conflict(f"TSIG key {cur['name']} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
             if await conn.fetchval("SELECT 1 FROM tsig_keys WHERE name = $1", new["name"]):
@@ -269,7 +280,7 @@ async def delete_key_row(pool: asyncpg.Pool, key_id) -> None:
         name = await conn.fetchval("SELECT name FROM tsig_keys WHERE id = $1 FOR UPDATE", key_id)
         if name is None:
             raise NotFound(f"no TSIG key {key_id}")
-        used = await conn.fetchval("SELECT count(*) FROM zone_secondaries WHERE key_name = $1", name)
+        used = await _key_uses(conn, name)
         if used:
             raise Conflict(f"TSIG key {name} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
         await conn.execute("DELETE FROM tsig_keys WHERE id = $1", key_id)

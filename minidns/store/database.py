@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from . import db
+from . import db, pools
 from .embedded import Embedded, default_data_dir, start_embedded
 from .writer import Store, StoreSettings
 
@@ -39,10 +39,14 @@ async def open_database(
     upgrade: bool = True,
     settings: StoreSettings = StoreSettings(),
     seed_zone_file: str | None = None,
+    master_key=None,
 ) -> Database:
     """Connect to `url`, or start the embedded PostgreSQL in `data_dir` when it is None; apply
-    migrations (or, with upgrade=False, insist they are applied). A newly created embedded
-    database gets `seed_zone_file` imported, so a first run serves something."""
+    migrations (or, with upgrade=False, insist they are applied). `master_key` (a callable giving
+    the DNSSEC master key or None) is asked once the database is there: the store signs what it
+    writes to signed zones with it. Where the schema is upgraded, pools are prepared too: the
+    default pool's NS records set and zones without apex NS repaired (store/pools.py). A newly
+    created embedded database gets `seed_zone_file` imported, so a first run serves something."""
     embedded = None
     if url is None:
         embedded = await asyncio.to_thread(start_embedded, data_dir or default_data_dir())
@@ -62,6 +66,13 @@ async def open_database(
             await asyncio.to_thread(embedded.stop)
         raise
     database = Database(url, pool, Store(pool, settings), embedded)
+    try:
+        database.store.master = master_key() if master_key is not None else None
+        if upgrade:
+            await pools.prepare(database.store, settings.pool_nameservers)
+    except BaseException:
+        await database.close()
+        raise
     if embedded is not None and embedded.created and seed_zone_file:
         from .zonefile import import_zone
 

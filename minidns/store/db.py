@@ -26,6 +26,7 @@ LOST_MIDWAY = (asyncpg.exceptions.ConnectionDoesNotExistError,)
 # memory, too many connections): the transaction was rolled back, nothing was done (HTTP 503).
 DB_FULL = (asyncpg.exceptions.InsufficientResourcesError,)
 CHANNEL = "minidns_changes"  # NOTIFY channel: payload "<zone id> <serial>" or "<zone id> deleted"
+CONFIG_CHANNEL = "minidns_config"  # NOTIFY channel: transfer settings (keys, access lists, secondaries) changed
 _MIGRATION_LOCK = 0x6D696E69  # advisory lock key ("mini")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 

@@ -334,8 +334,8 @@ class Run:
             keep = 16 if ipaddress.ip_address(address).version == 6 else 1  # a /64 or a /24
             name = dns.name.Name(rev.labels[keep:]).to_text().lower()
             await Store(_Held(self.conn), self.store.settings, self.store.clock).create_zone(
-                name, email=forward["email"], mname=forward["mname"], source=f"event:{self.source}",
-                description="reverse zone made for event records",
+                name, email=forward["email"], source=f"event:{self.source}", pool_id=forward["pool_id"],
+                description="reverse zone made for event records",  # in the forward zone's pool, with its NS
             )  # fmt: skip
             self.changes.append({"op": "create_zone", "zone": name})
             row = await self.conn.fetchrow("SELECT id, name, email, mname FROM zones WHERE name = $1 FOR UPDATE", name)

@@ -6,7 +6,8 @@ one change-log row, NOTIFY).
 
 `project` arguments are the project whose objects the caller sees, or None for every project (an
 admin with all-projects). An object of another project is NotFound, exactly as one that does not
-exist.
+exist — except in a zone shared with the project (store/shares.py): it sees the zone and its
+RRsets, writes RRsets and changes those it made; a change only the owner may make is Forbidden.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import dns.rdatatype
 from ..wire import CNAME, NS, SOA
 from .records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_rdata, parse_type, zone_name
 from .batch import GroupCommit
-from .writer import Conflict, Edit, NotFound, Store
+from .shares import ShareRefused, shared_with, targets, visible
+from .writer import DEFAULT_POOL_ID, Conflict, Edit, NotFound, Store
 
 try:  # TLDs, blacklists and quotas (store/policy.py), when that part of the API is present
     from . import policy
@@ -29,7 +31,7 @@ except ImportError:  # pragma: no cover
     policy = None
 
 # Designate's default pool: every zone here is in the one "pool" this server is.
-POOL_ID = uuid.UUID("794ccc2c-d751-44fe-b57f-8894c9f5c842")
+POOL_ID = DEFAULT_POOL_ID
 
 
 class ZoneNotFound(NotFound):
@@ -73,10 +75,14 @@ class Query:
 
 # -- SQL building -------------------------------------------------------------------------------
 
-_ZONE_SELECT = "SELECT z.* FROM zones z"
+# `shared`: whether the zone is shared with another project (Designate's zone field).
+_SHARED = "EXISTS (SELECT 1 FROM shared_zones s WHERE s.zone_id = z.id) AS shared"
+_ZONE_SELECT = f"SELECT z.*, {_SHARED} FROM zones z"
 # An RRset's status follows its zone's: PENDING while the zone's latest change (which wrote it) has
 # not reached the secondaries, as Designate shows a recordset PENDING until its zone is updated.
-_RRSET_SELECT = """SELECT r.id, r.zone_id, z.project_id, r.name, z.name AS zone_name, r.type, r.ttl, r.ttl_default,
+# `project_id` is the project that made the RRset (the zone's owner, or one the zone is shared with).
+_RRSET_SELECT = """SELECT r.id, r.zone_id, coalesce(r.project_id, z.project_id) AS project_id,
+  z.project_id AS zone_project_id, r.name, z.name AS zone_name, r.type, r.ttl, r.ttl_default,
   r.records, r.description, r.version, r.created_at, r.updated_at, r.managed, r.owner,
   CASE WHEN z.status <> 'ACTIVE' AND coalesce(r.updated_at, r.created_at) >= coalesce(z.updated_at, z.created_at)
        THEN z.status ELSE 'ACTIVE' END AS status,
@@ -128,7 +134,7 @@ def _int_filter(key: str, value: str) -> int:
 def _zone_where(project: str | None, filters: dict) -> _Where:
     w = _Where()
     if project is not None:
-        w.add(f"project_id = {w.arg(project)}")
+        w.add(visible("project_id", "id", w.arg(project)))
     for key, value in filters.items():
         if key == "ttl":
             w.add(f"ttl = {w.arg(_int_filter(key, value))}")
@@ -144,7 +150,7 @@ def _zone_where(project: str | None, filters: dict) -> _Where:
 def _rrset_where(project: str | None, zone_id: uuid.UUID | None, filters: dict) -> _Where:
     w = _Where()
     if project is not None:
-        w.add(f"project_id = {w.arg(project)}")
+        w.add(visible("zone_project_id", "zone_id", w.arg(project)))
     if zone_id is not None:
         w.add(f"zone_id = {w.arg(zone_id)}")
     for key, value in filters.items():
@@ -209,13 +215,18 @@ async def list_zones(pool, project: str | None, q: Query) -> tuple[list[dict], i
     return rows[: q.limit], total, len(rows) > q.limit
 
 
-async def get_zone(conn_or_pool, zone_id: uuid.UUID, project: str | None, *, lock: bool = False) -> dict:
+async def get_zone(conn_or_pool, zone_id: uuid.UUID, project: str | None, *, lock: bool = False,
+                   shared: bool = False) -> dict:  # fmt: skip
+    """The zone, if `project` owns it (None: any project). A zone shared with `project` is
+    returned with `shared` (a read), else refused with Forbidden (a change only its owner may
+    make, as Designate's policy refuses it); any other project's zone is ZoneNotFound."""
     row = await conn_or_pool.fetchrow(
-        "SELECT * FROM zones WHERE id = $1 AND ($2::text IS NULL OR project_id = $2)" + (" FOR UPDATE" if lock else ""),
-        zone_id, project,
-    )  # fmt: skip
-    if row is None:
+        f"SELECT z.*, {_SHARED} FROM zones z WHERE z.id = $1" + (" FOR UPDATE OF z" if lock else ""), zone_id)
+    guest = row is not None and project is not None and row["project_id"] != project
+    if row is None or (guest and not await shared_with(conn_or_pool, zone_id, project)):
         raise ZoneNotFound(f"Could not find Zone {zone_id}")
+    if guest and not shared:
+        raise Forbidden(f"zone {row['name']} is shared with project {project}: only its owner may do this")
     return dict(row)
 
 
@@ -267,11 +278,15 @@ async def check_new_zone(pool, name: str, project: str, is_admin: bool) -> None:
 
 
 async def create_zone(store: Store, project: str, *, name: str, email: str, ttl: int | None = None,
-                      description: str | None = None, is_admin: bool = False) -> dict:  # fmt: skip
+                      description: str | None = None, is_admin: bool = False, pool_id: uuid.UUID = POOL_ID) -> dict:  # fmt: skip
+    """A new zone of `pool_id` (its apex NS and SOA MNAME are the pool's: store/pools.py)."""
     name = check_zone_name(name)
     await check_new_zone(store.pool, name, project, is_admin)
+    if pool_id != POOL_ID and not await store.pool.fetchval("SELECT 1 FROM pools WHERE id = $1", pool_id):
+        raise Invalid(f"no pool {pool_id}")
     kw = {"ttl": ttl} if ttl is not None else {}
-    change = await store.create_zone(name, email=email, description=description, project_id=project, source="api", **kw)
+    change = await store.create_zone(name, email=email, description=description, project_id=project, source="api",
+                                     pool_id=pool_id, **kw)  # fmt: skip
     return await get_zone(store.pool, change.zone_id, None)
 
 
@@ -290,18 +305,43 @@ async def update_zone(store: Store, zone_id: uuid.UUID, project: str | None, fie
         return await get_zone(conn, zone_id, None)
 
 
-async def delete_zone(store: Store, zone_id: uuid.UUID, project: str | None) -> dict:
+async def delete_zone(store: Store, zone_id: uuid.UUID, project: str | None, *, delete_shares: bool = False) -> dict:
+    """Delete a zone. A shared zone only with `delete_shares` (Designate's X-Designate-Delete-Shares),
+    else ShareRefused (400 zone_is_shared); its shares go with it."""
     z = await get_zone(store.pool, zone_id, project)
+    if z["shared"] and not delete_shares:
+        raise ShareRefused("This zone is shared with other projects, please remove these shares before deletion or "
+                           "use the delete-shares modifier to override this warning.", "zone_is_shared")  # fmt: skip
     await store.delete_zone(zone_id, source="api")
     return {**z, "status": "PENDING", "action": "DELETE"}
 
 
-async def nameservers(pool, zone_id: uuid.UUID, project: str | None) -> list[str]:
+async def abandon_zone(store: Store, zone_id: uuid.UUID, *, delete_shares: bool = False) -> dict:
+    """Designate's abandon: the zone leaves the database at once — no DELETE/PENDING phase — so
+    it is no longer served here (REFUSED); nothing is sent to the secondaries: no NOTIFY and no
+    removal from the catalog zones, so they keep serving their copy until it expires (SOA
+    EXPIRE). A shared zone only with `delete_shares`, as delete_zone."""
+    z = await get_zone(store.pool, zone_id, None)
+    if z["shared"] and not delete_shares:
+        raise ShareRefused("This zone is shared with other projects, please remove these shares before deletion or "
+                           "use the delete-shares modifier to override this warning.", "zone_is_shared")  # fmt: skip
+    await store.delete_zone(zone_id, source="api", catalogs=False)
+    return z
+
+
+async def nameservers(pool, zone_id: uuid.UUID, project: str | None) -> list[tuple[str, int]]:
+    """The zone's apex NS names with a priority each: the pool's priorities when the RRset is the
+    pool's NS set (Designate lists the pool's ns_records), else 1, 2, ... in the RRset's order."""
     async with pool.acquire() as conn:
-        z = await get_zone(conn, zone_id, project)
+        z = await get_zone(conn, zone_id, project, shared=True)
         recs = await conn.fetchval("SELECT records FROM rrsets WHERE zone_id = $1 AND name = $2 AND type = $3",
                                    zone_id, z["name"], NS)  # fmt: skip
-    return list(recs or [])
+        prio = {r["hostname"]: r["priority"] for r in await conn.fetch(
+            "SELECT hostname, priority FROM pool_ns_records WHERE pool_id = $1", z["pool_id"])}  # fmt: skip
+    names = list(recs or [])
+    if names and all(n.lower() in prio for n in names):
+        return sorted(((n, prio[n.lower()]) for n in names), key=lambda n: n[1])
+    return [(n, i + 1) for i, n in enumerate(names)]
 
 
 # -- recordsets ---------------------------------------------------------------------------------
@@ -310,17 +350,17 @@ async def nameservers(pool, zone_id: uuid.UUID, project: str | None) -> list[str
 async def list_rrsets(pool, project: str | None, zone_id: uuid.UUID | None, q: Query) -> tuple[list[dict], int, bool]:
     async with pool.acquire() as conn:
         if zone_id is not None:
-            await get_zone(conn, zone_id, project)
+            await get_zone(conn, zone_id, project, shared=True)
         rows, total = await _page(conn, _RRSET_SELECT, _rrset_where(project, zone_id, q.filters), q, RRSET_SORT, "recordset")
     return rows[: q.limit], total, len(rows) > q.limit
 
 
 async def get_rrset(conn_or_pool, project: str | None, zone_id: uuid.UUID | None, rrset_id: uuid.UUID) -> dict:
     if zone_id is not None:
-        await get_zone(conn_or_pool, zone_id, project)
+        await get_zone(conn_or_pool, zone_id, project, shared=True)
     row = await conn_or_pool.fetchrow(
         f"{_RRSET_SELECT} WHERE r.id = $1 AND ($2::uuid IS NULL OR r.zone_id = $2)"
-        " AND ($3::text IS NULL OR z.project_id = $3)",
+        f" AND ($3::text IS NULL OR {visible('z.project_id', 'z.id', '$3')})",
         rrset_id, zone_id, project,
     )  # fmt: skip
     if row is None:
@@ -492,6 +532,9 @@ def _rrset_error(it, r: dict | None, z: dict) -> Exception | None:
     verb = "update" if isinstance(it, _Update) else "delete"
     if r is None:
         return RecordSetNotFound(f"Could not find RecordSet {it.rrset_id}")
+    if it.project not in (None, z["project_id"], r["project_id"]):  # a project the zone is shared with
+        return Forbidden(f"recordset {r['name']} {dns.rdatatype.to_text(r['type'])} is not your project's: in a shared "
+                         "zone a project may only change the recordsets it created")  # fmt: skip
     if r["type"] == SOA:
         return Refused("Updating SOA recordsets is not allowed" if verb == "update"
                        else "Deleting a SOA recordset is not allowed")  # fmt: skip
@@ -520,8 +563,10 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
         creates: dict[int, tuple[dns.name.Name, bytes]] = {}  # item → (owner, owner key)
         updates: dict[int, dict] = {}  # item → its recordset's new records, ttl, ttl_default, description
         deletes: list[int] = []
+        guests = {it.project for it in batch if it.project not in (None, z["project_id"])}
+        sharers = await targets(conn, zone_id) if guests else set()  # projects the zone is shared with
         for i, it in enumerate(batch):
-            if it.project is not None and it.project != z["project_id"]:
+            if it.project is not None and it.project != z["project_id"] and it.project not in sharers:
                 results[i] = ZoneNotFound(f"Could not find Zone {zone_id}")
             elif isinstance(it, _NewRRset):
                 try:
@@ -596,6 +641,10 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
         if flags:
             await conn.execute("UPDATE rrsets SET ttl_default = v.d FROM unnest($1::uuid[], $2::bool[]) AS v(id, d)"
                                " WHERE rrsets.id = v.id", [f[0] for f in flags], [f[1] for f in flags])  # fmt: skip
+        made_by = [(wanted[i], batch[i].project) for i in creates if batch[i].project not in (None, z["project_id"])]
+        if made_by:  # created in a shared zone by a project it is shared with: that project's to manage
+            await conn.execute("UPDATE rrsets SET project_id = v.p FROM unnest($1::uuid[], $2::text[]) AS v(id, p)"
+                               " WHERE rrsets.id = v.id", [m[0] for m in made_by], [m[1] for m in made_by])  # fmt: skip
         cleared = [wanted[i] for i, u in updates.items() if u["description"] is None and rows[wanted[i]]["description"] is not None]
         if cleared:
             await conn.execute("UPDATE rrsets SET description = NULL WHERE id = ANY($1::uuid[])", cleared)

@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import threading
 import uuid
 
-from ..zones.loader import ZoneFileError
+from ..zones.loader import NoOrigin, ZoneFileError
 from .records import Invalid
 from .recordsets import Forbidden, Query, _page, _Where, check_new_zone, check_zone_name
 from .writer import Conflict, NotFound, Store
@@ -98,15 +99,31 @@ async def delete_task(pool, kind: str, project: str | None, task_id: uuid.UUID) 
     await pool.execute("DELETE FROM zone_tasks WHERE id = $1", task_id)
 
 
+class _Stopped(Exception):
+    """Raised in the parsing thread of an import that was cancelled."""
+
+
 async def run_import(store: Store, task_id: uuid.UUID, project: str, text: str, is_admin: bool) -> None:
     """Create the zone of `text` (a zone file) for `project`; the task ends COMPLETE with the zone,
     or ERROR with the reason. Nothing is written for a zone file that does not import whole."""
     fd, path = tempfile.mkstemp(prefix="minidns-import-", suffix=".zone")
+    stopped = threading.Event()
+
+    def progress(_done: int, _total: int) -> None:
+        if stopped.is_set():  # the parse of a cancelled import stops too, not only its task
+            raise _Stopped
+
     try:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
-            content = await asyncio.to_thread(read_zone_file, path, None, None, 1)
+            try:
+                content = await asyncio.to_thread(read_zone_file, path, None, progress, 1)
+            except NoOrigin as e:
+                raise e.with_hint("begin the file with $ORIGIN or write the first owner name in full") from None
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
         finally:
             os.unlink(path)
         name = check_zone_name(content.origin)
@@ -125,8 +142,9 @@ async def run_import(store: Store, task_id: uuid.UUID, project: str, text: str, 
     except Exception as e:  # noqa: BLE001 - policy errors (quota…) and anything else end the task in ERROR
         await finish_task(store.pool, task_id, "ERROR", f"{type(e).__name__}: {e}")
     else:
+        note = f"; {change.note}" if change.note else ""
         await finish_task(store.pool, task_id, "COMPLETE", f"imported the zone {change.zone} "
-                          f"({change.added} RRsets)", change.zone_id)  # fmt: skip
+                          f"({change.added} RRsets){note}", change.zone_id)  # fmt: skip
 
 
 async def export_text(store: Store, zone_id: uuid.UUID) -> str:

@@ -8,6 +8,7 @@ concurrent writers from losing an update or reusing a serial.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from ..wire import SOA, TXT
+from ..wire import NS, PTR, SOA, TXT
 from ..zones.changes import pack_rrs
-from .db import CHANNEL
+from .db import CHANNEL, CONFIG_CHANNEL
 from .records import (
     GENERATED,
     KEY_TYPES,
@@ -38,7 +39,10 @@ from .records import (
 )
 
 SERIAL_MOD = 2**32
+DEFAULT_POOL_ID = uuid.UUID("794ccc2c-d751-44fe-b57f-8894c9f5c842")  # Designate's default pool id
+POOL_SOURCE = "pool"  # the managed_source of the apex NS RRsets pools write (store/pools.py)
 POLICIES = ("increment", "unixtime", "date")
+log = logging.getLogger("minidns.store")
 
 
 class NotFound(LookupError):
@@ -78,6 +82,20 @@ def initial_serial(policy: str, now: float) -> int:
     return next_serial(0, policy, now) if policy != "increment" else 1
 
 
+async def _above_deleted(conn: asyncpg.Connection, z: dict, now: float) -> str | None:
+    """A zone made again after it was deleted starts above the last serial it had (RFC 1982):
+    secondaries still holding the deleted zone's data would otherwise see no newer serial and keep
+    it. Raises z["serial"] (and the zone row's, in the caller's transaction, after its INSERT: a
+    delete of the same name in progress has committed by then) when it is not above; returns
+    what was done, or None."""
+    last = await conn.fetchval("SELECT serial FROM deleted_zone_serials WHERE name = $1", z["name"])
+    if last is None or serial_gt(z["serial"], last):
+        return None
+    given, z["serial"] = z["serial"], next_serial(last, z["serial_policy"], now)
+    await conn.execute("UPDATE zones SET serial = $2 WHERE id = $1", z["id"], z["serial"])
+    return f"serial {given} is not above {last}, the last serial of the deleted zone: using {z['serial']}"
+
+
 @dataclass(frozen=True, slots=True)
 class Edit:
     """One change to one RRset.
@@ -107,6 +125,7 @@ class Change:
     serial_to: int
     removed: int
     added: int
+    note: str | None = None  # what the write decided that the caller did not ask (a serial raised)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +134,12 @@ class StoreSettings:
     log_keep_count: int = 1000  # change-log rows kept per zone, unless the zone says otherwise
     log_keep_seconds: int = 7 * 86400
     heartbeat_name: str | None = None  # store/heartbeat.py: every change writes this TXT too
+    pool_nameservers: tuple[str, ...] = ()  # the default pool's NS records ("host." or "host.:priority"); store/pools.py
 
 
 _ZONE_FIELDS = {
     "email", "mname", "ttl", "refresh", "retry", "expire", "minimum", "description", "serial_policy",
-    "log_keep_count", "log_keep_seconds", "project_id", "attributes", "status", "action",
+    "log_keep_count", "log_keep_seconds", "project_id", "attributes", "status", "action", "pool_id",
 }  # fmt: skip
 _MANAGED = ("source", "resource_type", "resource_id", "tenant_id", "extra")
 _RRSET_COLUMNS = (
@@ -332,26 +352,31 @@ class Store:
         edits: list[Edit] = (),
         source: str = "api",
         catalog_members: list[str] | None = None,
+        catalog_attributes: dict | None = None,
+        pool_id: uuid.UUID = DEFAULT_POOL_ID,
     ) -> Change:
         """Create a zone with its records in one transaction. `rrsets` come checked already (a zone
         file import); `edits` are checked here. The zone is added to every catalog zone whose member
         patterns match it. With `catalog_members` (name patterns) the zone is itself a catalog
         zone (RFC 9432): NS invalid., version "2", and a member entry for each existing zone that
-        matches."""
+        matches. A zone of `pool_id` that brings no apex NS RRset gets its pool's NS records
+        (RFC 1034 §4.2.1; store/pools.py), and its SOA MNAME is then the pool's first NS unless
+        `mname` is given."""
         origin = zone_name(name)
         policy = serial_policy or self.settings.serial_policy
         if policy not in POLICIES:
             raise Invalid(f"serial policy must be one of {', '.join(POLICIES)}")
         z = {
             "id": uuid.uuid4(), "name": origin.to_text().lower(), "project_id": project_id, "email": email,
-            "mname": mname or f"ns1.{origin.to_text()}", "ttl": check_ttl(ttl), "refresh": refresh, "retry": retry,
+            "mname": mname, "ttl": check_ttl(ttl), "refresh": refresh, "retry": retry,
             "expire": expire, "minimum": check_ttl(minimum),
             "serial": initial_serial(policy, self.clock()) if serial is None else serial % SERIAL_MOD,
             "serial_policy": policy, "description": description, "status": "PENDING", "action": "CREATE",
+            "pool_id": pool_id,
         }  # fmt: skip
         if catalog_members is not None:
             z["type"] = "CATALOG"
-            z["attributes"] = {"members": list(catalog_members) or ["*"]}
+            z["attributes"] = {"members": list(catalog_members) or ["*"], **(catalog_attributes or {})}
             edits = [Edit("add", "@", "NS", None, ("invalid.",)), Edit("add", "version", "TXT", None, ('"2"',)), *edits]
         hb = self.settings.heartbeat_name
         if hb and catalog_members is None:  # the new zone's first heartbeat; one in its file is replaced
@@ -360,20 +385,30 @@ class Store:
             hb_owner = parse_owner(hb, origin).to_wire().lower()
             rrsets = [r for r in rrsets if not (r.owner == hb_owner and r.rtype == TXT)]
             edits = [*edits, heartbeat_edit(hb, z["serial"], self.clock())]
-        soa = soa_rdata(z, z["serial"])  # checks email and mname
-        edit = _Edits(origin, z["ttl"])
-        for e in edits:
-            edit.apply(e)
         apex = origin.to_wire().lower()
-        rows = [_rrset_row(z["id"], key, rr) for key, rr in edit.after.items()]
-        rows.append(_soa_row(z, apex, soa))
-        if edits:
-            _check_rows(rows, apex)
-        zid = z["id"]
-        # A zone file's RRsets (checked already) go in as they are: no id (the database makes it),
-        # no description, not managed.
-        bulk = [(zid, r.name, r.owner, r.rtype, r.ttl, r.records, r.wire()) for r in rrsets]
         async with self.pool.acquire() as conn, conn.transaction():
+            if catalog_members is None and not _has_apex_ns(apex, rrsets, edits, origin):
+                ns = await pool_nameservers(conn, pool_id)
+                edits = [*edits, pool_ns_edit(pool_id, ns)]
+                z["mname"] = z["mname"] or ns[0]
+            z["mname"] = z["mname"] or f"ns1.{origin.to_text()}"
+            edit = _Edits(origin, z["ttl"])
+            for e in edits:
+                edit.apply(e)
+
+            def zone_rows() -> list[tuple]:
+                """The rows of the edits and the SOA, at the zone's serial (soa_rdata checks email and mname)."""
+                rows = [_rrset_row(z["id"], key, rr) for key, rr in edit.after.items()]
+                rows.append(_soa_row(z, apex, soa_rdata(z, z["serial"])))
+                return rows
+
+            rows = zone_rows()
+            if edits:
+                _check_rows(rows, apex)
+            zid = z["id"]
+            # A zone file's RRsets (checked already) go in as they are: no id (the database makes it),
+            # no description, not managed.
+            bulk = [(zid, r.name, r.owner, r.rtype, r.ttl, r.records, r.wire()) for r in rrsets]
             cols = ", ".join(z)
             args = ", ".join(f"${i + 1}" for i in range(len(z)))
             inserted = await conn.fetchval(
@@ -381,6 +416,12 @@ class Store:
             )
             if inserted is None:
                 raise Conflict(f"zone {z['name']} exists")
+            note = await _above_deleted(conn, z, self.clock())
+            if note is not None:
+                log.info("zone %s: %s", z["name"], note)
+                if hb and catalog_members is None:
+                    edit.apply(heartbeat_edit(hb, z["serial"], self.clock()))
+                rows = zone_rows()
             await conn.copy_records_to_table("rrsets", records=rows, columns=_RRSET_COLUMNS)
             if bulk:
                 await conn.copy_records_to_table("rrsets", records=bulk, columns=_BULK_COLUMNS)
@@ -390,37 +431,52 @@ class Store:
                 z["id"], z["serial"], source,
             )  # fmt: skip
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {z['serial']}")
+            if await conn.fetchval("SELECT 1 FROM pool_targets WHERE pool_id = $1 LIMIT 1", pool_id):
+                await conn.execute("SELECT pg_notify($1, 'secondaries')", CONFIG_CHANNEL)  # the pool's targets get it
             if catalog_members is None:
-                await self._catalogs(conn, z["id"], z["name"], add=True, source=source)
+                await self._catalogs(conn, z["id"], z["name"], add=True, source=source, pool_id=pool_id)
             else:
-                members = await conn.fetch("SELECT id, name FROM zones WHERE type <> 'CATALOG'")
+                members = await conn.fetch("SELECT id, name, pool_id FROM zones WHERE type <> 'CATALOG'")
                 entries = [Edit("add", _member(m["id"]), "PTR", 0, (m["name"],)) for m in members
-                           if _matches(m["name"], z["attributes"]["members"])]  # fmt: skip
+                           if _lists(z["attributes"], m["name"], m["pool_id"])]  # fmt: skip
                 if entries:
                     await self._change(conn, z["id"], entries, source, {})
-        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows) + len(bulk))
+        return Change(z["id"], z["name"], None, z["serial"], 0, len(rows) + len(bulk), note)
 
-    async def _catalogs(self, conn, zone_id: uuid.UUID, name: str, *, add: bool, source: str) -> None:
+    async def _catalogs(self, conn, zone_id: uuid.UUID, name: str, *, add: bool, source: str,
+                        pool_id: uuid.UUID | None) -> None:  # fmt: skip
         """Add the zone to (or remove it from) each catalog zone it belongs in, in the caller's
         transaction: the catalog gets its own new serial and change-log row, so secondaries
         consuming it (RFC 9432) learn of the new or deleted zone by IXFR."""
         for cat in await conn.fetch("SELECT id, attributes FROM zones WHERE type = 'CATALOG' ORDER BY id FOR UPDATE"):
-            patterns = (cat["attributes"] or {}).get("members", ["*"])
-            if not _matches(name, patterns):
+            if not _lists(cat["attributes"] or {}, name, pool_id):
                 continue
             if add:
-                edit = Edit("add", _member(zone_id), "PTR", 0, (name,))
+                # An entry left for the same name by a zone abandoned earlier goes: RFC 9432 §4.3
+                # wants one member entry per zone name.
+                stale = await conn.fetch("SELECT name FROM rrsets WHERE zone_id = $1 AND type = $2 AND records = $3",
+                                         cat["id"], PTR, [name])  # fmt: skip
+                edits = [Edit("delete", r["name"], "PTR") for r in stale]
+                edits.append(Edit("add", _member(zone_id), "PTR", 0, (name,)))
             else:
-                edit = Edit("delete", _member(zone_id), "PTR")
-            await self._change(conn, cat["id"], [edit], source, {})
+                edits = [Edit("delete", _member(zone_id), "PTR")]
+            await self._change(conn, cat["id"], edits, source, {})
 
-    async def delete_zone(self, zone: str | uuid.UUID, source: str = "api") -> Change:
+    async def delete_zone(self, zone: str | uuid.UUID, source: str = "api", *, catalogs: bool = True) -> Change:
+        """Delete the zone; every server stops serving it. It leaves the catalog zones (RFC 9432
+        §5.5: their consumers drop it) unless `catalogs` is false — an abandoned zone, which the
+        secondaries are to keep (admin/abandon.py)."""
         async with self.pool.acquire() as conn, conn.transaction():
             z = await _find_zone(conn, zone, lock=True)
             await conn.execute("DELETE FROM zones WHERE id = $1", z["id"])
+            await conn.execute(
+                "INSERT INTO deleted_zone_serials (name, serial) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET serial = excluded.serial, deleted_at = now()",
+                z["name"], z["serial"],
+            )  # fmt: skip
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} deleted")
-            if z["type"] != "CATALOG":
-                await self._catalogs(conn, z["id"], z["name"], add=False, source=source)
+            if z["type"] != "CATALOG" and catalogs:
+                await self._catalogs(conn, z["id"], z["name"], add=False, source=source, pool_id=z["pool_id"])
         return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
 
     async def change(
@@ -635,6 +691,28 @@ class ZoneLog:
         return changes
 
 
+async def pool_nameservers(conn, pool_id: uuid.UUID) -> list[str]:
+    """The pool's NS hostnames, first by priority; Invalid when it has none (or no such pool)."""
+    ns = [r["hostname"] for r in await conn.fetch(
+        "SELECT hostname FROM pool_ns_records WHERE pool_id = $1 ORDER BY priority, hostname", pool_id)]  # fmt: skip
+    if not ns:
+        raise Invalid(f"pool {pool_id} has no NS records (or does not exist); a zone needs NS at its apex "
+                      "(RFC 1034 §4.2.1): set them with `minidns pool set-ns`")  # fmt: skip
+    return ns
+
+
+def pool_ns_edit(pool_id: uuid.UUID, ns: list[str]) -> Edit:
+    """A zone's apex NS RRset as its pool writes it: managed, made by the pool."""
+    managed = {"source": POOL_SOURCE, "resource_type": "pool", "resource_id": str(pool_id)}
+    return Edit("replace", "@", "NS", None, tuple(ns), managed=managed)
+
+
+def _has_apex_ns(apex: bytes, rrsets, edits, origin: dns.name.Name) -> bool:
+    if any(r.owner == apex and r.rtype == NS for r in rrsets):
+        return True
+    return any(parse_type(e.rtype) == NS and e.op != "delete" and parse_owner(e.name, origin) == origin for e in edits)
+
+
 def _then(removed: list, added: list, gone: list, came: list) -> tuple[list, list]:
     """One difference (RFC 1995 §4: removals, then additions) for a difference followed by another:
     an RR the first added and the second removes is in neither; the others are kept as they are.
@@ -674,6 +752,15 @@ def _checked_fields(z: dict) -> dict:
 def _member(zone_id: uuid.UUID) -> str:
     """A member zone's entry in a catalog (RFC 9432 §4.3): a unique label under zones."""
     return f"{zone_id.hex}.zones"
+
+
+def _lists(catalog_attributes: dict, name: str, pool_id: uuid.UUID | None) -> bool:
+    """Whether a catalog zone lists the zone `name` of pool `pool_id`: its name matches the
+    catalog's member patterns and, for a pool's catalog, the zone is in that pool."""
+    pool = catalog_attributes.get("pool")
+    if pool is not None and str(pool_id) != pool:
+        return False
+    return _matches(name, catalog_attributes.get("members", ["*"]))
 
 
 def _matches(name: str, patterns) -> bool:

@@ -42,7 +42,8 @@ class ZoneContent:
 
 def read_zone_file(path: str, origin: str | None = None, progress=None, workers: int | None = None) -> ZoneContent:
     """Parse a zone file into RRsets ready to store. `progress(done_octets, total_octets)` is
-    called as it goes. Raises ZoneFileError naming file, line and reason.
+    called as it goes (an exception it raises stops the parse). Raises ZoneFileError naming
+    file, line and reason.
 
     A large file is parsed by several processes at once (`workers`, default one per CPU this
     process may use), each from a line where the parser's state is known (see `_split`); the

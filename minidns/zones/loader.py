@@ -43,6 +43,14 @@ class ZoneFileError(Exception):
     """A zone file that cannot be loaded; the message names the file, the line and the reason."""
 
 
+class NoOrigin(ZoneFileError):
+    """A zone file whose origin was not given and cannot be read from it. The message says how to
+    give one; each door that reads files names its own way (`with_hint`)."""
+
+    def with_hint(self, hint: str) -> "NoOrigin":
+        return NoOrigin(f"{self.args[0]}; {hint}")
+
+
 class _Manager:
     def __init__(self, origin: dns.name.Name):
         self.origin = origin
@@ -51,13 +59,37 @@ class _Manager:
         return (self.origin, False, self.origin)
 
 
+class _RecordError(Exception):
+    """A record refused by `add`: the file and the line it ended on, and why."""
+
+    def __init__(self, filename: str, line: int, error: Exception):
+        super().__init__(str(error))
+        self.filename = filename
+        self.line = line
+        self.error = error
+
+
 class _Txn:
     """The part of dnspython's transaction interface that its zone-file Reader uses: each record
-    goes to `add(name, ttl, rdata)` as it is read."""
+    goes to `add(name, ttl, rdata)` as it is read, once it is known to be in the zone."""
 
     def __init__(self, origin: dns.name.Name, add):
         self.manager = _Manager(origin)
-        self.add = add
+        self.origin = origin
+        self._add = add
+        self.reader: dns.zonefile.Reader | None = None  # its tokenizer says where it is ($INCLUDE: in that file)
+
+    def add(self, name: dns.name.Name, ttl: int, rdata) -> None:
+        try:
+            if not name.is_subdomain(self.origin):
+                # RFC 1035 §5.2: data outside the zone is an origin error, not something to serve.
+                raise ZoneError(f"{name} is outside the zone {self.origin}")
+            self._add(name, ttl, rdata)
+        except (ZoneError, ValueError) as e:
+            # The Reader has read the record's end of line: the record is on the line before
+            # (unless the file ended without one).
+            tok = self.reader.tok
+            raise _RecordError(tok.filename, tok.line_number - (0 if tok.eof else 1), e) from None
 
     def check_put_rdataset(self, check) -> None:
         pass  # CNAME exclusivity is checked once per owner by whoever receives the records
@@ -68,12 +100,23 @@ class _Txn:
 
 def read_records(stream, filename: str, origin: str, add, line_offset: int = 0) -> None:
     """Read master-file text, calling `add(name, ttl, rdata)` (dnspython objects) per record.
-    An error from the file or raised by `add` (ZoneError, ValueError) becomes a ZoneFileError
-    naming the file and line (`line_offset` is added: for text that starts inside a file)."""
+    A record outside the zone of `origin` is an error, as is any other bad line: an error from
+    the file or raised by `add` (ZoneError, ValueError) becomes a ZoneFileError naming the file
+    and line (`line_offset` is added: for text that starts inside a file)."""
     tok = dns.tokenizer.Tokenizer(stream, filename=filename)
     try:
         txn = _Txn(dns.name.from_text(origin), add)
-        dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_include=True).read()
+        txn.reader = reader = dns.zonefile.Reader(tok, dns.rdataclass.IN, txn, allow_include=True)
+        # dnspython's Reader skips a record whose owner is outside its zone without a word (a
+        # `www.other.example.` line in an `example.` file is simply gone). Its zone is made the
+        # root, so that every record reaches the transaction, which refuses the ones outside
+        # ours and the error names the line. (Relative names still take the origin: the Reader's
+        # current origin is unchanged, and rdata is not relativized.)
+        reader.zone_origin = dns.name.root
+        reader.read()
+    except _RecordError as e:
+        offset = line_offset if e.filename == filename else 0
+        raise ZoneFileError(f"{e.filename}:{e.line + offset}: {_reason(e.error)}") from None
     except (ZoneError, ValueError, dns.exception.DNSException) as e:
         raise ZoneFileError(f"{filename}:{_line(tok) + line_offset}: {_reason(e)}") from None
 
@@ -93,7 +136,7 @@ def file_origin(path: str) -> str:
             if owner.endswith("."):
                 return owner
             break
-    raise ZoneFileError(f"{path}: no $ORIGIN and the first owner name is not absolute; give ORIGIN=PATH")
+    raise NoOrigin(f"{path}: no $ORIGIN and the first owner name is not absolute")
 
 
 def _read(stream, filename: str, origin: str) -> Snapshot:
@@ -129,6 +172,8 @@ def load_zone_file(path: str, origin: str | None = None) -> Snapshot:
     try:
         with open(path, encoding="utf-8") as f:
             return _read(f, path, origin or file_origin(path))
+    except NoOrigin as e:
+        raise e.with_hint("give the zone as ORIGIN=PATH") from None
     except OSError as e:
         raise ZoneFileError(f"{path}: {e.strerror or e}") from None
 

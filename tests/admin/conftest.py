@@ -29,6 +29,10 @@ TOKENS = [
 ]
 
 
+# The default pool's NS records (pool_nameservers): the apex NS of every zone the API or the sink makes.
+POOL_NS = ["ns1.pool.test.", "ns2.pool.test.:2"]
+POOL_NS_NAMES = {"ns1.pool.test.", "ns2.pool.test."}
+
 _THIS = sys.modules[__name__]
 
 
@@ -101,7 +105,7 @@ def api_config(tmp_path):
     path = tmp_path / "minidns.toml"
     lines = ["api_tokens = ["] + [
         f'  {{ token = "{t["token"]}", project = "{t["project"]}", role = "{t["role"]}" }},' for t in TOKENS
-    ] + ["]", ""]
+    ] + ["]", f"pool_nameservers = {POOL_NS!r}".replace("'", '"'), ""]
     path.write_text("\n".join(lines))
     return path
 

@@ -56,7 +56,9 @@ def test_zones_and_recordsets_through_designateclient(api):
         c.recordsets.create("client.test.", "bad", "A", ["not-an-address"])
     c.recordsets.delete("client.test.", rs["id"])
     api.wait_dns("www.client.test.", "A", nxdomain)
-    assert c.zones.nameservers("client.test.") == []
+    assert c.nameservers.list("client.test.") == [{"hostname": "ns1.pool.test.", "priority": 1},
+                                                   {"hostname": "ns2.pool.test.", "priority": 2}]
+    assert [p["ns_records"] for p in designate(api, ADMIN).pools.list()] == [c.nameservers.list("client.test.")]
 
     # Paging the client's way: every page followed by utils.get_all.
     from designateclient.v2 import utils

@@ -94,8 +94,11 @@ IDS = [str(uuid.uuid4()), "nope", "a" * 2000, "RegionOne:" + str(uuid.uuid4()), 
 QUERIES = ["limit=abc", "limit=-5", "limit=100000000", "marker=zzz", f"marker={uuid.uuid4()}", "name=" + "n" * 5000]
 
 
-def check_reply(r, what, path=""):
-    assert r.status_code < 500, (what, r.status_code, r.text[:500])
+def check_reply(r, what, path="", op=None):
+    """A 4xx in Designate's shape; 501 only from an operation that documents it (a feature minidns
+    does not have: admin/unsupported.py)."""
+    allowed = {501} if op is not None and "501" in op.get("responses", {}) else set()
+    assert r.status_code < 500 or r.status_code in allowed, (what, r.status_code, r.text[:500])
     if path.startswith("/v1/"):  # event ingest answers a batch with a result per event, not Designate's shape
         return
     if r.status_code >= 400:
@@ -120,18 +123,18 @@ def test_fuzz_from_the_document(api):
                         js = None if isinstance(body, bytes) else body
                         r = api.request(method.upper(), target, token=ADMIN, data=data, json=js,
                                         headers={"Content-Type": "application/json"})  # fmt: skip
-                        check_reply(r, (method, target, str(body)[:80]), path)
+                        check_reply(r, (method, target, str(body)[:80]), path, op)
                         assert path.startswith("/v1/") or r.status_code >= 400, (method, target, str(body)[:80], r.status_code, r.text[:300])
                         sent += 1
                 if not params:
                     r = api.request(method.upper(), path, token=ADMIN, data=b"{" + b" " * (2 << 20) + b"}",
                                     headers={"Content-Type": "application/json"})  # fmt: skip
-                    check_reply(r, (method, path, "2 MiB"), path)
+                    check_reply(r, (method, path, "2 MiB"), path, op)
                     assert r.status_code >= 400
             else:
                 for target in targets:
                     r = api.request(method.upper(), target, token=ADMIN)
-                    check_reply(r, (method, target), path)
+                    check_reply(r, (method, target), path, op)
                     if params and method == "delete":
                         assert r.status_code in (204, 400, 403, 404), (method, target, r.status_code)
                     sent += 1

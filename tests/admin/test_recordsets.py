@@ -101,7 +101,7 @@ def test_designate_rules_and_validation_write_nothing(api):
                                                                    "records": ["192.0.2.300"]}), 400)["message"]  # fmt: skip
     # The SOA recordset is read-only; PUT may not rename or retype.
     soa = api.get(f"{url}?type=SOA", token=ALICE).json()["recordsets"][0]
-    assert soa["name"] == "example.org." and soa["records"][0].startswith("ns1.example.org. hostmaster.example.org.")
+    assert soa["name"] == "example.org." and soa["records"][0].startswith("ns1.pool.test. hostmaster.example.org.")
     error(api.put(f"{url}/{soa['id']}", json={"records": ["a. b. 1 2 3 4 5"]}, token=ALICE), 400, "bad_request")
     error(api.delete(f"{url}/{soa['id']}", token=ALICE), 400, "bad_request")
     for body in ({"name": "other.example.org."}, {"type": "AAAA"}, {"records": ["::1"]}, {"records": None},
@@ -110,15 +110,20 @@ def test_designate_rules_and_validation_write_nothing(api):
         assert r.status_code == 400, (body, r.text)
     # Nothing above was written: same serial, same data.
     assert api.get(f"/v2/zones/{zid}", token=ALICE).json()["serial"] == serial
-    assert api.get(url, token=ALICE).json()["metadata"]["total_count"] == 3  # SOA, www, alias
+    assert api.get(url, token=ALICE).json()["metadata"]["total_count"] == 4  # SOA, the pool's NS, www, alias
     assert nxdomain(api.dig("n.example.org.", "A"))
     error(api.get(f"{url}/not-a-uuid", token=ALICE), 400, "invalid_uuid")
     error(api.post("/v2/zones/9b2a6c8e-0000-4000-8000-000000000000/recordsets", token=ALICE,
                    json={"name": "a.example.org.", "type": "A", "records": ["192.0.2.1"]}), 404, "zone_not_found")  # fmt: skip
-    # Apex NS: minidns has no pool making them, so they are the zone's own data, created and changed here.
-    ns = make_rrset(api, zid, "example.org.", "NS", ["ns1.example.org."], ALICE)
-    assert api.put(f"{url}/{ns['id']}", json={"records": ["ns1.example.org.", "ns2.example.org."]},
-                   token=ALICE).status_code == 202  # fmt: skip
+    # Apex NS: the pool's (managed), as Designate has them: a member may not write them, an admin
+    # asking to edit managed records may.
+    error(api.post(url, json={"name": "example.org.", "type": "NS", "records": ["ns1.example.org."]}, token=ALICE),
+          409, "duplicate_recordset")  # fmt: skip
+    ns = api.get(f"{url}?type=NS", token=ALICE).json()["recordsets"][0]
+    error(api.put(f"{url}/{ns['id']}", json={"records": ["ns1.example.org."]}, token=ALICE), 400, "bad_request")
+    r = api.put(f"{url}/{ns['id']}", json={"records": ["ns1.example.org.", "ns2.example.org."]},
+                headers={"X-Designate-Edit-Managed-Records": "true", "X-Auth-Sudo-Project-ID": "alice"})  # fmt: skip
+    assert r.status_code == 202, r.text
     api.wait_dns("example.org.", "NS", answers("example.org.", "NS", {"ns1.example.org.", "ns2.example.org."}))
 
 
@@ -216,13 +221,13 @@ def test_filters_and_paging_over_250_recordsets(api):
     assert api.get(f"{url}?status=ACTIVE", token=ALICE).json()["metadata"]["total_count"] == 253
     assert api.get(f"{url}?status=PENDING", token=ALICE).json()["metadata"]["total_count"] == 0
     # Across zones, with zone_id, and paging there too.
-    make_zone(api, "small.test.", ALICE)
+    make_zone(api, "small.test.", ALICE)  # its SOA and its pool's NS
     everything = api.get("/v2/recordsets?limit=1000", token=ALICE).json()
-    assert everything["metadata"]["total_count"] == 254 and len(everything["recordsets"]) == 254
+    assert everything["metadata"]["total_count"] == 255 and len(everything["recordsets"]) == 255
     assert api.get(f"/v2/recordsets?zone_id={zid}&limit=5", token=ALICE).json()["metadata"]["total_count"] == 253
     page = api.get("/v2/recordsets?limit=200", token=ALICE).json()
     rest = api.get(page["links"]["next"].replace(api.url, ""), token=ALICE).json()
-    assert len(page["recordsets"]) + len(rest["recordsets"]) == 254 and "next" not in rest["links"]
+    assert len(page["recordsets"]) + len(rest["recordsets"]) == 255 and "next" not in rest["links"]
     error(api.get(f"{url}?ttl=x", token=ALICE), 400)
     error(api.get(f"{url}?type=NOPE", token=ALICE), 400)
     error(api.get("/v2/recordsets?zone_id=nope", token=ALICE), 400)

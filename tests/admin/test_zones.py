@@ -4,7 +4,10 @@ nothing, filters and paging."""
 
 from __future__ import annotations
 
-from conftest import ADMIN, ALICE, BOB, READER
+import dns.message
+import dns.query
+
+from conftest import ADMIN, ALICE, BOB, POOL_NS_NAMES, READER
 from v2util import answers, error, make_rrset, make_zone, nxdomain, wait_active
 
 ZONE_FIELDS = {"id", "pool_id", "project_id", "name", "email", "ttl", "serial", "status", "action", "description",
@@ -172,11 +175,46 @@ def test_list_filters_sorting_and_paging(api):
     error(api.get("/v2/zones?ttl=abc", token=ALICE), 400)
 
 
-def test_nameservers_are_the_apex_ns_records(api):
+def test_a_new_zone_has_its_pools_ns_records_at_the_apex(api):
+    """RFC 1034 §4.2.1: NS at every zone's apex. A zone made by the API gets the pool's NS records
+    (pool_nameservers) as a managed RRset, and its SOA MNAME is the pool's first NS."""
     z = make_zone(api, "ns.test.", ALICE)
-    assert api.get(f"/v2/zones/{z['id']}/nameservers", token=ALICE).json() == {"nameservers": []}
-    make_rrset(api, z["id"], "ns.test.", "NS", ["ns1.ns.test.", "ns2.example.net."], ALICE)
-    make_rrset(api, z["id"], "ns1.ns.test.", "A", ["192.0.2.53"], ALICE)
     ns = api.get(f"/v2/zones/{z['id']}/nameservers", token=READER).json()["nameservers"]
-    assert ns == [{"hostname": "ns1.ns.test.", "priority": 1}, {"hostname": "ns2.example.net.", "priority": 2}]
-    api.wait_dns("ns.test.", "NS", answers("ns.test.", "NS", {"ns1.ns.test.", "ns2.example.net."}))
+    assert ns == [{"hostname": "ns1.pool.test.", "priority": 1}, {"hostname": "ns2.pool.test.", "priority": 2}]
+    api.wait_dns("ns.test.", "NS", answers("ns.test.", "NS", POOL_NS_NAMES))
+    soa = dns.query.udp(dns.message.make_query("ns.test.", "SOA"), "127.0.0.1", port=api.dns_port, timeout=2)
+    assert soa.answer[0][0].mname.to_text() == "ns1.pool.test."
+    listed = api.get(f"/v2/zones/{z['id']}/recordsets?type=NS", token=ALICE).json()["recordsets"]
+    assert [(r["name"], sorted(r["records"])) for r in listed] == [("ns.test.", sorted(POOL_NS_NAMES))]
+    # The apex NS RRset is the pool's: a member may not change or delete it (Designate's managed records).
+    rid = listed[0]["id"]
+    error(api.put(f"/v2/zones/{z['id']}/recordsets/{rid}", json={"records": ["ns.evil.example."]}, token=ALICE), 400)
+    error(api.delete(f"/v2/zones/{z['id']}/recordsets/{rid}", token=ALICE), 400)
+    r = api.post(f"/v2/zones/{z['id']}/recordsets", json={"name": "ns.test.", "type": "NS", "records": ["x.example."]},
+                 token=ALICE)  # fmt: skip
+    assert r.status_code == 409, r.text
+    # A delegation below the apex is the user's to make.
+    make_rrset(api, z["id"], "sub.ns.test.", "NS", ["ns1.sub.ns.test."], ALICE)
+    make_rrset(api, z["id"], "ns1.sub.ns.test.", "A", ["192.0.2.53"], ALICE)
+    api.wait_dns("sub.ns.test.", "NS", lambda m: m.authority and m.authority[0].name.to_text() == "sub.ns.test.")
+    assert api.get(f"/v2/zones/{z['id']}/nameservers", token=READER).json()["nameservers"] == ns
+
+
+def test_pools_as_designate_lists_them(api):
+    pools = api.get("/v2/pools").json()
+    assert pools["metadata"]["total_count"] == 1
+    (p,) = pools["pools"]
+    assert p["id"] == "794ccc2c-d751-44fe-b57f-8894c9f5c842" and p["name"] == "default"
+    assert p["ns_records"] == [{"hostname": "ns1.pool.test.", "priority": 1}, {"hostname": "ns2.pool.test.", "priority": 2}]
+    assert api.get(f"/v2/pools/{p['id']}").json()["ns_records"] == p["ns_records"]
+    error(api.get("/v2/pools", token=ALICE), 403)
+    r = api.get("/v2/pools/00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 404 and r.json()["type"] == "pool_not_found"
+    z = make_zone(api, "pooled.test.", ALICE)
+    assert z["pool_id"] == p["id"]
+    # Only an admin chooses a pool, and only one that exists.
+    error(api.post("/v2/zones", json={"name": "p2.test.", "email": "a@p2.test", "attributes": {"pool_id": p["id"]}},
+                   token=ALICE), 403)  # fmt: skip
+    error(api.post("/v2/zones", json={"name": "p2.test.", "email": "a@p2.test",
+                                      "attributes": {"pool_id": "00000000-0000-0000-0000-000000000000"}}), 400)  # fmt: skip
+    assert make_zone(api, "p3.test.", ADMIN, attributes={"pool_id": p["id"]})["pool_id"] == p["id"]

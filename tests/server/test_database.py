@@ -816,3 +816,14 @@ def test_db_upgrade_and_serve_on_an_unmigrated_database(cli, new_database, tmp_p
     gone = f"postgresql://postgres:@/postgres?host={tmp_path / 'no-such-socket-dir'}"
     p = cli("serve", "--database-url", gone, "--listen", "127.0.0.1:0", timeout=30)
     assert p.returncode == 1 and "cannot serve" in p.stderr and "cannot connect" in p.stderr, p.stderr
+
+
+def test_zone_import_without_an_origin_names_the_flag(cli, database_url, tmp_path):
+    """A file with relative owners and no $ORIGIN: the hint names `zone import`'s own flag."""
+    f = tmp_path / "relative.zone"
+    f.write_text("@ 60 IN SOA ns1 h 1 2 3 4 5\n@ 60 IN NS ns1\nns1 60 IN A 192.0.2.1\n")
+    p = cli("zone", "import", f, "--database-url", database_url)
+    assert p.returncode == 1 and "give the zone's name with --origin NAME" in p.stderr, p.stderr
+    assert "ORIGIN=PATH" not in p.stderr
+    p = cli("zone", "import", f, "--origin", "relative.test.", "--database-url", database_url)
+    assert p.returncode == 0 and "imported relative.test." in p.stdout, p.stderr

@@ -519,6 +519,21 @@ def test_a_change_notifies_the_secondary_and_turns_active_when_it_has_it(served,
     s.wait_for(rf"zone xfr\.test\. serial {last}: ACTIVE")
 
 
+def test_the_log_says_what_a_lagging_secondary_answered(served, database_url, secondary):
+    """A secondary past propagation_timeout is named with what its last SOA poll showed: no answer
+    at all, or an answer without the zone's SOA — never a bare None."""
+    answering = secondary()  # answers SOA queries without any SOA while its serial is 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+        gone.bind(("127.0.0.1", 0))
+        silent = gone.getsockname()[1]  # bound, never read: nothing answers there
+        s, _ = served(extra=f"""propagation_timeout = 1.0
+secondaries = [{{ address = "127.0.0.1", port = {answering.port} }}, {{ address = "127.0.0.1", port = {silent} }}]""")
+        last = change(database_url, Edit("add", "lag", "A", 60, ("192.0.2.1",)))
+        s.wait_for(rf"serial {last}: secondary 127\.0\.0\.1#{answering.port} answered the SOA query with NOERROR and no SOA after 1s")
+        s.wait_for(rf"serial {last}: secondary 127\.0\.0\.1#{silent} has not answered the SOA query after 1s")
+    assert "has None" not in s.log
+
+
 def _snapshots(n_zones: int, serial: int):
     from minidns.zones.loader import load_zone_text
 

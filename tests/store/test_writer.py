@@ -19,7 +19,7 @@ from minidns.zones.changes import unpack_rrs
 
 ZONE = "zone.test."
 APEX = dns.name.from_text(ZONE).to_wire()
-A, SOA, MX, CNAME, TXT = 1, 6, 15, 5, 16
+A, NS, SOA, MX, CNAME, TXT = 1, 2, 6, 15, 5, 16
 
 
 @pytest.fixture
@@ -93,7 +93,9 @@ async def test_create_zone_rows(store, pool):
         "host.master@zone.test", 1800, 7200, 900, 604800, 120,
     )  # fmt: skip
     rows = {(r["name"], r["type"]): r for r in await pool.fetch("SELECT * FROM rrsets")}
-    assert set(rows) == {(ZONE, SOA), ("www.zone.test.", A), (ZONE, MX)}
+    assert set(rows) == {(ZONE, SOA), (ZONE, NS), ("www.zone.test.", A), (ZONE, MX)}
+    assert rows[(ZONE, NS)]["records"] == ["ns1.pool.test."] and rows[(ZONE, NS)]["managed_source"] == "pool"
+    assert z["mname"] == "ns1.pool.test."  # the pool's first NS (RFC 1034 §4.2.1: NS at the apex)
     s = rows[(ZONE, SOA)]
     assert bytes(s["owner"]) == APEX and s["ttl"] == 1800 and len(s["records"]) == 1
     text = dns.rdata.from_text(dns.rdataclass.IN, SOA, s["records"][0])
@@ -553,7 +555,7 @@ async def test_delete_zone_cascades(store, pool):
         await store.delete_zone(ZONE)
     # The name is free again: a new zone, a new id, serial from the start.
     again = await store.create_zone(ZONE, email="h@zone.test")
-    assert again.zone_id != z.zone_id and again.serial_to == 1
+    assert again.zone_id != z.zone_id and again.serial_to == 3  # above the deleted zone's 2 (test_deleted_serials.py)
 
 
 async def test_notify_payloads(store, database_url):

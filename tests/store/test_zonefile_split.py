@@ -65,12 +65,13 @@ def test_pieces_equal_one_pass(tmp_path, small_pieces):
     assert sum(len(r.records) for r in spread.values()) == 60 and {r.ttl for r in spread.values()} == {90}
 
 
-def test_error_in_a_later_piece_names_its_line(tmp_path, small_pieces):
+@pytest.mark.parametrize("wrong", ["broken A 999.1.2.3\n", "www.other.example. A 192.0.2.1\n"])
+def test_error_in_a_later_piece_names_its_line(tmp_path, small_pieces, wrong):
     lines = (HEAD + body(3000)).splitlines(keepends=True)
     bad = len(lines) - 500
     while lines[bad][0] in " \t$;\n":
         bad += 1
-    lines[bad] = "broken A 999.1.2.3\n"
+    lines[bad] = wrong
     path = tmp_path / "bad.zone"
     path.write_text("".join(lines))
     assert len(zonefile._split(path.read_bytes(), dns.name.from_text("split.test."), 2)) > 20

@@ -45,7 +45,7 @@ def test_origin_from_first_owner_without_origin_directive(tmp_path):
 def test_relative_owner_without_origin_needs_one(tmp_path):
     p = tmp_path / "z"
     p.write_text("@ 60 IN SOA ns h 9 2 3 4 5\n")
-    with pytest.raises(ZoneFileError, match="ORIGIN=PATH"):
+    with pytest.raises(ZoneFileError, match="give the zone as ORIGIN=PATH"):
         load_zone_file(str(p))
     assert load_zone_file(str(p), "given.test.").name == "given.test."
 
@@ -70,3 +70,33 @@ def test_names_are_case_folded_but_rdata_keeps_case():
     zone = load_zone_text(SOA + "WWW CNAME Target.Example.\n", "Z.Test.")
     node = zone.nodes[b"\x03www\x01z\x04test\x00"]
     assert node_find(node, CNAME)[1] == (b"\x06Target\x07Example\x00",)
+
+
+# dnspython's Reader skips records outside its zone without a word; every door refuses them instead.
+@pytest.mark.parametrize("body,line,owner", [
+    ("www A 192.0.2.1\nwww.other.example. A 192.0.2.2\nmail A 192.0.2.3\n", 4, "www.other.example."),
+    ("a A 192.0.2.1\n$ORIGIN other.example.\nb A 192.0.2.2\n", 5, "b.other.example."),
+    ("$GENERATE 1-3 host$.other.example. A 10.0.0.$\n", 3, "host1.other.example."),
+    ("www A 192.0.2.1\nwww.y.test. A 192.0.2.9 ; no end of line after it", 4, "www.y.test."),
+    ("test. A 192.0.2.9\n", 3, "test."),  # the parent
+])
+def test_a_record_outside_the_zone_is_refused_and_its_line_named(body, line, owner):
+    with pytest.raises(ZoneFileError) as e:
+        load_zone_text(SOA + body, "z.test.")
+    assert str(e.value) == f"<text>:{line}: {owner} is outside the zone z.test."
+
+
+def test_a_record_outside_the_zone_in_an_included_file_names_that_file(tmp_path):
+    inc = tmp_path / "hosts.inc"
+    inc.write_text("a A 192.0.2.1\nwww.other.example. A 192.0.2.2\n")
+    main = tmp_path / "z.test.zone"
+    main.write_text(f"$ORIGIN z.test.\n{SOA}$INCLUDE {inc}\n")
+    with pytest.raises(ZoneFileError) as e:
+        load_zone_file(str(main))
+    assert str(e.value) == f"{inc}:2: www.other.example. is outside the zone z.test."
+
+
+def test_names_below_the_origin_in_any_spelling_are_in_the_zone():
+    snap = load_zone_text(SOA + "WWW.Z.TEST. A 192.0.2.1\n$ORIGIN sub.z.test.\nx A 192.0.2.2\n", "z.test.")
+    assert node_find(snap.nodes[b"\x03www\x01z\x04test\x00"], A) is not None
+    assert node_find(snap.nodes[b"\x01x\x03sub\x01z\x04test\x00"], A) is not None
