@@ -39,7 +39,6 @@ import dns.reversename
 import pytest
 
 from interop_common import canonical_rdata
-from minidns.server.config import Config
 from secondaries import KINDS, Secondary, free_port, rectify, soa_serial, wait_serial
 from test_transfers_interop import ME, XFR_TIMEOUT, Setup, cli
 from tests.admin.conftest import INGEST, TOKENS, Api
@@ -52,8 +51,6 @@ REVERSE_ZONES = ("0.0.10.in-addr.arpa.", "0.0.0.0.0.1.0.0.8.b.d.0.1.0.0.2.ip6.ar
 ZONES = (API_ZONE, EVENTS_ZONE, *REVERSE_ZONES)
 CATALOG = "catalog.invalid."
 CONSUMER = "bind-catalog"  # BIND consuming CATALOG (the other secondaries are named by their kind)
-# Until pools land (issue 17 part 2) these zones have no apex NS: minidns serves none, BIND refuses them.
-POOLS = pytest.mark.xfail(strict=True, reason="apex NS: pools, issue 17 part 2")
 NOVA_CREATE = Path(__file__).resolve().parents[1] / "admin" / "events" / "nova_compute.instance.create.end.json"
 
 API_RECORDSETS = [  # (name, type, records) added to API_ZONE through the API
@@ -85,9 +82,7 @@ def _config(api_port: int) -> str:
             f"api_tokens = [{tokens}]\n"
             f'events_zone = "{EVENTS_ZONE}"\n'
             "events_create_ptr_zones = true\n")
-    if "pool_nameservers" in {f.name for f in dataclasses.fields(Config)}:
-        text += "pool_nameservers = [" + ", ".join(f'"{n}"' for n in POOL_NS) + "]\n"
-    return text
+    return text + "pool_nameservers = [" + ", ".join(f'"{n}"' for n in POOL_NS) + "]\n"
 
 
 def _make_zone(api: Api, name: str) -> str:
@@ -223,7 +218,6 @@ def _hostnames(api: Api, path: str, key: str) -> list[str]:
     return [n["hostname"] for n in sorted(r.json()[key], key=lambda n: n["priority"])]
 
 
-@POOLS
 def test_minidns_writes_the_pool_ns_at_each_apex(world):
     """Each zone's apex NS is its pool's NS set and its SOA MNAME the first of them; the API
     says so too: /v2/zones/{id}/nameservers, and the zone's pool in /v2/pools/{pool_id}."""
@@ -250,18 +244,15 @@ def test_the_api_zone_and_the_sink_zones_hold_what_was_made(world):
         assert {r.split()[-1] for r in reverse} == {"web1.cloud.test."}, (address, reverse)
 
 
-@POOLS
 @pytest.mark.parametrize("kind", KINDS)
 def test_secondary_transfers_and_serves_the_zones(world, kind):
     _check_serves(world, kind)
 
 
-@POOLS
 def test_bind_catalog_consumer_adds_and_serves_the_zones(world):
     _check_serves(world, CONSUMER)
 
 
-@POOLS
 def test_a_change_through_the_api_reaches_every_secondary(world):
     """A recordset added and one replaced through the API: every secondary, the catalog consumer
     too, is NOTIFYed, reaches minidns's new serial, holds the same data and answers the change."""
