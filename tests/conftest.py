@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,9 @@ def database_url_for(base_url: str, name: str) -> str:
     return re.sub(r"/postgres\?", f"/{name}?", base_url, count=1)
 
 
-@pytest.fixture
-def database_url(pg_server):
-    """The URL of an empty database with the current schema, dropped after the test."""
+@contextmanager
+def fresh_database(pg_server):
+    """The URL of an empty database with the current schema, dropped on the way out."""
     name = f"t{next(_count)}"
 
     async def create():
@@ -72,8 +73,24 @@ def database_url(pg_server):
         await conn.close()
 
     asyncio.run(create())
-    yield database_url_for(pg_server.url, name)
-    asyncio.run(drop())
+    try:
+        yield database_url_for(pg_server.url, name)
+    finally:
+        asyncio.run(drop())
+
+
+@pytest.fixture
+def database_url(pg_server):
+    """The URL of an empty database with the current schema, dropped after the test."""
+    with fresh_database(pg_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def new_database(pg_server):
+    """For fixtures of a wider scope than one test: `with new_database() as url:` an empty
+    database with the current schema, dropped on the way out."""
+    return lambda: fresh_database(pg_server)
 
 
 # -- a real `minidns serve` and the `minidns` command ---------------------------------------------

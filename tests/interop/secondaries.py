@@ -31,7 +31,8 @@ API: TsigKey(name, algorithm, secret); start_secondary(kind, d, primary, zones, 
 catalog=None, port=None, source=None) -> Secondary(kind, port, dir, proc, log_path, ...) with .log();
 running_secondary(...) (context manager); stop_secondary(sec); restart_secondary(sec) (same
 directory, port and data); add_zone(sec, zone);
-remove_zone(sec, zone); soa_serial(sec_or_addr, zone); wait_serial(sec_or_addr, zone, serial,
+remove_zone(sec, zone); rectify(sec, zone) (PowerDNS answers what an IXFR added only after it);
+soa_serial(sec_or_addr, zone); wait_serial(sec_or_addr, zone, serial,
 timeout) (RFC 1982); zone_records(sec_or_addr, zone, key=None, source=None) (full AXFR, normalised);
 transfer_kinds(sec, zone=None) / transfer_log(sec, since=0) (what the secondary's log says it received);
 free_port().
@@ -104,7 +105,10 @@ IXFR as secondary: BIND `request-ixfr yes` (also the default); Knot and NSD by d
 PowerDNS only for zones with the metadata IXFR=1, which start_secondary/add_zone set. PowerDNS
 4.7.3 cannot IXFR a catalog *consumer* zone ("can't determine backend, not configured as
 slave"), so the harness does not set IXFR=1 there, and the member zones PowerDNS creates from
-a catalog have no IXFR metadata either: they are always transferred by AXFR. An IXFR answered
+a catalog have no IXFR metadata either: they are always transferred by AXFR. PowerDNS 4.7.3
+(gsqlite3-dnssec=yes) does not ANSWER the records an IXFR added (NOERROR, no data; the SOA and
+its AXFR-out do have them) until the zone is rectified: its IXFR-in leaves their auth field 0
+(PowerDNS issue 12756); rectify(sec, zone) does that. An IXFR answered
 AXFR-style counts as AXFR in transfer_kinds for all four (checked against a PowerDNS primary).
 
 How transfer_kinds knows (per kind; wait_serial also waits for the transfer to be logged):
@@ -752,6 +756,17 @@ def remove_zone(sec: Secondary, zone: str) -> None:
     elif sec.kind == "pdns":
         _pdnsutil(sec, "delete-zone", zone)
         _pdns_control(sec, "purge", zone + "$")
+
+
+def rectify(sec: Secondary, zone: str) -> None:
+    """Make a PowerDNS secondary answer queries with all it holds for `zone`; nothing for the
+    other kinds. PowerDNS 4.7 stores the records an IXFR adds with auth = 0 (its AXFR-in sets
+    the field, its IXFR-in does not: PowerDNS issue 12756), and with gsqlite3-dnssec=yes (as
+    here) it answers NOERROR without them — though its AXFR-out has them — until the zone is
+    rectified: `pdnsutil rectify-zone`, then its caches purged."""
+    if sec.kind == "pdns":
+        _pdnsutil(sec, "rectify-zone", _abs(zone))
+        _pdns_control(sec, "purge", _abs(zone) + "$")
 
 
 def _addr(target) -> tuple[str, int]:
