@@ -5,12 +5,13 @@ pool to a new NS set — served, listed by /v2/pools and /nameservers — throug
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import dns.rdatatype
 
-from conftest import ADMIN, ALICE, INGEST, POOL_NS_NAMES
-from v2util import answers, make_zone
+from conftest import ADMIN, ALICE, INGEST, POOL_NS_NAMES, free_port
+from v2util import answers, make_zone, wait_active
 
 EVENTS = Path(__file__).resolve().parent / "events"
 
@@ -82,3 +83,27 @@ def test_a_zone_moves_to_another_pool(api, cli):
     assert back.returncode == 0, back.stderr
     api.wait_dns("mover.test.", "NS", answers("mover.test.", "NS", POOL_NS_NAMES))
     assert cli("pool", "delete", "edge", "--database-url", api.database_url).returncode == 0
+
+
+def test_a_pools_targets_are_watched_for_each_of_its_zones(api_config, request, cli):
+    """A pool's target is a secondary of every zone of the pool: NOTIFYed and watched, so a target
+    that never takes the zone leaves it in ERROR, while a zone of a pool without targets is ACTIVE."""
+    with open(api_config, "a") as f:
+        f.write("propagation_timeout = 2.0\nnotify_timeout = 0.2\nnotify_retries = 2\n")
+    api = request.getfixturevalue("api")
+    silent = free_port()  # nothing answers there
+    out = cli("pool", "target-add", "default", "127.0.0.1", "--port", silent, "--database-url", api.database_url)
+    assert out.returncode == 0, out.stderr
+    assert cli("pool", "create", "quiet", "ns1.quiet.test.", "--database-url", api.database_url).returncode == 0
+    quiet = next(p["id"] for p in api.get("/v2/pools").json()["pools"] if p["name"] == "quiet")
+    watched = make_zone(api, "watched.test.", ALICE)
+    alone = make_zone(api, "alone.test.", ADMIN, attributes={"pool_id": quiet})
+    wait_active(api, alone["id"], ADMIN)
+    deadline = time.monotonic() + 15
+    while api.get(f"/v2/zones/{watched['id']}", token=ALICE).json()["status"] != "ERROR":
+        assert time.monotonic() < deadline, api.get(f"/v2/zones/{watched['id']}", token=ALICE).json()
+        time.sleep(0.1)
+    status = cli("zone", "status", "watched.test.", "--database-url", api.database_url)
+    assert f"127.0.0.1#{silent}" in status.stdout, status.stdout
+    assert cli("pool", "target-delete", "default", "127.0.0.1", "--port", silent,
+               "--database-url", api.database_url).returncode == 0  # fmt: skip
