@@ -346,12 +346,14 @@ class Follower:
         if held is None:
             await self._load(zone_id)
             return
+        # The zone's serial is read before its change-log rows: a change committed between the two
+        # reads is then in the rows, not mistaken for a gap (which would load the zone whole).
+        serial = await self.conn.fetchval("SELECT serial FROM zones WHERE id = $1", zone_id)
         rows = await self.conn.fetch(
             "SELECT seq, serial_from, serial_to, removed, added, source FROM zone_changes WHERE zone_id = $1 AND seq > $2 ORDER BY seq",
             zone_id, held.seq,
         )  # fmt: skip
         if not rows:
-            serial = await self.conn.fetchval("SELECT serial FROM zones WHERE id = $1", zone_id)
             if serial is None:
                 self._drop(zone_id)
             elif serial != held.snapshot.serial:
