@@ -96,13 +96,7 @@ async def list_requests(request: web.Request) -> web.Response:
     """List the transfer requests the project made or is named in.
 
     Filter: status; paged with limit and marker."""
-    c = ctx(request)
-    q = list_query(request, ())
-    with store_errors():
-        rows, total = await tr.list_requests(request.app[DATABASE].pool, c.project_filter(), status=request.query.get("status"),
-                                             limit=q.limit + 1, marker=q.marker)  # fmt: skip
-    items = [request_json(request, t, _detailed(request, t)) for t in rows[: q.limit]]
-    return json_response(list_body(request, "transfer_requests", items, total, len(rows) > q.limit, q.limit))
+    return await _list(request, tr.list_requests, "transfer_requests", lambda t: request_json(request, t, _detailed(request, t)))
 
 
 @routes.get("/v2/zones/tasks/transfer_requests/{transfer_request_id}")
@@ -178,13 +172,17 @@ async def list_accepts(request: web.Request) -> web.Response:
     """List the project's transfer accepts.
 
     Filter: status; paged with limit and marker."""
-    c = ctx(request)
+    return await _list(request, tr.list_accepts, "transfer_accepts", lambda a: accept_json(request, a))
+
+
+async def _list(request: web.Request, fetch, name: str, render) -> web.Response:
+    """A page of the project's transfer requests or accepts (`fetch`), filtered by status."""
     q = list_query(request, ())
     with store_errors():
-        rows, total = await tr.list_accepts(request.app[DATABASE].pool, c.project_filter(), status=request.query.get("status"),
-                                            limit=q.limit + 1, marker=q.marker)  # fmt: skip
-    items = [accept_json(request, a) for a in rows[: q.limit]]
-    return json_response(list_body(request, "transfer_accepts", items, total, len(rows) > q.limit, q.limit))
+        rows, total = await fetch(request.app[DATABASE].pool, ctx(request).project_filter(),
+                                  status=request.query.get("status"), limit=q.limit + 1, marker=q.marker)  # fmt: skip
+    items = [render(r) for r in rows[: q.limit]]
+    return json_response(list_body(request, name, items, total, len(rows) > q.limit, q.limit))
 
 
 @routes.get("/v2/zones/tasks/transfer_accepts/{transfer_accept_id}")
