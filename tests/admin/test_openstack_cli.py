@@ -9,7 +9,7 @@ import uuid
 import dns.rcode
 
 from conftest import ADMIN, ALICE, BOB
-from osc import osc, osc_json, refused
+from osc import openstack_process, osc, osc_json, refused
 from v2util import answers, wait_active
 
 
@@ -25,6 +25,9 @@ def create_zone(api, token: str, name: str, v2: bool = True) -> dict:
 
 def test_the_endpoint_works_with_and_without_v2(api):
     z = create_zone(api, ALICE, "cli.test.", v2=False)
+    for v2 in (True, False):  # the installed command, a process of its own
+        p = openstack_process(api, ALICE, "zone", "list", "-f", "value", "-c", "name", v2=v2)
+        assert p.returncode == 0 and p.stdout.split() == ["cli.test."], (p.stdout, p.stderr)
     for v2 in (True, False):
         assert [x["name"] for x in osc_json(api, ALICE, "zone", "list", v2=v2)] == ["cli.test."]
     # A POST sent unversioned (the body goes along with the 308 to /v2) makes a served record.
