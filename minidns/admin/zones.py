@@ -75,7 +75,9 @@ async def create_zone(request: web.Request) -> web.Response:
                                  email=values["email"], ttl=values.get("ttl"), description=values.get("description"),
                                  is_admin=c.role == "admin", pool_id=pool_id)  # fmt: skip
     out = zone_json(request, z)
-    return json_response(out, 202 if z["status"] == "PENDING" else 201, {"Location": out["links"]["self"]})
+    # 202 as Designate answers a new zone, whatever its status by the time it is read back (with
+    # no secondaries to wait for it may be ACTIVE already).
+    return json_response(out, 202, {"Location": out["links"]["self"]})
 
 
 @routes.get("/v2/zones")
