@@ -119,23 +119,29 @@ async def set_allow_transfer(pool: asyncpg.Pool, zone: str, entries: list[str] |
         await conn.execute("SELECT pg_notify($1, 'acl')", CONFIG_CHANNEL)
 
 
-async def add_secondary(pool: asyncpg.Pool, zone: str, address: str, port: int = 53, key: str | None = None) -> None:
+async def check_secondary(conn, address: str, port: int, key: str | None):
+    """A secondary's (address, port, key name) checked: an IP address, a port, a stored TSIG key."""
     try:
-        ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(address)
     except ValueError:
         raise Invalid(f"{address!r} is not an IP address") from None
     if not 0 < port < 65536:
         raise Invalid(f"bad port {port}")
+    if key is not None:
+        key = _key_name(key)
+        if await conn.fetchval("SELECT 1 FROM tsig_keys WHERE name = $1", key) is None:
+            raise NotFound(f"no TSIG key {key}")
+    return ip, port, key
+
+
+async def add_secondary(pool: asyncpg.Pool, zone: str, address: str, port: int = 53, key: str | None = None) -> None:
     async with pool.acquire() as conn, conn.transaction():
         zid = await _zone_id(conn, zone)
-        if key is not None:
-            key = _key_name(key)
-            if await conn.fetchval("SELECT 1 FROM tsig_keys WHERE name = $1", key) is None:
-                raise NotFound(f"no TSIG key {key}")
+        ip, port, key = await check_secondary(conn, address, port, key)
         await conn.execute(
             "INSERT INTO zone_secondaries (zone_id, address, port, key_name) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (zone_id, address, port) DO UPDATE SET key_name = EXCLUDED.key_name",
-            zid, ipaddress.ip_address(address), port, key,
+            zid, ip, port, key,
         )  # fmt: skip
         await conn.execute("SELECT pg_notify($1, 'secondaries')", CONFIG_CHANNEL)
 

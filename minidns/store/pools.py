@@ -12,7 +12,6 @@ the configuration and repairs zones that have no apex NS, saying what it did.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import uuid
@@ -20,8 +19,9 @@ from dataclasses import dataclass
 
 import dns.name
 
-from .db import CONFIG_CHANNEL
 from ..wire import NS
+from .access import check_secondary
+from .db import CONFIG_CHANNEL
 from .records import Invalid
 from .writer import DEFAULT_POOL_ID, POOL_SOURCE, Conflict, NotFound, Store, pool_ns_edit
 
@@ -155,24 +155,15 @@ async def set_target(store: Store, pool: str | uuid.UUID, address: str, port: in
                      *, remove: bool = False) -> None:  # fmt: skip
     """Add (or with `remove`, take away) a target of the pool: a secondary NOTIFYed for each of
     its zones, allowed to transfer them, and watched for propagation."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise Invalid(f"{address!r} is not an IP address") from None
-    if not 0 < port < 65536:
-        raise Invalid(f"bad port {port}")
     async with store.pool.acquire() as conn, conn.transaction():
         p = await find_pool(conn, pool)
+        ip, port, key = await check_secondary(conn, address, port, None if remove else key)
         if remove:
             done = await conn.fetchval("DELETE FROM pool_targets WHERE pool_id = $1 AND address = $2 AND port = $3"
                                        " RETURNING port", p["id"], ip, port)  # fmt: skip
             if done is None:
                 raise NotFound(f"{address}#{port} is not a target of pool {p['name']}")
         else:
-            if key is not None:
-                key = dns.name.from_text(key).to_text().lower()
-                if await conn.fetchval("SELECT 1 FROM tsig_keys WHERE name = $1", key) is None:
-                    raise NotFound(f"no TSIG key {key}")
             await conn.execute(
                 "INSERT INTO pool_targets (pool_id, address, port, key_name) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (pool_id, address, port) DO UPDATE SET key_name = EXCLUDED.key_name",
