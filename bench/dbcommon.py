@@ -86,8 +86,8 @@ class PG:
 
 
 async def open_store(url: str):
-    """The store's Database over `url` with the schema applied (minidns.store.database.open_database)."""
-    from minidns.store.database import open_database
+    """The store's Database over `url` with the schema applied (minidns.services.database.open_database)."""
+    from minidns.services.database import open_database
 
     return await open_database(url, None)
 

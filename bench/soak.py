@@ -662,8 +662,8 @@ class Soak:
 async def own_zone(url: str) -> None:
     """`minidns zone import` makes a zone of no project (project_id ''), whose quotas — Designate's
     defaults, 500 recordsets a zone, which the 10,000-host zone is past already — /v2/quotas/{project}
-    cannot address; they are lifted here through the store (minidns.store.policy.set_quotas)."""
-    from minidns.store import policy
+    cannot address; they are lifted here through the store (minidns.services.policy.set_quotas)."""
+    from minidns.services import policy
 
     db = await open_store(url)
     try:

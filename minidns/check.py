@@ -202,7 +202,7 @@ async def _tables(pool) -> set[str]:
 async def _master_key(pool, config: Config, r: Report, signed: int) -> None:
     """The DNSSEC master key: where it comes from, and whether it opens the database's keys."""
     from .dnssec.keys import BadKey
-    from .store.dnssec import ENV, check_master, load_zone_keys
+    from .store.keys import ENV, check_master, load_zone_keys
 
     source = f"${ENV}" if os.environ.get(ENV) else (config.dnssec_master_key_file or "master.key in the data directory")
     try:

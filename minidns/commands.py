@@ -8,10 +8,11 @@ import time
 
 from .dnssec.keys import BadKey
 from .server.config import Config
-from .store.database import open_database
+from .services.database import open_database
 from .store.db import DatabaseError, connect, upgrade
 from .store.embedded import start_embedded, default_data_dir
-from .store import access
+from .services import access
+from .store.transfer_settings import load_settings
 from .store.backup import BackupError
 from .store.records import Invalid, zone_name
 from .store.writer import Conflict, Edit, NotFound, Unsignable
@@ -67,8 +68,8 @@ def _usable_master_key(config: Config) -> bytes | None:
 
 
 async def _pool(args, store) -> int:
-    """`minidns pool ...`: pools, their NS records and targets (store/pools.py)."""
-    from .store import pools
+    """`minidns pool ...`: pools, their NS records and targets (services/pools.py)."""
+    from .services import pools
 
     if args.action == "list":
         async with store.pool.acquire() as conn:
@@ -165,7 +166,7 @@ def _master_key_destination(config: Config, master: bytes, replace: bool):
     from pathlib import Path
 
     from .store.backup import place_master_key
-    from .store.dnssec import ENV, KEY_FILE
+    from .store.keys import ENV, KEY_FILE
 
     if os.environ.get(ENV):
         if base64.b64decode(os.environ[ENV].strip()) != master:
@@ -211,7 +212,7 @@ async def _restore(args, config: Config) -> int:
 
 async def _reconcile(args, database, config: Config) -> int:
     """`minidns reconcile SOURCE ID…`: what POST /v1/reconcile does, from a shell."""
-    from .store import events
+    from .services import events
 
     ids = list(args.ids)
     if args.ids_file:
@@ -266,7 +267,7 @@ def _print_steps(steps) -> int:
 
 async def _dnssec(args, database, config: Config) -> int:
     """`minidns dnssec enable|disable|status|ds|rollover|ds-seen ZONE`, `minidns dnssec advance`."""
-    from .store import dnssec, rollover
+    from .services import dnssec, rollover
 
     store = database.store
     margin = config.dnssec_rollover_margin
@@ -330,7 +331,7 @@ async def _run(args, database) -> int:
     store = database.store
     if args.command == "zone":
         if args.action == "import":
-            from .store.zonefile import import_zone
+            from .services.zonefile import import_zone
 
             progress = _Progress() if (args.progress or sys.stderr.isatty()) else None
             started = time.monotonic()
@@ -342,7 +343,7 @@ async def _run(args, database) -> int:
             if change.note:
                 print(f"{change.zone}: {change.note}")
         elif args.action == "export":
-            from .store.zonefile import export_zone
+            from .services.zonefile import export_zone
 
             await export_zone(store, args.name, sys.stdout.write)
         elif args.action == "list":
@@ -365,13 +366,13 @@ async def _run(args, database) -> int:
                 await access.delete_secondary(database.pool, args.name, args.address, args.port)
                 print(f"{args.name}: secondary {args.address}#{args.port} removed")
             else:
-                for zone, entries in (await access.load_settings(database.pool)).secondaries.items():
+                for zone, entries in (await load_settings(database.pool)).secondaries.items():
                     if zone == zone_name(args.name).to_text().lower():
                         for address, port, key in entries:
                             print(f"{address}\t{port}\t{key or '-'}")
         return 0
     if args.command == "token":
-        from .store import tokens
+        from .services import tokens
 
         if args.action == "create":
             print(await tokens.create_token(database.pool, args.project, args.role, args.description))
@@ -387,7 +388,7 @@ async def _run(args, database) -> int:
     if args.command == "catalog":
         attrs = {}
         if args.pool:
-            from .store.pools import find_pool
+            from .services.pools import find_pool
 
             async with store.pool.acquire() as conn:
                 attrs["pool"] = str((await find_pool(conn, args.pool))["id"])

@@ -62,7 +62,7 @@ def fresh_database(pg_server):
         await conn.close()
         conn = await db.connect(database_url_for(pg_server.url, name))
         await db.upgrade(conn)
-        # What a server's start does (store/pools.py prepare): the default pool gets its NS records.
+        # What a server's start does (services/pools.py prepare): the default pool gets its NS records.
         await conn.execute("INSERT INTO pool_ns_records (pool_id, hostname, priority) VALUES ($1, $2, 1)",
                            DEFAULT_POOL_ID, DEFAULT_POOL_NS)  # fmt: skip
         await conn.close()
@@ -84,6 +84,14 @@ def database_url(pg_server):
     """The URL of an empty database with the current schema, dropped after the test."""
     with fresh_database(pg_server) as url:
         yield url
+
+
+@pytest.fixture
+async def pool(database_url):
+    """A connection pool on `database_url` (for the store and services tests)."""
+    p = await db.create_pool(database_url, size=8)
+    yield p
+    await p.close()
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ def make_zone(url: str, signed_with: bytes | None = None) -> None:
                      Edit("add", "www", "A", None, ("192.0.2.1",))]  # fmt: skip
             await store.create_zone(ZONE, email="h@check.test", edits=edits)
             if signed_with is not None:
-                from minidns.store import dnssec
+                from minidns.services import dnssec
 
                 await dnssec.enable(store, ZONE, signed_with)
         finally:

@@ -11,8 +11,9 @@ ALLOWED = {
     "xfr": {"wire", "zones"},
     "dnssec": {"wire", "zones"},
     "store": {"wire", "zones", "xfr", "dnssec"},  # TSIG keys are checked as transfers use them; DNSSEC keys made
-    "server": {"wire", "zones", "xfr", "dnssec", "store"},
-    "admin": {"wire", "zones", "xfr", "dnssec", "store", "server"},
+    "services": {"wire", "zones", "xfr", "dnssec", "store"},
+    "server": {"wire", "zones", "xfr", "dnssec", "store", "services"},
+    "admin": {"wire", "zones", "xfr", "dnssec", "store", "services", "server"},
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import recordsets as rs
+from ..services import recordsets as rs
 from .common import DATABASE, ctx
 from .designate import path_id, store_errors
 from .zones import delete_shares

@@ -19,8 +19,8 @@ import uuid
 from aiohttp import web
 
 from ..store.db import DB_DOWN, DB_FULL, LOST_MIDWAY
-from ..store.tokens import find_token
-from ..store.recordsets import RecordsetWriter
+from ..services.tokens import find_token
+from ..services.recordsets import RecordsetWriter
 from .common import CONFIG, WRITER, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
 from .metrics import Metrics
 from .ops import unversioned
@@ -199,8 +199,8 @@ class ApiService:
     async def _housekeeping(self, pool) -> None:
         """At start, then every hour: imports a dead server left PENDING end in ERROR; event
         retention (events_keep_days)."""
-        from ..store import events as ev
-        from ..store import tasks
+        from ..services import events as ev
+        from ..services import tasks
 
         keep = self.config.events_keep_days
         while True:

@@ -13,7 +13,7 @@ import dns.rdatatype
 from aiohttp import web
 
 from ..store.records import Invalid
-from ..store.recordsets import (
+from ..services.recordsets import (
     POOL_ID,
     BadPlacement,
     DuplicateRecordSet,
@@ -24,13 +24,13 @@ from ..store.recordsets import (
     Refused,
     ZoneNotFound,
 )
-from ..store import shares, transfers
-from ..store.tasks import TaskNotFound
+from ..services import shares, transfers
+from ..services.tasks import TaskNotFound
 from ..store.writer import Conflict, NotFound, Unsignable
 from .common import ApiError, Ctx, base_url
 
 try:
-    from ..store.policy import PolicyError
+    from ..services.policy import PolicyError
 except ImportError:  # pragma: no cover
 
     class PolicyError(Exception):

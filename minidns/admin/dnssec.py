@@ -1,7 +1,7 @@
 """/v2/zones/{zone_id}/dnssec: a zone's DNSSEC signing as a sub-resource of the zone — its status
 (keys without their private halves, the DS records for the parent, rollovers in progress),
 enabling and disabling signing, starting a key rollover and confirming the parent's new DS
-(store/dnssec.py, store/rollover.py).
+(services/dnssec.py, services/rollover.py).
 
 The zone routes' rules apply: a member sees and changes its (acting) project's zones only —
 another project's zone is 404, as one that does not exist; a reader may only read; an admin acts
@@ -20,8 +20,8 @@ import dns.rdataclass
 from aiohttp import web
 
 from ..dnssec.keys import ALGORITHMS, SEP, ZONE_KEY, BadKey, dnskey_rdata, ds_rdata
-from ..store import dnssec, rollover
-from ..store import recordsets as rs
+from ..services import dnssec, rollover
+from ..services import recordsets as rs
 from ..store.records import Invalid
 from ..store.writer import Conflict
 from ..wire import DNSKEY, DS

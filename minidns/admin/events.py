@@ -1,4 +1,4 @@
-"""Event ingest over HTTP (the logic is minidns/store/events.py).
+"""Event ingest over HTTP (the logic is minidns/services/events.py).
 
 POST /v1/events             one event, a JSON array of events, or {"events": [...]}; role ingest or admin.
                             Each event is applied and recorded in its own transaction before the reply:
@@ -22,7 +22,7 @@ import logging
 
 from aiohttp import web
 
-from ..store import events as ev
+from ..services import events as ev
 from ..store.batch import GroupCommit
 from ..store.records import Invalid
 from .common import CONFIG, DATABASE, EVENTS, METRICS, ApiError, ctx, json_response, parse_json, read_body, read_json
@@ -60,7 +60,7 @@ class EventBatcher:
     """Group commit for events (store/batch.py): the events of requests that arrive while the
     previous batch commits are applied together — one transaction, one events lock, one commit —
     each in its own savepoint and in arrival order, and every request gets its own outcomes once
-    its events are committed (store/events.py ingest_many)."""
+    its events are committed (services/events.py ingest_many)."""
 
     def __init__(self, store, max_pending: int = 10_000):
         self.store = store

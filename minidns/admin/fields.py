@@ -10,7 +10,7 @@ import uuid
 
 from aiohttp import web
 
-from ..store.policy import PolicyError
+from ..services.policy import PolicyError
 from ..store.records import Invalid
 from ..store.writer import Conflict, NotFound
 from .common import ApiError, base_url

@@ -1,7 +1,7 @@
 """/v2/reverse/floatingips: set and unset the PTR record of a floating IP the project holds, as
 Designate has it (ids are "region:uuid"; PATCH answers 202). The PTR goes into the most specific
 in-addr.arpa / ip6.arpa zone served for the address, as an event-managed record
-(resource type ptr:floatingip), through the one write path (store/floatingips.py).
+(resource type ptr:floatingip), through the one write path (services/floatingips.py).
 
 Which project holds which floating IP is registered by an admin — a minidns addition, since there
 is no Neutron here to ask: POST /v2/reverse/floatingips {region, id, address, project_id} and
@@ -13,7 +13,7 @@ import uuid
 
 from aiohttp import web
 
-from ..store import floatingips as fips
+from ..services import floatingips as fips
 from ..store.records import Invalid
 from .common import DATABASE, ApiError, ctx, json_response, read_json
 from .fields import check_body, collection, self_link, store_errors

@@ -1,18 +1,18 @@
-"""Designate v2 limits: GET /v2/limits — the acting project's quotas (store/policy.py) and the
+"""Designate v2 limits: GET /v2/limits — the acting project's quotas (services/policy.py) and the
 fixed bounds of zone and recordset fields, under Designate's keys."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import policy
+from ..services import policy
 from .common import DATABASE, ctx, json_response
 from .designate import MAX_LIMIT
 
 routes = web.RouteTableDef()
 
-MIN_TTL = 1  # the smallest TTL a zone or recordset may be given (admin/zones.py, store/recordsets.py)
-MAX_NAME_LENGTH = 254  # the longest zone or recordset name taken, trailing dot included (store/recordsets.py)
+MIN_TTL = 1  # the smallest TTL a zone or recordset may be given (admin/zones.py, services/recordsets.py)
+MAX_NAME_LENGTH = 254  # the longest zone or recordset name taken, trailing dot included (services/recordsets.py)
 
 
 @routes.get("/v2/limits")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import pools
-from ..store import recordsets as rs
+from ..services import pools
+from ..services import recordsets as rs
 from .common import DATABASE, ApiError, ctx, json_response, parse_uuid, read_json
 from .designate import path_id, store_errors, zone_json
 from .fields import collection, self_link

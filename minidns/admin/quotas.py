@@ -1,13 +1,13 @@
 """/v2/quotas: per-project limits as Designate has them — zones, zone_recordsets, zone_records,
 recordset_records, api_export_size — with Designate's defaults (10, 500, 500, 20, 1000) unless a
 stored override says otherwise (-1: unlimited). A project reads its own; an admin reads any and
-is the only one to change or reset them. Enforced by store/policy.check_quota on the write paths."""
+is the only one to change or reset them. Enforced by services/policy.check_quota on the write paths."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import policy
+from ..services import policy
 from .common import DATABASE, ApiError, ctx, json_response, read_json
 from .fields import store_errors
 from .openapi import describe

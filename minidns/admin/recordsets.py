@@ -11,14 +11,14 @@ invalid_recordset_location), the SOA recordset read-only (400), and recordsets m
 "Managed records may not be updated", as Designate answers; the header from a non-admin is 403).
 Create, update and delete answer 202 while the zone is PENDING (the change not yet on every
 secondary), as Designate does. The writes to one zone that arrive together are committed together
-(store/recordsets.py RecordsetWriter), each request still getting its own outcome.
+(services/recordsets.py RecordsetWriter), each request still getting its own outcome.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import recordsets as rs
+from ..services import recordsets as rs
 from .common import WRITER, DATABASE, ApiError, ctx, json_response, read_json
 from .designate import check_body, edit_managed, list_body, list_query, path_id, rrset_json, store_errors
 

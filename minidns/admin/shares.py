@@ -1,5 +1,5 @@
 """Designate v2 shared zones (API v2.1): /v2/zones/{zone_id}/shares — share a zone with another
-project (201), list and show its shares, unshare (204). The rules are in store/shares.py: the
+project (201), list and show its shares, unshare (204). The rules are in services/shares.py: the
 project a zone is shared with sees the zone (`shared: true`) and its recordsets, creates
 recordsets in it and manages those it created; the owner cannot unshare while that project has
 recordsets there (400 shared_zone_has_recordsets) nor delete the zone without
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import recordsets as rs
-from ..store import shares
+from ..services import recordsets as rs
+from ..services import shares
 from .common import DATABASE, ApiError, base_url, ctx, json_response, read_json
 from .designate import check_body, list_body, list_query, path_id, store_errors
 from .openapi import describe

@@ -17,8 +17,8 @@ import logging
 
 from aiohttp import web
 
-from ..store import recordsets as rs
-from ..store import tasks
+from ..services import recordsets as rs
+from ..services import tasks
 from .common import DATABASE, ApiError, ctx, json_response, parse_json, read_body
 from .designate import list_body, list_query, path_id, store_errors, task_json
 
@@ -30,7 +30,7 @@ MAX_ZONE_FILE = 4 << 20
 _running: set[asyncio.Task] = set()  # imports still going on (kept referenced until done)
 
 try:
-    from ..store import policy
+    from ..services import policy
 except ImportError:  # pragma: no cover
     policy = None
 

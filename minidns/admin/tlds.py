@@ -1,13 +1,13 @@
 """/v2/tlds and /v2/blacklists, as Designate has them. TLDs: anyone authenticated may list and
 show them, an admin changes them; when the list is not empty a zone must end in one of them.
 Blacklists (admin only): regular expressions a new zone's name must not match, unless an admin
-creates it. Both rules are applied by store/policy.check_new_zone when a zone is created."""
+creates it. Both rules are applied by services/policy.check_new_zone when a zone is created."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import policy
+from ..services import policy
 from .common import DATABASE, ctx, json_response, paging, read_json
 from .fields import check_body, collection, path_uuid, self_link, store_errors
 from .openapi import describe

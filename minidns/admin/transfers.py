@@ -2,7 +2,7 @@
 (/v2/zones/{zone_id}/tasks/transfer_requests, /v2/zones/tasks/transfer_requests[/{id}]) and
 accepts (/v2/zones/tasks/transfer_accepts[/{id}]), with Designate's fields and status codes
 (201 on create, 200 on update, 204 on delete; a wrong key 403 invalid_key; a used request 400
-invalid_zone_transfer_request). The rules are in store/transfers.py.
+invalid_zone_transfer_request). The rules are in services/transfers.py.
 
 A request's key and projects are shown to the project offering the zone (and an admin); the
 project it names, or anyone given the id of a request naming no project, sees only its id, zone,
@@ -14,7 +14,7 @@ import uuid
 
 from aiohttp import web
 
-from ..store import transfers as tr
+from ..services import transfers as tr
 from .common import DATABASE, ApiError, base_url, ctx, json_response, read_json
 from .designate import check_body, list_body, list_query, path_id, store_errors
 from .openapi import describe

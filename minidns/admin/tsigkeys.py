@@ -1,5 +1,5 @@
 """/v2/tsigkeys: Designate's TSIG key resource, admin only, over the keys the servers sign and check
-transfers and NOTIFY with (store/access.py). Designate returns the secret in every reply, so this
+transfers and NOTIFY with (services/access.py). Designate returns the secret in every reply, so this
 does too (the resource is admin-only); it is never logged."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import uuid
 
 from aiohttp import web
 
-from ..store import access
+from ..services import access
 from .common import DATABASE, ApiError, ctx, json_response, paging, read_json
 from .fields import check_body, collection, path_uuid, self_link, store_errors
 from .openapi import describe

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import recordsets as rs
+from ..services import recordsets as rs
 from .common import DATABASE, ApiError, ctx
 from .designate import path_id, store_errors
 from .openapi import describe

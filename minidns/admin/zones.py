@@ -13,7 +13,7 @@ import uuid
 
 from aiohttp import web
 
-from ..store import recordsets as rs
+from ..services import recordsets as rs
 from ..store.records import MAX_TTL
 from .common import DATABASE, ApiError, ctx, json_response, read_json
 from .designate import check_body, list_body, list_query, path_id, store_errors, zone_json

@@ -177,7 +177,7 @@ class Server:
         return out
 
     def apply_settings(self, settings) -> None:
-        """Transfer settings from the database (store/access.py): keys, access lists, secondaries."""
+        """Transfer settings from the database (services/access.py): keys, access lists, secondaries."""
         self._db_settings = settings
         keyring = dict(self.config_keyring)
         for name, algorithm, secret in settings.keys:
@@ -265,10 +265,10 @@ class Server:
             log.warning("refreshing DNSSEC signatures: %s", e)
 
     async def _advance_rollovers(self) -> None:
-        """At start, then every minute: the DNSSEC key rollover steps now due (store/rollover.py),
+        """At start, then every minute: the DNSSEC key rollover steps now due (services/rollover.py),
         taken on a loop and connection pool of their own in a thread, so that signing a zone whole
         does not hold up answering. Several servers on one database take each step once."""
-        from ..store import rollover
+        from ..services import rollover
 
         db, margin = self.database, self.config.dnssec_rollover_margin
         while True:
@@ -280,7 +280,7 @@ class Server:
             await asyncio.sleep(60)
 
     async def _start_database(self) -> None:
-        from ..store.database import open_database
+        from ..services.database import open_database
 
         c = self.config
         main = self.role == "main"
@@ -375,7 +375,7 @@ class Server:
             self._status_writer = asyncio.ensure_future(self._write_status())
 
     async def _write_status(self) -> None:
-        from ..store.access import record_status
+        from ..services.access import record_status
 
         while self._status_dirty:
             name = next(iter(self._status_dirty))
@@ -507,7 +507,7 @@ class Server:
         if key_file is None and config.database_url is None and config.uses_database:
             # The embedded database's master.key: a worker is given the database by URL, so it
             # would not look in the data directory.
-            from ..store.dnssec import KEY_FILE
+            from ..store.keys import KEY_FILE
             from ..store.embedded import default_data_dir
 
             key_file = os.path.join(os.path.expanduser(config.data_dir or default_data_dir()), KEY_FILE)

@@ -84,10 +84,10 @@ class Config:
     events_region: str = "RegionOne"  # region of Neutron's floating IPs in /v2/reverse/floatingips; "": not offered
     events_max_pending: int = 10_000  # events queued or being applied at once; more get 503 with Retry-After
     events_keep_days: float = 30  # events (their outcomes, for idempotence) and tombstones kept this long; 0: for ever
-    # DNSSEC (store/dnssec.py): the file holding the base64 master key that seals zones' private keys;
+    # DNSSEC (services/dnssec.py): the file holding the base64 master key that seals zones' private keys;
     # $MINIDNS_MASTER_KEY wins over it; neither → master.key in data_dir (the embedded database only)
     dnssec_master_key_file: str | None = None
-    # DNSSEC key rollovers (store/rollover.py, RFC 7583): seconds added to each wait the TTLs make,
+    # DNSSEC key rollovers (services/rollover.py, RFC 7583): seconds added to each wait the TTLs make,
     # for the propagation to secondaries and safety
     dnssec_rollover_margin: int = 3600
 
@@ -119,7 +119,7 @@ class Config:
             except ValueError as e:
                 raise ConfigError(f"heartbeat_name: {e}") from None
         if self.pool_nameservers:
-            from ..store.pools import check_ns_records
+            from ..services.pools import check_ns_records
 
             try:
                 check_ns_records(self.pool_nameservers)
@@ -143,7 +143,7 @@ class Config:
                 raise ConfigError(f"api_tokens: role {t['role']!r} is not admin, member, reader or ingest")
             if len(t["token"]) < 16:
                 raise ConfigError("api_tokens: a token must be at least 16 characters")
-        from ..store.events import check_templates
+        from ..services.events import check_templates
         from ..store.records import Invalid, zone_name
 
         try:
@@ -161,7 +161,7 @@ class Config:
                 zone_name(self.events_zone)
             except Invalid as e:
                 raise ConfigError(f"events_zone: {e}") from None
-        from ..store.floatingips import REGION_RE
+        from ..services.floatingips import REGION_RE
 
         if self.events_region and not REGION_RE.match(self.events_region):
             raise ConfigError("events_region must be 1 to 100 letters, digits, '.', '-', '_' (or empty)")
@@ -237,9 +237,9 @@ class Config:
         return self.database_url is not None or not self.zone_files
 
     def master_key(self, *, create: bool = False) -> bytes | None:
-        """The DNSSEC master key (store/dnssec.find_master_key): $MINIDNS_MASTER_KEY, else
+        """The DNSSEC master key (store/keys.find_master_key): $MINIDNS_MASTER_KEY, else
         dnssec_master_key_file, else master.key in the embedded database's data directory."""
-        from ..store.dnssec import find_master_key
+        from ..store.keys import find_master_key
         from ..store.embedded import default_data_dir
 
         data_dir = (self.data_dir or default_data_dir()) if self.database_url is None else None

@@ -4,7 +4,7 @@ A backup is a tar file holding `manifest.json` (format, minidns version, schema 
 and the size and SHA-256 of each other member), `database.dump` (pg_dump's custom format) and, when
 the database has DNSSEC keys or a master key is configured, `master.key` (base64, as the key file
 holds it). The zones' private keys are stored sealed under the master key, which the database
-never holds (store/dnssec.py): a backup without it could never sign again, so one is refused.
+never holds (services/dnssec.py): a backup without it could never sign again, so one is refused.
 
 Consistency: the dump and the check of the master key read one snapshot. A REPEATABLE READ
 transaction exports its snapshot (`pg_export_snapshot()`), pg_dump runs with `--snapshot` on it,
@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import db
-from .dnssec import MasterKeyError, check_master
+from .keys import MasterKeyError, check_master
 
 FORMAT = "minidns-backup"
 FORMAT_VERSION = 1

@@ -4,7 +4,7 @@ taken together — one transaction, one commit — and each caller still gets it
 `GroupCommit` is the mechanism: one queue and one draining task per key; whatever arrives while a
 key's batch is being applied forms the next batch. `ZoneBatcher` uses it for plain changes to a
 zone (one new serial and change-log row per batch); the API uses it for recordset creates
-(store/recordsets.py) and for events (admin/events.py).
+(services/recordsets.py) and for events (admin/events.py).
 """
 
 from __future__ import annotations

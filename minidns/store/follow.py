@@ -7,7 +7,7 @@ compares every zone's serial with the database, so a lost notification delays a 
 loses it; after a lost connection it reconnects with backoff and replays the same way. Where
 LISTEN is not available (a physical replica) it polls with that check alone.
 
-A zone with DNSSEC enabled (store/dnssec.py) is handed over with `snapshot.keys` set: its active
+A zone with DNSSEC enabled (services/dnssec.py) is handed over with `snapshot.keys` set: its active
 keys, unsealed with the master key, read again whenever the zone is loaded whole, a change
 touches the apex DNSKEY RRset, or key management made it (source "dnssec": a rollover's switch to
 the new key leaves the DNSKEY RRset as it was); other changes carry the previous snapshot's
@@ -33,9 +33,10 @@ from ..dnssec.signer import ZoneKeys
 from ..wire import DNAME, DNSKEY, NS
 from ..zones.changes import apply_changes, unpack_rrs
 from ..zones.snapshot import Snapshot, ZoneError, finish_snapshot, node_find
-from .access import CONFIG_CHANNEL, load_settings
+from .db import CONFIG_CHANNEL
+from .transfer_settings import load_settings
 from .db import CHANNEL, DatabaseError, connect
-from .dnssec import check_master, load_zone_keys
+from .keys import check_master, load_zone_keys
 
 log = logging.getLogger("minidns.store")
 
@@ -170,7 +171,7 @@ class Follower:
     def __init__(self, url: str, sink: ZoneSink, *, listen: bool = True, check_interval: float = 30.0,
                  master_key: bytes | None = None):  # fmt: skip
         self.url = url
-        self.master = master_key  # opens signed zones' private keys (store/dnssec.py)
+        self.master = master_key  # opens signed zones' private keys (services/dnssec.py)
         self.sink = sink
         self.listen = listen
         self.check_interval = check_interval
@@ -224,7 +225,7 @@ class Follower:
         self.conn = conn
 
     def _on_config(self, conn, pid, channel, payload: str) -> None:
-        """Transfer settings changed (store/access.py): the sink reloads them."""
+        """Transfer settings changed (services/access.py): the sink reloads them."""
         self.config_dirty = True
         self.wake.set()
 

@@ -18,7 +18,7 @@ from ..wire import CDNSKEY, CDS, CNAME, DNAME, DNSKEY, NSEC, RRSIG, SOA
 MAX_TTL = 2**31 - 1  # RFC 2181 §8
 # Types minidns makes itself (SOA from the zone's fields, DNSSEC records when signing) or that are
 # not data at all: never written as RRsets by users.
-# The apex key RRsets (DNSKEY, and CDS/CDNSKEY of RFC 7344) are rows, written only by store/dnssec.py.
+# The apex key RRsets (DNSKEY, and CDS/CDNSKEY of RFC 7344) are rows, written only by services/dnssec.py.
 KEY_TYPES = frozenset({DNSKEY, CDS, CDNSKEY})
 GENERATED = {SOA, RRSIG, NSEC, 50, 51, *KEY_TYPES}  # 50, 51: NSEC3, NSEC3PARAM
 _CNAME_MAY_SHARE = {CNAME, RRSIG, NSEC}

@@ -40,7 +40,7 @@ from .records import (
 
 SERIAL_MOD = 2**32
 DEFAULT_POOL_ID = uuid.UUID("794ccc2c-d751-44fe-b57f-8894c9f5c842")  # Designate's default pool id
-POOL_SOURCE = "pool"  # the managed_source of the apex NS RRsets pools write (store/pools.py)
+POOL_SOURCE = "pool"  # the managed_source of the apex NS RRsets pools write (services/pools.py)
 POLICIES = ("increment", "unixtime", "date")
 log = logging.getLogger("minidns.store")
 
@@ -134,7 +134,7 @@ class StoreSettings:
     log_keep_count: int = 1000  # change-log rows kept per zone, unless the zone says otherwise
     log_keep_seconds: int = 7 * 86400
     heartbeat_name: str | None = None  # store/heartbeat.py: every change writes this TXT too
-    pool_nameservers: tuple[str, ...] = ()  # the default pool's NS records ("host." or "host.:priority"); store/pools.py
+    pool_nameservers: tuple[str, ...] = ()  # the default pool's NS records ("host." or "host.:priority"); services/pools.py
 
 
 _ZONE_FIELDS = {
@@ -171,7 +171,7 @@ class _RRset:
 
 class _Edits:
     """The RRsets at the owners a write touches, before and after its edits. With `key_records`
-    (store/dnssec.py only) the apex DNSKEY, CDS and CDNSKEY RRsets may be written too."""
+    (services/dnssec.py only) the apex DNSKEY, CDS and CDNSKEY RRsets may be written too."""
 
     def __init__(self, origin: dns.name.Name, default_ttl: int, key_records: bool = False):
         self.origin = origin
@@ -360,7 +360,7 @@ class Store:
         patterns match it. With `catalog_members` (name patterns) the zone is itself a catalog
         zone (RFC 9432): NS invalid., version "2", and a member entry for each existing zone that
         matches. A zone of `pool_id` that brings no apex NS RRset gets its pool's NS records
-        (RFC 1034 §4.2.1; store/pools.py), and its SOA MNAME is then the pool's first NS unless
+        (RFC 1034 §4.2.1; services/pools.py), and its SOA MNAME is then the pool's first NS unless
         `mname` is given."""
         origin = zone_name(name)
         policy = serial_policy or self.settings.serial_policy
@@ -494,7 +494,7 @@ class Store:
     async def _change(self, conn, zone, edits, source: str, fields: dict, *, key_records: bool = False,
                       resign: bool = False) -> Change:  # fmt: skip
         """`change` inside the caller's transaction. `key_records` lets the edits write the apex
-        DNSKEY/CDS/CDNSKEY RRsets, which users may not: for store/dnssec.py alone. `resign` signs
+        DNSKEY/CDS/CDNSKEY RRsets, which users may not: for services/dnssec.py alone. `resign` signs
         a signed zone whole anew with its active keys (a key rollover's switch)."""
         z = dict(await _find_zone(conn, zone, lock=True))
         new_z = _checked_fields({**z, **fields})
@@ -559,7 +559,7 @@ class Store:
         if self.master is None:
             raise Unsignable(f"zone {z['name']} is signed: writing to it needs the DNSSEC master key "
                              "($MINIDNS_MASTER_KEY or dnssec_master_key_file)")  # fmt: skip
-        from .dnssec import load_zone_keys
+        from .keys import load_zone_keys
 
         keys = await load_zone_keys(conn, z["id"], self.master)
         return keys if any(k.signs_zone for k in keys) and any(k.signs_keys for k in keys) else None

@@ -25,7 +25,7 @@ import orjson
 import pytest
 
 from minidns.admin.app import route_modules
-from minidns.store import pools
+from minidns.services import pools
 
 from conftest import ADMIN, ALICE, INGEST
 from test_events import CONFIG as EVENTS_CONFIG

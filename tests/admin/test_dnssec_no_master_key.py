@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import ALICE, INGEST
 
-from minidns.store import dnssec
+from minidns.services import dnssec
 from minidns.store.writer import Edit
 
 EVENTS = Path(__file__).resolve().parent / "events"

@@ -1,4 +1,4 @@
-"""/v2/quotas and the quota checks of store/policy (Designate's defaults and OverQuota)."""
+"""/v2/quotas and the quota checks of services/policy (Designate's defaults and OverQuota)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from conftest import ADMIN, ALICE, BOB, READER
 from policyutil import counts, error, make_zone, run, sql
 
-from minidns.store import policy
+from minidns.services import policy
 
 DEFAULTS = {"zones": 10, "zone_recordsets": 500, "zone_records": 500, "recordset_records": 20, "api_export_size": 1000}
 

@@ -1,4 +1,4 @@
-"""/v2/tlds and /v2/blacklists, and the rules they make for new zones (store/policy.check_new_zone)."""
+"""/v2/tlds and /v2/blacklists, and the rules they make for new zones (services/policy.check_new_zone)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from conftest import ALICE, READER
 from policyutil import counts, error, run
 
-from minidns.store import policy
+from minidns.services import policy
 from minidns.store.records import Invalid
 
 

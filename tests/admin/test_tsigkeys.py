@@ -13,7 +13,7 @@ import pytest
 from conftest import ADMIN, ALICE, READER
 from policyutil import counts, error, make_zone, run
 
-from minidns.store import access
+from minidns.services import access
 
 POOL = "794ccc2c-d751-44fe-b57f-8894c9f5c842"  # Designate's default pool id
 SECRET = base64.b64encode(b"k" * 32).decode()

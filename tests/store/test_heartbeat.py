@@ -9,12 +9,13 @@ import time
 import dns.name
 import pytest
 
-from minidns.store import db, dnssec, heartbeat
+from minidns.store import db, heartbeat
+from minidns.services import dnssec
 from minidns.store.writer import Edit, Store, StoreSettings
 from minidns.zones.changes import unpack_rrs
 
-from test_follow import make_zone
-from test_signing import MASTER, check_signed, zone_rows
+from tests.store.test_follow import make_zone
+from tests.store.test_signing import MASTER, check_signed, zone_rows
 
 ZONE = "zone.test."
 HB = "_heartbeat"
@@ -117,7 +118,7 @@ async def test_a_cname_at_the_name_leaves_changes_without_a_heartbeat(store, poo
 
 
 async def test_a_zone_file_heartbeat_is_replaced_on_import(store, pool, tmp_path):
-    from minidns.store.zonefile import import_zone
+    from minidns.services.zonefile import import_zone
 
     path = tmp_path / "zone.test.zone"
     path.write_text(f"$ORIGIN {ZONE}\n@ 300 SOA ns1 h 7 1 1 1 1\n@ 300 NS ns1\nns1 300 A 192.0.2.1\n"

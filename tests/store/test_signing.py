@@ -20,15 +20,15 @@ import dns.rrset
 import pytest
 
 from minidns.dnssec.zone import nsec3_hash, nsec3_next, nsec3_owner
-from minidns.store import dnssec, tasks
+from minidns.services import dnssec, tasks
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
-from minidns.store.recordsets import RecordsetWriter
+from minidns.services.recordsets import RecordsetWriter
 from minidns.store.writer import Edit, NotFound, Unsignable, ZoneLog
 from minidns.zones.changes import unpack_rrs
 
-from test_follow import ORIGIN, Sink, fresh, make_zone, random_edits, rrsets_now, same_snapshot  # noqa: F401
-from test_follow import store  # noqa: F401  (a fixture)
+from tests.store.test_follow import ORIGIN, Sink, fresh, make_zone, random_edits, rrsets_now, same_snapshot  # noqa: F401
+from tests.store.test_follow import store  # noqa: F401  (a fixture)
 
 ZONE = "zone.test."
 MASTER = bytes(range(32))
@@ -190,7 +190,7 @@ async def test_events_batch_into_a_signed_zone(store, pool, signed):  # noqa: F8
 
 
 async def test_api_writes_batched_into_a_signed_zone(store, pool, signed):  # noqa: F811
-    """The API's group commit (store/recordsets.py) makes one change of many creates, updates and
+    """The API's group commit (services/recordsets.py) makes one change of many creates, updates and
     deletes at once: names and NSEC3 hashes come and go together, and the zone stays signed."""
     writer = RecordsetWriter(store)
     zid = signed.zone_id

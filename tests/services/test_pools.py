@@ -1,4 +1,4 @@
-"""Pools (store/pools.py): a zone's apex NS RRset is its pool's NS set, written when the zone is
+"""Pools (services/pools.py): a zone's apex NS RRset is its pool's NS set, written when the zone is
 made, kept in step when the pool changes, and repaired where it is missing — each time through the
 write path (new serial, change-log row). RFC 1034 §4.2.1: every zone has NS at its apex; BIND
 refuses to load (or transfer) a zone without."""
@@ -8,7 +8,8 @@ import uuid
 import dns.rdatatype
 import pytest
 
-from minidns.store import access, pools
+from minidns.services import access, pools
+from minidns.store.transfer_settings import load_settings
 from minidns.store.records import Invalid
 from minidns.store.writer import DEFAULT_POOL_ID, Edit, Store, StoreSettings
 
@@ -104,7 +105,7 @@ async def test_pool_targets_are_secondaries_of_each_zone_and_a_pool_catalog_list
     await store.create_zone("e.test.", email="h@e.test", pool_id=other["id"])
     assert sorted((await apex(pool, "e.test."))["records"]) == ["ns.other.test."]
     await pools.set_target(store, "other", "192.0.2.53", 5300)
-    settings = await access.load_settings(pool)
+    settings = await load_settings(pool)
     assert settings.secondaries == {"e.test.": [("192.0.2.53", 5300, None)]}
     await store.create_zone("cat.invalid.", email="h@invalid", mname="invalid.", catalog_members=["*"],
                             catalog_attributes={"pool": str(other["id"])})  # fmt: skip

@@ -57,9 +57,9 @@ import orjson
 
 from ..wire import SOA
 from . import floatingips as fips
-from .db import DB_DOWN, DB_FULL, LOST_MIDWAY
-from .records import Invalid, zone_name
-from .writer import Conflict, Edit, NotFound, Store, Unsignable, ZoneLog
+from ..store.db import DB_DOWN, DB_FULL, LOST_MIDWAY
+from ..store.records import Invalid, zone_name
+from ..store.writer import Conflict, Edit, NotFound, Store, Unsignable, ZoneLog
 
 EVENTS_LOCK = 0x6D696E65  # advisory lock key ("mine"): events and reconciles apply one at a time
 DEFAULT_TEMPLATES = {

@@ -24,8 +24,8 @@ import pytest
 
 from minidns.dnssec.keys import private_der
 from minidns.dnssec.signer import ZoneKeys
-from minidns.store import dnssec
-from minidns.store.dnssec import MasterKeyError, check_master, find_master_key, load_zone_keys
+from minidns.services import dnssec
+from minidns.store.keys import MasterKeyError, check_master, find_master_key, load_zone_keys
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
 from minidns.store.writer import Conflict, Edit, Store, _Edits

@@ -14,7 +14,7 @@ ZSK: pre-publication (RFC 7583 §3.2.1), fully automatic:
 KSK and CSK: double-RRset (RFC 7583 §3.3.3; for a CSK, with the ZSK side's retire step, §3.4),
 with CDS/CDNSKEY (RFC 7344, RFC 8078) telling the parent what its DS should be:
   1. now: a new key, 'published', goes into the DNSKEY RRset and co-signs it at once (a published
-     key-signing key signs the DNSKEY RRset only: dnssec.load_zone_keys), so the DNSKEY RRset is
+     key-signing key signs the DNSKEY RRset only: store/keys.load_zone_keys), so the DNSKEY RRset is
      signed by both keys; CDS and CDNSKEY name both keys, so the parent adds the new DS beside the
      old one (both DS at the parent: "double-DS");
   2. once the operator says the parent serves the new DS and its TTL has passed (`minidns dnssec
@@ -45,9 +45,10 @@ import dns.name
 
 from ..dnssec.keys import SEP, ZONE_KEY, BadKey, dnskey_rdata, generate, private_der, seal
 from ..wire import DNSKEY
-from .dnssec import _aad, _key_edits, check_master
-from .records import Invalid
-from .writer import Change, Conflict, NotFound, Store, _find_zone
+from ..store.keys import aad, check_master
+from .dnssec import key_edits
+from ..store.records import Invalid
+from ..store.writer import Change, Conflict, NotFound, Store, _find_zone
 
 log = logging.getLogger("minidns.store")
 
@@ -129,7 +130,7 @@ async def _publish(store: Store, conn, z, *, resign: bool = False) -> Change:
     dnskeys = [dnskey_rdata(_flags(r["role"]), r["algorithm"], bytes(r["public_key"])) for r in rows]
     sep = [k for k, r in zip(dnskeys, rows) if r["role"] in ("csk", "ksk") and r["state"] != "retired"]
     origin = dns.name.from_text(z["name"]).to_wire().lower()
-    edits = _key_edits(origin, await _dnskey_ttl(conn, z), dnskeys, sep)
+    edits = key_edits(origin, await _dnskey_ttl(conn, z), dnskeys, sep)
     return await store._change(conn, z["id"], edits, "dnssec", {}, key_records=True, resign=resign)
 
 
@@ -162,7 +163,7 @@ async def start(store: Store, zone: str | uuid.UUID, kind: str, *, now: float | 
             "INSERT INTO dnssec_keys (id, zone_id, role, algorithm, key_tag, public_key, private_sealed, state)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, 'published')",  # created_at: the database's clock, which orders keys
             key_id, z["id"], key.role, key.algorithm, key.key_tag, key.public,
-            seal(store.master, private_der(key), _aad(z["id"], key_id)),
+            seal(store.master, private_der(key), aad(z["id"], key_id)),
         )  # fmt: skip
         change = await _publish(store, conn, z)
         due = _ts(now + await _dnskey_ttl(conn, z) + margin)
@@ -256,7 +257,7 @@ async def advance(store: Store, now: float | None = None, *, margin: int = MARGI
 def run_advance(url: str, master: bytes | None, settings, margin: int = MARGIN) -> list[Step]:
     """`advance` on an event loop and connection pool of its own, for a thread: a step that signs a
     zone whole is seconds of CPU work, which a server's own loop must not stall on."""
-    from .db import create_pool
+    from ..store.db import create_pool
 
     async def go():
         pool = await create_pool(url, size=2)

@@ -13,8 +13,8 @@ import uuid
 
 import asyncpg
 
-from .records import Invalid, zone_name
-from .writer import Conflict, NotFound
+from ..store.records import Invalid, zone_name
+from ..store.writer import Conflict, NotFound
 
 try:  # the `regex` module can bound a match's time, as Designate bounds it (20 ms)
     import regex as _regex

@@ -12,8 +12,8 @@ import uuid
 
 import asyncpg
 
-from .records import Invalid
-from .writer import Conflict, NotFound
+from ..store.records import Invalid
+from ..store.writer import Conflict, NotFound
 
 # A zone row `z` the project $N may see: its own, or one shared with it.
 VISIBLE = "({col} = {arg} OR {zid} IN (SELECT zone_id FROM shared_zones WHERE target_project_id = {arg}))"

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from . import db, pools
-from .embedded import Embedded, default_data_dir, start_embedded
-from .writer import Store, StoreSettings
+from ..store import db
+from . import pools
+from ..store.embedded import Embedded, default_data_dir, start_embedded
+from ..store.writer import Store, StoreSettings
 
 log = logging.getLogger("minidns.store")
 
@@ -45,7 +46,7 @@ async def open_database(
     migrations (or, with upgrade=False, insist they are applied). `master_key` (a callable giving
     the DNSSEC master key or None) is asked once the database is there: the store signs what it
     writes to signed zones with it. Where the schema is upgraded, pools are prepared too: the
-    default pool's NS records set and zones without apex NS repaired (store/pools.py). A newly
+    default pool's NS records set and zones without apex NS repaired (services/pools.py). A newly
     created embedded database gets `seed_zone_file` imported, so a first run serves something."""
     embedded = None
     if url is None:

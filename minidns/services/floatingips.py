@@ -13,8 +13,8 @@ import uuid
 import dns.name
 import dns.reversename
 
-from .records import Invalid, check_ttl
-from .writer import Edit, NotFound, Store
+from ..store.records import Invalid, check_ttl
+from ..store.writer import Edit, NotFound, Store
 
 REGION_RE = re.compile(r"^[A-Za-z0-9.\-_]{1,100}$")
 KEY_RE = re.compile(

@@ -1,4 +1,4 @@
-"""DNSSEC key rollovers (store/rollover.py) against a real PostgreSQL, with the clock moved by hand:
+"""DNSSEC key rollovers (services/rollover.py) against a real PostgreSQL, with the clock moved by hand:
 a ZSK rollover walked step by step (the DNSKEY RRset, key states, the stored zone fully signed
 after each step and by the right keys, the follower re-reading the keys at the switch), a KSK
 rollover that waits for ds-seen (CDS/CDNSKEY at each step), a CSK rollover, advance() idempotent
@@ -22,14 +22,15 @@ import dns.rdata
 import dns.rdataclass
 import pytest
 
-from minidns.store import db, dnssec, rollover
+from minidns.store import db
+from minidns.services import dnssec, rollover
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
 from minidns.store.writer import Conflict, Edit, Store
 
-from test_follow import ORIGIN, Sink, make_zone  # noqa: F401
-from test_follow import store  # noqa: F401  (a fixture)
-from test_signing import MASTER, ZONE, _split, check_signed, zone_rows
+from tests.store.test_follow import ORIGIN, Sink, make_zone  # noqa: F401
+from tests.store.test_follow import store  # noqa: F401  (a fixture)
+from tests.store.test_signing import MASTER, ZONE, _split, check_signed, zone_rows
 
 DNSKEY, CDS, CDNSKEY, RRSIG, SOA = 48, 59, 60, 46, 6
 MARGIN = 60

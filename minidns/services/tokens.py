@@ -8,8 +8,8 @@ import secrets
 
 import asyncpg
 
-from .records import Invalid
-from .writer import NotFound
+from ..store.records import Invalid
+from ..store.writer import NotFound
 
 ROLES = ("admin", "member", "reader", "ingest")
 

@@ -21,9 +21,9 @@ import dns.name
 
 from ..wire import NS
 from .access import check_secondary
-from .db import CONFIG_CHANNEL
-from .records import Invalid
-from .writer import DEFAULT_POOL_ID, POOL_SOURCE, Conflict, NotFound, Store, pool_ns_edit
+from ..store.db import CONFIG_CHANNEL
+from ..store.records import Invalid
+from ..store.writer import DEFAULT_POOL_ID, POOL_SOURCE, Conflict, NotFound, Store, pool_ns_edit
 
 log = logging.getLogger("minidns.store")
 
@@ -233,7 +233,7 @@ async def sync_zones(store: Store, pool_id: uuid.UUID | None = None, *, source: 
 async def prepare(store: Store, configured: list[str] | tuple = ()) -> None:
     """At start, where the schema is upgraded: the default pool's NS set is the configured one
     (`pool_nameservers`) when given, else what it holds, else this host's name; then zones are
-    brought in step with their pools (store/pools.py sync_zones), each repair logged."""
+    brought in step with their pools (services/pools.py sync_zones), each repair logged."""
     async with store.pool.acquire() as conn:
         have = await ns_records(conn, DEFAULT_POOL_ID)
     want = check_ns_records(configured) if configured else None

@@ -20,8 +20,8 @@ import dns.rdatatype
 
 from ..wire import SOA
 from ..zones.loader import ZoneFileError, file_origin, paused_gc, read_records
-from .records import GENERATED, MAX_TTL, RRsetData, check_owner_types, check_ttl, rname_to_email
-from .writer import Change, Store
+from ..store.records import GENERATED, MAX_TTL, RRsetData, check_owner_types, check_ttl, rname_to_email
+from ..store.writer import Change, Store
 
 PROGRESS_EVERY = 20000  # records between progress reports
 PARALLEL_MIN_OCTETS = 4 << 20  # smaller files are parsed in one pass

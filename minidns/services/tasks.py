@@ -12,9 +12,9 @@ import threading
 import uuid
 
 from ..zones.loader import NoOrigin, ZoneFileError
-from .records import Invalid
+from ..store.records import Invalid
 from .recordsets import Forbidden, Query, _page, _Where, check_new_zone, check_zone_name
-from .writer import Conflict, NotFound, Store
+from ..store.writer import Conflict, NotFound, Store
 from .zonefile import export_zone, read_zone_file
 
 TASK_SORT = {"created_at": "created_at", "id": "id", "updated_at": "coalesce(updated_at, created_at)"}

@@ -4,8 +4,8 @@ same RRsets, TTLs, record order, counts, and the same first error with its line 
 import dns.name
 import pytest
 
-from minidns.store import zonefile
-from minidns.store.zonefile import ZoneFileError, read_zone_file
+from minidns.services import zonefile
+from minidns.services.zonefile import ZoneFileError, read_zone_file
 
 HEAD = """\
 $ORIGIN split.test.

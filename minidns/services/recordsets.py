@@ -6,7 +6,7 @@ one change-log row, NOTIFY).
 
 `project` arguments are the project whose objects the caller sees, or None for every project (an
 admin with all-projects). An object of another project is NotFound, exactly as one that does not
-exist — except in a zone shared with the project (store/shares.py): it sees the zone and its
+exist — except in a zone shared with the project (services/shares.py): it sees the zone and its
 RRsets, writes RRsets and changes those it made; a change only the owner may make is Forbidden.
 """
 
@@ -20,12 +20,12 @@ import dns.name
 import dns.rdatatype
 
 from ..wire import CNAME, NS, SOA
-from .records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_rdata, parse_type, zone_name
-from .batch import GroupCommit
+from ..store.records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_rdata, parse_type, zone_name
+from ..store.batch import GroupCommit
 from .shares import ShareRefused, shared_with, targets, visible
-from .writer import DEFAULT_POOL_ID, Conflict, Edit, NotFound, Store
+from ..store.writer import DEFAULT_POOL_ID, Conflict, Edit, NotFound, Store
 
-try:  # TLDs, blacklists and quotas (store/policy.py), when that part of the API is present
+try:  # TLDs, blacklists and quotas (services/policy.py), when that part of the API is present
     from . import policy
 except ImportError:  # pragma: no cover
     policy = None
@@ -279,7 +279,7 @@ async def check_new_zone(pool, name: str, project: str, is_admin: bool) -> None:
 
 async def create_zone(store: Store, project: str, *, name: str, email: str, ttl: int | None = None,
                       description: str | None = None, is_admin: bool = False, pool_id: uuid.UUID = POOL_ID) -> dict:  # fmt: skip
-    """A new zone of `pool_id` (its apex NS and SOA MNAME are the pool's: store/pools.py)."""
+    """A new zone of `pool_id` (its apex NS and SOA MNAME are the pool's: services/pools.py)."""
     name = check_zone_name(name)
     await check_new_zone(store.pool, name, project, is_admin)
     if pool_id != POOL_ID and not await store.pool.fetchval("SELECT 1 FROM pools WHERE id = $1", pool_id):

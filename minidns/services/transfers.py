@@ -3,7 +3,7 @@ random key, optionally naming the one project that may take it); a project holdi
 accepts it, and in that one transaction the zone becomes that project's — through the write path
 (Store._change: zone row locked, new serial, one change-log row), the request COMPLETE, an accept
 row recorded. The zone's data are untouched: records the event sink made stay managed, and the
-zone's shares follow it to its new owner (store/shares.follow_owner).
+zone's shares follow it to its new owner (services/shares.follow_owner).
 
 Who sees a request: its zone's owner (with its key), the project it names, and — by id only —
 any project when it names none (that is how the key's holder finds it). A request any other
@@ -21,10 +21,10 @@ import uuid
 import asyncpg
 
 from . import policy
-from .records import Invalid
+from ..store.records import Invalid
 from .recordsets import Forbidden, MarkerNotFound, get_zone
 from .shares import follow_owner
-from .writer import Conflict, NotFound, Store
+from ..store.writer import Conflict, NotFound, Store
 
 KEY_CHARS = string.ascii_uppercase + string.digits  # Designate's _transfer_key_generator: 8 of these
 KEY_LENGTH = 8
