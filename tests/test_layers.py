@@ -11,8 +11,9 @@ ALLOWED = {
     "xfr": {"wire", "zones"},
     "dnssec": {"wire", "zones"},
     "store": {"wire", "zones", "xfr", "dnssec"},  # TSIG keys are checked as transfers use them; DNSSEC keys made
-    "server": {"wire", "zones", "xfr", "dnssec", "store"},
-    "admin": {"wire", "zones", "xfr", "dnssec", "store", "server"},
+    "sink": {"wire", "zones", "xfr", "dnssec", "store", "services"},  # events become records through the store
+    "server": {"wire", "zones", "xfr", "dnssec", "store", "sink"},
+    "admin": {"wire", "zones", "xfr", "dnssec", "store", "sink", "server"},
 }
 
 
