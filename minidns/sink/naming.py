@@ -34,7 +34,7 @@ def check_template(handler: str, tpl) -> None:
     if handler not in DEFAULT_TEMPLATES:
         raise ValueError(f"events_templates: unknown handler {handler!r} (one of {', '.join(DEFAULT_TEMPLATES)})")
     if not isinstance(tpl, str):
-        raise ValueError(f"events_templates.{handler} must be a string")
+        raise ValueError(f"events_templates.{handler} must be a string")  # noqa: TRY004 - a configuration error
     try:
         tpl % {f: "x" for f in TEMPLATE_FIELDS}
     except KeyError as e:
@@ -98,7 +98,7 @@ def render(template: str, fields: dict, address: str | None = None) -> dns.name.
         text = template % values
     except KeyError as e:
         if address is not None and str(e.args[0]).startswith("octet"):
-            text = "%(ip_dashed)s.%(zone)s" % values
+            text = "%(ip_dashed)s.%(zone)s" % values  # noqa: UP031 - the templates' own % form
         else:
             raise BadEvent(f"name template {template!r}: no value for {e.args[0]!r} in this event") from None
     return make_name(text)
