@@ -212,7 +212,9 @@ async def _restore(args, config: Config) -> int:
 
 async def _reconcile(args, database, config: Config) -> int:
     """`minidns reconcile SOURCE ID…`: what POST /v1/reconcile does, from a shell."""
-    from .services import events
+    from .sink.outcome import Unavailable
+    from .sink.reconcile import reconcile
+    from .sink.settings import EventSettings
 
     ids = list(args.ids)
     if args.ids_file:
@@ -223,9 +225,9 @@ async def _reconcile(args, database, config: Config) -> int:
             if f is not sys.stdin:
                 f.close()
     try:
-        result = await events.reconcile(database.store, events.EventSettings.from_config(config), args.source, ids,
-                                        args.resource_type, args.dry_run)  # fmt: skip
-    except events.Unavailable as e:
+        result = await reconcile(database.store, EventSettings.from_config(config), args.source, ids,
+                                 args.resource_type, args.dry_run)  # fmt: skip
+    except Unavailable as e:
         print(f"minidns: {e}", file=sys.stderr)
         return 1
     verb = "would remove" if args.dry_run else "removed"

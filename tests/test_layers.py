@@ -12,8 +12,9 @@ ALLOWED = {
     "dnssec": {"wire", "zones"},
     "store": {"wire", "zones", "xfr", "dnssec"},  # TSIG keys are checked as transfers use them; DNSSEC keys made
     "services": {"wire", "zones", "xfr", "dnssec", "store"},
-    "server": {"wire", "zones", "xfr", "dnssec", "store", "services"},
-    "admin": {"wire", "zones", "xfr", "dnssec", "store", "services", "server"},
+    "sink": {"wire", "zones", "xfr", "dnssec", "store", "services"},  # events become records through the store
+    "server": {"wire", "zones", "xfr", "dnssec", "store", "services", "sink"},
+    "admin": {"wire", "zones", "xfr", "dnssec", "store", "services", "sink", "server"},
 }
 
 

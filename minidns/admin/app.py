@@ -199,7 +199,8 @@ class ApiService:
     async def _housekeeping(self, pool) -> None:
         """At start, then every hour: imports a dead server left PENDING end in ERROR; event
         retention (events_keep_days)."""
-        from ..services import events as ev
+        from ..sink.outcome import Unavailable
+        from ..sink.retention import prune
         from ..services import tasks
 
         keep = self.config.events_keep_days
@@ -209,12 +210,12 @@ class ApiService:
                 if stale:
                     log.warning("%d zone import(s) left PENDING by a server that stopped: now ERROR", stale)
                 if keep > 0:
-                    n_events, n_tombstones = await ev.prune(pool, keep)
+                    n_events, n_tombstones = await prune(pool, keep)
                     if n_events or n_tombstones:
                         log.info("events retention: removed %d events and %d tombstones older than %g days",
                                  n_events, n_tombstones, keep)  # fmt: skip
                 await asyncio.sleep(HOUSEKEEPING_EVERY)
-            except (ev.Unavailable, *DB_DOWN) as e:
+            except (Unavailable, *DB_DOWN) as e:
                 log.warning("housekeeping: the database is not reachable (%s); trying again in a minute", e)
                 await asyncio.sleep(60)
 

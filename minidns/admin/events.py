@@ -1,4 +1,4 @@
-"""Event ingest over HTTP (the logic is minidns/services/events.py).
+"""Event ingest over HTTP (the logic is the minidns/sink package).
 
 POST /v1/events             one event, a JSON array of events, or {"events": [...]}; role ingest or admin.
                             Each event is applied and recorded in its own transaction before the reply:
@@ -22,7 +22,11 @@ import logging
 
 from aiohttp import web
 
-from ..services import events as ev
+from ..sink import ingest, journal
+from ..sink import reconcile as sink_reconcile
+from ..sink.envelope import body_events
+from ..sink.outcome import BadEvent, Unavailable
+from ..sink.settings import EventSettings
 from ..store.batch import GroupCommit
 from ..store.records import Invalid
 from .common import CONFIG, DATABASE, EVENTS, METRICS, ApiError, ctx, json_response, parse_json, read_body, read_json
@@ -33,10 +37,10 @@ MAX_BODY = 4 << 20
 MAX_BATCH = 1000
 
 
-def _settings(request: web.Request) -> ev.EventSettings:
+def _settings(request: web.Request) -> EventSettings:
     s = request.app.get("event_settings")
     if s is None:
-        s = ev.EventSettings.from_config(request.app[CONFIG])
+        s = EventSettings.from_config(request.app[CONFIG])
     return s
 
 
@@ -60,7 +64,7 @@ class EventBatcher:
     """Group commit for events (store/batch.py): the events of requests that arrive while the
     previous batch commits are applied together — one transaction, one events lock, one commit —
     each in its own savepoint and in arrival order, and every request gets its own outcomes once
-    its events are committed (services/events.py ingest_many)."""
+    its events are committed (sink/ingest.py ingest_many)."""
 
     def __init__(self, store, max_pending: int = 10_000):
         self.store = store
@@ -69,10 +73,10 @@ class EventBatcher:
         self.pending = 0
 
     async def submit(self, items: list, settings) -> list:
-        """The outcomes of `items`; ev.Unavailable when `max_pending` events already wait, so that
+        """The outcomes of `items`; Unavailable when `max_pending` events already wait, so that
         a flood of requests is told to come back (503) instead of queueing without bound."""
         if self.pending and self.pending + len(items) > self.max_pending:
-            raise ev.Unavailable(f"{self.pending} events are waiting to be applied; try again shortly")
+            raise Unavailable(f"{self.pending} events are waiting to be applied; try again shortly")
         self.pending += len(items)
         try:
             return await self.group.submit(None, (items, settings))
@@ -80,7 +84,7 @@ class EventBatcher:
             self.pending -= len(items)
 
     async def _apply(self, _key, batch: list[tuple[list, object]]) -> list:
-        results = await ev.ingest_many(self.store, batch[0][1], [item for items, _ in batch for item in items])
+        results = await ingest.ingest_many(self.store, batch[0][1], [item for items, _ in batch for item in items])
         out, at = [], 0
         for items, _ in batch:
             out.append(results[at : at + len(items)])
@@ -105,17 +109,16 @@ async def post_events(request: web.Request) -> web.Response:
     except ApiError:
         _count(request, "rejected")
         raise
-    batch = isinstance(body, list) or (isinstance(body, dict) and isinstance(body.get("events"), list) and "event_type" not in body)
-    items = body if isinstance(body, list) else body["events"] if batch else [body]
+    items, batch = body_events(body)
     if not items or len(items) > MAX_BATCH:
         raise ApiError(400, "invalid_batch", f"a batch holds 1 to {MAX_BATCH} events")
     try:
         outcomes = await request.app[EVENTS].submit(items, _settings(request))
-    except ev.Unavailable as e:
+    except Unavailable as e:
         raise _unavailable(request, e) from None
     results, failed, errors = [], False, False
     for i, outcome in enumerate(outcomes):
-        if isinstance(outcome, Exception) and not isinstance(outcome, ev.BadEvent):
+        if isinstance(outcome, Exception) and not isinstance(outcome, BadEvent):
             # The database refused this event alone (the others are in): a 500 for it.
             if not batch:
                 raise outcome
@@ -123,7 +126,7 @@ async def post_events(request: web.Request) -> web.Response:
             errors = True
             results.append({"index": i, "status": "error", "reason": f"the event could not be stored: {outcome}"})
             continue
-        if isinstance(outcome, ev.BadEvent):
+        if isinstance(outcome, BadEvent):
             e = outcome
             _count(request, "rejected")
             if not batch:
@@ -158,8 +161,8 @@ async def list_events(request: web.Request) -> web.Response:
     if not 1 <= limit <= 1000:
         raise ApiError(400, "invalid_limit", "limit must be between 1 and 1000")
     try:
-        rows = await ev.list_events(request.app[DATABASE].pool, status, limit)
-    except ev.Unavailable as e:
+        rows = await journal.list_events(request.app[DATABASE].pool, status, limit)
+    except Unavailable as e:
         raise _unavailable(request, e) from None
     return json_response({"events": rows})
 
@@ -172,8 +175,8 @@ async def get_event(request: web.Request) -> web.Response:
     _need_ingest(request)
     mid = request.match_info["message_id"]
     try:
-        row = await ev.get_event(request.app[DATABASE].pool, mid)
-    except ev.Unavailable as e:
+        row = await journal.get_event(request.app[DATABASE].pool, mid)
+    except Unavailable as e:
         raise _unavailable(request, e) from None
     if row is None:
         raise ApiError(404, "event_not_found", f"no event {mid!r} was received")
@@ -196,10 +199,10 @@ async def reconcile(request: web.Request) -> web.Response:
     if rtype is not None and not isinstance(rtype, str):
         raise ApiError(400, "invalid_object", "resource_type must be a string")
     try:
-        result = await ev.reconcile(request.app[DATABASE].store, _settings(request), source, ids, rtype,
+        result = await sink_reconcile.reconcile(request.app[DATABASE].store, _settings(request), source, ids, rtype,
                                     bool(body.get("dry_run", False)))  # fmt: skip
     except Invalid as e:
         raise ApiError(400, "invalid_object", str(e)) from None
-    except ev.Unavailable as e:
+    except Unavailable as e:
         raise _unavailable(request, e) from None
     return json_response(result)

@@ -143,7 +143,7 @@ class Config:
                 raise ConfigError(f"api_tokens: role {t['role']!r} is not admin, member, reader or ingest")
             if len(t["token"]) < 16:
                 raise ConfigError("api_tokens: a token must be at least 16 characters")
-        from ..services.events import check_templates
+        from ..sink.naming import check_templates
         from ..store.records import Invalid, zone_name
 
         try:

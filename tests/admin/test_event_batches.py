@@ -168,7 +168,7 @@ def test_event_the_database_refuses_fails_alone(sink, database_url):
 def test_an_event_whose_sender_hung_up_while_it_waited_is_not_applied(sink, database_url):
     """Events queue behind the events lock; one whose sender hangs up meanwhile is neither applied
     nor recorded, so the sender's retry applies it as new (nothing accepted and lost)."""
-    from minidns.services.events import EVENTS_LOCK
+    from minidns.sink.ingest import EVENTS_LOCK
     from v2util import holding, post_and_hang_up
 
     kept, dropped = nova(1), nova(2)

@@ -1,12 +1,12 @@
 """The event ingest's queue is bounded (events_max_pending): past it, a request is told to come back
-(services.events.Unavailable, which the API answers 503 with Retry-After) instead of waiting in memory."""
+(sink.outcome.Unavailable, which the API answers 503 with Retry-After) instead of waiting in memory."""
 
 import asyncio
 
 import pytest
 
 from minidns.admin import events as api_events
-from minidns.services import events as ev
+from minidns.sink import ingest as ev
 
 
 async def test_events_waiting_are_bounded(monkeypatch):
