@@ -11,6 +11,7 @@ import asyncpg
 
 from . import db, pools
 from .embedded import Embedded, default_data_dir, start_embedded
+from .stages import write_stages
 from .writer import Store, StoreSettings
 
 log = logging.getLogger("minidns.store")
@@ -65,7 +66,7 @@ async def open_database(
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
         raise
-    database = Database(url, pool, Store(pool, settings), embedded)
+    database = Database(url, pool, Store(pool, settings, stages=write_stages()), embedded)
     try:
         database.store.master = master_key() if master_key is not None else None
         if upgrade:

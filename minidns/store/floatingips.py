@@ -89,7 +89,7 @@ def _check_holder(region: str, address: str, project_id: str):
 
 def api_writer(store: Store, conn):
     """How the API writes a PTR change: a change of its own (new serial) in the caller's transaction."""
-    return lambda zone_id, edits: store._change(conn, zone_id, edits, "api:floatingip", {})
+    return lambda zone_id, edits: store.change(zone_id, edits, source="api:floatingip", conn=conn)
 
 
 async def hold(conn, write, region: str, fip_id: uuid.UUID, address: str, project_id: str,

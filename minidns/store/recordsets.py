@@ -301,7 +301,7 @@ async def update_zone(store: Store, zone_id: uuid.UUID, project: str | None, fie
         if "ttl" in fields and fields["ttl"] != z["ttl"]:
             for r in await conn.fetch("SELECT name, type, records FROM rrsets WHERE zone_id = $1 AND ttl_default", zone_id):
                 edits.append(Edit("replace", r["name"], r["type"], fields["ttl"], tuple(r["records"])))
-        await store._change(conn, zone_id, edits, "api", fields)
+        await store.change(zone_id, edits, source="api", fields=fields, conn=conn)
         return await get_zone(conn, zone_id, None)
 
 
@@ -519,12 +519,11 @@ def _check_cname(rtype: int, types: set, apex: bool) -> None:
         raise BadPlacement("CNAME recordsets may not share a name with any other records")
 
 
-def _parse_all(rtype: int, recs: tuple[str, ...], origin: dns.name.Name) -> tuple[str, ...]:
-    """`recs` if dnspython reads each as `rtype` (else Invalid naming the bad one): a bad record
-    is its own request's error, not a reason to retry the whole batch one by one."""
-    for text in recs:
-        parse_rdata(rtype, text, origin)
-    return recs
+def _parse_all(rtype: int, recs: tuple[str, ...], origin: dns.name.Name) -> tuple:
+    """`recs` as dnspython reads each as `rtype` (else Invalid naming the bad one): a bad record
+    is its own request's error, not a reason to retry the whole batch one by one. The values go
+    to the write path as they are: each record is parsed once."""
+    return tuple(parse_rdata(rtype, text, origin) for text in recs)
 
 
 def _rrset_error(it, r: dict | None, z: dict) -> Exception | None:
@@ -561,6 +560,7 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
             rows = {r["id"]: dict(r) for r in await conn.fetch(
                 f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[]) AND r.zone_id = $2", ids, zone_id)}  # fmt: skip
         creates: dict[int, tuple[dns.name.Name, bytes]] = {}  # item → (owner, owner key)
+        values: dict[int, tuple] = {}  # item → its records parsed (creates, and updates given records)
         updates: dict[int, dict] = {}  # item → its recordset's new records, ttl, ttl_default, description
         deletes: list[int] = []
         guests = {it.project for it in batch if it.project not in (None, z["project_id"])}
@@ -572,7 +572,7 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
                 try:
                     _writable(z)
                     owner = parse_owner(it.name, origin)
-                    _parse_all(it.rtype, it.recs, origin)
+                    values[i] = _parse_all(it.rtype, it.recs, origin)
                     creates[i] = (owner, owner.to_wire().lower())
                 except Invalid as e:
                     results[i] = BadPlacement("RecordSet is not contained within it's parent zone") if "not inside the zone" in str(e) else e
@@ -584,7 +584,9 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
             else:
                 r, v = rows[it.rrset_id], it.values
                 try:
-                    given = _parse_all(r["type"], check_records(v["records"], r["type"]), origin) if "records" in v else None
+                    given = check_records(v["records"], r["type"]) if "records" in v else None
+                    if given is not None:
+                        values[i] = _parse_all(r["type"], given, origin)
                 except Invalid as e:
                     results[i] = e
                     continue
@@ -613,16 +615,9 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
             await _batch_quotas(conn, z, batch, creates, updates, rows, results, alone)
         if not (creates or updates or deletes):
             return results
-        edits = [Edit("create", creates[i][0].to_text(), batch[i].rtype,
-                      batch[i].ttl if batch[i].ttl is not None else z["ttl"], batch[i].recs, batch[i].description)
-                 for i in creates]  # fmt: skip
-        for i, u in updates.items():
-            r = rows[batch[i].rrset_id]
-            edits.append(Edit("replace", r["name"], r["type"], u["ttl"], u["recs"], u["description"]))
-        edits += [Edit("delete", rows[batch[i].rrset_id]["name"], rows[batch[i].rrset_id]["type"]) for i in deletes]
         try:
-            async with conn.transaction():
-                await store._change(conn, zone_id, edits, "api", {})
+            async with conn.transaction(), store.change(zone_id, source="api", conn=conn) as w:
+                _edit(w, z, batch, rows, creates, updates, deletes, values)
         except (Invalid, Conflict) as e:
             if alone:
                 results[0] = e
@@ -634,26 +629,36 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
                 "SELECT id, owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
                 zone_id, list({key for _, key in creates.values()}))}  # fmt: skip
             wanted.update({i: created[(key, batch[i].rtype)] for i, (_, key) in creates.items()})
-        # What Edit does not carry: a TTL that follows the zone's, a description taken away.
-        flags = [(wanted[i], True) for i in creates if batch[i].ttl is None]
-        flags += [(wanted[i], u["ttl_default"]) for i, u in updates.items()
-                  if u["ttl_default"] != rows[wanted[i]]["ttl_default"]]  # fmt: skip
-        if flags:
-            await conn.execute("UPDATE rrsets SET ttl_default = v.d FROM unnest($1::uuid[], $2::bool[]) AS v(id, d)"
-                               " WHERE rrsets.id = v.id", [f[0] for f in flags], [f[1] for f in flags])  # fmt: skip
-        made_by = [(wanted[i], batch[i].project) for i in creates if batch[i].project not in (None, z["project_id"])]
-        if made_by:  # created in a shared zone by a project it is shared with: that project's to manage
-            await conn.execute("UPDATE rrsets SET project_id = v.p FROM unnest($1::uuid[], $2::text[]) AS v(id, p)"
-                               " WHERE rrsets.id = v.id", [m[0] for m in made_by], [m[1] for m in made_by])  # fmt: skip
-        cleared = [wanted[i] for i, u in updates.items() if u["description"] is None and rows[wanted[i]]["description"] is not None]
-        if cleared:
-            await conn.execute("UPDATE rrsets SET description = NULL WHERE id = ANY($1::uuid[])", cleared)
         if wanted:
             out = {r["id"]: dict(r) for r in await conn.fetch(f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[])",
                                                               list(wanted.values()))}  # fmt: skip
             for i, rid in wanted.items():
                 results[i] = out[rid]
     return results
+
+
+def _edit(w, z: dict, batch: list, rows: dict, creates: dict, updates: dict, deletes: list, values: dict) -> None:
+    """The batch's edits, as values parsed once, and what Edit does not carry — a TTL that follows
+    the zone's, a description taken away, the project that made a recordset in a shared zone —
+    as row attributes of the same unit of work."""
+    for i, (owner, _) in creates.items():
+        it = batch[i]
+        w.create(owner, it.rtype, values[i], it.ttl if it.ttl is not None else z["ttl"], description=it.description)
+        attributes = {"ttl_default": True} if it.ttl is None else {}
+        if it.project not in (None, z["project_id"]):  # created by a project the zone is shared with: its to manage
+            attributes["project_id"] = it.project
+        if attributes:
+            w.set_attributes(owner, it.rtype, **attributes)
+    for i, u in updates.items():
+        r = rows[batch[i].rrset_id]
+        w.replace(r["name"], r["type"], values.get(i, u["recs"]), u["ttl"], description=u["description"])
+        attributes = {"ttl_default": u["ttl_default"]} if u["ttl_default"] != r["ttl_default"] else {}
+        if u["description"] is None and r["description"] is not None:
+            attributes["description"] = None
+        if attributes:
+            w.set_attributes(r["name"], r["type"], **attributes)
+    for i in deletes:
+        w.delete(rows[batch[i].rrset_id]["name"], rows[batch[i].rrset_id]["type"])
 
 
 async def _batch_quotas(conn, z: dict, batch: list, creates: dict, updates: dict, rows: dict, results: list,

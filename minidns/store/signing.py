@@ -8,18 +8,16 @@ and chain links it changes are in that change's log row and IXFR carries them:
 - `update` signs what a change touched: the RRsets whose data changed (the others keep their
   signatures), the NSEC3 records of owners whose types changed, and the chain links of names that
   appear or vanish (empty non-terminals included, RFC 5155 §7.1);
-- `sign_soa` gives each new serial's SOA its signature (writer._log);
+- `sign_soa` gives each new serial's SOA its signature (store/change.log_change);
 - `sign_whole` (re)signs the zone from its rows: on enabling, on a key change, when a delegation
   appears or goes (which changes what is glue), and hourly for the signatures nearing expiry
-  (writer.Store.refresh_signatures: a change with a new serial, so secondaries get them by IXFR).
+  (Store.refresh_signatures: a change with a new serial, so secondaries get them by IXFR).
 
 What is signed (RFC 4035 §2.2): every RRset at or above the zone's cuts but the NS RRset at a cut;
 glue (names below a cut) is neither signed nor in the chain.
 """
 
 from __future__ import annotations
-
-from struct import pack
 
 import dns.name
 
@@ -31,15 +29,12 @@ from ..dnssec.zone import (
 )  # fmt: skip
 from ..wire import DNSKEY, DS, NS, NSEC3, NSEC3PARAM, RRSIG, SOA
 from ..zones.snapshot import parent
+from .edits import ResignWhole
 from .records import rdata_from_wire
-from .writer import _UPSERT, _meta_default, _rrset_row, _RRset, _split_wire  # writer imports this module only when signing
+from .rows import UPSERT, RRset, meta_default, pack_rr, rrset_row, split_wire
 
 REFRESH_LEFT = 0.25  # of the validity: a stored signature with less than this left is made again
 _MADE = (RRSIG, NSEC3)
-
-
-class Full(Exception):
-    """The change alters what is glue or the keys: the zone is to be signed whole."""
 
 
 def _types(after: dict, owner: bytes, apex: bytes) -> set[int]:
@@ -68,7 +63,7 @@ def _rdata(rtype: int, wire: bytes):
 
 
 class _Signing:
-    """One change's signing work over the writer's _Edits (edit.before / edit.after)."""
+    """One change's signing work over the store/edits.RRsetEdits (edit.before / edit.after)."""
 
     def __init__(self, conn, z: dict, edit, keys: list[SigningKey], now: float, validity: int = VALIDITY):
         self.conn, self.z, self.edit, self.keys, self.now, self.validity = conn, z, edit, keys, now, validity
@@ -118,8 +113,8 @@ class _Signing:
             after.pop((owner, RRSIG), None)
             return
         name = old.name if old else dns.name.from_wire(owner, 0)[0].to_text().lower()
-        after[(owner, RRSIG)] = _RRset(name, ttl or (old.ttl if old else self.z["ttl"]), recs,
-                                       dict(old.meta) if old else _meta_default())  # fmt: skip
+        after[(owner, RRSIG)] = RRset(name, ttl or (old.ttl if old else self.z["ttl"]), recs,
+                                       dict(old.meta) if old else meta_default())  # fmt: skip
 
     # -- the chain ---------------------------------------------------------------------------
     def _put_nsec3(self, h: bytes, rdata: bytes) -> None:
@@ -128,9 +123,9 @@ class _Signing:
         if old is not None and old.recs[0][1] == rdata:
             return
         name = dns.name.from_wire(owner, 0)[0].to_text().lower()
-        self.edit.after[(owner, NSEC3)] = _RRset(name, self.neg_ttl, [_rdata(NSEC3, rdata)], _meta_default())
+        self.edit.after[(owner, NSEC3)] = RRset(name, self.neg_ttl, [_rdata(NSEC3, rdata)], meta_default())
         sigs = self._sigs(owner, NSEC3, self.neg_ttl, [rdata])
-        self.edit.after[(owner, RRSIG)] = _RRset(name, self.neg_ttl, [_rdata(RRSIG, s) for s in sigs], _meta_default())
+        self.edit.after[(owner, RRSIG)] = RRset(name, self.neg_ttl, [_rdata(RRSIG, s) for s in sigs], meta_default())
 
     def _nsec3(self, h: bytes) -> bytes | None:
         rr = self.edit.after.get((nsec3_owner(h, self.apex), NSEC3))
@@ -192,8 +187,8 @@ class _Signing:
 
 
 async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> None:
-    """Sign what `edit` (the writer's _Edits, after its edits were applied) changes in signed zone
-    `z`, into `edit.after`. Raises Full when the change alters cuts or keys."""
+    """Sign what `edit` (the store/edits.RRsetEdits, after its edits were applied) changes in signed zone
+    `z`, into `edit.after`. Raises ResignWhole when the change alters cuts or keys."""
     s = _Signing(conn, z, edit, keys, now)
     apex = s.apex
     before, after = edit.before, edit.after
@@ -202,11 +197,11 @@ async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> Non
         return
     for o in touched:
         if o != apex and ((o, NS) in before) != ((o, NS) in after):
-            raise Full("a delegation appears or goes")
+            raise ResignWhole("a delegation appears or goes")
         if o == apex and (before.get((o, DNSKEY)) is None) != (after.get((o, DNSKEY)) is None):
-            raise Full("the keys change")
+            raise ResignWhole("the keys change")
         if o == apex and before.get((o, DNSKEY)) and {w for _, w in before[(o, DNSKEY)].recs} != {w for _, w in after[(o, DNSKEY)].recs}:
-            raise Full("the keys change")
+            raise ResignWhole("the keys change")
     above = {a for o in touched for a in _ancestors(o, apex)}
     cuts = {bytes(r["owner"]) for r in await conn.fetch(
         "SELECT owner FROM rrsets WHERE zone_id = $1 AND type = $2 AND owner = ANY($3::bytea[])", z["id"], NS, list(above),
@@ -277,15 +272,15 @@ async def sign_soa(conn, z: dict, apex: bytes, soa_ttl: int, soa: bytes, keys: l
     """The apex RRSIG row with the signature of the new SOA in place of the old one; the RRs
     (owner, type, ttl, rdata) removed and added, for the change's log row."""
     row = await conn.fetchrow("SELECT * FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3", z["id"], apex, RRSIG)
-    old = _split_wire(row["wire"]) if row else []
+    old = split_wire(row["wire"]) if row else []
     s = _Signing(conn, z, None, keys, now)
     new_sigs = s._sigs(apex, SOA, soa_ttl, [soa])
     keep = [w for w in old if covered(w) != SOA]
     removed = [(apex, RRSIG, row["ttl"], w) for w in old if covered(w) == SOA] if row else []
     ttl = row["ttl"] if row else soa_ttl
     recs = [_rdata(RRSIG, w) for w in keep + new_sigs]
-    rr = _RRset(row["name"] if row else z["name"], ttl, recs, _meta_default())
-    await conn.execute(_UPSERT, *_rrset_row(z["id"], (apex, RRSIG), rr))
+    rr = RRset(row["name"] if row else z["name"], ttl, recs, meta_default())
+    await conn.execute(UPSERT, *rrset_row(z["id"], (apex, RRSIG), rr))
     return removed, [(apex, RRSIG, ttl, w) for w in new_sigs]
 
 
@@ -304,7 +299,7 @@ async def sign_whole(conn, z: dict, keys: list[SigningKey], now: float, force: s
     for r in await conn.fetch("SELECT owner, name, type, ttl, wire FROM rrsets WHERE zone_id = $1", zid):
         owner, rtype = bytes(r["owner"]), r["type"]
         names[owner] = r["name"]
-        entry = (r["ttl"], _split_wire(r["wire"]))
+        entry = (r["ttl"], split_wire(r["wire"]))
         if rtype in (RRSIG, NSEC3, NSEC3PARAM):
             made[(owner, rtype)] = entry
         else:
@@ -385,8 +380,3 @@ def _text(rtype: int, wire: bytes) -> str:
     if rtype == NSEC3:
         return nsec3_text(wire)
     return "1 0 0 -"  # NSEC3PARAM_RDATA
-
-
-def pack_rr(rtype: int, ttl: int, rdata: bytes) -> bytes:
-    """A record as a row's `wire` holds it: TYPE TTL RDLENGTH RDATA."""
-    return pack("!HIH", rtype, ttl, len(rdata)) + rdata

@@ -10,6 +10,7 @@ import pytest
 
 from minidns.store import access, pools
 from minidns.store.records import Invalid
+from minidns.store.stages import write_stages
 from minidns.store.writer import DEFAULT_POOL_ID, Edit, Store, StoreSettings
 
 NS = dns.rdatatype.NS
@@ -17,7 +18,7 @@ NS = dns.rdatatype.NS
 
 @pytest.fixture
 def store(pool):
-    return Store(pool, StoreSettings())
+    return Store(pool, StoreSettings(), stages=write_stages())
 
 
 async def apex(pool, zone: str, rtype: int = NS):
