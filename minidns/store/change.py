@@ -123,6 +123,7 @@ class ZoneChange:
         self.fields = dict(fields or {})
         self.key_records, self.resign, self.bump = key_records, resign, bump
         self.attributes: list[tuple] = []
+        self.adopted: list[str] = []
         self.zone: dict | None = None  # the zone's row, locked, once entered
         self.change: Change | None = None
         self._own = None  # the connection and transaction this change opened itself
@@ -157,6 +158,11 @@ class ZoneChange:
         if unknown:
             raise Invalid(f"unknown RRset attribute(s): {', '.join(sorted(unknown))}")
         self.attributes.append((name, rtype, attributes))
+
+    def adopt_rrsets(self, project_id: str) -> None:
+        """The RRsets `project_id` made in the zone as a project it was shared with become simply
+        the zone owner's (a zone transfer to that project): their row attribute project_id cleared."""
+        self.adopted.append(project_id)
 
     # -- the transaction -----------------------------------------------------------------------
     async def __aenter__(self) -> ZoneChange:
@@ -216,6 +222,8 @@ class ZoneChange:
                                                   self.key_records, resign)  # fmt: skip
         if self.attributes:
             await self._write_attributes()
+        for project_id in self.adopted:
+            await conn.execute("UPDATE rrsets SET project_id = NULL WHERE zone_id = $1 AND project_id = $2", z["id"], project_id)
         if not (wrote or self.bump or any(new_z[f] != z[f] for f in self.fields)):
             return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
         return await log_change(self.store, conn, z, new_z, removed, added, self.source, self.fields)

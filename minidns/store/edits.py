@@ -32,8 +32,8 @@ class Edit:
     "delete" (the RRset).
 
     `name` is a name relative to the zone (or absolute, or "@"), or a dns.name.Name; `records` are
-    dnspython rdata already checked (a door that parsed them once) or their presentation text,
-    parsed here relative to the zone.
+    dnspython rdata already checked (a door that parsed them once), RDATA in wire form, or
+    presentation text, parsed here relative to the zone.
     """
 
     op: str
@@ -80,7 +80,7 @@ class RRsetEdits:
         if rtype in GENERATED and not (self.key_records and rtype in KEY_TYPES and owner == self.origin):
             raise Invalid(f"{dns.rdatatype.to_text(rtype)} records are made by minidns, not written")
         key = (owner.to_wire().lower(), rtype)
-        new = [r if isinstance(r, dns.rdata.Rdata) else parse_rdata(rtype, r, self.origin) for r in e.records]
+        new = [_value(rtype, r, self.origin) for r in e.records]
         if e.op in ("remove", "delete"):
             self._remove(e.op, owner, key, new)
         else:
@@ -164,6 +164,19 @@ def _rr_diff(key: tuple, old: RRset | None, new: RRset) -> tuple[list, list]:
     # a new RRset, or a new TTL: the whole RRset goes and comes back (RFC 1995 §4)
     gone = [(owner, rtype, old.ttl, w) for _, w in old.recs] if old else []
     return gone, [(owner, rtype, new.ttl, w) for _, w in new.recs]
+
+
+def _value(rtype: int, record, origin: dns.name.Name) -> dns.rdata.Rdata:
+    """A record as dnspython rdata: given so (checked by the door that parsed it), as RDATA in wire
+    form, or as presentation text relative to the zone."""
+    if isinstance(record, dns.rdata.Rdata):
+        return record
+    if isinstance(record, bytes):
+        try:
+            return rdata_from_wire(rtype, record)
+        except Exception as e:  # noqa: BLE001 - dnspython's many kinds of bad wire
+            raise Invalid(f"bad {dns.rdatatype.to_text(rtype)} RDATA {record.hex()}: {e}") from None
+    return parse_rdata(rtype, record, origin)
 
 
 def _describe(rr: RRset, e: Edit) -> None:

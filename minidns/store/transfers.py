@@ -178,7 +178,8 @@ async def accept(store: Store, request_id: uuid.UUID, key: str, project: str, *,
         _movable(z)
         if z["project_id"] != project:
             await policy.check_quota(conn, project, "zones")
-            await store.change(z["id"], source="api", fields={"project_id": project}, conn=conn)
+            async with store.change(z["id"], source="api", fields={"project_id": project}, conn=conn) as w:
+                w.adopt_rrsets(project)
             await follow_owner(conn, z["id"], project)
         await conn.execute("UPDATE zone_transfer_requests SET status = 'COMPLETE', updated_at = now() WHERE id = $1",
                            request_id)  # fmt: skip
