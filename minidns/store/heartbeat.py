@@ -92,9 +92,7 @@ async def _beat_zone(store, zone_id: uuid.UUID, interval: float):
         stale = await conn.fetchval(f"SELECT {_STALE} FROM zones z WHERE z.id = $2", float(interval), zone_id)
         if not stale:
             return None  # another process beat it (or someone changed it) since the round began
-        async with store.change(zone_id, source=SOURCE, conn=conn, bump=True) as w:
-            pass
-        return w.change
+        return await store.change(zone_id, source=SOURCE, conn=conn, bump=True)  # the heartbeat alone
 
 
 async def run(store, interval: float, stopping: asyncio.Event) -> None:

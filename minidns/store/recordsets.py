@@ -559,58 +559,11 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
         if ids:
             rows = {r["id"]: dict(r) for r in await conn.fetch(
                 f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[]) AND r.zone_id = $2", ids, zone_id)}  # fmt: skip
-        creates: dict[int, tuple[dns.name.Name, bytes]] = {}  # item → (owner, owner key)
-        values: dict[int, tuple] = {}  # item → its records parsed (creates, and updates given records)
-        updates: dict[int, dict] = {}  # item → its recordset's new records, ttl, ttl_default, description
-        deletes: list[int] = []
         guests = {it.project for it in batch if it.project not in (None, z["project_id"])}
         sharers = await targets(conn, zone_id) if guests else set()  # projects the zone is shared with
-        for i, it in enumerate(batch):
-            if it.project is not None and it.project != z["project_id"] and it.project not in sharers:
-                results[i] = ZoneNotFound(f"Could not find Zone {zone_id}")
-            elif isinstance(it, _NewRRset):
-                try:
-                    _writable(z)
-                    owner = parse_owner(it.name, origin)
-                    values[i] = _parse_all(it.rtype, it.recs, origin)
-                    creates[i] = (owner, owner.to_wire().lower())
-                except Invalid as e:
-                    results[i] = BadPlacement("RecordSet is not contained within it's parent zone") if "not inside the zone" in str(e) else e
-            elif (error := _rrset_error(it, rows.get(it.rrset_id), z)) is not None:
-                results[i] = error
-            elif isinstance(it, _Delete):
-                deletes.append(i)
-                results[i] = {**rows[it.rrset_id], "status": "PENDING", "action": "DELETE"}
-            else:
-                r, v = rows[it.rrset_id], it.values
-                try:
-                    given = check_records(v["records"], r["type"]) if "records" in v else None
-                    if given is not None:
-                        values[i] = _parse_all(r["type"], given, origin)
-                except Invalid as e:
-                    results[i] = e
-                    continue
-                ttl_default = v["ttl"] is None if "ttl" in v else r["ttl_default"]
-                ttl = (z["ttl"] if ttl_default else v["ttl"]) if "ttl" in v else r["ttl"]
-                updates[i] = {"given": given, "recs": tuple(r["records"]) if given is None else given, "ttl": ttl,
-                              "ttl_default": ttl_default, "description": v.get("description", r["description"])}  # fmt: skip
-        # Creates: checked against the RRsets at their owners and against each other.
-        types: dict[bytes, set] = {}
+        creates, updates, deletes, values = _judge(batch, rows, z, origin, sharers, results)
         if creates:
-            for r in await conn.fetch("SELECT owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
-                                      zone_id, list({key for _, key in creates.values()})):  # fmt: skip
-                types.setdefault(bytes(r["owner"]), set()).add(r["type"])
-        for i, (owner, key) in list(creates.items()):
-            it, have = batch[i], types.setdefault(key, set())
-            try:
-                if it.rtype in have:
-                    raise DuplicateRecordSet("Duplicate RecordSet")
-                _check_cname(it.rtype, have, owner == origin)
-            except Exception as e:  # noqa: BLE001 - this item's outcome
-                results[i] = e
-                del creates[i]
-                continue
-            have.add(it.rtype)
+            await _check_creates(conn, zone_id, origin, batch, creates, results)
         if policy is not None and (creates or any(u["given"] is not None for u in updates.values())):
             await _batch_quotas(conn, z, batch, creates, updates, rows, results, alone)
         if not (creates or updates or deletes):
@@ -637,6 +590,73 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
     return results
 
 
+def _judge(batch: list, rows: dict, z: dict, origin: dns.name.Name, sharers: set, results: list):
+    """Each item judged on its own: its error in `results`, or its place among the creates (item →
+    (owner, owner key)), updates (item → its recordset's new records, ttl, ttl_default,
+    description) and deletes; `values`: item → its records parsed (creates, updates given records)."""
+    creates: dict[int, tuple[dns.name.Name, bytes]] = {}
+    values: dict[int, tuple] = {}
+    updates: dict[int, dict] = {}
+    deletes: list[int] = []
+    for i, it in enumerate(batch):
+        if it.project is not None and it.project != z["project_id"] and it.project not in sharers:
+            results[i] = ZoneNotFound(f"Could not find Zone {z['id']}")
+        elif isinstance(it, _NewRRset):
+            try:
+                _writable(z)
+                owner = parse_owner(it.name, origin)
+                values[i] = _parse_all(it.rtype, it.recs, origin)
+                creates[i] = (owner, owner.to_wire().lower())
+            except Invalid as e:
+                results[i] = BadPlacement("RecordSet is not contained within it's parent zone") if "not inside the zone" in str(e) else e
+        elif (error := _rrset_error(it, rows.get(it.rrset_id), z)) is not None:
+            results[i] = error
+        elif isinstance(it, _Delete):
+            deletes.append(i)
+            results[i] = {**rows[it.rrset_id], "status": "PENDING", "action": "DELETE"}
+        else:
+            try:
+                updates[i], value = _updated(it, rows[it.rrset_id], z, origin)
+            except Invalid as e:
+                results[i] = e
+                continue
+            if value is not None:
+                values[i] = value
+    return creates, updates, deletes, values
+
+
+def _updated(it, r: dict, z: dict, origin: dns.name.Name) -> tuple[dict, tuple | None]:
+    """An update's recordset as it will be — new records (as given, for the quotas), ttl,
+    ttl_default, description — and its records parsed when new ones were given."""
+    v = it.values
+    given = check_records(v["records"], r["type"]) if "records" in v else None
+    value = _parse_all(r["type"], given, origin) if given is not None else None
+    ttl_default = v["ttl"] is None if "ttl" in v else r["ttl_default"]
+    ttl = (z["ttl"] if ttl_default else v["ttl"]) if "ttl" in v else r["ttl"]
+    return {"given": given, "recs": tuple(r["records"]) if given is None else given, "ttl": ttl,
+            "ttl_default": ttl_default, "description": v.get("description", r["description"])}, value  # fmt: skip
+
+
+async def _check_creates(conn, zone_id: uuid.UUID, origin: dns.name.Name, batch: list, creates: dict, results: list) -> None:
+    """Creates checked against the RRsets at their owners and against each other; those that
+    fail leave `creates` with their error."""
+    types: dict[bytes, set] = {}
+    for r in await conn.fetch("SELECT owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
+                              zone_id, list({key for _, key in creates.values()})):  # fmt: skip
+        types.setdefault(bytes(r["owner"]), set()).add(r["type"])
+    for i, (owner, key) in list(creates.items()):
+        it, have = batch[i], types.setdefault(key, set())
+        try:
+            if it.rtype in have:
+                raise DuplicateRecordSet("Duplicate RecordSet")
+            _check_cname(it.rtype, have, owner == origin)
+        except Exception as e:  # noqa: BLE001 - this item's outcome
+            results[i] = e
+            del creates[i]
+            continue
+        have.add(it.rtype)
+
+
 def _edit(w, z: dict, batch: list, rows: dict, creates: dict, updates: dict, deletes: list, values: dict) -> None:
     """The batch's edits, as values parsed once, and what Edit does not carry — a TTL that follows
     the zone's, a description taken away, the project that made a recordset in a shared zone —
@@ -644,10 +664,7 @@ def _edit(w, z: dict, batch: list, rows: dict, creates: dict, updates: dict, del
     for i, (owner, _) in creates.items():
         it = batch[i]
         w.create(owner, it.rtype, values[i], it.ttl if it.ttl is not None else z["ttl"], description=it.description)
-        attributes = {"ttl_default": True} if it.ttl is None else {}
-        if it.project not in (None, z["project_id"]):  # created by a project the zone is shared with: its to manage
-            attributes["project_id"] = it.project
-        if attributes:
+        if attributes := _new_attributes(it, z):
             w.set_attributes(owner, it.rtype, **attributes)
     for i, u in updates.items():
         r = rows[batch[i].rrset_id]
@@ -659,6 +676,15 @@ def _edit(w, z: dict, batch: list, rows: dict, creates: dict, updates: dict, del
             w.set_attributes(r["name"], r["type"], **attributes)
     for i in deletes:
         w.delete(rows[batch[i].rrset_id]["name"], rows[batch[i].rrset_id]["type"])
+
+
+def _new_attributes(it: _NewRRset, z: dict) -> dict:
+    """A created recordset's row attributes: a TTL that follows the zone's (none given), and the
+    project that made it when the zone is shared with that project (its to manage)."""
+    attributes = {"ttl_default": True} if it.ttl is None else {}
+    if it.project not in (None, z["project_id"]):
+        attributes["project_id"] = it.project
+    return attributes
 
 
 async def _batch_quotas(conn, z: dict, batch: list, creates: dict, updates: dict, rows: dict, results: list,
