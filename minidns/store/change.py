@@ -170,11 +170,7 @@ class ZoneChange:
         if unknown:
             raise Invalid(f"unknown zone field(s): {', '.join(sorted(unknown))}")
         if self.conn is None:
-            acquiring = self.store.pool.acquire()
-            conn = await acquiring.__aenter__()
-            tx = conn.transaction()
-            await tx.start()
-            self._own, self.conn = (acquiring, tx), conn
+            await self._begin()
         try:
             self.zone = dict(await find_zone(self.conn, self.zone_ref, lock=True))
         except BaseException as e:
@@ -199,6 +195,18 @@ class ZoneChange:
             pass
         return self.change
 
+    async def _begin(self) -> None:
+        """A connection and transaction of this change's own."""
+        acquiring = self.store.pool.acquire()
+        conn = await acquiring.__aenter__()
+        try:
+            tx = conn.transaction()
+            await tx.start()
+        except BaseException as e:
+            await acquiring.__aexit__(type(e), e, e.__traceback__)
+            raise
+        self._own, self.conn = (acquiring, tx), conn
+
     async def _close(self, exc: BaseException | None) -> None:
         if self._own is None:
             return
@@ -209,6 +217,7 @@ class ZoneChange:
             else:
                 await tx.rollback()
         finally:
+            self.conn = None
             await acquiring.__aexit__(None, None, None)
 
     async def _apply(self) -> Change:
@@ -285,7 +294,9 @@ async def signing_keys(store, conn, z: dict) -> list | None:
     the zone is signed and the store has no master key to open its keys with (or no signing stage)."""
     if not z.get("dnssec"):
         return None
-    if store.master is None or store.stages.signing is None:
+    if store.stages.signing is None:
+        raise Unsignable(f"zone {z['name']} is signed: this store was composed without a signing stage (store/stages.py)")
+    if store.master is None:
         raise Unsignable(f"zone {z['name']} is signed: writing to it needs the DNSSEC master key "
                          "($MINIDNS_MASTER_KEY or dnssec_master_key_file)")  # fmt: skip
     keys = await store.stages.signing.zone_keys(conn, z["id"], store.master)
