@@ -2,7 +2,7 @@
 project holds are registered here (by an admin through the API; region, id, address, project),
 and a project sets or unsets the PTR for an address it holds. The PTR is written into the most
 specific in-addr.arpa / ip6.arpa zone served for the address, through the one write path
-(writer.Store), in the same transaction as the floating IP row: both or neither."""
+(Store.change), in the same transaction as the floating IP row: both or neither."""
 
 from __future__ import annotations
 

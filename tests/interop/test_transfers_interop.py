@@ -315,7 +315,7 @@ class Model:
             return r.choice([f"h{r.randrange(len(self.pool))}.{self.origin}", f"target{n}.example.org."])
         raise ValueError(rtype)
 
-    # -- the model, applied as minidns/store/writer.py _Edits.apply does
+    # -- the model, applied as minidns/store/edits.py RRsetEdits.apply does
     def apply(self, e: Edit) -> None:
         key = (e.name, e.rtype)
         cur = self.rrsets.get(key)
