@@ -95,6 +95,12 @@ async def find_zone(conn: asyncpg.Connection, zone: str | uuid.UUID, lock: bool)
     return row
 
 
+def _check_field_names(fields: dict) -> None:
+    unknown = set(fields) - ZONE_FIELDS
+    if unknown:
+        raise Invalid(f"unknown zone field(s): {', '.join(sorted(unknown))}")
+
+
 def checked_fields(z: dict) -> dict:
     """A zone row's fields as a change leaves them, checked; Invalid naming the first bad one."""
     for f in ("ttl", "minimum", "refresh", "retry", "expire"):
@@ -148,6 +154,8 @@ class ZoneChange:
         self.edits.append(Edit("delete", name, rtype))
 
     def set_fields(self, **fields) -> None:
+        """New zone fields (email, ttl, SOA timers, description…) for this change."""
+        _check_field_names(fields)
         self.fields.update(fields)
 
     def set_attributes(self, name, rtype, **attributes) -> None:
@@ -166,9 +174,7 @@ class ZoneChange:
 
     # -- the transaction -----------------------------------------------------------------------
     async def __aenter__(self) -> ZoneChange:
-        unknown = set(self.fields) - ZONE_FIELDS
-        if unknown:
-            raise Invalid(f"unknown zone field(s): {', '.join(sorted(unknown))}")
+        _check_field_names(self.fields)
         if self.conn is None:
             await self._begin()
         try:

@@ -125,6 +125,8 @@ async def test_fields_and_unknown_fields(store):
     with pytest.raises(Invalid, match="unknown zone field"):
         async with store.change(ZONE, source="t", fields={"colour": "red"}):
             pass
+    with pytest.raises(Invalid, match="unknown zone field"):
+        store.change(ZONE, source="t").set_fields(colour="red")
     with pytest.raises(NotFound):
         async with store.change("nowhere.test.", source="t"):
             pass
