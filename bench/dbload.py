@@ -168,8 +168,8 @@ def small_zone(i: int, name: str | None = None):
 
 def copy_rows(names_soas_rrsets):
     """Rows for zones, rrsets and zone_changes exactly as Store.create_zone writes them
-    (minidns/store/writer.py; schema minidns/store/migrations/0001_initial.sql)."""
-    from minidns.store.writer import _soa_row, soa_rdata
+    (minidns/store/creation.py; schema minidns/store/migrations/0001_initial.sql)."""
+    from minidns.store.rows import soa_rdata, soa_row
 
     zones, rrsets, changes = [], [], []
     for name, soa, rrs in names_soas_rrsets:
@@ -179,7 +179,7 @@ def copy_rows(names_soas_rrsets):
         zones.append(tuple(z.values()))
         rrsets += [(uuid.uuid4(), z["id"], r.name, r.owner, r.rtype, r.ttl, r.records, r.wire(),
                     None, False, None, None, None, None, None) for r in rrs]
-        rrsets.append(_soa_row(z, wire_name(name), soa_rdata(z, z["serial"])))
+        rrsets.append(soa_row(z, wire_name(name), soa_rdata(z, z["serial"])))
         changes.append((z["id"], None, z["serial"], b"", b"", "bench"))
     return zones, rrsets, changes
 
@@ -190,12 +190,12 @@ CHANGE_COLUMNS = ("zone_id", "serial_from", "serial_to", "removed", "added", "so
 
 
 async def copy_zones(conn, items) -> None:
-    from minidns.store.writer import _RRSET_COLUMNS
+    from minidns.store.rows import RRSET_COLUMNS
 
     zones, rrsets, changes = copy_rows(items)
     async with conn.transaction():
         await conn.copy_records_to_table("zones", records=zones, columns=ZONE_COLUMNS)
-        await conn.copy_records_to_table("rrsets", records=rrsets, columns=_RRSET_COLUMNS)
+        await conn.copy_records_to_table("rrsets", records=rrsets, columns=RRSET_COLUMNS)
         await conn.copy_records_to_table("zone_changes", records=changes, columns=CHANGE_COLUMNS)
 
 

@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 
 from minidns.store import db
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store
 
 ZONE = "check.test."
@@ -29,7 +30,7 @@ def make_zone(url: str, signed_with: bytes | None = None) -> None:
     async def go():
         pool = await db.create_pool(url)
         try:
-            store = Store(pool, master=signed_with)
+            store = Store(pool, master=signed_with, stages=write_stages())
             edits = [Edit("add", "@", "NS", None, ("ns1",)), Edit("add", "ns1", "A", None, ("192.0.2.53",)),
                      Edit("add", "www", "A", None, ("192.0.2.1",))]  # fmt: skip
             await store.create_zone(ZONE, email="h@check.test", edits=edits)

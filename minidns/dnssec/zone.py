@@ -1,22 +1,20 @@
-"""The signed zone as stored, for transfers: RRSIG records (RFC 4034 §3) and the NSEC3 chain
-(RFC 5155; RFC 9276: SHA-1, no salt, no extra iterations, no opt-out) in the forms the store keeps
-them. Pure functions; the store decides what to sign and writes the rows (store/signing.py).
+"""The signed zone as stored, for transfers: RRSIG records (RFC 4034 §3) and NSEC3 records
+(built in dnssec/nsec3.py) read and put in presentation form as the store keeps them. Pure
+functions; the store decides what to sign and writes the rows (store/signing.py).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
 from struct import unpack_from
 
 import dns.rdatatype
 
 from ..wire import NSEC3, RRSIG
+from .nsec3 import nsec3_bitmap
 from .records import remembered
 
-NSEC3PARAM_RDATA = b"\x01\x00\x00\x00\x00"  # SHA-1, flags 0, 0 iterations, no salt (RFC 9276 §3.1)
-_B32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUV", b"abcdefghijklmnopqrstuv")
 
 
 def covered(rrsig: bytes) -> int:
@@ -33,45 +31,6 @@ def rrsig_key_tag(rrsig: bytes) -> int:
 
 def rrsig_original_ttl(rrsig: bytes) -> int:
     return unpack_from("!I", rrsig, 4)[0]
-
-
-def nsec3_hash(owner: bytes) -> bytes:
-    """RFC 5155 §5 with no salt and no extra iterations: SHA-1 of the canonical owner."""
-    return hashlib.sha1(owner.lower()).digest()
-
-
-def nsec3_owner(h: bytes, origin: bytes) -> bytes:
-    """The hashed owner name: base32hex of the hash (lowercase) as a label under the apex."""
-    label = base64.b32hexencode(h).translate(_B32)
-    return bytes([len(label)]) + label + origin
-
-
-def nsec3_rdata(next_hash: bytes, bitmap: bytes, optout: bool = False) -> bytes:
-    """NSEC3 RDATA (RFC 5155 §3.2): SHA-1, the Opt-Out flag as asked, 0 iterations, no salt, the
-    next hashed owner."""
-    return bytes([1, 1 if optout else 0]) + b"\x00\x00\x00" + bytes([len(next_hash)]) + next_hash + bitmap
-
-
-def nsec3_next(rdata: bytes) -> bytes:
-    salt = rdata[4]
-    n = rdata[5 + salt]
-    return rdata[6 + salt : 6 + salt + n]
-
-
-def nsec3_bitmap(rdata: bytes) -> bytes:
-    salt = rdata[4]
-    return rdata[6 + salt + rdata[5 + salt] :]
-
-
-def owner_hash(owner: bytes) -> bytes:
-    """The hash a hashed owner name (nsec3_owner) stands for."""
-    return base64.b32hexdecode(owner[1 : 1 + owner[0]].upper())
-
-
-def nsec3_with_next(rdata: bytes, next_hash: bytes) -> bytes:
-    salt = rdata[4]
-    n = rdata[5 + salt]
-    return rdata[: 6 + salt] + next_hash + rdata[6 + salt + n :]
 
 
 def rrsig_text(rdata: bytes) -> str:

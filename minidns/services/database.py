@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from ..store import db
-from . import pools
 from ..store.embedded import Embedded, default_data_dir, start_embedded
+from ..store.stages import write_stages
 from ..store.writer import Store, StoreSettings
+from . import pools
 
 log = logging.getLogger("minidns.store")
 
@@ -66,7 +67,7 @@ async def open_database(
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
         raise
-    database = Database(url, pool, Store(pool, settings), embedded)
+    database = Database(url, pool, Store(pool, settings, stages=write_stages()), embedded)
     try:
         database.store.master = master_key() if master_key is not None else None
         if upgrade:

@@ -4,7 +4,7 @@ what the parent needs (DS).
 The keys themselves are stored sealed under the master key (store/keys.py).
 
 The apex DNSKEY RRset, and CDS/CDNSKEY (RFC 7344 §3, RFC 8078 §3) made from the KSK or CSK with
-SHA-256 (RFC 4509), are ordinary rows written through the one write path (writer.Store._change,
+SHA-256 (RFC 4509), are ordinary rows written through the one write path (Store.change,
 source "dnssec") in the transaction that stores the keys, so the change log and transfers carry them.
 """
 
@@ -21,7 +21,7 @@ import dns.rdatatype
 from ..dnssec.keys import ALGORITHMS, SEP, ZONE_KEY, SigningKey, dnskey_rdata, ds_rdata, generate, private_der, seal
 from ..store.keys import aad, check_master
 from ..store.records import Invalid
-from ..store.writer import Change, Conflict, Edit, Store, _find_zone
+from ..store.writer import Change, Conflict, Edit, Store, find_zone
 from ..wire import CDNSKEY, CDS, DNSKEY, DS
 
 _NAMES = {number: name for name, number in ALGORITHMS.items()}
@@ -66,7 +66,7 @@ async def enable(store: Store, zone: str | uuid.UUID, master: bytes | None, algo
     `master` is missing or not the database's."""
     keys = await asyncio.to_thread(_make_keys, _algorithm(algorithm), split)  # RSA takes a while: off the loop
     async with store.pool.acquire() as conn, conn.transaction():
-        z = await _find_zone(conn, zone, lock=True)
+        z = await find_zone(conn, zone, lock=True)
         if z["dnssec"]:
             raise Conflict(f"zone {z['name']} is signed already")
         await check_master(conn, master, create=True)
@@ -80,17 +80,17 @@ async def enable(store: Store, zone: str | uuid.UUID, master: bytes | None, algo
         await conn.execute("UPDATE zones SET dnssec = true, nsec3_optout = $2 WHERE id = $1", z["id"], nsec3_optout)
         origin = dns.name.from_text(z["name"]).to_wire().lower()
         edits = key_edits(origin, z["ttl"], [k.dnskey for k in keys], [k.dnskey for k in keys if k.signs_keys])
-        return await store._change(conn, z["id"], edits, "dnssec", {}, key_records=True)
+        return await store.change(z["id"], edits, source="dnssec", conn=conn, key_records=True)
 
 
 async def set_nsec3_optout(store: Store, zone: str | uuid.UUID, optout: bool) -> Change:
     """Turn NSEC3 opt-out on or off for a signed zone: the chain is made anew, as one change."""
     async with store.pool.acquire() as conn, conn.transaction():
-        z = await _find_zone(conn, zone, lock=True)
+        z = await find_zone(conn, zone, lock=True)
         if not z["dnssec"]:
             raise Invalid(f"zone {z['name']} is not signed")
         await conn.execute("UPDATE zones SET nsec3_optout = $2 WHERE id = $1", z["id"], optout)
-        return await store._change(conn, z["id"], [], "dnssec", {}, resign=True)
+        return await store.change(z["id"], source="dnssec", conn=conn, resign=True)
 
 
 async def disable(store: Store, zone: str | uuid.UUID) -> Change:
@@ -98,20 +98,20 @@ async def disable(store: Store, zone: str | uuid.UUID) -> Change:
     The parent's DS must be gone (and its TTL passed) first, or validators will find the zone bogus
     (RFC 6781 §4.3.5.2)."""
     async with store.pool.acquire() as conn, conn.transaction():
-        z = await _find_zone(conn, zone, lock=True)
+        z = await find_zone(conn, zone, lock=True)
         if not z["dnssec"]:
             raise Invalid(f"zone {z['name']} is not signed")
         await conn.execute("DELETE FROM dnssec_keys WHERE zone_id = $1", z["id"])
         await conn.execute("UPDATE zones SET dnssec = false WHERE id = $1", z["id"])
         edits = [Edit("replace", "@", t) for t in ("DNSKEY", "CDS", "CDNSKEY")]
-        return await store._change(conn, z["id"], edits, "dnssec", {}, key_records=True)
+        return await store.change(z["id"], edits, source="dnssec", conn=conn, key_records=True)
 
 
 async def status(store: Store, zone: str | uuid.UUID) -> tuple[dict, list[dict]]:
     """The zone's row and its keys, oldest first: id, role, algorithm (name), key_tag, state,
     created_at, activated_at, retired_at. Never the private key."""
     async with store.pool.acquire() as conn:
-        z = dict(await _find_zone(conn, zone, lock=False))
+        z = dict(await find_zone(conn, zone, lock=False))
         rows = await conn.fetch(
             "SELECT id, role, algorithm, key_tag, state, created_at, activated_at, retired_at FROM dnssec_keys"
             " WHERE zone_id = $1 ORDER BY created_at, role", z["id"],
@@ -123,7 +123,7 @@ async def ds(store: Store, zone: str | uuid.UUID) -> list[str]:
     """What the parent needs, in presentation form: for each KSK/CSK that is published or active,
     its DS (SHA-256, RFC 4509) and its DNSKEY (for parents that take DNSKEY, RFC 8078 §3)."""
     async with store.pool.acquire() as conn:
-        z = await _find_zone(conn, zone, lock=False)
+        z = await find_zone(conn, zone, lock=False)
         rows = await conn.fetch(
             "SELECT role, algorithm, public_key FROM dnssec_keys WHERE zone_id = $1 AND role IN ('csk', 'ksk')"
             " AND state IN ('published', 'active') ORDER BY created_at", z["id"],

@@ -2,7 +2,7 @@
 project holds are registered here (by an admin through the API; region, id, address, project),
 and a project sets or unsets the PTR for an address it holds. The PTR is written into the most
 specific in-addr.arpa / ip6.arpa zone served for the address, through the one write path
-(writer.Store), in the same transaction as the floating IP row: both or neither."""
+(Store.change), in the same transaction as the floating IP row: both or neither."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def _check_holder(region: str, address: str, project_id: str):
 
 def api_writer(store: Store, conn):
     """How the API writes a PTR change: a change of its own (new serial) in the caller's transaction."""
-    return lambda zone_id, edits: store._change(conn, zone_id, edits, "api:floatingip", {})
+    return lambda zone_id, edits: store.change(zone_id, edits, source="api:floatingip", conn=conn)
 
 
 async def hold(conn, write, region: str, fip_id: uuid.UUID, address: str, project_id: str,

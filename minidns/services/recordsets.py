@@ -301,7 +301,7 @@ async def update_zone(store: Store, zone_id: uuid.UUID, project: str | None, fie
         if "ttl" in fields and fields["ttl"] != z["ttl"]:
             for r in await conn.fetch("SELECT name, type, records FROM rrsets WHERE zone_id = $1 AND ttl_default", zone_id):
                 edits.append(Edit("replace", r["name"], r["type"], fields["ttl"], tuple(r["records"])))
-        await store._change(conn, zone_id, edits, "api", fields)
+        await store.change(zone_id, edits, source="api", fields=fields, conn=conn)
         return await get_zone(conn, zone_id, None)
 
 
@@ -519,12 +519,11 @@ def _check_cname(rtype: int, types: set, apex: bool) -> None:
         raise BadPlacement("CNAME recordsets may not share a name with any other records")
 
 
-def _parse_all(rtype: int, recs: tuple[str, ...], origin: dns.name.Name) -> tuple[str, ...]:
-    """`recs` if dnspython reads each as `rtype` (else Invalid naming the bad one): a bad record
-    is its own request's error, not a reason to retry the whole batch one by one."""
-    for text in recs:
-        parse_rdata(rtype, text, origin)
-    return recs
+def _parse_all(rtype: int, recs: tuple[str, ...], origin: dns.name.Name) -> tuple:
+    """`recs` as dnspython reads each as `rtype` (else Invalid naming the bad one): a bad record
+    is its own request's error, not a reason to retry the whole batch one by one. The values go
+    to the write path as they are: each record is parsed once."""
+    return tuple(parse_rdata(rtype, text, origin) for text in recs)
 
 
 def _rrset_error(it, r: dict | None, z: dict) -> Exception | None:
@@ -560,69 +559,18 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
         if ids:
             rows = {r["id"]: dict(r) for r in await conn.fetch(
                 f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[]) AND r.zone_id = $2", ids, zone_id)}  # fmt: skip
-        creates: dict[int, tuple[dns.name.Name, bytes]] = {}  # item → (owner, owner key)
-        updates: dict[int, dict] = {}  # item → its recordset's new records, ttl, ttl_default, description
-        deletes: list[int] = []
         guests = {it.project for it in batch if it.project not in (None, z["project_id"])}
         sharers = await targets(conn, zone_id) if guests else set()  # projects the zone is shared with
-        for i, it in enumerate(batch):
-            if it.project is not None and it.project != z["project_id"] and it.project not in sharers:
-                results[i] = ZoneNotFound(f"Could not find Zone {zone_id}")
-            elif isinstance(it, _NewRRset):
-                try:
-                    _writable(z)
-                    owner = parse_owner(it.name, origin)
-                    _parse_all(it.rtype, it.recs, origin)
-                    creates[i] = (owner, owner.to_wire().lower())
-                except Invalid as e:
-                    results[i] = BadPlacement("RecordSet is not contained within it's parent zone") if "not inside the zone" in str(e) else e
-            elif (error := _rrset_error(it, rows.get(it.rrset_id), z)) is not None:
-                results[i] = error
-            elif isinstance(it, _Delete):
-                deletes.append(i)
-                results[i] = {**rows[it.rrset_id], "status": "PENDING", "action": "DELETE"}
-            else:
-                r, v = rows[it.rrset_id], it.values
-                try:
-                    given = _parse_all(r["type"], check_records(v["records"], r["type"]), origin) if "records" in v else None
-                except Invalid as e:
-                    results[i] = e
-                    continue
-                ttl_default = v["ttl"] is None if "ttl" in v else r["ttl_default"]
-                ttl = (z["ttl"] if ttl_default else v["ttl"]) if "ttl" in v else r["ttl"]
-                updates[i] = {"given": given, "recs": tuple(r["records"]) if given is None else given, "ttl": ttl,
-                              "ttl_default": ttl_default, "description": v.get("description", r["description"])}  # fmt: skip
-        # Creates: checked against the RRsets at their owners and against each other.
-        types: dict[bytes, set] = {}
+        creates, updates, deletes, values = _judge(batch, rows, z, origin, sharers, results)
         if creates:
-            for r in await conn.fetch("SELECT owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
-                                      zone_id, list({key for _, key in creates.values()})):  # fmt: skip
-                types.setdefault(bytes(r["owner"]), set()).add(r["type"])
-        for i, (owner, key) in list(creates.items()):
-            it, have = batch[i], types.setdefault(key, set())
-            try:
-                if it.rtype in have:
-                    raise DuplicateRecordSet("Duplicate RecordSet")
-                _check_cname(it.rtype, have, owner == origin)
-            except Exception as e:  # noqa: BLE001 - this item's outcome
-                results[i] = e
-                del creates[i]
-                continue
-            have.add(it.rtype)
+            await _check_creates(conn, zone_id, origin, batch, creates, results)
         if policy is not None and (creates or any(u["given"] is not None for u in updates.values())):
             await _batch_quotas(conn, z, batch, creates, updates, rows, results, alone)
         if not (creates or updates or deletes):
             return results
-        edits = [Edit("create", creates[i][0].to_text(), batch[i].rtype,
-                      batch[i].ttl if batch[i].ttl is not None else z["ttl"], batch[i].recs, batch[i].description)
-                 for i in creates]  # fmt: skip
-        for i, u in updates.items():
-            r = rows[batch[i].rrset_id]
-            edits.append(Edit("replace", r["name"], r["type"], u["ttl"], u["recs"], u["description"]))
-        edits += [Edit("delete", rows[batch[i].rrset_id]["name"], rows[batch[i].rrset_id]["type"]) for i in deletes]
         try:
-            async with conn.transaction():
-                await store._change(conn, zone_id, edits, "api", {})
+            async with conn.transaction(), store.change(zone_id, source="api", conn=conn) as w:
+                _edit(w, z, batch, rows, creates, updates, deletes, values)
         except (Invalid, Conflict) as e:
             if alone:
                 results[0] = e
@@ -634,26 +582,109 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
                 "SELECT id, owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
                 zone_id, list({key for _, key in creates.values()}))}  # fmt: skip
             wanted.update({i: created[(key, batch[i].rtype)] for i, (_, key) in creates.items()})
-        # What Edit does not carry: a TTL that follows the zone's, a description taken away.
-        flags = [(wanted[i], True) for i in creates if batch[i].ttl is None]
-        flags += [(wanted[i], u["ttl_default"]) for i, u in updates.items()
-                  if u["ttl_default"] != rows[wanted[i]]["ttl_default"]]  # fmt: skip
-        if flags:
-            await conn.execute("UPDATE rrsets SET ttl_default = v.d FROM unnest($1::uuid[], $2::bool[]) AS v(id, d)"
-                               " WHERE rrsets.id = v.id", [f[0] for f in flags], [f[1] for f in flags])  # fmt: skip
-        made_by = [(wanted[i], batch[i].project) for i in creates if batch[i].project not in (None, z["project_id"])]
-        if made_by:  # created in a shared zone by a project it is shared with: that project's to manage
-            await conn.execute("UPDATE rrsets SET project_id = v.p FROM unnest($1::uuid[], $2::text[]) AS v(id, p)"
-                               " WHERE rrsets.id = v.id", [m[0] for m in made_by], [m[1] for m in made_by])  # fmt: skip
-        cleared = [wanted[i] for i, u in updates.items() if u["description"] is None and rows[wanted[i]]["description"] is not None]
-        if cleared:
-            await conn.execute("UPDATE rrsets SET description = NULL WHERE id = ANY($1::uuid[])", cleared)
         if wanted:
             out = {r["id"]: dict(r) for r in await conn.fetch(f"{_RRSET_SELECT} WHERE r.id = ANY($1::uuid[])",
                                                               list(wanted.values()))}  # fmt: skip
             for i, rid in wanted.items():
                 results[i] = out[rid]
     return results
+
+
+def _judge(batch: list, rows: dict, z: dict, origin: dns.name.Name, sharers: set, results: list):
+    """Each item judged on its own: its error in `results`, or its place among the creates (item →
+    (owner, owner key)), updates (item → its recordset's new records, ttl, ttl_default,
+    description) and deletes; `values`: item → its records parsed (creates, updates given records)."""
+    creates: dict[int, tuple[dns.name.Name, bytes]] = {}
+    values: dict[int, tuple] = {}
+    updates: dict[int, dict] = {}
+    deletes: list[int] = []
+    for i, it in enumerate(batch):
+        if it.project is not None and it.project != z["project_id"] and it.project not in sharers:
+            results[i] = ZoneNotFound(f"Could not find Zone {z['id']}")
+        elif isinstance(it, _NewRRset):
+            try:
+                _writable(z)
+                owner = parse_owner(it.name, origin)
+                values[i] = _parse_all(it.rtype, it.recs, origin)
+                creates[i] = (owner, owner.to_wire().lower())
+            except Invalid as e:
+                results[i] = BadPlacement("RecordSet is not contained within it's parent zone") if "not inside the zone" in str(e) else e
+        elif (error := _rrset_error(it, rows.get(it.rrset_id), z)) is not None:
+            results[i] = error
+        elif isinstance(it, _Delete):
+            deletes.append(i)
+            results[i] = {**rows[it.rrset_id], "status": "PENDING", "action": "DELETE"}
+        else:
+            try:
+                updates[i], value = _updated(it, rows[it.rrset_id], z, origin)
+            except Invalid as e:
+                results[i] = e
+                continue
+            if value is not None:
+                values[i] = value
+    return creates, updates, deletes, values
+
+
+def _updated(it, r: dict, z: dict, origin: dns.name.Name) -> tuple[dict, tuple | None]:
+    """An update's recordset as it will be — new records (as given, for the quotas), ttl,
+    ttl_default, description — and its records parsed when new ones were given."""
+    v = it.values
+    given = check_records(v["records"], r["type"]) if "records" in v else None
+    value = _parse_all(r["type"], given, origin) if given is not None else None
+    ttl_default = v["ttl"] is None if "ttl" in v else r["ttl_default"]
+    ttl = (z["ttl"] if ttl_default else v["ttl"]) if "ttl" in v else r["ttl"]
+    return {"given": given, "recs": tuple(r["records"]) if given is None else given, "ttl": ttl,
+            "ttl_default": ttl_default, "description": v.get("description", r["description"])}, value  # fmt: skip
+
+
+async def _check_creates(conn, zone_id: uuid.UUID, origin: dns.name.Name, batch: list, creates: dict, results: list) -> None:
+    """Creates checked against the RRsets at their owners and against each other; those that
+    fail leave `creates` with their error."""
+    types: dict[bytes, set] = {}
+    for r in await conn.fetch("SELECT owner, type FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
+                              zone_id, list({key for _, key in creates.values()})):  # fmt: skip
+        types.setdefault(bytes(r["owner"]), set()).add(r["type"])
+    for i, (owner, key) in list(creates.items()):
+        it, have = batch[i], types.setdefault(key, set())
+        try:
+            if it.rtype in have:
+                raise DuplicateRecordSet("Duplicate RecordSet")
+            _check_cname(it.rtype, have, owner == origin)
+        except Exception as e:  # noqa: BLE001 - this item's outcome
+            results[i] = e
+            del creates[i]
+            continue
+        have.add(it.rtype)
+
+
+def _edit(w, z: dict, batch: list, rows: dict, creates: dict, updates: dict, deletes: list, values: dict) -> None:
+    """The batch's edits, as values parsed once, and what Edit does not carry — a TTL that follows
+    the zone's, a description taken away, the project that made a recordset in a shared zone —
+    as row attributes of the same unit of work."""
+    for i, (owner, _) in creates.items():
+        it = batch[i]
+        w.create(owner, it.rtype, values[i], it.ttl if it.ttl is not None else z["ttl"], description=it.description)
+        if attributes := _new_attributes(it, z):
+            w.set_attributes(owner, it.rtype, **attributes)
+    for i, u in updates.items():
+        r = rows[batch[i].rrset_id]
+        w.replace(r["name"], r["type"], values.get(i, u["recs"]), u["ttl"], description=u["description"])
+        attributes = {"ttl_default": u["ttl_default"]} if u["ttl_default"] != r["ttl_default"] else {}
+        if u["description"] is None and r["description"] is not None:
+            attributes["description"] = None
+        if attributes:
+            w.set_attributes(r["name"], r["type"], **attributes)
+    for i in deletes:
+        w.delete(rows[batch[i].rrset_id]["name"], rows[batch[i].rrset_id]["type"])
+
+
+def _new_attributes(it: _NewRRset, z: dict) -> dict:
+    """A created recordset's row attributes: a TTL that follows the zone's (none given), and the
+    project that made it when the zone is shared with that project (its to manage)."""
+    attributes = {"ttl_default": True} if it.ttl is None else {}
+    if it.project not in (None, z["project_id"]):
+        attributes["project_id"] = it.project
+    return attributes
 
 
 async def _batch_quotas(conn, z: dict, batch: list, creates: dict, updates: dict, rows: dict, results: list,

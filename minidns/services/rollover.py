@@ -46,9 +46,10 @@ import dns.name
 from ..dnssec.keys import SEP, ZONE_KEY, BadKey, dnskey_rdata, generate, private_der, seal
 from ..wire import DNSKEY
 from ..store.keys import aad, check_master
-from .dnssec import key_edits
 from ..store.records import Invalid
-from ..store.writer import Change, Conflict, NotFound, Store, _find_zone
+from ..store.stages import write_stages
+from ..store.writer import Change, Conflict, NotFound, Store, find_zone
+from .dnssec import key_edits
 
 log = logging.getLogger("minidns.store")
 
@@ -131,7 +132,7 @@ async def _publish(store: Store, conn, z, *, resign: bool = False) -> Change:
     sep = [k for k, r in zip(dnskeys, rows) if r["role"] in ("csk", "ksk") and r["state"] != "retired"]
     origin = dns.name.from_text(z["name"]).to_wire().lower()
     edits = key_edits(origin, await _dnskey_ttl(conn, z), dnskeys, sep)
-    return await store._change(conn, z["id"], edits, "dnssec", {}, key_records=True, resign=resign)
+    return await store.change(z["id"], edits, source="dnssec", conn=conn, key_records=True, resign=resign)
 
 
 # -- starting ---------------------------------------------------------------------------------------
@@ -142,13 +143,13 @@ async def start(store: Store, zone: str | uuid.UUID, kind: str, *, now: float | 
     CSK zone; Conflict when a rollover of that kind is running already."""
     now = store.clock() if now is None else now
     async with store.pool.acquire() as conn:
-        z = await _find_zone(conn, zone, lock=False)
+        z = await find_zone(conn, zone, lock=False)
         keys = await _keys(conn, z["id"])
     old = _old_key(z, keys, kind)
     # Keys are made outside the transaction (RSA takes a while) and in a thread (off the loop).
     key = await asyncio.to_thread(_new_key, old["algorithm"], old["role"], {k["key_tag"] for k in keys})
     async with store.pool.acquire() as conn, conn.transaction():
-        z = dict(await _find_zone(conn, zone, lock=True))
+        z = dict(await find_zone(conn, zone, lock=True))
         keys = await _keys(conn, z["id"], lock=True)
         old = _old_key(z, keys, kind)  # again, under the zone's lock
         running = await conn.fetchrow("SELECT phase FROM dnssec_rollovers WHERE zone_id = $1 AND kind = $2", z["id"], kind)
@@ -215,7 +216,7 @@ async def _step(store: Store, conn, z: dict, r, now: float, margin: int) -> Step
 async def _advance_one(store: Store, zone_id: uuid.UUID, kind: str, now: float, margin: int) -> Step | None:
     async with store.pool.acquire() as conn, conn.transaction():
         try:
-            z = dict(await _find_zone(conn, zone_id, lock=True))
+            z = dict(await find_zone(conn, zone_id, lock=True))
         except NotFound:
             return None
         r = await conn.fetchrow("SELECT * FROM dnssec_rollovers WHERE zone_id = $1 AND kind = $2 FOR UPDATE", zone_id, kind)
@@ -262,7 +263,7 @@ def run_advance(url: str, master: bytes | None, settings, margin: int = MARGIN) 
     async def go():
         pool = await create_pool(url, size=2)
         try:
-            return await advance(Store(pool, settings, master=master), margin=margin)
+            return await advance(Store(pool, settings, master=master, stages=write_stages()), margin=margin)
         finally:
             await pool.close()
 
@@ -275,7 +276,7 @@ async def ds_seen(store: Store, zone: str | uuid.UUID, *, now: float | None = No
     scheduler takes it when it has (Step.due_at). Invalid when no KSK rollover waits for it."""
     now = store.clock() if now is None else now
     async with store.pool.acquire() as conn, conn.transaction():
-        z = dict(await _find_zone(conn, zone, lock=True))
+        z = dict(await find_zone(conn, zone, lock=True))
         r = await conn.fetchrow("SELECT * FROM dnssec_rollovers WHERE zone_id = $1 AND kind = 'ksk' FOR UPDATE", z["id"])
         if r is None or r["phase"] != "published":
             raise Invalid(f"zone {z['name']}: no KSK rollover is waiting for the parent's DS")

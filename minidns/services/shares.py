@@ -135,8 +135,7 @@ async def unshare(pool: asyncpg.Pool, zone: dict, share_id: uuid.UUID) -> None:
 
 async def follow_owner(conn, zone_id: uuid.UUID, new_owner: str) -> None:
     """After the zone moved to `new_owner` (a transfer), in the mover's transaction: its shares are
-    the new owner's to manage, a share with the new owner itself is gone, and RRsets it made as a
-    target are now simply the owner's."""
+    the new owner's to manage and a share with the new owner itself is gone (the RRsets it made as
+    a target became simply the owner's in the change that moved it: ZoneChange.adopt_rrsets)."""
     await conn.execute("DELETE FROM shared_zones WHERE zone_id = $1 AND target_project_id = $2", zone_id, new_owner)
     await conn.execute("UPDATE shared_zones SET project_id = $2, updated_at = now() WHERE zone_id = $1", zone_id, new_owner)
-    await conn.execute("UPDATE rrsets SET project_id = NULL WHERE zone_id = $1 AND project_id = $2", zone_id, new_owner)

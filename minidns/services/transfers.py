@@ -1,7 +1,7 @@
 """Zone transfers between projects, as Designate has them: the owner makes a transfer request (a
 random key, optionally naming the one project that may take it); a project holding the key
 accepts it, and in that one transaction the zone becomes that project's — through the write path
-(Store._change: zone row locked, new serial, one change-log row), the request COMPLETE, an accept
+(Store.change: zone row locked, new serial, one change-log row), the request COMPLETE, an accept
 row recorded. The zone's data are untouched: records the event sink made stay managed, and the
 zone's shares follow it to its new owner (services/shares.follow_owner).
 
@@ -178,7 +178,8 @@ async def accept(store: Store, request_id: uuid.UUID, key: str, project: str, *,
         _movable(z)
         if z["project_id"] != project:
             await policy.check_quota(conn, project, "zones")
-            await store._change(conn, z["id"], [], "api", {"project_id": project})
+            async with store.change(z["id"], source="api", fields={"project_id": project}, conn=conn) as w:
+                w.adopt_rrsets(project)
             await follow_owner(conn, z["id"], project)
         await conn.execute("UPDATE zone_transfer_requests SET status = 'COMPLETE', updated_at = now() WHERE id = $1",
                            request_id)  # fmt: skip

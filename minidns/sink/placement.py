@@ -11,7 +11,6 @@ import dns.name
 import dns.reversename
 
 from ..store.records import zone_name
-from ..store.writer import Store
 from ..wire import SOA
 from .naming import fallback_name, safe_label
 from .outcome import BadEvent
@@ -19,23 +18,6 @@ from .sync import Ident, Run, Want
 
 OWNERS = "SELECT managed, managed_source, managed_resource_type, managed_resource_id FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type <> $3"
 REVERSE_ZONE = "SELECT id, name, email, mname FROM zones WHERE name = ANY($1::text[]) ORDER BY length(name) DESC LIMIT 1 FOR UPDATE"
-
-
-class HeldConnection:
-    """A pool stand-in that hands out one connection already in a transaction, so that a Store
-    method run through it happens inside that transaction (its own becomes a savepoint)."""
-
-    def __init__(self, conn):
-        self.conn = conn
-
-    def acquire(self, **_kw):
-        return self
-
-    async def __aenter__(self):
-        return self.conn
-
-    async def __aexit__(self, *_exc):
-        return False
 
 
 async def openstack_zone(run: Run, tenant: str | None, project: str | None):
@@ -84,8 +66,8 @@ async def reverse_zone(run: Run, address: str, forward) -> asyncpg.Record | None
 async def create_reverse_zone(run: Run, rev: dns.name.Name, version: int, forward) -> asyncpg.Record:
     keep = 16 if version == 6 else 1  # a /64 or a /24
     name = dns.name.Name(rev.labels[keep:]).to_text().lower()
-    await Store(HeldConnection(run.conn), run.store.settings, run.store.clock).create_zone(
-        name, email=forward["email"], source=f"event:{run.source}", pool_id=forward["pool_id"],
+    await run.store.create_zone(
+        name, email=forward["email"], source=f"event:{run.source}", pool_id=forward["pool_id"], conn=run.conn,
         description="reverse zone made for event records",  # in the forward zone's pool, with its NS
     )  # fmt: skip
     run.changes.append({"op": "create_zone", "zone": name})

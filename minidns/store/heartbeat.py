@@ -1,5 +1,5 @@
 """The heartbeat record: a TXT at <heartbeat_name>.<zone> naming the serial and the time of the
-zone's latest commit. Every change writes it in its own transaction (store/writer.py), so it never
+zone's latest commit. Every change writes it in its own transaction (store/change.py), so it never
 costs a serial of its own and reaches secondaries by IXFR with the SOA it belongs to; a zone left
 unchanged for `heartbeat_interval` gets an otherwise empty change (`beat`). Querying any secondary
 for it then tells how old its copy of the zone is."""
@@ -17,6 +17,7 @@ import dns.name
 
 from ..wire import TXT
 from ..zones.snapshot import Snapshot, node_find
+from .edits import Edit
 
 log = logging.getLogger("minidns.heartbeat")
 
@@ -49,10 +50,9 @@ def heartbeat_text(serial: int, now: float) -> str:
     return f'"serial={serial} committed={committed} unix={int(now)}"'
 
 
-def heartbeat_edit(name: str, serial: int, now: float):
-    """The edit that writes the heartbeat of a commit at `now` with `serial`."""
-    from .writer import Edit
-
+def heartbeat_edit(name: str, serial: int, now: float) -> Edit:
+    """The edit that writes the heartbeat of a commit at `now` with `serial`: the heartbeat
+    stage (store/change.Stages) a store is composed with."""
     return Edit("replace", name, "TXT", TTL, (heartbeat_text(serial, now),), managed=MANAGED)
 
 
@@ -92,8 +92,7 @@ async def _beat_zone(store, zone_id: uuid.UUID, interval: float):
         stale = await conn.fetchval(f"SELECT {_STALE} FROM zones z WHERE z.id = $2", float(interval), zone_id)
         if not stale:
             return None  # another process beat it (or someone changed it) since the round began
-        z = dict(z)
-        return await store._log(conn, z, z, [], [], SOURCE, {})
+        return await store.change(zone_id, source=SOURCE, conn=conn, bump=True)  # the heartbeat alone
 
 
 async def run(store, interval: float, stopping: asyncio.Event) -> None:

@@ -28,6 +28,19 @@ class Invalid(ValueError):
     """Data a write refuses; the message says what and why (an API turns it into a 400)."""
 
 
+class NotFound(LookupError):
+    """No such zone, RRset or record."""
+
+
+class Conflict(Exception):
+    """The zone exists already."""
+
+
+class Unsignable(Exception):
+    """A signed zone cannot be written by this process: it has no DNSSEC master key to sign the
+    change with. A setting of the server, not of the request: nothing was written."""
+
+
 @dataclass(slots=True)
 class RRsetData:
     """One RRset ready to be stored: owner in both forms, and each record's data both as text and

@@ -8,10 +8,10 @@ and chain links it changes are in that change's log row and IXFR carries them:
 - `update` signs what a change touched: the RRsets whose data changed (the others keep their
   signatures), the NSEC3 records of owners whose types changed, and the chain links of names that
   appear or vanish (empty non-terminals included, RFC 5155 §7.1);
-- `sign_soa` gives each new serial's SOA its signature (writer._log);
+- `sign_soa` gives each new serial's SOA its signature (store/change.log_change);
 - `sign_whole` (re)signs the zone from its rows: on enabling, on a key change, when a delegation
   appears or goes (which changes what is glue), and hourly for the signatures nearing expiry
-  (writer.Store.refresh_signatures: a change with a new serial, so secondaries get them by IXFR).
+  (Store.refresh_signatures: a change with a new serial, so secondaries get them by IXFR).
 
 What is signed (RFC 4035 §2.2): every RRset at or above the zone's cuts but the NS RRset at a cut;
 glue (names below a cut) is neither signed nor in the chain.
@@ -19,27 +19,22 @@ glue (names below a cut) is neither signed nor in the chain.
 
 from __future__ import annotations
 
-from struct import pack
-
 import dns.name
 
 from ..dnssec.keys import SigningKey
-from ..dnssec.records import VALIDITY, count_labels, expiration_for, rrsig_rdatas, signers_for, type_bitmap
-from ..dnssec.zone import (
-    NSEC3PARAM_RDATA, covered, nsec3_bitmap, nsec3_hash, nsec3_next, nsec3_owner, nsec3_rdata, nsec3_text, nsec3_with_next,
-    owner_hash, rrsig_expiration, rrsig_key_tag, rrsig_original_ttl, rrsig_text,
+from ..dnssec.nsec3 import (
+    NSEC3PARAM_RDATA, ancestors, authoritative, chain, chain_bitmap, delegations, in_chain, is_below, nsec3_bitmap,
+    nsec3_hash, nsec3_next, nsec3_owner, nsec3_rdata, nsec3_with_next, owner_hash,
 )  # fmt: skip
-from ..wire import DNSKEY, DS, NS, NSEC3, NSEC3PARAM, RRSIG, SOA
-from ..zones.snapshot import parent
+from ..dnssec.records import VALIDITY, count_labels, expiration_for, rrsig_rdatas, signers_for
+from ..dnssec.zone import covered, nsec3_text, rrsig_expiration, rrsig_key_tag, rrsig_original_ttl, rrsig_text
+from ..wire import DNSKEY, NS, NSEC3, NSEC3PARAM, RRSIG, SOA
+from .edits import ResignWhole
 from .records import rdata_from_wire
-from .writer import _UPSERT, _meta_default, _rrset_row, _RRset, _split_wire  # writer imports this module only when signing
+from .rows import UPSERT, RRset, meta_default, pack_rr, rrset_row, split_wire
 
 REFRESH_LEFT = 0.25  # of the validity: a stored signature with less than this left is made again
 _MADE = (RRSIG, NSEC3)
-
-
-class Full(Exception):
-    """The change alters what is glue or the keys: the zone is to be signed whole."""
 
 
 def _types(after: dict, owner: bytes, apex: bytes) -> set[int]:
@@ -49,26 +44,12 @@ def _types(after: dict, owner: bytes, apex: bytes) -> set[int]:
     return types
 
 
-def _ancestors(owner: bytes, apex: bytes):
-    """Proper ancestors of `owner` down to (not including) the apex, nearest first."""
-    name = owner
-    while len(name) > len(apex):
-        name = parent(name)
-        if len(name) > len(apex):
-            yield name
-
-
-def _bitmap(types: set[int], is_cut: bool) -> bytes:
-    signed = types - {NS} if is_cut else types
-    return type_bitmap(types | ({RRSIG} if signed else set()))
-
-
 def _rdata(rtype: int, wire: bytes):
     return rdata_from_wire(rtype, wire), wire
 
 
 class _Signing:
-    """One change's signing work over the writer's _Edits (edit.before / edit.after)."""
+    """One change's signing work over the store/edits.RRsetEdits (edit.before / edit.after)."""
 
     def __init__(self, conn, z: dict, edit, keys: list[SigningKey], now: float, validity: int = VALIDITY):
         self.conn, self.z, self.edit, self.keys, self.now, self.validity = conn, z, edit, keys, now, validity
@@ -118,8 +99,8 @@ class _Signing:
             after.pop((owner, RRSIG), None)
             return
         name = old.name if old else dns.name.from_wire(owner, 0)[0].to_text().lower()
-        after[(owner, RRSIG)] = _RRset(name, ttl or (old.ttl if old else self.z["ttl"]), recs,
-                                       dict(old.meta) if old else _meta_default())  # fmt: skip
+        after[(owner, RRSIG)] = RRset(name, ttl or (old.ttl if old else self.z["ttl"]), recs,
+                                       dict(old.meta) if old else meta_default())  # fmt: skip
 
     # -- the chain ---------------------------------------------------------------------------
     def _put_nsec3(self, h: bytes, rdata: bytes) -> None:
@@ -128,9 +109,9 @@ class _Signing:
         if old is not None and old.recs[0][1] == rdata:
             return
         name = dns.name.from_wire(owner, 0)[0].to_text().lower()
-        self.edit.after[(owner, NSEC3)] = _RRset(name, self.neg_ttl, [_rdata(NSEC3, rdata)], _meta_default())
+        self.edit.after[(owner, NSEC3)] = RRset(name, self.neg_ttl, [_rdata(NSEC3, rdata)], meta_default())
         sigs = self._sigs(owner, NSEC3, self.neg_ttl, [rdata])
-        self.edit.after[(owner, RRSIG)] = _RRset(name, self.neg_ttl, [_rdata(RRSIG, s) for s in sigs], _meta_default())
+        self.edit.after[(owner, RRSIG)] = RRset(name, self.neg_ttl, [_rdata(RRSIG, s) for s in sigs], meta_default())
 
     def _nsec3(self, h: bytes) -> bytes | None:
         rr = self.edit.after.get((nsec3_owner(h, self.apex), NSEC3))
@@ -192,8 +173,8 @@ class _Signing:
 
 
 async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> None:
-    """Sign what `edit` (the writer's _Edits, after its edits were applied) changes in signed zone
-    `z`, into `edit.after`. Raises Full when the change alters cuts or keys."""
+    """Sign what `edit` (the store/edits.RRsetEdits, after its edits were applied) changes in signed zone
+    `z`, into `edit.after`. Raises ResignWhole when the change alters cuts or keys."""
     s = _Signing(conn, z, edit, keys, now)
     apex = s.apex
     before, after = edit.before, edit.after
@@ -202,18 +183,18 @@ async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> Non
         return
     for o in touched:
         if o != apex and ((o, NS) in before) != ((o, NS) in after):
-            raise Full("a delegation appears or goes")
+            raise ResignWhole("a delegation appears or goes")
         if o == apex and (before.get((o, DNSKEY)) is None) != (after.get((o, DNSKEY)) is None):
-            raise Full("the keys change")
+            raise ResignWhole("the keys change")
         if o == apex and before.get((o, DNSKEY)) and {w for _, w in before[(o, DNSKEY)].recs} != {w for _, w in after[(o, DNSKEY)].recs}:
-            raise Full("the keys change")
-    above = {a for o in touched for a in _ancestors(o, apex)}
+            raise ResignWhole("the keys change")
+    above = {a for o in touched for a in ancestors(o, apex)}
     cuts = {bytes(r["owner"]) for r in await conn.fetch(
         "SELECT owner FROM rrsets WHERE zone_id = $1 AND type = $2 AND owner = ANY($3::bytea[])", z["id"], NS, list(above),
     )} if above else set()  # fmt: skip
-    glue = {o for o in touched if any(a in cuts for a in _ancestors(o, apex))}
+    glue = {o for o in touched if any(a in cuts for a in ancestors(o, apex))}
     mine = sorted(touched - glue, key=lambda o: (-len(o), o))  # deepest first: descendants decide before ancestors
-    names = set(mine) | {a for o in mine for a in _ancestors(o, apex)} | {apex}
+    names = set(mine) | {a for o in mine for a in ancestors(o, apex)} | {apex}
     hashes = {n: nsec3_hash(n) for n in names}
     await s._load([nsec3_owner(h, apex) for h in hashes.values()])
     exists_after: dict[bytes, bool] = {}
@@ -224,21 +205,21 @@ async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> Non
         had = s._nsec3(hashes[o]) is not None
         # In the chain: a name with data (not, under opt-out, a delegation without DS), or an empty
         # non-terminal with something below it (below a delegation there is only glue).
-        member = bool(types) and not (s.optout and is_cut and DS not in types)
+        member = in_chain(types, is_cut, s.optout)
         exists = member or (had and not is_cut and await _has_descendants(conn, z, o, touched, exists_after))
         exists_after[o] = exists
         if exists and had:
-            await s.set_bitmap(hashes[o], _bitmap(types, is_cut))
+            await s.set_bitmap(hashes[o], chain_bitmap(types, is_cut))
         elif exists:
-            await s.insert(hashes[o], _bitmap(types, is_cut))
-            for a in _ancestors(o, apex):  # new empty non-terminals above it
+            await s.insert(hashes[o], chain_bitmap(types, is_cut))
+            for a in ancestors(o, apex):  # new empty non-terminals above it
                 if a in touched or s._nsec3(hashes[a]) is not None:
                     break
                 await s.insert(hashes[a], b"")
                 exists_after[a] = True
         elif had:
             await s.remove(hashes[o])
-            for a in _ancestors(o, apex):  # empty non-terminals left with nothing below
+            for a in ancestors(o, apex):  # empty non-terminals left with nothing below
                 if a in touched:
                     break
                 cur = s._nsec3(hashes[a])
@@ -251,7 +232,7 @@ async def update(conn, z: dict, edit, keys: list[SigningKey], now: float) -> Non
 async def _has_descendants(conn, z: dict, name: bytes, touched: set, exists_after: dict) -> bool:
     """Whether anything stays below `name`: touched names as this change leaves them, the others
     as stored (found by reversed name, rrsets_rname index)."""
-    if any(exists_after.get(o) for o in touched if len(o) > len(name) and o.endswith(name) and _below(o, name)):
+    if any(exists_after.get(o) for o in touched if len(o) > len(name) and o.endswith(name) and is_below(o, name)):
         return True
     text = dns.name.from_wire(name, 0)[0].to_text().lower()
     return bool(await conn.fetchval(
@@ -259,14 +240,6 @@ async def _has_descendants(conn, z: dict, name: bytes, touched: set, exists_afte
         " AND owner <> ALL($4::bytea[]) LIMIT 1",
         z["id"], _like_prefix(text[::-1] + "."), list(_MADE), list(touched),
     ))  # fmt: skip
-
-
-def _below(o: bytes, name: bytes) -> bool:
-    off = 0
-    cut = len(o) - len(name)
-    while off < cut:
-        off += o[off] + 1
-    return off == cut
 
 
 def _like_prefix(text: str) -> str:
@@ -277,15 +250,15 @@ async def sign_soa(conn, z: dict, apex: bytes, soa_ttl: int, soa: bytes, keys: l
     """The apex RRSIG row with the signature of the new SOA in place of the old one; the RRs
     (owner, type, ttl, rdata) removed and added, for the change's log row."""
     row = await conn.fetchrow("SELECT * FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3", z["id"], apex, RRSIG)
-    old = _split_wire(row["wire"]) if row else []
+    old = split_wire(row["wire"]) if row else []
     s = _Signing(conn, z, None, keys, now)
     new_sigs = s._sigs(apex, SOA, soa_ttl, [soa])
     keep = [w for w in old if covered(w) != SOA]
     removed = [(apex, RRSIG, row["ttl"], w) for w in old if covered(w) == SOA] if row else []
     ttl = row["ttl"] if row else soa_ttl
     recs = [_rdata(RRSIG, w) for w in keep + new_sigs]
-    rr = _RRset(row["name"] if row else z["name"], ttl, recs, _meta_default())
-    await conn.execute(_UPSERT, *_rrset_row(z["id"], (apex, RRSIG), rr))
+    rr = RRset(row["name"] if row else z["name"], ttl, recs, meta_default())
+    await conn.execute(UPSERT, *rrset_row(z["id"], (apex, RRSIG), rr))
     return removed, [(apex, RRSIG, ttl, w) for w in new_sigs]
 
 
@@ -295,66 +268,77 @@ async def sign_whole(conn, z: dict, keys: list[SigningKey], now: float, force: s
     while made by the zone's keys and not near expiry; the SOA's is left to sign_soa). Rows are
     rewritten; the RRs (owner, type, ttl, rdata) removed and added are returned for the log row."""
     s = _Signing(conn, z, None, keys, now)
-    apex, zid = s.apex, z["id"]
     # Signing a large zone takes seconds of work between two statements of this transaction.
     await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+    data, made, names = await _stored(conn, z["id"])
+    # NSEC3PARAM with the negative TTL, as Knot and PowerDNS give it (PowerDNS as a secondary
+    # serves it so, whatever it was given: with TTL 0 its copy no longer matches the signature).
+    data.setdefault(s.apex, {})[NSEC3PARAM] = (s.neg_ttl, [NSEC3PARAM_RDATA])
+    want: dict[tuple[bytes, int], tuple[int, list[bytes]]] = {(s.apex, NSEC3PARAM): (s.neg_ttl, [NSEC3PARAM_RDATA])}
+    cuts = delegations({o: set(types) for o, types in data.items()}, s.apex)
+    for o in authoritative(data, s.apex, cuts):
+        sigs = _whole_rrsigs(s, o, data[o], o in cuts, made.get((o, RRSIG), (0, []))[1], o in force)
+        if sigs[1]:
+            want[(o, RRSIG)] = sigs
+    for owner, rdata in chain({o: set(types) for o, types in data.items()}, s.apex, s.optout).items():
+        names[owner] = owner[1 : 1 + owner[0]].decode() + "." + z["name"]
+        want[(owner, NSEC3)] = (s.neg_ttl, [rdata])
+        want[(owner, RRSIG)] = (s.neg_ttl, _nsec3_rrsigs(s, owner, rdata, made.get((owner, NSEC3)),
+                                                         made.get((owner, RRSIG), (0, []))[1]))  # fmt: skip
+    return await _rewrite(conn, z["id"], made, want, names)
+
+
+async def _stored(conn, zid) -> tuple[dict, dict, dict]:
+    """The zone's rows: data (owner → type → (ttl, RDATAs)), what signing made ((owner, type) →
+    (ttl, RDATAs)) and the owners' names."""
     data: dict[bytes, dict[int, tuple[int, list[bytes]]]] = {}
     names: dict[bytes, str] = {}
     made: dict[tuple[bytes, int], tuple[int, list[bytes]]] = {}
     for r in await conn.fetch("SELECT owner, name, type, ttl, wire FROM rrsets WHERE zone_id = $1", zid):
         owner, rtype = bytes(r["owner"]), r["type"]
         names[owner] = r["name"]
-        entry = (r["ttl"], _split_wire(r["wire"]))
+        entry = (r["ttl"], split_wire(r["wire"]))
         if rtype in (RRSIG, NSEC3, NSEC3PARAM):
             made[(owner, rtype)] = entry
         else:
             data.setdefault(owner, {})[rtype] = entry
-    # NSEC3PARAM with the negative TTL, as Knot and PowerDNS give it (PowerDNS as a secondary
-    # serves it so, whatever it was given: with TTL 0 its copy no longer matches the signature).
-    data.setdefault(apex, {})[NSEC3PARAM] = (s.neg_ttl, [NSEC3PARAM_RDATA])
-    cuts = {o for o, types in data.items() if o != apex and NS in types}
-    auth = {o for o in data if not any(a in cuts for a in _ancestors(o, apex))}
-    unsigned = {o for o in cuts if DS not in data[o]} if s.optout else set()  # left out of the chain (RFC 5155 §6)
-    chain = (set(auth) - unsigned) | {a for o in auth for a in _ancestors(o, apex)}
-    want: dict[tuple[bytes, int], tuple[int, list[bytes]]] = {(apex, NSEC3PARAM): (s.neg_ttl, [NSEC3PARAM_RDATA])}
-    tags = {k.key_tag for k in keys}
-    for o in auth:
-        types = data[o]
-        signed = set(types) - ({NS} if o in cuts else set())
-        current = made.get((o, RRSIG), (0, []))[1]
-        have: dict[int, list[bytes]] = {}
-        for w in current:
-            have.setdefault(covered(w), []).append(w)
-        keep, new, ttl = set(), [], None
-        for t in sorted(signed):
-            t_ttl, wires = types[t]
-            old = have.get(t, [])
-            fresh = {rrsig_key_tag(w) for w in old} == {k.key_tag for k in signers_for(keys, t)} and all(
-                rrsig_key_tag(w) in tags and rrsig_expiration(w) - now > s.validity * REFRESH_LEFT
-                and rrsig_original_ttl(w) == t_ttl for w in old)  # a new TTL (NSEC3PARAM's) is signed anew
-            if t == SOA or (old and fresh and o not in force):  # the SOA's: sign_soa signs each new serial
-                keep.add(t)
-            else:
-                new += s._sigs(o, t, t_ttl, wires)
-            ttl = t_ttl if ttl is None else min(ttl, t_ttl)
-        sigs = [w for w in current if covered(w) in keep] + new  # the order applying the log gives
-        if sigs:
-            want[(o, RRSIG)] = (ttl, sigs)
-    ordered = sorted((nsec3_hash(n), n) for n in chain)
-    for i, (h, n) in enumerate(ordered):
-        nxt = ordered[(i + 1) % len(ordered)][0]
-        types = set(data.get(n, {})) if n in auth else set()
-        rdata = nsec3_rdata(nxt, _bitmap(types, n in cuts) if types else b"", s.optout)
-        owner = nsec3_owner(h, apex)
-        names[owner] = owner[1 : 1 + owner[0]].decode() + "." + z["name"]
-        want[(owner, NSEC3)] = (s.neg_ttl, [rdata])
-        old = made.get((owner, NSEC3))
-        old_sigs = made.get((owner, RRSIG), (0, []))[1]
-        if old and old[1] == [rdata] and old_sigs and all(rrsig_key_tag(w) in tags and rrsig_original_ttl(w) == s.neg_ttl
-                                                          and rrsig_expiration(w) - now > s.validity * REFRESH_LEFT for w in old_sigs):  # fmt: skip
-            want[(owner, RRSIG)] = (s.neg_ttl, old_sigs)
+    return data, made, names
+
+
+def _whole_rrsigs(s: _Signing, o: bytes, types: dict, is_cut: bool, current: list[bytes], forced: bool) -> tuple[int, list]:
+    """The RRSIG RRset at authoritative owner `o`: stored signatures kept while fresh (and not
+    `forced`), the others made; (TTL, RDATAs)."""
+    tags = {k.key_tag for k in s.keys}
+    have: dict[int, list[bytes]] = {}
+    for w in current:
+        have.setdefault(covered(w), []).append(w)
+    keep, new, ttl = set(), [], None
+    for t in sorted(set(types) - ({NS} if is_cut else set())):
+        t_ttl, wires = types[t]
+        old = have.get(t, [])
+        fresh = {rrsig_key_tag(w) for w in old} == {k.key_tag for k in signers_for(s.keys, t)} and all(
+            rrsig_key_tag(w) in tags and rrsig_expiration(w) - s.now > s.validity * REFRESH_LEFT
+            and rrsig_original_ttl(w) == t_ttl for w in old)  # a new TTL (NSEC3PARAM's) is signed anew
+        if t == SOA or (old and fresh and not forced):  # the SOA's: sign_soa signs each new serial
+            keep.add(t)
         else:
-            want[(owner, RRSIG)] = (s.neg_ttl, s._sigs(owner, NSEC3, s.neg_ttl, [rdata]))
+            new += s._sigs(o, t, t_ttl, wires)
+        ttl = t_ttl if ttl is None else min(ttl, t_ttl)
+    return ttl, [w for w in current if covered(w) in keep] + new  # the order applying the log gives
+
+
+def _nsec3_rrsigs(s: _Signing, owner: bytes, rdata: bytes, old: tuple | None, old_sigs: list[bytes]) -> list[bytes]:
+    """The signature of an NSEC3 record: the stored one while the record is unchanged and it is fresh."""
+    tags = {k.key_tag for k in s.keys}
+    if old and old[1] == [rdata] and old_sigs and all(rrsig_key_tag(w) in tags and rrsig_original_ttl(w) == s.neg_ttl
+                                                      and rrsig_expiration(w) - s.now > s.validity * REFRESH_LEFT for w in old_sigs):  # fmt: skip
+        return old_sigs
+    return s._sigs(owner, NSEC3, s.neg_ttl, [rdata])
+
+
+async def _rewrite(conn, zid, made: dict, want: dict, names: dict) -> tuple[list, list]:
+    """The RRsets signing made rewritten where `want` differs from what is stored; the RRs
+    removed and added."""
     removed, added = [], []
     for key in made.keys() | want.keys():
         old, new = made.get(key), want.get(key)
@@ -385,8 +369,3 @@ def _text(rtype: int, wire: bytes) -> str:
     if rtype == NSEC3:
         return nsec3_text(wire)
     return "1 0 0 -"  # NSEC3PARAM_RDATA
-
-
-def pack_rr(rtype: int, ttl: int, rdata: bytes) -> bytes:
-    """A record as a row's `wire` holds it: TYPE TTL RDLENGTH RDATA."""
-    return pack("!HIH", rtype, ttl, len(rdata)) + rdata

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from minidns.store import db
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store
 
 TABLES = ("zones", "rrsets", "tsig_keys", "tlds", "blacklists", "quotas", "floatingips")
@@ -44,7 +45,7 @@ def make_zone(api, name: str, project_id: str = "", records: list[tuple] = ()) -
         try:
             edits = [Edit("add", n, t, ttl, tuple(data)) for n, t, ttl, *data in records]
             edits.append(Edit("add", "@", "NS", 3600, (f"ns1.{name}",)))
-            await Store(pool).create_zone(name, email=f"hostmaster@{name.rstrip('.')}", project_id=project_id,
+            await Store(pool, stages=write_stages()).create_zone(name, email=f"hostmaster@{name.rstrip('.')}", project_id=project_id,
                                           edits=edits)  # fmt: skip
         finally:
             await pool.close()

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from minidns.store import db
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store
 
 from conftest import ADMIN, ALICE, BOB, INGEST, Api, free_port
@@ -50,7 +51,7 @@ def db_run(url: str, fn):
     async def go():
         pool = await db.create_pool(url)
         try:
-            return await fn(Store(pool))
+            return await fn(Store(pool, stages=write_stages()))
         finally:
             await pool.close()
 

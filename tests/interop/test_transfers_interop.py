@@ -71,6 +71,7 @@ import pytest
 
 from interop_common import canonical_rdata
 from minidns.store import db
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store, StoreSettings
 from secondaries import (KINDS, Secondary, TsigKey, add_zone, free_port, remove_zone, restart_secondary,
                          serial_ge, soa_serial, start_secondary, stop_secondary, transfer_log, wait_serial,
@@ -144,7 +145,7 @@ class Db:
     def __init__(self, url: str, settings: StoreSettings = StoreSettings()):
         self.loop = asyncio.new_event_loop()
         self.pool = self.loop.run_until_complete(db.create_pool(url))
-        self.store = Store(self.pool, settings)
+        self.store = Store(self.pool, settings, stages=write_stages())
 
     def __call__(self, fn):
         return self.loop.run_until_complete(fn(self.store))
@@ -314,7 +315,7 @@ class Model:
             return r.choice([f"h{r.randrange(len(self.pool))}.{self.origin}", f"target{n}.example.org."])
         raise ValueError(rtype)
 
-    # -- the model, applied as minidns/store/writer.py _Edits.apply does
+    # -- the model, applied as minidns/store/edits.py RRsetEdits.apply does
     def apply(self, e: Edit) -> None:
         key = (e.name, e.rtype)
         cur = self.rrsets.get(key)

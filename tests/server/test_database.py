@@ -32,6 +32,7 @@ import pytest
 
 from minidns.store import db
 from minidns.store.embedded import start_embedded
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store, StoreSettings
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
@@ -50,7 +51,7 @@ def with_store(url: str, fn, settings: StoreSettings = StoreSettings()):
     async def go():
         pool = await db.create_pool(url)
         try:
-            return await fn(Store(pool, settings))
+            return await fn(Store(pool, settings, stages=write_stages()))
         finally:
             await asyncio.wait_for(pool.close(), 5)
 
@@ -534,7 +535,7 @@ def test_a_change_made_while_the_connection_is_down_is_served_after_reconnect(se
         # The test's own pool: created before the cut, and marked so that it is not cut.
         pool = await db.create_pool(database_url + "&application_name=minidns-test")
         try:
-            return await cut_and_commit(Store(pool))
+            return await cut_and_commit(Store(pool, stages=write_stages()))
         finally:
             await pool.close()
 

@@ -31,6 +31,7 @@ import dns.zone
 import pytest
 
 from minidns.store import db
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store, StoreSettings
 
 ZONE = "xfr.test."
@@ -44,7 +45,7 @@ def run(url: str, fn):
     async def go():
         pool = await db.create_pool(url)
         try:
-            return await fn(Store(pool, StoreSettings()))
+            return await fn(Store(pool, StoreSettings(), stages=write_stages()))
         finally:
             await asyncio.wait_for(pool.close(), 5)
 

@@ -28,7 +28,8 @@ from minidns.services import dnssec
 from minidns.store.keys import MasterKeyError, check_master, find_master_key, load_zone_keys
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
-from minidns.store.writer import Conflict, Edit, Store, _Edits
+from minidns.store.stages import write_stages
+from minidns.store.writer import Conflict, Edit, RRsetEdits, Store
 from minidns.zones.changes import unpack_rrs
 
 ZONE = "signed.test."
@@ -42,7 +43,7 @@ B64 = base64.b64encode(MASTER).decode()
 
 @pytest.fixture
 async def store(pool):
-    s = Store(pool, master=MASTER)  # writes to a signed zone sign what they change
+    s = Store(pool, master=MASTER, stages=write_stages())  # writes to a signed zone sign what they change
     await s.create_zone(ZONE, email="hostmaster@signed.test", edits=[
         Edit("add", "@", "NS", None, ("ns1",)), Edit("add", "ns1", "A", None, ("192.0.2.53",)),
         Edit("add", "www", "A", 300, ("192.0.2.1",)),
@@ -214,7 +215,7 @@ async def test_users_cannot_write_key_rrsets(store, pool, rtype, data):
 
 
 def test_the_key_records_path_is_only_for_the_apex():
-    edits = _Edits(ORIGIN, 300, key_records=True)
+    edits = RRsetEdits(ORIGIN, 300, key_records=True)
     with pytest.raises(Invalid):
         edits.apply(Edit("add", "www", "DNSKEY", 300, ("256 3 13 AA==",)))
     with pytest.raises(Invalid):

@@ -11,6 +11,7 @@ import pytest
 from minidns.services import access, pools
 from minidns.store.transfer_settings import load_settings
 from minidns.store.records import Invalid
+from minidns.store.stages import write_stages
 from minidns.store.writer import DEFAULT_POOL_ID, Edit, Store, StoreSettings
 
 NS = dns.rdatatype.NS
@@ -18,7 +19,7 @@ NS = dns.rdatatype.NS
 
 @pytest.fixture
 def store(pool):
-    return Store(pool, StoreSettings())
+    return Store(pool, StoreSettings(), stages=write_stages())
 
 
 async def apex(pool, zone: str, rtype: int = NS):

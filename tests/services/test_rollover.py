@@ -26,6 +26,7 @@ from minidns.store import db
 from minidns.services import dnssec, rollover
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
+from minidns.store.stages import write_stages
 from minidns.store.writer import Conflict, Edit, Store
 
 from tests.store.test_follow import ORIGIN, Sink, make_zone  # noqa: F401
@@ -344,7 +345,7 @@ async def test_advance_by_two_processes_at_once_takes_each_step_once(store, pool
     await rollover.ds_seen(store, "other.test.", now=clock(), margin=MARGIN)
     pools = [await db.create_pool(database_url, size=2) for _ in range(2)]
     try:
-        others = [Store(p, clock=clock, master=MASTER) for p in pools]  # two processes, each its own pool
+        others = [Store(p, clock=clock, master=MASTER, stages=write_stages()) for p in pools]  # two processes, each its own pool
         for _ in range(2):
             clock.t += TTL + MARGIN
             before = await pool.fetchval("SELECT count(*) FROM zone_changes")

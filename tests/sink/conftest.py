@@ -1,19 +1,11 @@
-"""Fixtures of the sink tests that need the database: a pool and a Store over an empty database
-with the schema (`database_url`, tests/conftest.py), and zones for events to land in."""
+"""Fixtures of the sink tests that need the database: a Store over an empty database
+with the schema (`pool`, tests/conftest.py), and zones for events to land in."""
 
 import pytest
 
-from minidns.store import db
 from minidns.store.writer import Edit, Store
 
 ZONES = ("cloud.test.", "acct.test.", "0.0.10.in-addr.arpa.", "0.0.0.0.0.1.0.0.8.b.d.0.1.0.0.2.ip6.arpa.")
-
-
-@pytest.fixture
-async def pool(database_url):
-    p = await db.create_pool(database_url, size=4)
-    yield p
-    await p.close()
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ import pytest
 from minidns.store import db
 from minidns.store.batch import ZoneBatcher
 from minidns.store.records import Invalid
+from minidns.store.stages import write_stages
 from minidns.store.writer import Conflict, Edit, Store, StoreSettings
 
 
 @pytest.fixture
 async def store(database_url):
     pool = await db.create_pool(database_url)
-    yield Store(pool, StoreSettings())
+    yield Store(pool, StoreSettings(), stages=write_stages())
     await pool.close()
 
 

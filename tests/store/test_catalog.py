@@ -6,13 +6,14 @@ change-log row, so secondaries consuming the catalog learn of it by IXFR."""
 import dns.rdatatype
 import pytest
 
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store, StoreSettings
 from minidns.zones.changes import unpack_rrs
 
 
 @pytest.fixture
 def store(pool):
-    return Store(pool, StoreSettings())
+    return Store(pool, StoreSettings(), stages=write_stages())
 
 
 async def members(pool, catalog: str) -> dict[str, str]:

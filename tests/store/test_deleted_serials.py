@@ -5,13 +5,14 @@ serial and transfer the new data. The last serial of each deleted zone is kept f
 import asyncio
 import calendar
 
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store, StoreSettings, serial_gt
 
 ZONE = "again.test."
 
 
 async def test_a_zone_made_again_with_a_lower_serial_starts_above_the_deleted_one(pool):
-    store = Store(pool)
+    store = Store(pool, stages=write_stages())
     await store.create_zone(ZONE, email="h@again.test", serial=2026120702, edits=[Edit("add", "@", "NS", 300, ("ns1.again.test.",))])
     await store.delete_zone(ZONE)
     again = await store.create_zone(ZONE, email="h@again.test", serial=5, edits=[Edit("add", "@", "NS", 300, ("ns1.again.test.",))])
@@ -30,7 +31,7 @@ async def test_a_zone_made_again_with_a_lower_serial_starts_above_the_deleted_on
 
 
 async def test_a_serial_above_the_deleted_one_is_kept_and_nothing_is_said(pool):
-    store = Store(pool)
+    store = Store(pool, stages=write_stages())
     await store.create_zone(ZONE, email="h@again.test", serial=10)
     await store.delete_zone(ZONE)
     again = await store.create_zone(ZONE, email="h@again.test", serial=11)
@@ -41,7 +42,7 @@ async def test_a_serial_above_the_deleted_one_is_kept_and_nothing_is_said(pool):
 
 async def test_the_serial_policy_chooses_the_next_serial(pool):
     day = calendar.timegm((2026, 12, 7, 12, 0, 0))
-    store = Store(pool, StoreSettings(serial_policy="date"), clock=lambda: day)
+    store = Store(pool, StoreSettings(serial_policy="date"), clock=lambda: day, stages=write_stages())
     await store.create_zone(ZONE, email="h@again.test", serial=2026110100)
     await store.delete_zone(ZONE)
     assert (await store.create_zone(ZONE, email="h@again.test", serial=7)).serial_to == 2026120700  # today's date
@@ -50,7 +51,7 @@ async def test_the_serial_policy_chooses_the_next_serial(pool):
 
 
 async def test_across_the_wrap_the_serial_still_moves_forward(pool):
-    store = Store(pool)
+    store = Store(pool, stages=write_stages())
     await store.create_zone(ZONE, email="h@again.test", serial=2**32 - 1)
     await store.delete_zone(ZONE)
     again = await store.create_zone(ZONE, email="h@again.test", serial=2**32 - 5)
@@ -59,7 +60,7 @@ async def test_across_the_wrap_the_serial_still_moves_forward(pool):
 
 async def test_a_delete_and_a_create_at_once_still_give_a_greater_serial(pool):
     """The create waits on the name for the delete to commit, and reads the serial it kept."""
-    store = Store(pool)
+    store = Store(pool, stages=write_stages())
     await store.create_zone(ZONE, email="h@again.test", serial=500)
     async with pool.acquire() as conn:
         tx = conn.transaction()
@@ -74,7 +75,7 @@ async def test_a_delete_and_a_create_at_once_still_give_a_greater_serial(pool):
 
 
 async def test_the_heartbeat_of_a_zone_made_again_names_the_serial_it_got(pool):
-    store = Store(pool, StoreSettings(heartbeat_name="_heartbeat"))
+    store = Store(pool, StoreSettings(heartbeat_name="_heartbeat"), stages=write_stages())
     await store.create_zone(ZONE, email="h@again.test", serial=40)
     await store.delete_zone(ZONE)
     z = await store.zone((await store.create_zone(ZONE, email="h@again.test", serial=4)).zone_id)

@@ -14,6 +14,7 @@ import pytest
 from minidns.store import db
 from minidns.store.follow import Follower, load_zones
 from minidns.store.records import Invalid
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, NotFound, Store, StoreSettings, ZoneLog
 from minidns.zones.changes import unpack_rrs
 from minidns.wire import NOERROR, NXDOMAIN
@@ -74,7 +75,7 @@ async def stop_running(f, task):
 
 @pytest.fixture
 def store(pool):
-    return Store(pool)
+    return Store(pool, stages=write_stages())
 
 
 def w(name: str) -> bytes:
@@ -238,7 +239,7 @@ async def test_catch_up_through_the_log(store, database_url):
 
 
 async def test_pruned_log_reloads_zone_whole(pool, database_url):
-    store = Store(pool, StoreSettings(log_keep_count=2))
+    store = Store(pool, StoreSettings(log_keep_count=2), stages=write_stages())
     await make_zone(store)
     sink = Sink()
     f = Follower(database_url, sink)
@@ -633,7 +634,7 @@ async def test_connection_loss_goes_stale_and_catches_up(pg_server, database_url
     killer = await db.connect(database_url)
     dbname = await killer.fetchval("SELECT current_database()")
     try:
-        store = Store(pool)
+        store = Store(pool, stages=write_stages())
         writer_pid = await pool.fetchval("SELECT pg_backend_pid()")
         await make_zone(store)
         # No periodic check within the test's time: the loss must be noticed as it happens.

@@ -11,6 +11,7 @@ import pytest
 
 from minidns.store import db, heartbeat
 from minidns.services import dnssec
+from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store, StoreSettings
 from minidns.zones.changes import unpack_rrs
 
@@ -25,7 +26,7 @@ TEXT = re.compile(r'^"serial=(\d+) committed=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) u
 
 @pytest.fixture
 def store(pool):
-    return Store(pool, StoreSettings(heartbeat_name=HB))
+    return Store(pool, StoreSettings(heartbeat_name=HB), stages=write_stages())
 
 
 async def beat_of(pool, zone=ZONE) -> tuple[int, str, int, bool]:
@@ -92,7 +93,7 @@ async def test_several_processes_bump_a_zone_once(store, pool, database_url):
         for _ in range(3):
             await age(pool)
             serial = await serial_of(pool)
-            rounds = await asyncio.gather(*(heartbeat.beat(Store(p, StoreSettings(heartbeat_name=HB)), 60) for p in pools))
+            rounds = await asyncio.gather(*(heartbeat.beat(Store(p, StoreSettings(heartbeat_name=HB), stages=write_stages()), 60) for p in pools))
             assert sum(len(r) for r in rounds) == 1
             assert await serial_of(pool) == serial + 1
     finally:
@@ -111,7 +112,7 @@ async def test_catalog_zones_get_none(store, pool):
 
 
 async def test_a_cname_at_the_name_leaves_changes_without_a_heartbeat(store, pool):
-    await Store(pool).create_zone(ZONE, email="hostmaster@zone.test", edits=[Edit("add", HB, "CNAME", None, ("www",))])
+    await Store(pool, stages=write_stages()).create_zone(ZONE, email="hostmaster@zone.test", edits=[Edit("add", HB, "CNAME", None, ("www",))])
     change = await store.change(ZONE, [Edit("add", "www", "A", None, ("192.0.2.1",))], source="t")
     assert change.serial_to == await serial_of(pool)
     assert await pool.fetchval("SELECT count(*) FROM rrsets WHERE owner = $1 AND type = 16", HB_OWNER) == 0

@@ -19,7 +19,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from minidns.dnssec.zone import nsec3_hash, nsec3_next, nsec3_owner
+from minidns.dnssec.nsec3 import nsec3_hash, nsec3_next, nsec3_owner
 from minidns.services import dnssec, tasks
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid

@@ -14,6 +14,7 @@ import pytest
 
 from minidns.store import db
 from minidns.store.records import Invalid
+from minidns.store.stages import write_stages
 from minidns.store.writer import Conflict, Edit, NotFound, Store, StoreSettings, serial_gt
 from minidns.zones.changes import unpack_rrs
 
@@ -24,7 +25,7 @@ A, NS, SOA, MX, CNAME, TXT = 1, 2, 6, 15, 5, 16
 
 @pytest.fixture
 def store(pool):
-    return Store(pool)
+    return Store(pool, stages=write_stages())
 
 
 def w(name: str) -> bytes:
@@ -125,7 +126,7 @@ async def test_create_zone_rows(store, pool):
 
 async def test_create_zone_given_serial_and_policies(pool):
     now = 1_800_000_000
-    store = Store(pool, StoreSettings(serial_policy="unixtime"), clock=lambda: now)
+    store = Store(pool, StoreSettings(serial_policy="unixtime"), clock=lambda: now, stages=write_stages())
     assert (await store.create_zone("a.test", email="h@a.test")).serial_to == now
     assert (await store.create_zone("b.test", email="h@b.test", serial_policy="date")).serial_to == 2027011500
     assert (await store.create_zone("c.test", email="h@c.test", serial=77, serial_policy="increment")).serial_to == 77
@@ -376,7 +377,7 @@ async def test_serial_wrap(store, pool):
 
 async def test_unixtime_policy_with_clock_going_back(pool):
     clock = [1_700_000_000]
-    store = Store(pool, clock=lambda: clock[0])
+    store = Store(pool, clock=lambda: clock[0], stages=write_stages())
     await store.create_zone(ZONE, email="h@zone.test", serial_policy="unixtime")
     serials = [(await store.zone(ZONE))["serial"]]
     for now in [1_700_000_100, 1_700_000_100, 1_600_000_000, 1_700_000_050, 1_700_000_103, 1_800_000_000]:
@@ -390,7 +391,7 @@ async def test_unixtime_policy_with_clock_going_back(pool):
 async def test_date_policy_in_the_store(pool):
     day = calendar.timegm((2026, 11, 22, 12, 0, 0))
     clock = [day]
-    store = Store(pool, StoreSettings(serial_policy="date"), clock=lambda: clock[0])
+    store = Store(pool, StoreSettings(serial_policy="date"), clock=lambda: clock[0], stages=write_stages())
     assert (await store.create_zone(ZONE, email="h@zone.test")).serial_to == 2026112200
     assert (await store.change(ZONE, fields={"refresh": 1}, source="t")).serial_to == 2026112201
     assert (await store.change(ZONE, fields={"refresh": 2}, source="t")).serial_to == 2026112202
@@ -452,7 +453,7 @@ async def test_two_stores_two_pools_race(database_url):
     p1 = await db.create_pool(database_url, size=4)
     p2 = await db.create_pool(database_url, size=4)
     try:
-        s1, s2 = Store(p1), Store(p2)
+        s1, s2 = Store(p1, stages=write_stages()), Store(p2, stages=write_stages())
         z = await s1.create_zone(ZONE, email="h@zone.test")
         jobs = []
         for i in range(20):
@@ -485,7 +486,7 @@ async def test_two_stores_two_pools_race(database_url):
 
 
 async def test_retention_by_count(pool):
-    store = Store(pool, StoreSettings(log_keep_count=5))
+    store = Store(pool, StoreSettings(log_keep_count=5), stages=write_stages())
     z = await store.create_zone(ZONE, email="h@zone.test")
     other = await store.create_zone("other.test", email="h@other.test")
     for i in range(12):
@@ -512,7 +513,7 @@ async def test_retention_per_zone_count(store, pool):
 
 
 async def test_retention_by_age(pool):
-    store = Store(pool, StoreSettings(log_keep_seconds=3600))
+    store = Store(pool, StoreSettings(log_keep_seconds=3600), stages=write_stages())
     z = await store.create_zone(ZONE, email="h@zone.test")
     for i in range(5):
         await store.change(ZONE, [Edit("add", f"n{i}", "A", records=("192.0.2.1",))], source="t")
