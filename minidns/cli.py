@@ -383,10 +383,10 @@ def _config(args, keys: tuple[str, ...]):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .server.config import _FIELDS
+    from .server.config import FIELDS
 
     try:
-        config = _config(args, tuple(_FIELDS))
+        config = _config(args, tuple(FIELDS))
     except ConfigError as e:
         print(f"minidns: configuration error: {e}", file=sys.stderr)
         return 2
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
 
             services.append(ApiService(config))
         try:
-            serve(config, services, reload_config=lambda: _config(args, tuple(_FIELDS)))
+            serve(config, services, reload_config=lambda: _config(args, tuple(FIELDS)))
         except (OSError, DatabaseError) as e:
             logging.getLogger("minidns").error("cannot serve: %s", e)
             return 1

@@ -252,7 +252,7 @@ class Config:
                              tuple(self.pool_nameservers))  # fmt: skip
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
 def load_config(path: str | None, overrides: dict) -> Config:
@@ -266,7 +266,7 @@ def load_config(path: str | None, overrides: dict) -> Config:
             raise ConfigError(f"{path}: {e.strerror or e}") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: {e}") from None
-        unknown = set(values) - set(_FIELDS)
+        unknown = set(values) - set(FIELDS)
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -276,7 +276,7 @@ def load_config(path: str | None, overrides: dict) -> Config:
 
 
 def _check_type(name: str, value):
-    default = _FIELDS[name].default
+    default = FIELDS[name].default
     if name in ("tsig_keys", "secondaries", "api_tokens"):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list of tables")
