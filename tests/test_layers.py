@@ -50,17 +50,22 @@ KNOWN_CYCLE_IMPORTS = {
 }
 
 
-def imported_layers(path: Path, layer: str) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
+def imported_layers(path: Path, layer: str, where: tuple[str, ...] | None = None) -> set[str]:
+    """The packages of minidns the module at `path` imports from; its relative imports are read
+    from the package it sits in (`where`, e.g. ("sink", "clouds"); by default its place under
+    minidns/, or the top of package `layer`)."""
+    here = where or (path.relative_to(PKG).parent.parts if path.is_relative_to(PKG) else (layer,))
     found = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module and node.module.startswith("minidns."):
-                found.add(node.module.split(".")[1])
-            elif node.level == 2 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:
-                found.add(layer)
+            parts = node.module.split(".") if node.module else []
+            if node.level:
+                parts = list(here[: len(here) - node.level + 1]) + parts
+            elif parts[0] == "minidns":
+                parts = parts[1:]
+            else:
+                continue
+            found |= {parts[0]} if parts else {a.name for a in node.names if not a.name.startswith("__")}
         elif isinstance(node, ast.Import):
             found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("minidns.")}
     return found
@@ -86,6 +91,12 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     bad = tmp_path / "x.py"
     bad.write_text("from ..server.engine import Engine\nfrom minidns.admin import x\n")
     assert imported_layers(bad, "zones") == {"server", "admin"}
+
+
+def test_the_checker_reads_relative_imports_from_where_the_module_sits(tmp_path):
+    deep = tmp_path / "nova.py"
+    deep.write_text("from ..services import a\nfrom ... import wire, __version__\nfrom . import neutron\n")
+    assert imported_layers(deep, "sink", where=("sink", "clouds")) == {"sink", "wire"}
 
 
 # The module graph: every import statement of a module, at any depth (functions included), as
