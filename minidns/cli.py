@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from .server.config import ConfigError, load_config
+from .server.config import FIELDS, ConfigError, load_config
 
 SERVE_HELP = """\
 Serve authoritative DNS over UDP and TCP.
@@ -413,8 +413,6 @@ def _config(args, keys: tuple[str, ...]):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .server.config import FIELDS
-
     try:
         config = _config(args, tuple(FIELDS))
     except ConfigError as e:

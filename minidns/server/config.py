@@ -92,6 +92,7 @@ class Config:
     dnssec_rollover_margin: int = 3600
 
     def __post_init__(self):
+        """Refuse a setting that cannot be used; the checks run in a fixed order, the first failing one is reported."""
         self._check_transports()
         self._check_abuse_settings()
         self._check_logging()
