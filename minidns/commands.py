@@ -294,28 +294,35 @@ async def _dnssec(args, database, config: Config) -> int:
         change = await dnssec.disable(store, args.zone)
         print(f"{change.zone} no longer signed: serial {change.serial_from} -> {change.serial_to}")
     elif args.action == "status":
-        z, keys = await dnssec.status(store, args.zone)
-        print(f"{z['name']} {'signed' if z['dnssec'] else 'unsigned'}, {len(keys)} key(s)")
-        for k in keys:
-            dates = "\t".join(f"{d} {k[d + '_at'].isoformat(timespec='seconds') if k[d + '_at'] else '-'}"
-                              for d in ("created", "activated", "retired"))  # fmt: skip
-            print(f"  {k['role']}\t{k['algorithm']}\ttag {k['key_tag']}\t{k['state']}\t{dates}")
-        async with database.pool.acquire() as conn:
-            rolls = await rollover.rollovers(conn, z["id"])
-        for r in rolls:
-            print(f"  rollover {r['key']} ({r['role'].upper()} {r['old_key_tag']} -> {r['new_key_tag']}): {r['phase']}"
-                  f" since {r['phase_at'].isoformat(timespec='seconds')}; next: {r['next_step']}")  # fmt: skip
-            if r["waiting_for_ds"]:
-                print(f"    waiting for `minidns dnssec ds-seen {z['name']}` (the parent serving the new key's DS, its TTL"
-                      f" passed), and not before {_when(r['next_step_due'])}")  # fmt: skip
-            else:
-                print(f"    due {_when(r['next_step_due'])}")
-        if not rolls and z["dnssec"]:
-            print("  no rollover in progress")
+        await _print_dnssec_status(database, args.zone)
     else:
         for line in await dnssec.ds(store, args.zone):
             print(line)
     return 0
+
+
+async def _print_dnssec_status(database, zone: str) -> None:
+    """A zone's keys with their dates, and its rollovers in progress with their next steps."""
+    from .store import dnssec, rollover
+
+    z, keys = await dnssec.status(database.store, zone)
+    print(f"{z['name']} {'signed' if z['dnssec'] else 'unsigned'}, {len(keys)} key(s)")
+    for k in keys:
+        dates = "\t".join(f"{d} {k[d + '_at'].isoformat(timespec='seconds') if k[d + '_at'] else '-'}"
+                          for d in ("created", "activated", "retired"))  # fmt: skip
+        print(f"  {k['role']}\t{k['algorithm']}\ttag {k['key_tag']}\t{k['state']}\t{dates}")
+    async with database.pool.acquire() as conn:
+        rolls = await rollover.rollovers(conn, z["id"])
+    for r in rolls:
+        print(f"  rollover {r['key']} ({r['role'].upper()} {r['old_key_tag']} -> {r['new_key_tag']}): {r['phase']}"
+              f" since {r['phase_at'].isoformat(timespec='seconds')}; next: {r['next_step']}")  # fmt: skip
+        if r["waiting_for_ds"]:
+            print(f"    waiting for `minidns dnssec ds-seen {z['name']}` (the parent serving the new key's DS, its TTL"
+                  f" passed), and not before {_when(r['next_step_due'])}")  # fmt: skip
+        else:
+            print(f"    due {_when(r['next_step_due'])}")
+    if not rolls and z["dnssec"]:
+        print("  no rollover in progress")
 
 
 def _print_status(zone: dict, rows: list[dict]) -> None:
