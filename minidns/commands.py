@@ -67,10 +67,11 @@ def _usable_master_key(config: Config) -> bytes | None:
         return None
 
 
-async def _pool(args, store) -> int:
+async def _pool(args, database) -> int:
     """`minidns pool ...`: pools, their NS records and targets (services/pools.py)."""
     from .services import pools
 
+    store = database.store
     if args.action == "list":
         async with store.pool.acquire() as conn:
             for p in await pools.list_pools(conn):
@@ -296,28 +297,35 @@ async def _dnssec(args, database, config: Config) -> int:
         change = await dnssec.disable(store, args.zone)
         print(f"{change.zone} no longer signed: serial {change.serial_from} -> {change.serial_to}")
     elif args.action == "status":
-        z, keys = await dnssec.status(store, args.zone)
-        print(f"{z['name']} {'signed' if z['dnssec'] else 'unsigned'}, {len(keys)} key(s)")
-        for k in keys:
-            dates = "\t".join(f"{d} {k[d + '_at'].isoformat(timespec='seconds') if k[d + '_at'] else '-'}"
-                              for d in ("created", "activated", "retired"))  # fmt: skip
-            print(f"  {k['role']}\t{k['algorithm']}\ttag {k['key_tag']}\t{k['state']}\t{dates}")
-        async with database.pool.acquire() as conn:
-            rolls = await rollover.rollovers(conn, z["id"])
-        for r in rolls:
-            print(f"  rollover {r['key']} ({r['role'].upper()} {r['old_key_tag']} -> {r['new_key_tag']}): {r['phase']}"
-                  f" since {r['phase_at'].isoformat(timespec='seconds')}; next: {r['next_step']}")  # fmt: skip
-            if r["waiting_for_ds"]:
-                print(f"    waiting for `minidns dnssec ds-seen {z['name']}` (the parent serving the new key's DS, its TTL"
-                      f" passed), and not before {_when(r['next_step_due'])}")  # fmt: skip
-            else:
-                print(f"    due {_when(r['next_step_due'])}")
-        if not rolls and z["dnssec"]:
-            print("  no rollover in progress")
+        await _print_dnssec_status(database, args.zone)
     else:
         for line in await dnssec.ds(store, args.zone):
             print(line)
     return 0
+
+
+async def _print_dnssec_status(database, zone: str) -> None:
+    """A zone's keys with their dates, and its rollovers in progress with their next steps."""
+    from .services import dnssec, rollover
+
+    z, keys = await dnssec.status(database.store, zone)
+    print(f"{z['name']} {'signed' if z['dnssec'] else 'unsigned'}, {len(keys)} key(s)")
+    for k in keys:
+        dates = "\t".join(f"{d} {k[d + '_at'].isoformat(timespec='seconds') if k[d + '_at'] else '-'}"
+                          for d in ("created", "activated", "retired"))  # fmt: skip
+        print(f"  {k['role']}\t{k['algorithm']}\ttag {k['key_tag']}\t{k['state']}\t{dates}")
+    async with database.pool.acquire() as conn:
+        rolls = await rollover.rollovers(conn, z["id"])
+    for r in rolls:
+        print(f"  rollover {r['key']} ({r['role'].upper()} {r['old_key_tag']} -> {r['new_key_tag']}): {r['phase']}"
+              f" since {r['phase_at'].isoformat(timespec='seconds')}; next: {r['next_step']}")  # fmt: skip
+        if r["waiting_for_ds"]:
+            print(f"    waiting for `minidns dnssec ds-seen {z['name']}` (the parent serving the new key's DS, its TTL"
+                  f" passed), and not before {_when(r['next_step_due'])}")  # fmt: skip
+        else:
+            print(f"    due {_when(r['next_step_due'])}")
+    if not rolls and z["dnssec"]:
+        print("  no rollover in progress")
 
 
 def _print_status(zone: dict, rows: list[dict]) -> None:
@@ -330,93 +338,119 @@ def _print_status(zone: dict, rows: list[dict]) -> None:
 
 
 async def _run(args, database) -> int:
+    run = {"zone": _zone, "token": _token, "pool": _pool, "catalog": _catalog, "tsig": _tsig, "record": _record}
+    if args.command not in run:
+        raise AssertionError(args.command)
+    return await run[args.command](args, database)
+
+
+async def _zone(args, database) -> int:
+    """`minidns zone import|export|list|delete|status|allow-transfer|secondary ...`."""
     store = database.store
-    if args.command == "zone":
-        if args.action == "import":
-            from .services.zonefile import import_zone
+    if args.action == "import":
+        await _zone_import(args, store)
+    elif args.action == "export":
+        from .services.zonefile import export_zone
 
-            progress = _Progress() if (args.progress or sys.stderr.isatty()) else None
-            started = time.monotonic()
-            try:
-                change = await import_zone(store, args.file, args.origin, source="cli:import", progress=progress)
-            except NoOrigin as e:
-                raise e.with_hint("give the zone's name with --origin NAME") from None
-            print(f"imported {change.zone} serial {change.serial_to}: {change.added} RRsets in {time.monotonic() - started:.1f}s")
-            if change.note:
-                print(f"{change.zone}: {change.note}")
-        elif args.action == "export":
-            from .services.zonefile import export_zone
+        await export_zone(store, args.name, sys.stdout.write)
+    elif args.action == "list":
+        for z in await store.zones():
+            print(f"{z['name']}\t{z['serial']}\t{z['status']}\t{z['id']}")
+    elif args.action == "delete":
+        change = await store.delete_zone(args.name, source="cli")
+        print(f"deleted {change.zone}")
+    elif args.action == "status":
+        _print_status(*await access.zone_status(database.pool, args.name))
+    elif args.action == "allow-transfer":
+        entries = [] if args.nobody else (args.entries or None)
+        await access.set_allow_transfer(database.pool, args.name, entries)
+        print(f"{args.name}: transfers allowed to {', '.join(entries) if entries else 'nobody' if entries == [] else 'the default'}")
+    elif args.action == "secondary":
+        await _zone_secondary(args, database)
+    return 0
 
-            await export_zone(store, args.name, sys.stdout.write)
-        elif args.action == "list":
-            for z in await store.zones():
-                print(f"{z['name']}\t{z['serial']}\t{z['status']}\t{z['id']}")
-        elif args.action == "delete":
-            change = await store.delete_zone(args.name, source="cli")
-            print(f"deleted {change.zone}")
-        elif args.action == "status":
-            _print_status(*await access.zone_status(database.pool, args.name))
-        elif args.action == "allow-transfer":
-            entries = [] if args.nobody else (args.entries or None)
-            await access.set_allow_transfer(database.pool, args.name, entries)
-            print(f"{args.name}: transfers allowed to {', '.join(entries) if entries else 'nobody' if entries == [] else 'the default'}")
-        elif args.action == "secondary":
-            if args.secondary_action == "add":
-                await access.add_secondary(database.pool, args.name, args.address, args.port, args.key)
-                print(f"{args.name}: secondary {args.address}#{args.port}{' key ' + args.key if args.key else ''}")
-            elif args.secondary_action == "delete":
-                await access.delete_secondary(database.pool, args.name, args.address, args.port)
-                print(f"{args.name}: secondary {args.address}#{args.port} removed")
-            else:
-                for zone, entries in (await load_settings(database.pool)).secondaries.items():
-                    if zone == zone_name(args.name).to_text().lower():
-                        for address, port, key in entries:
-                            print(f"{address}\t{port}\t{key or '-'}")
-        return 0
-    if args.command == "token":
-        from .services import tokens
 
-        if args.action == "create":
-            print(await tokens.create_token(database.pool, args.project, args.role, args.description))
-        elif args.action == "list":
-            for t in await tokens.list_tokens(database.pool):
-                print(f"{t['id']}\t{t['project_id']}\t{t['role']}\t{t['description'] or ''}")
-        else:
-            await tokens.delete_token(database.pool, args.token_id)
-            print(f"deleted token {args.token_id}")
-        return 0
-    if args.command == "pool":
-        return await _pool(args, store)
-    if args.command == "catalog":
-        attrs = {}
-        if args.pool:
-            from .services.pools import find_pool
+async def _zone_import(args, store) -> None:
+    from .services.zonefile import import_zone
 
-            async with store.pool.acquire() as conn:
-                attrs["pool"] = str((await find_pool(conn, args.pool))["id"])
-        change = await store.create_zone(args.name, email=args.email, mname="invalid.", source="cli",
-                                         catalog_members=args.members or ["*"], catalog_attributes=attrs)  # fmt: skip
-        z = await store.zone(change.zone_id)
-        print(f"created catalog zone {z['name']} serial {z['serial']}")
-        return 0
-    if args.command == "tsig":
-        if args.action == "add":
-            name, alg, secret = await access.add_key(database.pool, args.keyname, args.algorithm, args.secret)
-            print(f"{name}\t{alg}\t{secret}")
-        elif args.action == "list":
-            for name, alg in await access.list_keys(database.pool):
-                print(f"{name}\t{alg}")
-        else:
-            await access.delete_key(database.pool, args.keyname)
-            print(f"deleted {args.keyname}")
-        return 0
-    if args.command == "record":
-        data = " ".join(args.data)
-        edit = Edit("add" if args.action == "add" else "remove", args.name, args.type, args.ttl, (data,))
-        change = await store.change(args.zone, [edit], source="cli")
-        if change.serial_to == change.serial_from:
-            print(f"{change.zone} unchanged (serial {change.serial_to})")
-        else:
-            print(f"{change.zone} serial {change.serial_from} -> {change.serial_to}")
-        return 0
-    raise AssertionError(args.command)
+    progress = _Progress() if (args.progress or sys.stderr.isatty()) else None
+    started = time.monotonic()
+    try:
+        change = await import_zone(store, args.file, args.origin, source="cli:import", progress=progress)
+    except NoOrigin as e:
+        raise e.with_hint("give the zone's name with --origin NAME") from None
+    print(f"imported {change.zone} serial {change.serial_to}: {change.added} RRsets in {time.monotonic() - started:.1f}s")
+    if change.note:
+        print(f"{change.zone}: {change.note}")
+
+
+async def _zone_secondary(args, database) -> None:
+    if args.secondary_action == "add":
+        await access.add_secondary(database.pool, args.name, args.address, args.port, args.key)
+        print(f"{args.name}: secondary {args.address}#{args.port}{' key ' + args.key if args.key else ''}")
+    elif args.secondary_action == "delete":
+        await access.delete_secondary(database.pool, args.name, args.address, args.port)
+        print(f"{args.name}: secondary {args.address}#{args.port} removed")
+    else:
+        for zone, entries in (await load_settings(database.pool)).secondaries.items():
+            if zone == zone_name(args.name).to_text().lower():
+                for address, port, key in entries:
+                    print(f"{address}\t{port}\t{key or '-'}")
+
+
+async def _token(args, database) -> int:
+    """`minidns token create|list|delete`."""
+    from .services import tokens
+
+    if args.action == "create":
+        print(await tokens.create_token(database.pool, args.project, args.role, args.description))
+    elif args.action == "list":
+        for t in await tokens.list_tokens(database.pool):
+            print(f"{t['id']}\t{t['project_id']}\t{t['role']}\t{t['description'] or ''}")
+    else:
+        await tokens.delete_token(database.pool, args.token_id)
+        print(f"deleted token {args.token_id}")
+    return 0
+
+
+async def _catalog(args, database) -> int:
+    """`minidns catalog create NAME`: a catalog zone (RFC 9432)."""
+    store = database.store
+    attrs = {}
+    if args.pool:
+        from .services.pools import find_pool
+
+        async with store.pool.acquire() as conn:
+            attrs["pool"] = str((await find_pool(conn, args.pool))["id"])
+    change = await store.create_zone(args.name, email=args.email, mname="invalid.", source="cli",
+                                     catalog_members=args.members or ["*"], catalog_attributes=attrs)  # fmt: skip
+    z = await store.zone(change.zone_id)
+    print(f"created catalog zone {z['name']} serial {z['serial']}")
+    return 0
+
+
+async def _tsig(args, database) -> int:
+    """`minidns tsig add|list|delete`: TSIG keys in the database."""
+    if args.action == "add":
+        name, alg, secret = await access.add_key(database.pool, args.keyname, args.algorithm, args.secret)
+        print(f"{name}\t{alg}\t{secret}")
+    elif args.action == "list":
+        for name, alg in await access.list_keys(database.pool):
+            print(f"{name}\t{alg}")
+    else:
+        await access.delete_key(database.pool, args.keyname)
+        print(f"deleted {args.keyname}")
+    return 0
+
+
+async def _record(args, database) -> int:
+    """`minidns record add|delete ZONE NAME TYPE TTL DATA…`: one record through the write path."""
+    store = database.store
+    data = " ".join(args.data)
+    edit = Edit("add" if args.action == "add" else "remove", args.name, args.type, args.ttl, (data,))
+    change = await store.change(args.zone, [edit], source="cli")
+    if change.serial_to == change.serial_from:
+        print(f"{change.zone} unchanged (serial {change.serial_to})")
+    else:
+        print(f"{change.zone} serial {change.serial_from} -> {change.serial_to}")
+    return 0

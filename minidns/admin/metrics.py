@@ -65,28 +65,20 @@ class Metrics:
         out += ["# HELP minidns_zones Zones served.", "# TYPE minidns_zones gauge", f"minidns_zones {len(zones)}",
                 "# HELP minidns_names Names (nodes) in the served zones.", "# TYPE minidns_names gauge",
                 f"minidns_names {sum(len(z) for z in zones.values())}"]  # fmt: skip
-        workers = getattr(server, "workers", None)
-        out += dns_query_lines(workers.total_stats(server.engine.stats) if workers is not None else server.engine.stats)
-        out += ["# HELP minidns_workers DNS processes answering (the main process and its workers).",
-                "# TYPE minidns_workers gauge", f"minidns_workers {1 + (workers.running if workers is not None else 0)}",
-                "# HELP minidns_worker_restarts_total Worker processes started again after they ended.",
-                "# TYPE minidns_worker_restarts_total counter",
-                f"minidns_worker_restarts_total {workers.restarts if workers is not None else 0}"]  # fmt: skip
+        out += worker_lines(server)
         out += abuse_lines(server)
-        cache = server.engine.signer.cache
-        out += ["# HELP minidns_dnssec_signed_zones Zones served signed.", "# TYPE minidns_dnssec_signed_zones gauge",
-                f"minidns_dnssec_signed_zones {sum(1 for z in zones.values() if z.keys is not None)}",
-                "# HELP minidns_dnssec_signatures_total Signatures made for answers (not from the cache).",
-                "# TYPE minidns_dnssec_signatures_total counter", f"minidns_dnssec_signatures_total {cache.signed}",
-                "# HELP minidns_dnssec_signature_cache_entries Signatures kept for answers.",
-                "# TYPE minidns_dnssec_signature_cache_entries gauge", f"minidns_dnssec_signature_cache_entries {len(cache)}"]  # fmt: skip
-        state = server.state
-        out += ["# HELP minidns_database_state 1 for the database state the server is in.",
-                "# TYPE minidns_database_state gauge"]  # fmt: skip
-        for s in ("loading", "ready", "stale"):
-            out.append(f'minidns_database_state{{state="{s}"}} {1 if state == s else 0}')
-        out += ["# HELP minidns_api_requests_total API requests by method and status.",
-                "# TYPE minidns_api_requests_total counter"]  # fmt: skip
+        out += dnssec_lines(zones, server.engine.signer.cache)
+        out += database_lines(server.state)
+        out += self.api_lines()
+        out += propagation_lines(getattr(server, "notifier", None))
+        out += server_job_lines(server)
+        out += heartbeat_lines(zones, server.config.heartbeat_name, time.time())
+        return "\n".join(out) + "\n"
+
+    def api_lines(self) -> list[str]:
+        """The API's requests by method and status, their latency, and the events ingested."""
+        out = ["# HELP minidns_api_requests_total API requests by method and status.",
+               "# TYPE minidns_api_requests_total counter"]  # fmt: skip
         for (method, status), n in sorted(self.api_requests.items()):
             out.append(f'minidns_api_requests_total{{method="{method}",status="{status}"}} {n}')
         out += ["# HELP minidns_api_request_seconds API request latency.", "# TYPE minidns_api_request_seconds histogram"]
@@ -94,36 +86,77 @@ class Metrics:
         out += ["# HELP minidns_events_total Events ingested, by outcome.", "# TYPE minidns_events_total counter"]
         for outcome, n in sorted(self.events.items()):
             out.append(f'minidns_events_total{{outcome="{outcome}"}} {n}')
-        notifier = getattr(server, "notifier", None)
-        if notifier is not None:
-            out += ["# HELP minidns_zone_status 1 for each zone's propagation status.", "# TYPE minidns_zone_status gauge",
-                    "# HELP minidns_secondary_lag_seconds Seconds from a change reaching this server to the secondary"
-                    " serving it (for the last change seen there).",
-                    "# TYPE minidns_secondary_lag_seconds gauge",
-                    "# HELP minidns_secondary_in_sync 1 when the secondary has the zone's current serial.",
-                    "# TYPE minidns_secondary_in_sync gauge"]  # fmt: skip
-            for name, zs in sorted(notifier.zones.items()):
-                out.append(f'minidns_zone_status{{zone="{name}",status="{zs.status}"}} 1')
-                for label, st in sorted(zs.secondaries.items()):
-                    out.append(f'minidns_secondary_in_sync{{zone="{name}",secondary="{label}"}} {1 if st.state == "OK" else 0}')
-                    if st.seen_at is not None:
-                        out.append(f'minidns_secondary_lag_seconds{{zone="{name}",secondary="{label}"}} '
-                                   f"{max(0.0, st.seen_at - zs.changed_at):.3f}")  # fmt: skip
-            out += ["# HELP minidns_notify_sent_total NOTIFY messages sent.", "# TYPE minidns_notify_sent_total counter",
-                    f"minidns_notify_sent_total {notifier.sent}",
-                    "# HELP minidns_notify_renotified_total NOTIFYs sent again to a secondary still behind.",
-                    "# TYPE minidns_notify_renotified_total counter", f"minidns_notify_renotified_total {notifier.renotified}"]  # fmt: skip
-        follower = getattr(server, "follower", None)
-        if follower is not None:
-            out += ["# HELP minidns_changes_applied_total Changes applied from the change log.",
-                    "# TYPE minidns_changes_applied_total counter", f"minidns_changes_applied_total {follower.applied}"]
-        xfr = getattr(server, "transfers", None)
-        if xfr is not None:
-            out += ["# HELP minidns_transfers_total Zone transfers served, by kind.", "# TYPE minidns_transfers_total counter"]
-            for kind, n in sorted(xfr.stats.items()):
-                out.append(f'minidns_transfers_total{{kind="{kind}"}} {n}')
-        out += heartbeat_lines(zones, server.config.heartbeat_name, time.time())
-        return "\n".join(out) + "\n"
+        return out
+
+
+def worker_lines(server) -> list[str]:
+    """The DNS queries answered by all processes, and the worker processes answering them."""
+    workers = getattr(server, "workers", None)
+    out = dns_query_lines(workers.total_stats(server.engine.stats) if workers is not None else server.engine.stats)
+    out += ["# HELP minidns_workers DNS processes answering (the main process and its workers).",
+            "# TYPE minidns_workers gauge", f"minidns_workers {1 + (workers.running if workers is not None else 0)}",
+            "# HELP minidns_worker_restarts_total Worker processes started again after they ended.",
+            "# TYPE minidns_worker_restarts_total counter",
+            f"minidns_worker_restarts_total {workers.restarts if workers is not None else 0}"]  # fmt: skip
+    return out
+
+
+def dnssec_lines(zones: dict, cache) -> list[str]:
+    """Zones served signed, and the signatures made for answers and kept in `cache`."""
+    return ["# HELP minidns_dnssec_signed_zones Zones served signed.", "# TYPE minidns_dnssec_signed_zones gauge",
+            f"minidns_dnssec_signed_zones {sum(1 for z in zones.values() if z.keys is not None)}",
+            "# HELP minidns_dnssec_signatures_total Signatures made for answers (not from the cache).",
+            "# TYPE minidns_dnssec_signatures_total counter", f"minidns_dnssec_signatures_total {cache.signed}",
+            "# HELP minidns_dnssec_signature_cache_entries Signatures kept for answers.",
+            "# TYPE minidns_dnssec_signature_cache_entries gauge", f"minidns_dnssec_signature_cache_entries {len(cache)}"]  # fmt: skip
+
+
+def database_lines(state: str) -> list[str]:
+    out = ["# HELP minidns_database_state 1 for the database state the server is in.",
+           "# TYPE minidns_database_state gauge"]  # fmt: skip
+    for s in ("loading", "ready", "stale"):
+        out.append(f'minidns_database_state{{state="{s}"}} {1 if state == s else 0}')
+    return out
+
+
+def propagation_lines(notifier) -> list[str]:
+    """Each zone's propagation status, each secondary's lag and sync, and the NOTIFYs sent; nothing
+    without a notifier."""
+    if notifier is None:
+        return []
+    out = ["# HELP minidns_zone_status 1 for each zone's propagation status.", "# TYPE minidns_zone_status gauge",
+           "# HELP minidns_secondary_lag_seconds Seconds from a change reaching this server to the secondary"
+           " serving it (for the last change seen there).",
+           "# TYPE minidns_secondary_lag_seconds gauge",
+           "# HELP minidns_secondary_in_sync 1 when the secondary has the zone's current serial.",
+           "# TYPE minidns_secondary_in_sync gauge"]  # fmt: skip
+    for name, zs in sorted(notifier.zones.items()):
+        out.append(f'minidns_zone_status{{zone="{name}",status="{zs.status}"}} 1')
+        for label, st in sorted(zs.secondaries.items()):
+            out.append(f'minidns_secondary_in_sync{{zone="{name}",secondary="{label}"}} {1 if st.state == "OK" else 0}')
+            if st.seen_at is not None:
+                out.append(f'minidns_secondary_lag_seconds{{zone="{name}",secondary="{label}"}} '
+                           f"{max(0.0, st.seen_at - zs.changed_at):.3f}")  # fmt: skip
+    out += ["# HELP minidns_notify_sent_total NOTIFY messages sent.", "# TYPE minidns_notify_sent_total counter",
+            f"minidns_notify_sent_total {notifier.sent}",
+            "# HELP minidns_notify_renotified_total NOTIFYs sent again to a secondary still behind.",
+            "# TYPE minidns_notify_renotified_total counter", f"minidns_notify_renotified_total {notifier.renotified}"]  # fmt: skip
+    return out
+
+
+def server_job_lines(server) -> list[str]:
+    """The changes applied from the change log, and the zone transfers served, when the server has them."""
+    out = []
+    follower = getattr(server, "follower", None)
+    if follower is not None:
+        out += ["# HELP minidns_changes_applied_total Changes applied from the change log.",
+                "# TYPE minidns_changes_applied_total counter", f"minidns_changes_applied_total {follower.applied}"]
+    xfr = getattr(server, "transfers", None)
+    if xfr is not None:
+        out += ["# HELP minidns_transfers_total Zone transfers served, by kind.", "# TYPE minidns_transfers_total counter"]
+        for kind, n in sorted(xfr.stats.items()):
+            out.append(f'minidns_transfers_total{{kind="{kind}"}} {n}')
+    return out
 
 
 def heartbeat_lines(zones: dict, name: str | None, now: float) -> list[str]:

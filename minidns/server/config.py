@@ -92,6 +92,23 @@ class Config:
     dnssec_rollover_margin: int = 3600
 
     def __post_init__(self):
+        """Refuse a setting that cannot be used; the checks run in a fixed order, the first failing one is reported."""
+        self._check_transports()
+        self._check_abuse_settings()
+        self._check_logging()
+        self._check_store_settings()
+        if self.nsid is not None and len(self.nsid.encode()) > 255:
+            raise ConfigError("nsid is longer than 255 octets")
+        self._check_notify()
+        self._check_api()
+        self._check_events()
+        if self.dnssec_rollover_margin < 0:
+            raise ConfigError("dnssec_rollover_margin must be 0 seconds or more")
+        if not 0 < self.propagation_share <= 1:
+            raise ConfigError("propagation_share must be above 0 and at most 1")
+        self._check_transfers()
+
+    def _check_transports(self) -> None:
         if not self.listen:
             raise ConfigError("listen: at least one address is needed")
         for spec in self.listen:
@@ -102,13 +119,16 @@ class Config:
             raise ConfigError("tcp_idle_timeout, tcp_max_connections and cache_entries must be positive")
         if self.workers < 0 or self.workers > 256:
             raise ConfigError("workers must be 0 (one per CPU on port 53, else 1) to 256")
-        self._check_abuse_settings()
+
+    def _check_logging(self) -> None:
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("log_level must be debug, info, warning or error")
         if self.log_format not in ("text", "json"):
             raise ConfigError("log_format must be text or json")
         if not 0 < self.query_log_sample <= 1:
             raise ConfigError("query_log_sample must be above 0 and at most 1")
+
+    def _check_store_settings(self) -> None:
         if self.heartbeat_interval < 1:
             raise ConfigError("heartbeat_interval must be 1 second or more")
         if self.heartbeat_name is not None:
@@ -129,12 +149,14 @@ class Config:
             raise ConfigError("serial_policy must be increment, unixtime or date")
         if self.db_check_interval <= 0 or self.change_log_keep < 1 or self.change_log_max_age < 1:
             raise ConfigError("db_check_interval, change_log_keep and change_log_max_age must be positive")
-        if self.nsid is not None and len(self.nsid.encode()) > 255:
-            raise ConfigError("nsid is longer than 255 octets")
+
+    def _check_notify(self) -> None:
         if self.renotify_interval < 0:
             raise ConfigError("renotify_interval must be 0 (never) or positive")
         if self.notify_retries < 1 or self.notify_timeout <= 0 or self.notify_rate < 1 or self.propagation_timeout <= 0:
             raise ConfigError("notify_retries, notify_timeout, notify_rate and propagation_timeout must be positive")
+
+    def _check_api(self) -> None:
         parse_listen(self.api_listen)
         for t in self.api_tokens:
             if not isinstance(t, dict) or set(t) != {"token", "project", "role"} or not all(isinstance(v, str) for v in t.values()):
@@ -143,6 +165,8 @@ class Config:
                 raise ConfigError(f"api_tokens: role {t['role']!r} is not admin, member, reader or ingest")
             if len(t["token"]) < 16:
                 raise ConfigError("api_tokens: a token must be at least 16 characters")
+
+    def _check_events(self) -> None:
         from ..sink.naming import check_templates
         from ..store.records import Invalid, zone_name
 
@@ -167,10 +191,8 @@ class Config:
             raise ConfigError("events_region must be 1 to 100 letters, digits, '.', '-', '_' (or empty)")
         if self.events_keep_days < 0:
             raise ConfigError("events_keep_days must be 0 (keep for ever) or more")
-        if self.dnssec_rollover_margin < 0:
-            raise ConfigError("dnssec_rollover_margin must be 0 seconds or more")
-        if not 0 < self.propagation_share <= 1:
-            raise ConfigError("propagation_share must be above 0 and at most 1")
+
+    def _check_transfers(self) -> None:
         from .transfers import Acl
         from ..xfr.tsig import TsigKeyError, make_key
 
@@ -187,18 +209,20 @@ class Config:
             except (ValueError, TypeError) as e:
                 raise ConfigError(f"allow_transfer: {e}") from None
         for sec in self.secondaries:
-            if not isinstance(sec, dict) or "address" not in sec or set(sec) - {"address", "port", "key", "zones"}:
-                raise ConfigError("secondaries entries are tables with address, and optionally port, key, zones")
-            try:
-                ipaddress.ip_address(sec["address"])
-            except ValueError:
-                raise ConfigError(f"secondaries: {sec['address']!r} is not an IP address") from None
-            if not 0 < int(sec.get("port", 53)) < 65536:
-                raise ConfigError(f"secondaries: bad port {sec.get('port')!r}")
-            names = {str(k.get("name", "")).lower().rstrip(".") for k in self.tsig_keys}
-            if sec.get("key") is not None and str(sec["key"]).lower().rstrip(".") not in names:
-                raise ConfigError(f"secondaries: key {sec['key']!r} is not among tsig_keys")
+            self._check_secondary(sec)
 
+    def _check_secondary(self, sec) -> None:
+        if not isinstance(sec, dict) or "address" not in sec or set(sec) - {"address", "port", "key", "zones"}:
+            raise ConfigError("secondaries entries are tables with address, and optionally port, key, zones")
+        try:
+            ipaddress.ip_address(sec["address"])
+        except ValueError:
+            raise ConfigError(f"secondaries: {sec['address']!r} is not an IP address") from None
+        if not 0 < int(sec.get("port", 53)) < 65536:
+            raise ConfigError(f"secondaries: bad port {sec.get('port')!r}")
+        names = {str(k.get("name", "")).lower().rstrip(".") for k in self.tsig_keys}
+        if sec.get("key") is not None and str(sec["key"]).lower().rstrip(".") not in names:
+            raise ConfigError(f"secondaries: key {sec['key']!r} is not among tsig_keys")
 
     @property
     def worker_count(self) -> int:
@@ -252,7 +276,7 @@ class Config:
                              tuple(self.pool_nameservers))  # fmt: skip
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
 def load_config(path: str | None, overrides: dict) -> Config:
@@ -266,7 +290,7 @@ def load_config(path: str | None, overrides: dict) -> Config:
             raise ConfigError(f"{path}: {e.strerror or e}") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: {e}") from None
-        unknown = set(values) - set(_FIELDS)
+        unknown = set(values) - set(FIELDS)
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -276,7 +300,7 @@ def load_config(path: str | None, overrides: dict) -> Config:
 
 
 def _check_type(name: str, value):
-    default = _FIELDS[name].default
+    default = FIELDS[name].default
     if name in ("tsig_keys", "secondaries", "api_tokens"):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list of tables")

@@ -12,7 +12,7 @@ from struct import error as struct_error
 from struct import pack, unpack_from
 
 from ..wire import CNAME, DNAME, IN, NS, NSEC, RRSIG
-from .snapshot import Snapshot, ZoneError, _is_subdomain, count_children, node_records, origin_text, pack_node, parent
+from .snapshot import Snapshot, ZoneError, is_subdomain, count_children, node_records, origin_text, pack_node, parent
 
 RR = tuple[bytes, int, int, bytes]  # (lowercase wire owner, type, ttl, rdata)
 
@@ -56,7 +56,7 @@ def apply_changes(zone: Snapshot, steps: list[tuple[list[RR], list[RR]]]) -> Sna
     def records(owner: bytes) -> list[tuple[int, int, bytes]]:
         recs = touched.get(owner)
         if recs is None:
-            if not _is_subdomain(owner, origin):
+            if not is_subdomain(owner, origin):
                 raise ZoneError(f"{origin_text(owner)} is outside the zone {zone.name}")
             recs = touched[owner] = list(node_records(nodes.get(owner, b"")))
         return recs

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..wire import ANY, CNAME, DNAME, DS, MX, NOERROR, NS, NXDOMAIN, SRV, YXDOMAIN, A, AAAA
 from ..wire.query import MAX_NAME
 from ..wire.render import RRset
-from .snapshot import Snapshot, _is_subdomain, node_find, node_rrsets, parent
+from .snapshot import Snapshot, is_subdomain, node_find, node_rrsets, parent
 
 MAX_CHAIN = 16  # CNAME/DNAME links followed before the answer is returned as it stands
 
@@ -180,7 +180,7 @@ def answer_name_error(zone: Snapshot, ans: Answer, name: bytes) -> None:
 def _next_in_zone(zone: Snapshot, target: bytes, seen: set) -> bytes | None:
     """Follow a CNAME/DNAME target while it stays in this zone and does not loop (RFC 1034 §3.6.2)."""
     key = target.lower()
-    if key in seen or not _is_subdomain(key, zone.origin):
+    if key in seen or not is_subdomain(key, zone.origin):
         return None
     seen.add(key)
     return key
@@ -202,7 +202,7 @@ def _add_additional(zone: Snapshot, ans: Answer) -> None:
                 targets.append(key)
     cut = next((r.owner for r in ans.authority if r.rtype == NS and r.owner != zone.origin), None)
     if cut is not None:
-        required = [t for t in targets if _is_subdomain(t, cut)]
+        required = [t for t in targets if is_subdomain(t, cut)]
         targets = required + [t for t in targets if t not in required]
     nodes = zone.nodes
     for i, key in enumerate(targets):

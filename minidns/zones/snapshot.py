@@ -165,7 +165,7 @@ class SnapshotBuilder:
 
     def add(self, owner: bytes, rtype: int, ttl: int, rdata: bytes) -> None:
         owner = owner.lower()
-        if not _is_subdomain(owner, self.origin):
+        if not is_subdomain(owner, self.origin):
             raise ZoneError(f"{origin_text(owner)} is outside the zone {origin_text(self.origin)}")
         rec = pack(_REC, rtype, ttl, len(rdata)) + rdata
         old = self.nodes.get(owner)
@@ -214,7 +214,7 @@ def count_children(zone: Snapshot) -> dict[bytes, int]:
     return counts
 
 
-def _is_subdomain(name: bytes, origin: bytes) -> bool:
+def is_subdomain(name: bytes, origin: bytes) -> bool:
     """True when `origin` is a whole-label suffix of `name` (both lowercase wire)."""
     off = 0
     cut = len(name) - len(origin)

@@ -23,7 +23,7 @@ import dns.zone
 
 from minidns.store import db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SAMPLE = ROOT / "contrib/zones/example.org.zone"
 
 
