@@ -85,9 +85,13 @@ RESOURCE_TYPES = {"nova": "instance", "neutron": "floatingip", "cloudstack": "vm
 class BadEvent(ValueError):
     """The event cannot be used; the message says why (recorded as failed)."""
 
+    status, type = 400, "invalid_event"
+
 
 class Unavailable(Exception):
     """The database cannot be reached: nothing was recorded; send the event again later."""
+
+    status, type, retry_after = 503, "service_unavailable", 5
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ _CNAME_MAY_SHARE = {CNAME, RRSIG, NSEC}
 class Invalid(ValueError):
     """Data a write refuses; the message says what and why (an API turns it into a 400)."""
 
+    status, type = 400, "invalid_object"
+
 
 @dataclass(slots=True)
 class RRsetData:

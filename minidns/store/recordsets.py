@@ -35,31 +35,39 @@ POOL_ID = DEFAULT_POOL_ID
 
 
 class ZoneNotFound(NotFound):
-    pass
+    status, type = 404, "zone_not_found"
 
 
 class RecordSetNotFound(NotFound):
-    pass
+    status, type = 404, "recordset_not_found"
 
 
 class DuplicateRecordSet(Conflict):
-    pass
+    status, type = 409, "duplicate_recordset"
 
 
 class BadPlacement(Invalid):
     """Designate's InvalidRecordSetLocation (400 invalid_recordset_location)."""
 
+    status, type = 400, "invalid_recordset_location"
+
 
 class Refused(Invalid):
     """Designate's BadRequest (400 bad_request): SOA edits, managed records, a deleting zone."""
+
+    status, type = 400, "bad_request"
 
 
 class Forbidden(Exception):
     """Designate's Forbidden (403): e.g. a subzone of another project's zone."""
 
+    status, type = 403, "forbidden"
+
 
 class MarkerNotFound(Invalid):
     """Designate's MarkerNotFound (400)."""
+
+    status, type = 400, "invalid_marker"
 
 
 @dataclass

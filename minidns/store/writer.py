@@ -48,14 +48,26 @@ log = logging.getLogger("minidns.store")
 class NotFound(LookupError):
     """No such zone, RRset or record."""
 
+    status, type = 404, "not_found"
+
 
 class Conflict(Exception):
-    """The zone exists already."""
+    """The write collides with what exists (a name taken, an operation under way)."""
+
+    status, type = 409, "conflict"
+
+
+class DuplicateZone(Conflict):
+    """The zone exists already (Designate's DuplicateZone)."""
+
+    status, type, reply = 409, "duplicate_zone", "Duplicate Zone: {0}"
 
 
 class Unsignable(Exception):
     """A signed zone cannot be written by this process: it has no DNSSEC master key to sign the
-    change with. A setting of the server, not of the request: nothing was written."""
+    change with. A setting of the server, not of the request: nothing was written; try later."""
+
+    status, type, retry_after = 503, "service_unavailable", 60
 
 
 def serial_gt(a: int, b: int) -> bool:
@@ -415,7 +427,7 @@ class Store:
                 f"INSERT INTO zones ({cols}) VALUES ({args}) ON CONFLICT (name) DO NOTHING RETURNING id", *z.values()
             )
             if inserted is None:
-                raise Conflict(f"zone {z['name']} exists")
+                raise DuplicateZone(f"zone {z['name']} exists")
             note = await _above_deleted(conn, z, self.clock())
             if note is not None:
                 log.info("zone %s: %s", z["name"], note)
