@@ -17,7 +17,7 @@ from .common import ApiError, Ctx, base_url
 MAX_LIMIT = 1000
 MAX_STRING = 255  # the longest string field of the small resources, unless their table says
 SCHEMA = "Provided object does not match schema: "
-TYPE_NAMES = {str: "string", int: "integer", list: "array", dict: "object"}
+TYPE_NAMES = {str: "string", int: "integer", list: "array", dict: "object", bool: "boolean"}
 
 
 def path_id(request: web.Request, name: str) -> uuid.UUID:
@@ -141,6 +141,18 @@ def check_value(key: str, value, types: tuple, maxlen: int | None):
     elif isinstance(value, str) and maxlen is not None and len(value) > maxlen:
         raise ApiError(400, "invalid_object", f"{SCHEMA}{key} is longer than {maxlen} characters")
     return value
+
+
+def check_options(body: dict, fields: dict[str, type]) -> dict:
+    """A body of options (a zone's DNSSEC settings): only `fields`, each of its type (a bool is
+    no other type, no other type a bool)."""
+    for key, value in body.items():
+        if key not in fields:
+            raise ApiError(400, "invalid_object", f"{SCHEMA}'{key[:100]}' is not a valid field")
+        want = fields[key]
+        if (want is bool) != isinstance(value, bool) or not isinstance(value, want):
+            raise ApiError(400, "invalid_object", f"{SCHEMA}{key} must be a {TYPE_NAMES[want]}")
+    return body
 
 
 def edit_managed(request: web.Request, c: Ctx) -> bool:

@@ -23,7 +23,7 @@ from ..store import dnssec, rollover
 from ..store import recordsets as rs
 from ..wire import DNSKEY, DS
 from .common import CONFIG, DATABASE, ApiError, base_url, ctx, json_response, read_json
-from .designate import path_id
+from .designate import check_options, path_id
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -91,15 +91,7 @@ def _status_response(description: str) -> dict:
 
 async def _body(request: web.Request, fields: dict[str, type]) -> dict:
     """The request's JSON object (none at all: {}), with only `fields`, each of its type."""
-    body = await read_json(request) if request.body_exists else {}
-    for key, value in body.items():
-        if key not in fields:
-            raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{key[:100]}' is not a valid field")
-        want = fields[key]
-        if (want is bool) != isinstance(value, bool) or not isinstance(value, want):
-            kind = {bool: "boolean", str: "string"}[want]
-            raise ApiError(400, "invalid_object", f"Provided object does not match schema: {key} must be a {kind}")
-    return body
+    return check_options(await read_json(request) if request.body_exists else {}, fields)
 
 
 def _text(rtype: int, rdata: bytes) -> str:

@@ -70,12 +70,12 @@ def _account(request: web.Request, response: web.StreamResponse, took: float) ->
 
 def error_response(request: web.Request, e: Exception) -> web.Response:
     """Designate's error body for `e`, with the request's id."""
-    status, kind, message, headers = reply(request, e)
+    status, kind, message, headers = answer(request, e)
     return json_response({"code": status, "type": kind, "message": message, "request_id": request["request_id"]},
                          status, headers)  # fmt: skip
 
 
-def reply(request: web.Request, e: Exception) -> tuple[int, str, str, dict | None]:
+def answer(request: web.Request, e: Exception) -> tuple[int, str, str, dict | None]:
     """(status, type, message, headers) of the answer to `e`."""
     if isinstance(e, web.HTTPException):  # aiohttp's own: no such route, method, too large
         return e.status, HTTP_TYPES.get(e.status, "error"), e.reason, None
