@@ -57,12 +57,6 @@ class Conflict(Exception):
     status, type = 409, "conflict"
 
 
-class DuplicateZone(Conflict):
-    """The zone exists already (Designate's DuplicateZone)."""
-
-    status, type, reply = 409, "duplicate_zone", "Duplicate Zone: {0}"
-
-
 class Unsignable(Exception):
     """A signed zone cannot be written by this process: it has no DNSSEC master key to sign the
     change with. A setting of the server, not of the request: nothing was written; try later."""
@@ -427,7 +421,7 @@ class Store:
                 f"INSERT INTO zones ({cols}) VALUES ({args}) ON CONFLICT (name) DO NOTHING RETURNING id", *z.values()
             )
             if inserted is None:
-                raise DuplicateZone(f"zone {z['name']} exists")
+                raise Conflict(f"zone {z['name']} exists")
             note = await _above_deleted(conn, z, self.clock())
             if note is not None:
                 log.info("zone %s: %s", z["name"], note)

@@ -29,14 +29,14 @@ from minidns.store.policy import (BlacklistNotFound, DuplicateBlacklist, Duplica
                                   TldNotFound, ZoneNameRefused)  # fmt: skip
 from minidns.store.pools import PoolNotFound
 from minidns.store.records import Invalid
-from minidns.store.recordsets import (BadPlacement, DuplicateRecordSet, Forbidden, MarkerNotFound, RecordSetNotFound,
-                                      Refused, ZoneNotFound)  # fmt: skip
+from minidns.store.recordsets import (BadPlacement, DuplicateRecordSet, DuplicateZone, Forbidden, MarkerNotFound,
+                                      RecordSetNotFound, Refused, ZoneNotFound)  # fmt: skip
 from minidns.store.rollover import RolloverInProgress
 from minidns.store.shares import DuplicateSharedZone, SharedZoneNotFound, ShareRefused
 from minidns.store.tasks import TaskNotFound
 from minidns.store.transfers import (DuplicateTransferRequest, IncorrectKey, InvalidTransfer, TransferAcceptNotFound,
                                      TransferRefused, TransferRequestNotFound)  # fmt: skip
-from minidns.store.writer import Conflict, DuplicateZone, NotFound, Unsignable
+from minidns.store.writer import Conflict, NotFound, Unsignable
 
 POOL = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 
