@@ -56,7 +56,7 @@ def _values(table: str, body: dict, create: bool) -> dict:
 async def _list(request: web.Request, table: str, key: str) -> web.Response:
     limit, marker = paging(request)
     rows, total = await policy.list_rows(request.app[DATABASE].pool, table, key=request.query.get(key),
-                                  limit=limit, marker=marker)  # fmt: skip
+                                         limit=limit, marker=marker)  # fmt: skip
     return json_response(collection(request, table, [_render(request, table, r) for r in rows], limit, total))
 
 

@@ -67,7 +67,7 @@ async def list_tsigkeys(request: web.Request) -> web.Response:
     limit, marker = paging(request)
     q = request.query
     rows, total = await access.key_rows(request.app[DATABASE].pool, name=q.get("name"), algorithm=q.get("algorithm"),
-                                 scope=q.get("scope"), limit=limit, marker=marker)  # fmt: skip
+                                        scope=q.get("scope"), limit=limit, marker=marker)  # fmt: skip
     return json_response(collection(request, "tsigkeys", [_render(request, r) for r in rows], limit, total))
 
 
