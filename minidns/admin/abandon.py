@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..services import recordsets as rs
 from .common import DATABASE, ctx
-from .designate import path_id, store_errors
+from .designate import path_id
 from .zones import delete_shares
 
 routes = web.RouteTableDef()
@@ -29,6 +29,5 @@ async def abandon_zone(request: web.Request) -> web.Response:
     A shared zone only with X-Designate-Delete-Shares: true, as for a delete."""
     ctx(request).need("admin")
     zid = path_id(request, "zone_id")
-    with store_errors():
-        await rs.abandon_zone(request.app[DATABASE].store, zid, delete_shares=delete_shares(request))
+    await rs.abandon_zone(request.app[DATABASE].store, zid, delete_shares=delete_shares(request))
     return web.Response(status=204)

@@ -1,5 +1,5 @@
-"""The HTTP server: app factory, middlewares (request ids, auth, errors as JSON), and starting it
-beside the DNS listeners in `minidns serve`.
+"""The HTTP server: app factory, middlewares (request ids and errors as JSON: admin/errors.py;
+auth), and starting it beside the DNS listeners in `minidns serve`.
 
 Every route module (zones, recordsets, tasks, tsigkeys, tlds, blacklists, quotas, floatingips,
 events, dnssec, transfers, shares, abandon, services, limits, unsupported, ops, openapi) has a
@@ -14,22 +14,19 @@ import contextlib
 import importlib
 import logging
 import time
-import uuid
 
 from aiohttp import web
 
-from ..store.db import DB_DOWN, DB_FULL, LOST_MIDWAY
+from ..store.db import DB_DOWN
 from ..services.tokens import find_token
 from ..services.recordsets import RecordsetWriter
-from .common import CONFIG, WRITER, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx, json_response
+from .common import CONFIG, WRITER, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx
+from .errors import BUSY, PUBLIC, request_id_and_errors
 from .metrics import Metrics
 from .ops import unversioned
 
 log = logging.getLogger("minidns.api")
 
-# Paths anyone may read: liveness, readiness, metrics, the API description and version discovery.
-PUBLIC = {"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v2", "/v2/"}
-BUSY = web.AppKey("busy", list)
 TOKEN_CACHE_SECONDS = 10.0
 HOUSEKEEPING_EVERY = 3600.0  # seconds between housekeeping passes (stale imports, event retention)
 
@@ -52,98 +49,54 @@ def route_modules():
 
 
 @web.middleware
-async def request_id_and_errors(request: web.Request, handler):
-    """Give each request an id (returned in X-Openstack-Request-Id and in error bodies, logged), and
-    turn every error into Designate's JSON shape: {code, type, message, request_id}."""
-    rid = f"req-{uuid.uuid4()}"
-    request["request_id"] = rid
-    started = time.monotonic()
-    busy = request.app[BUSY]
-    try:
-        # Requests worked on at once are bounded (api_max_requests), and with them the memory their
-        # bodies and results hold; the monitoring routes always answer.
-        if busy[0] >= busy[1] and request.path not in PUBLIC:
-            raise ApiError(503, "service_unavailable", f"{busy[0]} requests are being worked on; try again shortly",
-                           {"Retry-After": "1"})  # fmt: skip
-        busy[0] += 1
-        try:
-            response = await handler(request)
-        finally:
-            busy[0] -= 1
-    except ApiError as e:
-        response = json_response({"code": e.status, "type": e.type, "message": e.message, "request_id": rid},
-                                 e.status, e.headers)  # fmt: skip
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        kind = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(e.status, "error")
-        response = json_response({"code": e.status, "type": kind, "message": e.reason, "request_id": rid}, e.status)
-    except DB_DOWN as e:  # PostgreSQL is away (or too busy to answer): nothing was done; try again (RFC 9110 §15.6.4)
-        why = "did not answer in time (busy, or away)" if isinstance(e, asyncio.TimeoutError) else "is not reachable"
-        detail = f": {e}" if str(e) else ""
-        log.warning("%s %s %s: the database %s%s", rid, request.method, request.path, why, detail)
-        message = f"the database {why}{detail}"
-        if isinstance(e, LOST_MIDWAY) and request.method != "GET":  # lost at the COMMIT, it may be in
-            message += "; the connection was lost during the request, so a write may have been committed: read before sending it again"
-        response = json_response({"code": 503, "type": "service_unavailable", "message": message, "request_id": rid}, 503,
-                                 {"Retry-After": "5"})  # fmt: skip
-    except DB_FULL as e:  # the database cannot write now (disk full): rolled back, nothing was done
-        log.warning("%s %s %s: the database cannot take this now: %s", rid, request.method, request.path, e)
-        response = json_response({"code": 503, "type": "service_unavailable", "message": f"the database cannot take this now: {e}",
-                                  "request_id": rid}, 503, {"Retry-After": "30"})  # fmt: skip
-    except Exception:  # noqa: BLE001 - a bug answers 500 with the request id, and is logged with it
-        log.exception("%s %s %s failed", rid, request.method, request.path)
-        response = json_response({"code": 500, "type": "internal_error", "message": "internal error; see the log",
-                                  "request_id": rid}, 500)  # fmt: skip
-    response.headers["X-Openstack-Request-Id"] = rid
-    took = time.monotonic() - started
-    log.info("%s %s %s -> %d in %.1f ms", rid, request.method, request.path_qs, response.status, took * 1000)
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.api_request(request.method, response.status, took)
-    return response
-
-
-@web.middleware
 async def authenticate(request: web.Request, handler):
     """X-Auth-Token → project and role. No token (or an unknown one) → 401. An admin may act for
     another project (X-Auth-Sudo-Project-ID) or all (X-Auth-All-Projects: true)."""
-    if request.path in PUBLIC:
-        return await handler(request)
+    if request.path not in PUBLIC:
+        request["ctx"] = await _context(request)
+    return await handler(request)
+
+
+async def _context(request: web.Request) -> Ctx:
     token = request.headers.get("X-Auth-Token")
     if not token:
         raise ApiError(401, "unauthorized", "an X-Auth-Token header is needed")
     found = await _lookup(request.app, token)
     if found is None:
         raise ApiError(401, "unauthorized", "the token is not valid")
-    project, role = found
-    c = Ctx(project, role, acting_project=project)
+    c = _acting(request, *found)
+    if c.role == "ingest" and not request.path.startswith("/v1/events"):
+        raise ApiError(403, "forbidden", "an ingest token may only post events")
+    return c
+
+
+def _acting(request: web.Request, project: str, role: str) -> Ctx:
+    """The token's context, acting for the project an admin names (or all)."""
     sudo = request.headers.get("X-Auth-Sudo-Project-ID")
     all_projects = request.headers.get("X-Auth-All-Projects", "").lower() in ("true", "1", "yes")
     if (sudo or all_projects) and role != "admin":
         raise ApiError(403, "forbidden", "only an admin may act for other projects")
-    if sudo:
-        c.acting_project = sudo
-    c.all_projects = all_projects
-    if role == "ingest" and not request.path.startswith("/v1/events"):
-        raise ApiError(403, "forbidden", "an ingest token may only post events")
-    request["ctx"] = c
-    return await handler(request)
+    return Ctx(project, role, all_projects=all_projects, acting_project=sudo or project)
 
 
 async def _lookup(app: web.Application, token: str) -> tuple[str, str] | None:
     configured = {t["token"]: (t["project"], t["role"]) for t in app[CONFIG].api_tokens}
     if token in configured:
         return configured[token]
-    cache = app[TOKEN_CACHE]
-    hit = cache.get(token)
+    hit = app[TOKEN_CACHE].get(token)
     now = time.monotonic()
     if hit is not None and now - hit[1] < TOKEN_CACHE_SECONDS:
         return hit[0]
+    return await _stored_token(app, token, now)
+
+
+async def _stored_token(app: web.Application, token: str, now: float) -> tuple[str, str] | None:
+    """The token's project and role from the database (None: unknown), remembered a while."""
     try:
         found = await find_token(app[DATABASE].pool, token)
     except Exception as e:  # noqa: BLE001 - the database is away: say so, do not guess
         raise ApiError(503, "service_unavailable", f"the database is not reachable: {e}", {"Retry-After": "5"}) from None
+    cache = app[TOKEN_CACHE]
     if len(cache) > 10000:
         cache.clear()
     cache[token] = (found, now)
@@ -154,9 +107,14 @@ def make_app(database, server, config) -> web.Application:
     """The API application over `database` (store.database.Database), for `server` (its state,
     engine and notifier) and `config`."""
     app = web.Application(middlewares=[request_id_and_errors, unversioned, authenticate], client_max_size=4 << 20)
-    app[DATABASE] = database
-    app[SERVER] = server
-    app[CONFIG] = config
+    _set_state(app, database, server, config)
+    for module in route_modules():
+        app.add_routes(module.routes)
+    return app
+
+
+def _set_state(app: web.Application, database, server, config) -> None:
+    app[DATABASE], app[SERVER], app[CONFIG] = database, server, config
     app[METRICS] = Metrics(server)
     app[WRITER] = RecordsetWriter(database.store)
     from .events import EventBatcher
@@ -164,9 +122,6 @@ def make_app(database, server, config) -> web.Application:
     app[EVENTS] = EventBatcher(database.store, getattr(config, "events_max_pending", 10_000))
     app[TOKEN_CACHE] = {}
     app[BUSY] = [0, getattr(config, "api_max_requests", 256)]  # [requests being worked on, the most at once]
-    for module in route_modules():
-        app.add_routes(module.routes)
-    return app
 
 
 class ApiService:

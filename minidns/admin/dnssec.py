@@ -11,7 +11,6 @@ dnssec_master_key_file): without it they answer 503."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 
 import dns.name
@@ -19,14 +18,12 @@ import dns.rdata
 import dns.rdataclass
 from aiohttp import web
 
-from ..dnssec.keys import ALGORITHMS, SEP, ZONE_KEY, BadKey, dnskey_rdata, ds_rdata
+from ..dnssec.keys import ALGORITHMS, SEP, ZONE_KEY, dnskey_rdata, ds_rdata
 from ..services import dnssec, rollover
 from ..services import recordsets as rs
-from ..store.records import Invalid
-from ..store.writer import Conflict
 from ..wire import DNSKEY, DS
 from .common import CONFIG, DATABASE, ApiError, base_url, ctx, json_response, read_json
-from .designate import path_id, store_errors
+from .designate import check_options, path_id
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -94,15 +91,7 @@ def _status_response(description: str) -> dict:
 
 async def _body(request: web.Request, fields: dict[str, type]) -> dict:
     """The request's JSON object (none at all: {}), with only `fields`, each of its type."""
-    body = await read_json(request) if request.body_exists else {}
-    for key, value in body.items():
-        if key not in fields:
-            raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{key[:100]}' is not a valid field")
-        want = fields[key]
-        if (want is bool) != isinstance(value, bool) or not isinstance(value, want):
-            kind = {bool: "boolean", str: "string"}[want]
-            raise ApiError(400, "invalid_object", f"Provided object does not match schema: {key} must be a {kind}")
-    return body
+    return check_options(await read_json(request) if request.body_exists else {}, fields)
 
 
 def _text(rtype: int, rdata: bytes) -> str:
@@ -115,8 +104,7 @@ async def _zone(request: web.Request, *, write: bool) -> uuid.UUID:
     if write:
         c.need("member")
     zid = path_id(request, "zone_id")
-    with store_errors():
-        await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+    await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
     return zid
 
 
@@ -126,18 +114,6 @@ def _signing_store(request: web.Request):
         raise ApiError(503, "dnssec_unavailable", "this server has no usable DNSSEC master key ($MINIDNS_MASTER_KEY or "
                        "dnssec_master_key_file, read at start): zones cannot be signed through it")  # fmt: skip
     return store
-
-
-@contextlib.contextmanager
-def _key_errors(conflict: str):
-    """Conflict → 409 of type `conflict`; a master key that cannot open the keys → 503. (Inside
-    store_errors, which would answer a Conflict as a duplicate zone.)"""
-    try:
-        yield
-    except Conflict as e:
-        raise ApiError(409, conflict, str(e)) from None
-    except BadKey as e:
-        raise ApiError(503, "dnssec_unavailable", str(e)) from None
 
 
 async def _status(request: web.Request, zid: uuid.UUID) -> dict:
@@ -197,9 +173,8 @@ async def enable_dnssec(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_object", f"Provided object does not match schema: algorithm must be one of {', '.join(ALGORITHMS)}")
     zid = await _zone(request, write=True)
     store = _signing_store(request)
-    with store_errors(), _key_errors("dnssec_enabled"):
-        await dnssec.enable(store, zid, store.master, algorithm, bool(body.get("split", False)),
-                            bool(body.get("nsec3_opt_out", False)))  # fmt: skip
+    await dnssec.enable(store, zid, store.master, algorithm, bool(body.get("split", False)),
+                        bool(body.get("nsec3_opt_out", False)))  # fmt: skip
     return json_response(await _status(request, zid), 201)
 
 
@@ -211,11 +186,7 @@ async def disable_dnssec(request: web.Request) -> web.Response:
     Its keys are deleted and DNSKEY, CDS and CDNSKEY removed. Have the parent's DS removed (and its
     TTL passed) first, or validating resolvers will find the zone bogus."""
     zid = await _zone(request, write=True)
-    with store_errors():
-        try:
-            await dnssec.disable(request.app[DATABASE].store, zid)
-        except Invalid as e:
-            raise ApiError(404, "dnssec_not_enabled", str(e)) from None
+    await dnssec.disable(request.app[DATABASE].store, zid)
     return web.Response(status=204)
 
 
@@ -234,8 +205,7 @@ async def start_rollover(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_object", "Provided object does not match schema: key must be \"zsk\" or \"ksk\"")
     zid = await _zone(request, write=True)
     store = _signing_store(request)
-    with store_errors(), _key_errors("rollover_in_progress"):
-        await rollover.start(store, zid, body["key"], margin=request.app[CONFIG].dnssec_rollover_margin)
+    await rollover.start(store, zid, body["key"], margin=request.app[CONFIG].dnssec_rollover_margin)
     return json_response(await _status(request, zid), 202)
 
 
@@ -252,6 +222,5 @@ async def ds_seen(request: web.Request) -> web.Response:
     await _body(request, {})
     zid = await _zone(request, write=True)
     store = _signing_store(request)
-    with store_errors(), _key_errors("conflict"):
-        await rollover.ds_seen(store, zid, margin=request.app[CONFIG].dnssec_rollover_margin)
+    await rollover.ds_seen(store, zid, margin=request.app[CONFIG].dnssec_rollover_margin)
     return json_response(await _status(request, zid))

@@ -28,7 +28,6 @@ from ..sink.envelope import body_events
 from ..sink.outcome import BadEvent, Unavailable
 from ..sink.settings import EventSettings
 from ..store.batch import GroupCommit
-from ..store.records import Invalid
 from .common import CONFIG, DATABASE, EVENTS, METRICS, ApiError, ctx, json_response, parse_json, read_body, read_json
 
 log = logging.getLogger("minidns.events")
@@ -53,11 +52,6 @@ def _count(request: web.Request, outcome: str) -> None:
 def _need_ingest(request: web.Request) -> None:
     if ctx(request).role not in ("ingest", "admin"):
         raise ApiError(403, "forbidden", f"this needs the ingest or admin role; the token has {ctx(request).role}")
-
-
-def _unavailable(request: web.Request, e: Exception) -> ApiError:
-    _count(request, "unavailable")
-    return ApiError(503, "service_unavailable", str(e), {"Retry-After": "5"})
 
 
 class EventBatcher:
@@ -114,8 +108,9 @@ async def post_events(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_batch", f"a batch holds 1 to {MAX_BATCH} events")
     try:
         outcomes = await request.app[EVENTS].submit(items, _settings(request))
-    except Unavailable as e:
-        raise _unavailable(request, e) from None
+    except Unavailable:
+        _count(request, "unavailable")
+        raise
     results, failed, errors = [], False, False
     for i, outcome in enumerate(outcomes):
         if isinstance(outcome, Exception) and not isinstance(outcome, BadEvent):
@@ -127,12 +122,11 @@ async def post_events(request: web.Request) -> web.Response:
             results.append({"index": i, "status": "error", "reason": f"the event could not be stored: {outcome}"})
             continue
         if isinstance(outcome, BadEvent):
-            e = outcome
             _count(request, "rejected")
             if not batch:
-                raise ApiError(400, "invalid_event", str(e)) from None
+                raise outcome  # 400 invalid_event
             failed = True
-            results.append({"index": i, "status": "rejected", "reason": str(e)})
+            results.append({"index": i, "status": "rejected", "reason": str(outcome)})
             continue
         _count(request, "duplicate" if outcome.duplicate else outcome.status)
         if outcome.status == "failed":
@@ -162,8 +156,9 @@ async def list_events(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_limit", "limit must be between 1 and 1000")
     try:
         rows = await journal.list_events(request.app[DATABASE].pool, status, limit)
-    except Unavailable as e:
-        raise _unavailable(request, e) from None
+    except Unavailable:
+        _count(request, "unavailable")
+        raise
     return json_response({"events": rows})
 
 
@@ -176,8 +171,9 @@ async def get_event(request: web.Request) -> web.Response:
     mid = request.match_info["message_id"]
     try:
         row = await journal.get_event(request.app[DATABASE].pool, mid)
-    except Unavailable as e:
-        raise _unavailable(request, e) from None
+    except Unavailable:
+        _count(request, "unavailable")
+        raise
     if row is None:
         raise ApiError(404, "event_not_found", f"no event {mid!r} was received")
     return json_response(row)
@@ -201,8 +197,7 @@ async def reconcile(request: web.Request) -> web.Response:
     try:
         result = await sink_reconcile.reconcile(request.app[DATABASE].store, _settings(request), source, ids, rtype,
                                     bool(body.get("dry_run", False)))  # fmt: skip
-    except Invalid as e:
-        raise ApiError(400, "invalid_object", str(e)) from None
-    except Unavailable as e:
-        raise _unavailable(request, e) from None
+    except Unavailable:
+        _count(request, "unavailable")
+        raise
     return json_response(result)

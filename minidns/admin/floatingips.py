@@ -14,9 +14,8 @@ import uuid
 from aiohttp import web
 
 from ..services import floatingips as fips
-from ..store.records import Invalid
 from .common import DATABASE, ApiError, ctx, json_response, read_json
-from .fields import check_body, collection, self_link, store_errors
+from .designate import check_fields, collection, self_link
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -54,14 +53,7 @@ def _render(request: web.Request, row: dict, status: str = "ACTIVE", action: str
 
 
 def _key(request: web.Request) -> tuple[str, uuid.UUID]:
-    try:
-        return fips.parse_key(request.match_info["fip_key"])
-    except Invalid as e:
-        raise ApiError(400, "bad_request", str(e)) from None
-
-
-def _errors():
-    return store_errors("floatingip")
+    return fips.parse_key(request.match_info["fip_key"])
 
 
 @routes.get("/v2/reverse/floatingips")
@@ -79,8 +71,7 @@ async def get_floatingip(request: web.Request) -> web.Response:
     c = ctx(request)
     c.need("reader")
     region, fip_id = _key(request)
-    with _errors():
-        row = await fips.get_fip(request.app[DATABASE].pool, region, fip_id, c.project_filter())
+    row = await fips.get_fip(request.app[DATABASE].pool, region, fip_id, c.project_filter())
     return json_response(_render(request, row))
 
 
@@ -95,14 +86,10 @@ async def set_floatingip_ptr(request: web.Request) -> web.Response:
     c = ctx(request)
     c.need("member")
     region, fip_id = _key(request)
-    values = check_body(await read_json(request), PATCH_FIELDS, required=("ptrdname",), read_only=READ_ONLY)
+    values = check_fields(await read_json(request), PATCH_FIELDS, required=("ptrdname",), read_only=READ_ONLY)
     database = request.app[DATABASE]
-    with _errors():
-        try:
-            row = await fips.set_ptr(database.store, region, fip_id, c.project_filter(), values["ptrdname"],
-                                     values.get("description"), values.get("ttl"))  # fmt: skip
-        except fips.NoReverseZone as e:
-            raise ApiError(400, "bad_request", str(e)) from None
+    row = await fips.set_ptr(database.store, region, fip_id, c.project_filter(), values["ptrdname"],
+                             values.get("description"), values.get("ttl"))  # fmt: skip
     action = "CREATE" if values["ptrdname"] is not None else "DELETE"
     return json_response(_render(request, row, "PENDING", action), 202)
 
@@ -116,14 +103,13 @@ async def register_floatingip(request: web.Request) -> web.Response:
     address (and drops a PTR set for the old one)."""
     ctx(request).need("admin")
     fields = {"region": ((str,), 100), "id": ((str,), 36), "address": ((str,), 64), "project_id": ((str,), 255)}
-    values = check_body(await read_json(request), fields, required=tuple(fields))
+    values = check_fields(await read_json(request), fields, required=tuple(fields))
     try:
         fip_id = uuid.UUID(values["id"])
     except ValueError:
         raise ApiError(400, "invalid_object", "id must be a UUID") from None
-    with _errors():
-        row = await fips.register(request.app[DATABASE].store, values["region"], fip_id, values["address"],
-                                  values["project_id"])  # fmt: skip
+    row = await fips.register(request.app[DATABASE].store, values["region"], fip_id, values["address"],
+                              values["project_id"])  # fmt: skip
     body = _render(request, row)
     return json_response(body, 201, {"Location": body["links"]["self"]})
 
@@ -133,6 +119,5 @@ async def unregister_floatingip(request: web.Request) -> web.Response:
     """Forget a floating IP (admin; a minidns addition); its PTR record is removed."""
     ctx(request).need("admin")
     region, fip_id = _key(request)
-    with _errors():
-        await fips.unregister(request.app[DATABASE].store, region, fip_id)
+    await fips.unregister(request.app[DATABASE].store, region, fip_id)
     return web.Response(status=204)

@@ -10,8 +10,7 @@ from aiohttp import web
 from ..services import pools
 from ..services import recordsets as rs
 from .common import DATABASE, ApiError, ctx, json_response, parse_uuid, read_json
-from .designate import path_id, store_errors, zone_json
-from .fields import collection, self_link
+from .designate import collection, path_id, self_link, zone_json
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -42,10 +41,7 @@ async def get_pool(request: web.Request) -> web.Response:
     ctx(request).need("admin")
     pid = path_id(request, "pool_id")
     async with request.app[DATABASE].pool.acquire() as conn:
-        try:
-            p = await pools.find_pool(conn, pid)
-        except pools.NotFound:
-            raise ApiError(404, "pool_not_found", f"Could not find Pool {pid}") from None
+        p = await pools.find_pool(conn, pid)
     return json_response(pool_json(request, p))
 
 
@@ -62,13 +58,9 @@ async def pool_move(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_object", "pool_id (the pool to move the zone to) is required: minidns has no "
                        "scheduler to choose one")  # fmt: skip
     target = parse_uuid(body["pool_id"], "pool")
-    with store_errors():
-        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
-        if z["pool_id"] == target:
-            raise ApiError(400, "invalid_operation", "the zone is in that pool already")
-        try:
-            await pools.move_zone(request.app[DATABASE].store, zid, target)
-        except pools.NotFound:
-            raise ApiError(404, "pool_not_found", f"Could not find Pool {target}") from None
-        z = await rs.get_zone(request.app[DATABASE].pool, zid, None)
+    z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+    if z["pool_id"] == target:
+        raise ApiError(400, "invalid_operation", "the zone is in that pool already")
+    await pools.move_zone(request.app[DATABASE].store, zid, target)
+    z = await rs.get_zone(request.app[DATABASE].pool, zid, None)
     return json_response(zone_json(request, z), 202)

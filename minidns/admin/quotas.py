@@ -9,7 +9,6 @@ from aiohttp import web
 
 from ..services import policy
 from .common import DATABASE, ApiError, ctx, json_response, read_json
-from .fields import store_errors
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -62,8 +61,7 @@ async def set_quotas(request: web.Request) -> web.Response:
     ctx(request).need("admin")
     project = _project(request)
     body = await read_json(request)
-    with store_errors("quota"):
-        quotas = await policy.set_quotas(request.app[DATABASE].pool, project, body)
+    quotas = await policy.set_quotas(request.app[DATABASE].pool, project, body)
     return json_response(quotas)
 
 

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ..services import recordsets as rs
 from .common import WRITER, DATABASE, ApiError, ctx, json_response, read_json
-from .designate import check_body, edit_managed, list_body, list_query, path_id, rrset_json, store_errors
+from .designate import check_body, edit_managed, list_body, list_query, path_id, rrset_json
 
 routes = web.RouteTableDef()
 
@@ -44,10 +44,9 @@ async def create_recordset(request: web.Request) -> web.Response:
     for required in ("name", "type", "records"):
         if required not in values:
             raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{required}' is a required property")
-    with store_errors():
-        r = await request.app[WRITER].create(zid, c.project_filter(), name=values["name"], rtype=values["type"],
-                                              records=values["records"], ttl=values.get("ttl"),
-                                              description=values.get("description"))  # fmt: skip
+    r = await request.app[WRITER].create(zid, c.project_filter(), name=values["name"], rtype=values["type"],
+                                          records=values["records"], ttl=values.get("ttl"),
+                                          description=values.get("description"))  # fmt: skip
     out = rrset_json(request, r)
     return json_response(out, _status(r, 201), {"Location": out["links"]["self"]})
 
@@ -61,8 +60,7 @@ async def list_zone_recordsets(request: web.Request) -> web.Response:
     c = ctx(request)
     zid = path_id(request, "zone_id")
     q = list_query(request, rs.RRSET_FILTERS[:-1])
-    with store_errors():
-        rows, total, more = await rs.list_rrsets(request.app[DATABASE].pool, c.project_filter(), zid, q)
+    rows, total, more = await rs.list_rrsets(request.app[DATABASE].pool, c.project_filter(), zid, q)
     return json_response(list_body(request, "recordsets", [rrset_json(request, r) for r in rows], total, more, q.limit))
 
 
@@ -71,8 +69,7 @@ async def list_recordsets(request: web.Request) -> web.Response:
     """Recordsets of every zone the caller sees; the same filters, and zone_id."""
     c = ctx(request)
     q = list_query(request, rs.RRSET_FILTERS)
-    with store_errors():
-        rows, total, more = await rs.list_rrsets(request.app[DATABASE].pool, c.project_filter(), None, q)
+    rows, total, more = await rs.list_rrsets(request.app[DATABASE].pool, c.project_filter(), None, q)
     return json_response(list_body(request, "recordsets", [rrset_json(request, r) for r in rows], total, more, q.limit))
 
 
@@ -81,8 +78,7 @@ async def recordset_redirect(request: web.Request) -> web.Response:
     """301 to the recordset's canonical place under its zone (as Designate answers)."""
     c = ctx(request)
     rid = path_id(request, "recordset_id")
-    with store_errors():
-        r = await rs.get_rrset(request.app[DATABASE].pool, c.project_filter(), None, rid)
+    r = await rs.get_rrset(request.app[DATABASE].pool, c.project_filter(), None, rid)
     location = rrset_json(request, r)["links"]["self"]
     return web.Response(status=301, headers={"Location": location})
 
@@ -92,8 +88,7 @@ async def get_recordset(request: web.Request) -> web.Response:
     """One recordset."""
     c = ctx(request)
     zid, rid = path_id(request, "zone_id"), path_id(request, "recordset_id")
-    with store_errors():
-        r = await rs.get_rrset(request.app[DATABASE].pool, c.project_filter(), zid, rid)
+    r = await rs.get_rrset(request.app[DATABASE].pool, c.project_filter(), zid, rid)
     return json_response(rrset_json(request, r))
 
 
@@ -108,12 +103,10 @@ async def update_recordset(request: web.Request) -> web.Response:
     if "records" in body and body["records"] is None:
         raise ApiError(400, "bad_request", "records is null")
     pool = request.app[DATABASE].pool
-    with store_errors():
-        current = await rs.get_rrset(pool, c.project_filter(), zid, rid)
+    current = await rs.get_rrset(pool, c.project_filter(), zid, rid)
     immutable = {"name": current["name"], "type": rrset_json(request, current)["type"]}
     values = check_body(body, _WRITABLE, read_only=_READ_ONLY, immutable=immutable)
-    with store_errors():
-        r = await request.app[WRITER].update(zid, c.project_filter(), rid, values, edit_managed=managed)
+    r = await request.app[WRITER].update(zid, c.project_filter(), rid, values, edit_managed=managed)
     return json_response(rrset_json(request, r), _status(r, 200))
 
 
@@ -124,6 +117,5 @@ async def delete_recordset(request: web.Request) -> web.Response:
     c.need("member")
     managed = edit_managed(request, c)
     zid, rid = path_id(request, "zone_id"), path_id(request, "recordset_id")
-    with store_errors():
-        r = await request.app[WRITER].delete(zid, c.project_filter(), rid, edit_managed=managed)
+    r = await request.app[WRITER].delete(zid, c.project_filter(), rid, edit_managed=managed)
     return json_response(rrset_json(request, r), 202)

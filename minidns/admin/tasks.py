@@ -20,7 +20,7 @@ from aiohttp import web
 from ..services import recordsets as rs
 from ..services import tasks
 from .common import DATABASE, ApiError, ctx, json_response, parse_json, read_body
-from .designate import list_body, list_query, path_id, store_errors, task_json
+from .designate import list_body, list_query, path_id, task_json
 
 log = logging.getLogger("minidns.api")
 routes = web.RouteTableDef()
@@ -96,47 +96,54 @@ async def stop_imports() -> None:
         await asyncio.wait(jobs, timeout=5)
 
 
-def _task_routes(kind: str, plural: str, error: str, forgets: str) -> None:
+def _task_routes(kind: str, plural: str, forgets: str) -> None:
     """List, show and forget the tasks of one kind (imports, exports): the same three routes."""
-    base = f"/v2/zones/tasks/{plural}"
-    item = f"{base}/{{{plural[:-1]}_id}}"
+    base, one = f"/v2/zones/tasks/{plural}", plural[:-1]
+    item = f"{base}/{{{one}_id}}"
+    routes.get(base)(_named(_lister(kind, plural), f"list_{plural}",
+                            f"{one.capitalize()} tasks of the acting project; filters status, message, zone_id; paging."))
+    routes.get(item)(_named(_getter(kind, one), f"get_{one}", f"One {one} task."))
+    routes.delete(item)(_named(_forgetter(kind, one), f"delete_{one}", f"Forget {forgets}; 204."))
 
+
+def _named(handler, name: str, doc: str):
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = doc
+    return handler
+
+
+def _lister(kind: str, plural: str):
     async def list_(request: web.Request) -> web.Response:
         c = ctx(request)
         q = list_query(request, tasks.TASK_FILTERS)
-        with store_errors(error):
-            rows, total, more = await tasks.list_tasks(request.app[DATABASE].pool, kind, c.project_filter(), q)
+        rows, total, more = await tasks.list_tasks(request.app[DATABASE].pool, kind, c.project_filter(), q)
         return json_response(list_body(request, plural, [task_json(request, t) for t in rows], total, more, q.limit))
 
+    return list_
+
+
+def _getter(kind: str, one: str):
     async def get(request: web.Request) -> web.Response:
-        c = ctx(request)
-        tid = path_id(request, f"{plural[:-1]}_id")
-        with store_errors(error):
-            t = await tasks.get_task(request.app[DATABASE].pool, kind, c.project_filter(), tid)
+        tid = path_id(request, f"{one}_id")
+        t = await tasks.get_task(request.app[DATABASE].pool, kind, ctx(request).project_filter(), tid)
         return json_response(task_json(request, t))
 
+    return get
+
+
+def _forgetter(kind: str, one: str):
     async def delete(request: web.Request) -> web.Response:
         c = ctx(request)
         c.need("member")
-        tid = path_id(request, f"{plural[:-1]}_id")
-        with store_errors(error):
-            await tasks.delete_task(request.app[DATABASE].pool, kind, c.project_filter(), tid)
+        tid = path_id(request, f"{one}_id")
+        await tasks.delete_task(request.app[DATABASE].pool, kind, c.project_filter(), tid)
         return web.Response(status=204)
 
-    for handler, name, doc in (
-        (list_, f"list_{plural}", f"{plural.capitalize()[:-1]} tasks of the acting project; filters status, message, zone_id; paging."),
-        (get, f"get_{plural[:-1]}", f"One {plural[:-1]} task."),
-        (delete, f"delete_{plural[:-1]}", f"Forget {forgets}; 204."),
-    ):  # fmt: skip
-        handler.__name__ = handler.__qualname__ = name
-        handler.__doc__ = doc
-    routes.get(base)(list_)
-    routes.get(item)(get)
-    routes.delete(item)(delete)
+    return delete
 
 
-_task_routes("IMPORT", "imports", "zone_import", "an import task (its zone stays)")
-_task_routes("EXPORT", "exports", "zone_export", "an export task")
+_task_routes("IMPORT", "imports", "an import task (its zone stays)")
+_task_routes("EXPORT", "exports", "an export task")
 
 
 @routes.post("/v2/zones/{zone_id}/tasks/export")
@@ -146,11 +153,10 @@ async def create_export(request: web.Request) -> web.Response:
     c.need("member")
     zid = path_id(request, "zone_id")
     pool = request.app[DATABASE].pool
-    with store_errors("zone_export"):
-        z = await rs.get_zone(pool, zid, c.project_filter())
-        if policy is not None:
-            count = await pool.fetchval("SELECT coalesce(sum(cardinality(records)), 0) FROM rrsets WHERE zone_id = $1", zid)
-            await policy.check_quota(pool, z["project_id"], "api_export_size", count=count)
+    z = await rs.get_zone(pool, zid, c.project_filter())
+    if policy is not None:
+        count = await pool.fetchval("SELECT coalesce(sum(cardinality(records)), 0) FROM rrsets WHERE zone_id = $1", zid)
+        await policy.check_quota(pool, z["project_id"], "api_export_size", count=count)
     t = await tasks.create_task(pool, "EXPORT", z["project_id"], zone_id=zid, status="COMPLETE",
                                 message=None, location_for_export=True)  # fmt: skip
     out = task_json(request, t)
@@ -163,8 +169,7 @@ async def export_file(request: web.Request) -> web.Response:
     c = ctx(request)
     tid = path_id(request, "export_id")
     db = request.app[DATABASE]
-    with store_errors("zone_export"):
-        t = await tasks.get_task(db.pool, "EXPORT", c.project_filter(), tid)
-        await rs.get_zone(db.pool, t["zone_id"], c.project_filter())
-        text = await tasks.export_text(db.store, t["zone_id"])
+    t = await tasks.get_task(db.pool, "EXPORT", c.project_filter(), tid)
+    await rs.get_zone(db.pool, t["zone_id"], c.project_filter())
+    text = await tasks.export_text(db.store, t["zone_id"])
     return web.Response(text=text, content_type="text/dns", charset="utf-8")

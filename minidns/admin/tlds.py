@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..services import policy
 from .common import DATABASE, ctx, json_response, paging, read_json
-from .fields import check_body, collection, path_uuid, self_link, store_errors
+from .designate import check_fields, collection, path_id, self_link
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -43,55 +43,47 @@ def _render(request: web.Request, table: str, row: dict) -> dict:
 
 def _values(table: str, body: dict, create: bool) -> dict:
     if table == "tlds":
-        values = check_body(body, TLD_FIELDS, required=("name",) if create else (), read_only=READ_ONLY)
-        with store_errors("tld"):
-            if "name" in values:
-                values["name"] = policy.tld_name(values["name"])
+        values = check_fields(body, TLD_FIELDS, required=("name",) if create else (), read_only=READ_ONLY)
+        if "name" in values:
+            values["name"] = policy.tld_name(values["name"])
     else:
-        values = check_body(body, BLACKLIST_FIELDS, required=("pattern",) if create else (), read_only=READ_ONLY)
-        with store_errors("blacklist"):
-            if "pattern" in values:
-                values["pattern"] = policy.check_pattern(values["pattern"])
+        values = check_fields(body, BLACKLIST_FIELDS, required=("pattern",) if create else (), read_only=READ_ONLY)
+        if "pattern" in values:
+            values["pattern"] = policy.check_pattern(values["pattern"])
     return values
 
 
 async def _list(request: web.Request, table: str, key: str) -> web.Response:
     limit, marker = paging(request)
-    what = table[:-1]
-    with store_errors(what):
-        rows, total = await policy.list_rows(request.app[DATABASE].pool, table, key=request.query.get(key),
-                                      limit=limit, marker=marker)  # fmt: skip
+    rows, total = await policy.list_rows(request.app[DATABASE].pool, table, key=request.query.get(key),
+                                         limit=limit, marker=marker)  # fmt: skip
     return json_response(collection(request, table, [_render(request, table, r) for r in rows], limit, total))
 
 
 async def _create(request: web.Request, table: str) -> web.Response:
     values = _values(table, await read_json(request), True)
     key = "name" if table == "tlds" else "pattern"
-    with store_errors(table[:-1]):
-        row = await policy.create_row(request.app[DATABASE].pool, table, values[key], values.get("description"))
+    row = await policy.create_row(request.app[DATABASE].pool, table, values[key], values.get("description"))
     body = _render(request, table, row)
     return json_response(body, 201, {"Location": body["links"]["self"]})
 
 
 async def _get(request: web.Request, table: str, param: str) -> web.Response:
-    row_id = path_uuid(request, param)
-    with store_errors(table[:-1]):
-        row = await policy.get_row(request.app[DATABASE].pool, table, row_id)
+    row_id = path_id(request, param)
+    row = await policy.get_row(request.app[DATABASE].pool, table, row_id)
     return json_response(_render(request, table, row))
 
 
 async def _update(request: web.Request, table: str, param: str) -> web.Response:
-    row_id = path_uuid(request, param)
+    row_id = path_id(request, param)
     values = _values(table, await read_json(request), False)
-    with store_errors(table[:-1]):
-        row = await policy.update_row(request.app[DATABASE].pool, table, row_id, values)
+    row = await policy.update_row(request.app[DATABASE].pool, table, row_id, values)
     return json_response(_render(request, table, row))
 
 
 async def _delete(request: web.Request, table: str, param: str) -> web.Response:
-    row_id = path_uuid(request, param)
-    with store_errors(table[:-1]):
-        await policy.delete_row(request.app[DATABASE].pool, table, row_id)
+    row_id = path_id(request, param)
+    await policy.delete_row(request.app[DATABASE].pool, table, row_id)
     return web.Response(status=204)
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..services import transfers as tr
 from .common import DATABASE, ApiError, base_url, ctx, json_response, read_json
-from .designate import check_body, list_body, list_query, path_id, store_errors
+from .designate import check_body, list_body, list_query, path_id
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -82,10 +82,9 @@ async def create_request(request: web.Request) -> web.Response:
     body.pop("zone_name", None)
     values = check_body(body, {"target_project_id": (str, None, 255), "description": (str, None, 160)},
                         read_only=_REQUEST_READ_ONLY)  # fmt: skip
-    with store_errors():
-        t = await tr.create_request(request.app[DATABASE].pool, zid, c.project_filter(),
-                                    target_project_id=values.get("target_project_id"),
-                                    description=values.get("description"))  # fmt: skip
+    t = await tr.create_request(request.app[DATABASE].pool, zid, c.project_filter(),
+                                target_project_id=values.get("target_project_id"),
+                                description=values.get("description"))  # fmt: skip
     out = request_json(request, t, True)
     return json_response(out, 201, {"Location": out["links"]["self"]})
 
@@ -104,8 +103,7 @@ async def get_request(request: web.Request) -> web.Response:
     """One transfer request (its key and projects only to the project offering the zone)."""
     c = ctx(request)
     rid = path_id(request, "transfer_request_id")
-    with store_errors():
-        t = await tr.get_request(request.app[DATABASE].pool, rid, c.project_filter())
+    t = await tr.get_request(request.app[DATABASE].pool, rid, c.project_filter())
     return json_response(request_json(request, t, _detailed(request, t)))
 
 
@@ -118,12 +116,11 @@ async def update_request(request: web.Request) -> web.Response:
     c.need("member")
     rid = path_id(request, "transfer_request_id")
     body = await read_json(request)
-    with store_errors():
-        t = await tr.get_request(request.app[DATABASE].pool, rid, c.project_filter())
-        values = check_body(body, {"description": (str, None, 160)}, read_only=_REQUEST_READ_ONLY,
-                            immutable={"target_project_id": t["target_project_id"], "zone_id": str(t["zone_id"]),
-                                       "zone_name": t["zone_name"]})  # fmt: skip
-        t = await tr.update_request(request.app[DATABASE].pool, rid, c.project_filter(), values)
+    t = await tr.get_request(request.app[DATABASE].pool, rid, c.project_filter())
+    values = check_body(body, {"description": (str, None, 160)}, read_only=_REQUEST_READ_ONLY,
+                        immutable={"target_project_id": t["target_project_id"], "zone_id": str(t["zone_id"]),
+                                   "zone_name": t["zone_name"]})  # fmt: skip
+    t = await tr.update_request(request.app[DATABASE].pool, rid, c.project_filter(), values)
     return json_response(request_json(request, t, True))
 
 
@@ -133,8 +130,7 @@ async def delete_request(request: web.Request) -> web.Response:
     c = ctx(request)
     c.need("member")
     rid = path_id(request, "transfer_request_id")
-    with store_errors():
-        await tr.delete_request(request.app[DATABASE].pool, rid, c.project_filter())
+    await tr.delete_request(request.app[DATABASE].pool, rid, c.project_filter())
     return web.Response(status=204)
 
 
@@ -159,9 +155,8 @@ async def create_accept(request: web.Request) -> web.Response:
         rid = uuid.UUID(values["zone_transfer_request_id"])
     except ValueError:
         raise ApiError(400, "invalid_object", f"{SCHEMA_ERROR}zone_transfer_request_id is not a UUID") from None
-    with store_errors():
-        a = await tr.accept(request.app[DATABASE].store, rid, values["key"], c.acting_project,
-                            see_all=c.project_filter() is None)  # fmt: skip
+    a = await tr.accept(request.app[DATABASE].store, rid, values["key"], c.acting_project,
+                        see_all=c.project_filter() is None)  # fmt: skip
     out = accept_json(request, a)
     return json_response(out, 201, {"Location": out["links"]["self"]})
 
@@ -178,9 +173,8 @@ async def list_accepts(request: web.Request) -> web.Response:
 async def _list(request: web.Request, fetch, name: str, render) -> web.Response:
     """A page of the project's transfer requests or accepts (`fetch`), filtered by status."""
     q = list_query(request, ())
-    with store_errors():
-        rows, total = await fetch(request.app[DATABASE].pool, ctx(request).project_filter(),
-                                  status=request.query.get("status"), limit=q.limit + 1, marker=q.marker)  # fmt: skip
+    rows, total = await fetch(request.app[DATABASE].pool, ctx(request).project_filter(),
+                              status=request.query.get("status"), limit=q.limit + 1, marker=q.marker)  # fmt: skip
     items = [render(r) for r in rows[: q.limit]]
     return json_response(list_body(request, name, items, total, len(rows) > q.limit, q.limit))
 
@@ -190,6 +184,5 @@ async def get_accept(request: web.Request) -> web.Response:
     """One transfer accept of the project."""
     c = ctx(request)
     aid = path_id(request, "transfer_accept_id")
-    with store_errors():
-        a = await tr.get_accept(request.app[DATABASE].pool, aid, c.project_filter())
+    a = await tr.get_accept(request.app[DATABASE].pool, aid, c.project_filter())
     return json_response(accept_json(request, a))

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..services import access
 from .common import DATABASE, ApiError, ctx, json_response, paging, read_json
-from .fields import check_body, collection, path_uuid, self_link, store_errors
+from .designate import check_fields, collection, path_id, self_link
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -44,7 +44,7 @@ def _render(request: web.Request, row: dict) -> dict:
 
 
 def _checked(body: dict, *, create: bool) -> dict:
-    values = check_body(body, FIELDS, required=REQUIRED if create else (), read_only=READ_ONLY)
+    values = check_fields(body, FIELDS, required=REQUIRED if create else (), read_only=READ_ONLY)
     if "algorithm" in values and values["algorithm"] not in ALGORITHMS:
         raise ApiError(400, "invalid_object", f"algorithm must be one of {', '.join(ALGORITHMS)}")
     if "scope" in values and values["scope"] not in access.TSIG_SCOPES:
@@ -66,9 +66,8 @@ async def list_tsigkeys(request: web.Request) -> web.Response:
     ctx(request).need("admin")
     limit, marker = paging(request)
     q = request.query
-    with store_errors("tsigkey"):
-        rows, total = await access.key_rows(request.app[DATABASE].pool, name=q.get("name"), algorithm=q.get("algorithm"),
-                                     scope=q.get("scope"), limit=limit, marker=marker)  # fmt: skip
+    rows, total = await access.key_rows(request.app[DATABASE].pool, name=q.get("name"), algorithm=q.get("algorithm"),
+                                        scope=q.get("scope"), limit=limit, marker=marker)  # fmt: skip
     return json_response(collection(request, "tsigkeys", [_render(request, r) for r in rows], limit, total))
 
 
@@ -80,8 +79,7 @@ async def create_tsigkey(request: web.Request) -> web.Response:
     The servers use it for transfers and NOTIFY at once."""
     ctx(request).need("admin")
     values = _checked(await read_json(request), create=True)
-    with store_errors("tsigkey"):
-        row = await access.create_key_row(request.app[DATABASE].pool, **values)
+    row = await access.create_key_row(request.app[DATABASE].pool, **values)
     body = _render(request, row)
     return json_response(body, 201, {"Location": body["links"]["self"]})
 
@@ -90,9 +88,8 @@ async def create_tsigkey(request: web.Request) -> web.Response:
 async def get_tsigkey(request: web.Request) -> web.Response:
     """Show a TSIG key (admin)."""
     ctx(request).need("admin")
-    key_id = path_uuid(request, "tsigkey_id")
-    with store_errors("tsigkey"):
-        row = await access.key_row(request.app[DATABASE].pool, key_id)
+    key_id = path_id(request, "tsigkey_id")
+    row = await access.key_row(request.app[DATABASE].pool, key_id)
     return json_response(_render(request, row))
 
 
@@ -101,10 +98,9 @@ async def get_tsigkey(request: web.Request) -> web.Response:
 async def update_tsigkey(request: web.Request) -> web.Response:
     """Update a TSIG key (admin): name, algorithm, secret, scope, resource_id."""
     ctx(request).need("admin")
-    key_id = path_uuid(request, "tsigkey_id")
+    key_id = path_id(request, "tsigkey_id")
     values = _checked(await read_json(request), create=False)
-    with store_errors("tsigkey"):
-        row = await access.update_key_row(request.app[DATABASE].pool, key_id, values)
+    row = await access.update_key_row(request.app[DATABASE].pool, key_id, values)
     return json_response(_render(request, row))
 
 
@@ -112,7 +108,6 @@ async def update_tsigkey(request: web.Request) -> web.Response:
 async def delete_tsigkey(request: web.Request) -> web.Response:
     """Delete a TSIG key (admin); 409 while a secondary uses it."""
     ctx(request).need("admin")
-    key_id = path_uuid(request, "tsigkey_id")
-    with store_errors("tsigkey"):
-        await access.delete_key_row(request.app[DATABASE].pool, key_id)
+    key_id = path_id(request, "tsigkey_id")
+    await access.delete_key_row(request.app[DATABASE].pool, key_id)
     return web.Response(status=204)

@@ -16,7 +16,7 @@ from aiohttp import web
 from ..services import recordsets as rs
 from ..store.records import MAX_TTL
 from .common import DATABASE, ApiError, ctx, json_response, read_json
-from .designate import check_body, list_body, list_query, path_id, store_errors, zone_json
+from .designate import check_body, list_body, list_query, path_id, zone_json
 from .openapi import describe
 
 routes = web.RouteTableDef()
@@ -70,10 +70,9 @@ async def create_zone(request: web.Request) -> web.Response:
         if required not in values:
             raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{required}' is a required property")
     _check_ttl(values.get("ttl"))
-    with store_errors():
-        z = await rs.create_zone(request.app[DATABASE].store, c.acting_project, name=values["name"],
-                                 email=values["email"], ttl=values.get("ttl"), description=values.get("description"),
-                                 is_admin=c.role == "admin", pool_id=pool_id)  # fmt: skip
+    z = await rs.create_zone(request.app[DATABASE].store, c.acting_project, name=values["name"],
+                             email=values["email"], ttl=values.get("ttl"), description=values.get("description"),
+                             is_admin=c.role == "admin", pool_id=pool_id)  # fmt: skip
     out = zone_json(request, z)
     # 202 as Designate answers a new zone, whatever its status by the time it is read back (with
     # no secondaries to wait for it may be ACTIVE already).
@@ -88,8 +87,7 @@ async def list_zones(request: web.Request) -> web.Response:
     sort_key (created_at, id, updated_at, name, serial, ttl, status, tenant_id) and sort_dir."""
     c = ctx(request)
     q = list_query(request, rs.ZONE_FILTERS)
-    with store_errors():
-        rows, total, more = await rs.list_zones(request.app[DATABASE].pool, c.project_filter(), q)
+    rows, total, more = await rs.list_zones(request.app[DATABASE].pool, c.project_filter(), q)
     return json_response(list_body(request, "zones", [zone_json(request, z) for z in rows], total, more, q.limit))
 
 
@@ -98,8 +96,7 @@ async def get_zone(request: web.Request) -> web.Response:
     """One zone (also one shared with the project)."""
     c = ctx(request)
     zid = path_id(request, "zone_id")
-    with store_errors():
-        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter(), shared=True)
+    z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter(), shared=True)
     return json_response(zone_json(request, z))
 
 
@@ -110,15 +107,13 @@ async def update_zone(request: web.Request) -> web.Response:
     c.need("member")
     zid = path_id(request, "zone_id")
     body = await read_json(request)
-    with store_errors():
-        z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+    z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
     values = check_body(body, _WRITABLE, read_only=_READ_ONLY,
                         immutable={"name": z["name"], "type": z["type"], "attributes": {}, "masters": []})  # fmt: skip
     _check_ttl(values.get("ttl"))
     if "ttl" in values and values["ttl"] is None:
         raise ApiError(400, "invalid_object", "Provided object does not match schema: ttl may not be null")
-    with store_errors():
-        z = await rs.update_zone(request.app[DATABASE].store, zid, c.project_filter(), values)
+    z = await rs.update_zone(request.app[DATABASE].store, zid, c.project_filter(), values)
     return json_response(zone_json(request, z), 202 if z["status"] == "PENDING" else 200)
 
 
@@ -131,9 +126,8 @@ async def delete_zone(request: web.Request) -> web.Response:
     c = ctx(request)
     c.need("member")
     zid = path_id(request, "zone_id")
-    with store_errors():
-        z = await rs.delete_zone(request.app[DATABASE].store, zid, c.project_filter(),
-                                 delete_shares=delete_shares(request))  # fmt: skip
+    z = await rs.delete_zone(request.app[DATABASE].store, zid, c.project_filter(),
+                             delete_shares=delete_shares(request))  # fmt: skip
     return json_response(zone_json(request, z), 202)
 
 
@@ -149,6 +143,5 @@ async def nameservers(request: web.Request) -> web.Response:
     """The zone's name servers: its apex NS records, [{hostname, priority}]."""
     c = ctx(request)
     zid = path_id(request, "zone_id")
-    with store_errors():
-        names = await rs.nameservers(request.app[DATABASE].pool, zid, c.project_filter())
+    names = await rs.nameservers(request.app[DATABASE].pool, zid, c.project_filter())
     return json_response({"nameservers": [{"hostname": n, "priority": p} for n, p in names]})

@@ -35,6 +35,8 @@ _ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
 class BadKey(ValueError):
     """A key that cannot be used: unknown algorithm, wrong master key, damaged ciphertext."""
 
+    status, type = 503, "dnssec_unavailable"
+
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:

@@ -17,6 +17,20 @@ from ..store.records import Invalid, zone_name
 from ..store.writer import Conflict, NotFound
 
 
+class TsigKeyNotFound(NotFound):
+    status, type = 404, "tsigkey_not_found"
+
+
+class DuplicateTsigKey(Conflict):
+    status, type = 409, "duplicate_tsigkey"
+
+
+class TsigKeyInUse(Conflict):
+    """Secondaries use the key: it may be neither renamed nor deleted."""
+
+    status, type = 409, "duplicate_tsigkey"
+
+
 
 async def _key_uses(conn, name: str) -> int:
     """How many secondaries (of zones, and pool targets) sign with the key."""
@@ -205,7 +219,7 @@ async def key_rows(pool, *, name: str | None = None, algorithm: str | None = Non
 async def key_row(pool, key_id) -> dict:
     row = await pool.fetchrow(f"SELECT {_KEY_COLUMNS} FROM tsig_keys WHERE id = $1", key_id)
     if row is None:
-        raise NotFound(f"no TSIG key {key_id}")
+        raise TsigKeyNotFound(f"no TSIG key {key_id}")
     return dict(row)
 
 
@@ -222,7 +236,7 @@ async def create_key_row(pool: asyncpg.Pool, name: str, algorithm: str, secret: 
             name, alg, secret, scope, resource_id,
         )  # fmt: skip
         if row is None:
-            raise Conflict(f"TSIG key {name} exists")
+            raise DuplicateTsigKey(f"TSIG key {name} exists")
         await conn.execute("SELECT pg_notify($1, 'keys')", CONFIG_CHANNEL)
     return dict(row)
 
@@ -236,7 +250,7 @@ async def update_key_row(pool: asyncpg.Pool, key_id, values: dict) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         cur = await conn.fetchrow(f"SELECT {_KEY_COLUMNS} FROM tsig_keys WHERE id = $1 FOR UPDATE", key_id)
         if cur is None:
-            raise NotFound(f"no TSIG key {key_id}")
+            raise TsigKeyNotFound(f"no TSIG key {key_id}")
         new = {**dict(cur), **values}
         new["name"], new["algorithm"] = _checked_key(new["name"], new["algorithm"], new["secret"])
         if new["scope"] not in TSIG_SCOPES:
@@ -244,9 +258,9 @@ async def update_key_row(pool: asyncpg.Pool, key_id, values: dict) -> dict:
         if new["name"] != cur["name"]:
             used = await _key_uses(conn, cur["name"])
             if used:
-                raise Conflict(f"TSIG key {cur['name']} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
+                raise TsigKeyInUse(f"TSIG key {cur['name']} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
             if await conn.fetchval("SELECT 1 FROM tsig_keys WHERE name = $1", new["name"]):
-                raise Conflict(f"TSIG key {new['name']} exists")
+                raise DuplicateTsigKey(f"TSIG key {new['name']} exists")
         row = await conn.fetchrow(
             "UPDATE tsig_keys SET name = $2, algorithm = $3, secret = $4, scope = $5, resource_id = $6, updated_at = now()"
             f" WHERE id = $1 RETURNING {_KEY_COLUMNS}",
@@ -260,9 +274,9 @@ async def delete_key_row(pool: asyncpg.Pool, key_id) -> None:
     async with pool.acquire() as conn, conn.transaction():
         name = await conn.fetchval("SELECT name FROM tsig_keys WHERE id = $1 FOR UPDATE", key_id)
         if name is None:
-            raise NotFound(f"no TSIG key {key_id}")
+            raise TsigKeyNotFound(f"no TSIG key {key_id}")
         used = await _key_uses(conn, name)
         if used:
-            raise Conflict(f"TSIG key {name} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
+            raise TsigKeyInUse(f"TSIG key {name} is used by {used} secondary entr{'y' if used == 1 else 'ies'}")
         await conn.execute("DELETE FROM tsig_keys WHERE id = $1", key_id)
         await conn.execute("SELECT pg_notify($1, 'keys')", CONFIG_CHANNEL)

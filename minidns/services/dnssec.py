@@ -27,6 +27,16 @@ from ..wire import CDNSKEY, CDS, DNSKEY, DS
 _NAMES = {number: name for name, number in ALGORITHMS.items()}
 
 
+class DnssecEnabled(Conflict):
+    status, type = 409, "dnssec_enabled"
+
+
+class DnssecNotEnabled(Invalid):
+    """The zone to stop signing is not signed."""
+
+    status, type = 404, "dnssec_not_enabled"
+
+
 def _algorithm(name: str) -> int:
     try:
         return ALGORITHMS[name.lower()]
@@ -68,7 +78,7 @@ async def enable(store: Store, zone: str | uuid.UUID, master: bytes | None, algo
     async with store.pool.acquire() as conn, conn.transaction():
         z = await find_zone(conn, zone, lock=True)
         if z["dnssec"]:
-            raise Conflict(f"zone {z['name']} is signed already")
+            raise DnssecEnabled(f"zone {z['name']} is signed already")
         await check_master(conn, master, create=True)
         for k in keys:
             key_id = uuid.uuid4()
@@ -100,7 +110,7 @@ async def disable(store: Store, zone: str | uuid.UUID) -> Change:
     async with store.pool.acquire() as conn, conn.transaction():
         z = await find_zone(conn, zone, lock=True)
         if not z["dnssec"]:
-            raise Invalid(f"zone {z['name']} is not signed")
+            raise DnssecNotEnabled(f"zone {z['name']} is not signed")
         await conn.execute("DELETE FROM dnssec_keys WHERE zone_id = $1", z["id"])
         await conn.execute("UPDATE zones SET dnssec = false WHERE id = $1", z["id"])
         edits = [Edit("replace", "@", t) for t in ("DNSKEY", "CDS", "CDNSKEY")]

@@ -25,14 +25,26 @@ _COLUMNS = "id, region, host(address) AS address, project_id, ptrdname, descript
 
 
 class NoReverseZone(NotFound):
-    """No in-addr.arpa / ip6.arpa zone is served for the address."""
+    """No in-addr.arpa / ip6.arpa zone is served for the address (Designate: 400)."""
+
+    status, type = 400, "bad_request"
+
+
+class FloatingIpNotFound(NotFound):
+    status, type = 404, "floatingip_not_found"
+
+
+class BadFloatingIpKey(Invalid):
+    """Not "region:uuid" (Designate: 400 bad_request)."""
+
+    status, type = 400, "bad_request"
 
 
 def parse_key(key: str) -> tuple[str, uuid.UUID]:
     """"region:uuid" → (region, id); Invalid when not of that form (Designate: 400)."""
     m = KEY_RE.match(key)
     if m is None:
-        raise Invalid(f"Floating IP {key} is not in the format of <region>:<uuid>")
+        raise BadFloatingIpKey(f"Floating IP {key} is not in the format of <region>:<uuid>")
     return m.group("region"), uuid.UUID(m.group("id"))
 
 
@@ -55,7 +67,7 @@ async def get_fip(pool, region: str, fip_id: uuid.UUID, project_id: str | None) 
         region, fip_id, project_id,
     )  # fmt: skip
     if row is None:
-        raise NotFound(f"Floating IP {region}:{fip_id} could not be found")
+        raise FloatingIpNotFound(f"Floating IP {region}:{fip_id} could not be found")
     return dict(row)
 
 
@@ -145,7 +157,7 @@ async def unregister(store: Store, region: str, fip_id: uuid.UUID) -> None:
     """The floating IP is gone: its PTR goes too."""
     async with store.pool.acquire() as conn, conn.transaction():
         if not await release(conn, api_writer(store, conn), region, fip_id):
-            raise NotFound(f"Floating IP {region}:{fip_id} could not be found")
+            raise FloatingIpNotFound(f"Floating IP {region}:{fip_id} could not be found")
 
 
 async def set_ptr(store: Store, region: str, fip_id: uuid.UUID, project_id: str | None, ptrdname: str | None,
@@ -173,7 +185,7 @@ async def set_ptr(store: Store, region: str, fip_id: uuid.UUID, project_id: str 
             region, fip_id, project_id,
         )  # fmt: skip
         if fip is None:
-            raise NotFound(f"Floating IP {region}:{fip_id} could not be found")
+            raise FloatingIpNotFound(f"Floating IP {region}:{fip_id} could not be found")
         await _write_ptr(conn, api_writer(store, conn), fip["address"], ptrdname, description, ttl, f"{region}:{fip_id}",
                          fip["project_id"])  # fmt: skip
         row = await conn.fetchrow(

@@ -228,7 +228,25 @@ def check_description(value) -> str | None:
     return value
 
 
+class TldNotFound(NotFound):
+    status, type = 404, "tld_not_found"
+
+
+class DuplicateTld(Conflict):
+    status, type = 409, "duplicate_tld"
+
+
+class BlacklistNotFound(NotFound):
+    status, type = 404, "blacklist_not_found"
+
+
+class DuplicateBlacklist(Conflict):
+    status, type = 409, "duplicate_blacklist"
+
+
 _TABLES = {"tlds": ("name", "TLD"), "blacklists": ("pattern", "blacklist")}
+_NOT_FOUND = {"tlds": TldNotFound, "blacklists": BlacklistNotFound}
+_DUPLICATE = {"tlds": DuplicateTld, "blacklists": DuplicateBlacklist}
 
 
 async def list_rows(conn_or_pool, table: str, *, key: str | None = None, limit: int = 1000,
@@ -249,7 +267,7 @@ async def list_rows(conn_or_pool, table: str, *, key: str | None = None, limit: 
 async def get_row(conn_or_pool, table: str, row_id: uuid.UUID) -> dict:
     row = await conn_or_pool.fetchrow(f"SELECT * FROM {table} WHERE id = $1", row_id)
     if row is None:
-        raise NotFound(f"no {_TABLES[table][1]} {row_id}")
+        raise _NOT_FOUND[table](f"no {_TABLES[table][1]} {row_id}")
     return dict(row)
 
 
@@ -260,7 +278,7 @@ async def create_row(conn_or_pool, table: str, key: str, description: str | None
         key, description,
     )  # fmt: skip
     if row is None:
-        raise Conflict(f"{what} {key} exists")
+        raise _DUPLICATE[table](f"{what} {key} exists")
     return dict(row)
 
 
@@ -276,12 +294,12 @@ async def update_row(conn_or_pool, table: str, row_id: uuid.UUID, values: dict) 
             row_id, *values.values(),
         )  # fmt: skip
     except asyncpg.UniqueViolationError:
-        raise Conflict(f"{what} {values.get(col)} exists") from None
+        raise _DUPLICATE[table](f"{what} {values.get(col)} exists") from None
     if row is None:
-        raise NotFound(f"no {what} {row_id}")
+        raise _NOT_FOUND[table](f"no {what} {row_id}")
     return dict(row)
 
 
 async def delete_row(conn_or_pool, table: str, row_id: uuid.UUID) -> None:
     if await conn_or_pool.fetchval(f"DELETE FROM {table} WHERE id = $1 RETURNING id", row_id) is None:
-        raise NotFound(f"no {_TABLES[table][1]} {row_id}")
+        raise _NOT_FOUND[table](f"no {_TABLES[table][1]} {row_id}")

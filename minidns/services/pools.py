@@ -28,6 +28,15 @@ from ..store.writer import DEFAULT_POOL_ID, POOL_SOURCE, Conflict, NotFound, Sto
 log = logging.getLogger("minidns.store")
 
 
+class PoolNotFound(NotFound):
+    """Designate's PoolNotFound."""
+
+    status, type, reply = 404, "pool_not_found", "Could not find Pool {0.pool}"
+
+    def __init__(self, pool):
+        super().__init__(f"no pool {pool}")
+        self.pool = pool
+
 
 @dataclass(frozen=True, slots=True)
 class NsRecord:
@@ -89,7 +98,7 @@ async def find_pool(conn, pool: str | uuid.UUID) -> dict:
     column = "id" if isinstance(pool, uuid.UUID) else "name"
     row = await conn.fetchrow(f"SELECT * FROM pools WHERE {column} = $1", pool)
     if row is None:
-        raise NotFound(f"no pool {pool}")
+        raise PoolNotFound(pool)
     return await _with_parts(conn, dict(row))
 
 

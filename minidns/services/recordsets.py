@@ -35,31 +35,45 @@ POOL_ID = DEFAULT_POOL_ID
 
 
 class ZoneNotFound(NotFound):
-    pass
+    status, type = 404, "zone_not_found"
 
 
 class RecordSetNotFound(NotFound):
-    pass
+    status, type = 404, "recordset_not_found"
+
+
+class DuplicateZone(Conflict):
+    """The zone exists already (Designate's DuplicateZone)."""
+
+    status, type, reply = 409, "duplicate_zone", "Duplicate Zone: {0}"
 
 
 class DuplicateRecordSet(Conflict):
-    pass
+    status, type = 409, "duplicate_recordset"
 
 
 class BadPlacement(Invalid):
     """Designate's InvalidRecordSetLocation (400 invalid_recordset_location)."""
 
+    status, type = 400, "invalid_recordset_location"
+
 
 class Refused(Invalid):
     """Designate's BadRequest (400 bad_request): SOA edits, managed records, a deleting zone."""
+
+    status, type = 400, "bad_request"
 
 
 class Forbidden(Exception):
     """Designate's Forbidden (403): e.g. a subzone of another project's zone."""
 
+    status, type = 403, "forbidden"
+
 
 class MarkerNotFound(Invalid):
     """Designate's MarkerNotFound (400)."""
+
+    status, type = 400, "invalid_marker"
 
 
 @dataclass
@@ -285,8 +299,11 @@ async def create_zone(store: Store, project: str, *, name: str, email: str, ttl:
     if pool_id != POOL_ID and not await store.pool.fetchval("SELECT 1 FROM pools WHERE id = $1", pool_id):
         raise Invalid(f"no pool {pool_id}")
     kw = {"ttl": ttl} if ttl is not None else {}
-    change = await store.create_zone(name, email=email, description=description, project_id=project, source="api",
-                                     pool_id=pool_id, **kw)  # fmt: skip
+    try:
+        change = await store.create_zone(name, email=email, description=description, project_id=project, source="api",
+                                         pool_id=pool_id, **kw)  # fmt: skip
+    except Conflict as e:
+        raise DuplicateZone(str(e)) from None
     return await get_zone(store.pool, change.zone_id, None)
 
 

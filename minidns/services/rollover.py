@@ -58,6 +58,10 @@ KINDS = ("zsk", "ksk")
 _DUE = "r.due_at <= $1 AND (r.kind = 'zsk' OR r.phase = 'retired' OR r.ds_seen_at IS NOT NULL)"
 
 
+class RolloverInProgress(Conflict):
+    status, type = 409, "rollover_in_progress"
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """A rollover step taken (or, with `error`, one that could not be)."""
@@ -154,7 +158,7 @@ async def start(store: Store, zone: str | uuid.UUID, kind: str, *, now: float | 
         old = _old_key(z, keys, kind)  # again, under the zone's lock
         running = await conn.fetchrow("SELECT phase FROM dnssec_rollovers WHERE zone_id = $1 AND kind = $2", z["id"], kind)
         if running is not None:
-            raise Conflict(f"zone {z['name']}: a {kind.upper()} rollover is running already ({running['phase']});"
+            raise RolloverInProgress(f"zone {z['name']}: a {kind.upper()} rollover is running already ({running['phase']});"
                            " `minidns dnssec status` says what it waits for")  # fmt: skip
         if key.key_tag in {k["key_tag"] for k in keys} or key.algorithm != old["algorithm"]:
             key = _new_key(old["algorithm"], old["role"], {k["key_tag"] for k in keys})

@@ -44,9 +44,6 @@ class ShareRefused(Invalid):
         self.type = type_
 
 
-ERRORS = (SharedZoneNotFound, DuplicateSharedZone, ShareRefused)  # each carries its HTTP status and type
-
-
 def visible(col: str, zid: str, arg: str) -> str:
     """SQL: the zone whose owner column is `col` and id `zid` is visible to the project `arg`."""
     return VISIBLE.format(col=col, zid=zid, arg=arg)

@@ -22,7 +22,11 @@ TASK_FILTERS = ("status", "message", "zone_id")
 
 
 class TaskNotFound(NotFound):
-    pass
+    """Designate's ZoneImportNotFound / ZoneExportNotFound: `type` names the task's kind."""
+
+    def __init__(self, message: str, kind: str = "IMPORT"):
+        super().__init__(message)
+        self.type = f"zone_{kind.lower()}_not_found"
 
 
 def export_location(task_id: uuid.UUID) -> str:
@@ -68,7 +72,7 @@ async def get_task(pool, kind: str, project: str | None, task_id: uuid.UUID) -> 
         task_id, kind, project,
     )  # fmt: skip
     if row is None:
-        raise TaskNotFound(f"Could not find Zone{kind.capitalize()} {task_id}")
+        raise TaskNotFound(f"Could not find Zone{kind.capitalize()} {task_id}", kind)
     return dict(row)
 
 

@@ -62,10 +62,6 @@ class TransferRefused(Invalid):
     status, type = 400, "bad_request"
 
 
-ERRORS = (TransferRequestNotFound, TransferAcceptNotFound, DuplicateTransferRequest, IncorrectKey, InvalidTransfer,
-          TransferRefused)  # fmt: skip
-
-
 def make_key() -> str:
     return "".join(secrets.choice(KEY_CHARS) for _ in range(KEY_LENGTH))
 

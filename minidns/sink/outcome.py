@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 class BadEvent(ValueError):
     """The event cannot be used; the message says why (recorded as failed)."""
 
+    status, type = 400, "invalid_event"
+
 
 class Unavailable(Exception):
     """The database cannot be reached: nothing was recorded; send the event again later."""
+
+    status, type, retry_after = 503, "service_unavailable", 5
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,18 +27,26 @@ _CNAME_MAY_SHARE = {CNAME, RRSIG, NSEC}
 class Invalid(ValueError):
     """Data a write refuses; the message says what and why (an API turns it into a 400)."""
 
+    status, type = 400, "invalid_object"
+
 
 class NotFound(LookupError):
     """No such zone, RRset or record."""
 
+    status, type = 404, "not_found"
+
 
 class Conflict(Exception):
-    """The zone exists already."""
+    """The write collides with what exists (a name taken, an operation under way)."""
+
+    status, type = 409, "conflict"
 
 
 class Unsignable(Exception):
     """A signed zone cannot be written by this process: it has no DNSSEC master key to sign the
     change with. A setting of the server, not of the request: nothing was written."""
+
+    status, type, retry_after = 503, "service_unavailable", 60
 
 
 @dataclass(slots=True)
