@@ -25,10 +25,7 @@ PLANNED = {"answer"}
 # Today's underscore imports in parts that issue 18's redesign rewrites (the one public write path,
 # the service layer), which removes them: (importing module, imported name). The lead empties this
 # set at merge.
-KNOWN_PRIVATE_IMPORTS = {
-    ("minidns.services.tasks", "_Where"),
-    ("minidns.services.tasks", "_page"),
-}
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = set()
 # Today's uses of another module's classes' underscore members, in the same parts (the write path
 # made public as `store.change`, the answer pipeline with a public API): (module, member). The lead
 # empties this set at merge.
@@ -42,7 +39,6 @@ KNOWN_PRIVATE_MEMBERS = {
 # empties this set at merge.
 KNOWN_CYCLE_IMPORTS = {
     ("minidns.server.workers", "minidns.server.app"),
-    ("minidns.services.shares", "minidns.services.recordsets"),
 }
 
 

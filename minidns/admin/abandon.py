@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..services import recordsets as rs
+from ..services import zones
 from .common import DATABASE, ctx
 from .designate import path_id
 from .zones import delete_shares
@@ -29,5 +29,5 @@ async def abandon_zone(request: web.Request) -> web.Response:
     A shared zone only with X-Designate-Delete-Shares: true, as for a delete."""
     ctx(request).need("admin")
     zid = path_id(request, "zone_id")
-    await rs.abandon_zone(request.app[DATABASE].store, zid, delete_shares=delete_shares(request))
+    await zones.abandon_zone(request.app[DATABASE].store, zid, delete_shares=delete_shares(request))
     return web.Response(status=204)

@@ -11,7 +11,8 @@ import uuid
 import dns.rdatatype
 from aiohttp import web
 
-from ..services.recordsets import POOL_ID, Query
+from ..services.listing import Query
+from ..services.zones import POOL_ID
 from .common import ApiError, Ctx, base_url
 
 MAX_LIMIT = 1000

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ..dnssec.keys import ALGORITHMS, SEP, ZONE_KEY, dnskey_rdata, ds_rdata
 from ..services import dnssec, rollover
-from ..services import recordsets as rs
+from ..services import zones
 from ..wire import DNSKEY, DS
 from .common import CONFIG, DATABASE, ApiError, base_url, ctx, json_response, read_json
 from .designate import check_options, path_id
@@ -104,7 +104,7 @@ async def _zone(request: web.Request, *, write: bool) -> uuid.UUID:
     if write:
         c.need("member")
     zid = path_id(request, "zone_id")
-    await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+    await zones.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
     return zid
 
 

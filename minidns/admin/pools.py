@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..services import pools
-from ..services import recordsets as rs
+from ..services import zones
 from .common import DATABASE, ApiError, ctx, json_response, parse_uuid, read_json
 from .designate import collection, path_id, self_link, zone_json
 from .openapi import describe
@@ -58,9 +58,9 @@ async def pool_move(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_object", "pool_id (the pool to move the zone to) is required: minidns has no "
                        "scheduler to choose one")  # fmt: skip
     target = parse_uuid(body["pool_id"], "pool")
-    z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+    z = await zones.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
     if z["pool_id"] == target:
         raise ApiError(400, "invalid_operation", "the zone is in that pool already")
     await pools.move_zone(request.app[DATABASE].store, zid, target)
-    z = await rs.get_zone(request.app[DATABASE].pool, zid, None)
+    z = await zones.get_zone(request.app[DATABASE].pool, zid, None)
     return json_response(zone_json(request, z), 202)

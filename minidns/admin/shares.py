@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..services import recordsets as rs
+from ..services import zones
 from ..services import shares
 from .common import DATABASE, ApiError, base_url, ctx, json_response, read_json
 from .designate import check_body, list_body, list_query, path_id
@@ -50,7 +50,7 @@ async def share_zone(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_object",
                        "Provided object does not match schema: 'target_project_id' is a required property")  # fmt: skip
     pool = request.app[DATABASE].pool
-    z = await rs.get_zone(pool, zid, c.project_filter())
+    z = await zones.get_zone(pool, zid, c.project_filter())
     s = await shares.share(pool, z, values["target_project_id"])
     return json_response(share_json(request, s), 201)
 
@@ -66,7 +66,7 @@ async def list_shares(request: web.Request) -> web.Response:
     zid = path_id(request, "zone_id")
     q = list_query(request, ())
     pool = request.app[DATABASE].pool
-    await rs.get_zone(pool, zid, c.project_filter(), shared=True)
+    await zones.get_zone(pool, zid, c.project_filter(), shared=True)
     rows, total = await shares.list_shares(pool, zid, c.project_filter(), target=request.query.get("target_project_id"),
                                            limit=q.limit + 1, marker=q.marker)  # fmt: skip
     items = [share_json(request, s) for s in rows[: q.limit]]
@@ -79,7 +79,7 @@ async def get_share(request: web.Request) -> web.Response:
     c = ctx(request)
     zid, sid = path_id(request, "zone_id"), path_id(request, "zone_share_id")
     pool = request.app[DATABASE].pool
-    await rs.get_zone(pool, zid, c.project_filter(), shared=True)
+    await zones.get_zone(pool, zid, c.project_filter(), shared=True)
     s = await shares.get_share(pool, zid, sid, c.project_filter())
     return json_response(share_json(request, s))
 
@@ -92,6 +92,6 @@ async def unshare_zone(request: web.Request) -> web.Response:
     c.need("member")
     zid, sid = path_id(request, "zone_id"), path_id(request, "zone_share_id")
     pool = request.app[DATABASE].pool
-    z = await rs.get_zone(pool, zid, c.project_filter())
+    z = await zones.get_zone(pool, zid, c.project_filter())
     await shares.unshare(pool, z, sid)
     return web.Response(status=204)

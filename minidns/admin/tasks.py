@@ -17,7 +17,7 @@ import logging
 
 from aiohttp import web
 
-from ..services import recordsets as rs
+from ..services import zones
 from ..services import tasks
 from .common import DATABASE, ApiError, ctx, json_response, parse_json, read_body
 from .designate import list_body, list_query, path_id, task_json
@@ -153,7 +153,7 @@ async def create_export(request: web.Request) -> web.Response:
     c.need("member")
     zid = path_id(request, "zone_id")
     pool = request.app[DATABASE].pool
-    z = await rs.get_zone(pool, zid, c.project_filter())
+    z = await zones.get_zone(pool, zid, c.project_filter())
     if policy is not None:
         count = await pool.fetchval("SELECT coalesce(sum(cardinality(records)), 0) FROM rrsets WHERE zone_id = $1", zid)
         await policy.check_quota(pool, z["project_id"], "api_export_size", count=count)
@@ -170,6 +170,6 @@ async def export_file(request: web.Request) -> web.Response:
     tid = path_id(request, "export_id")
     db = request.app[DATABASE]
     t = await tasks.get_task(db.pool, "EXPORT", c.project_filter(), tid)
-    await rs.get_zone(db.pool, t["zone_id"], c.project_filter())
+    await zones.get_zone(db.pool, t["zone_id"], c.project_filter())
     text = await tasks.export_text(db.store, t["zone_id"])
     return web.Response(text=text, content_type="text/dns", charset="utf-8")

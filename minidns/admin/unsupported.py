@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..services import recordsets as rs
+from ..services import zones
 from .common import DATABASE, ApiError, ctx
 from .designate import path_id
 from .openapi import describe
@@ -28,7 +28,7 @@ def _handler(feature: str, why: str):
     async def unsupported(request: web.Request) -> web.Response:
         if "zone_id" in request.match_info:
             zid = path_id(request, "zone_id")
-            await rs.get_zone(request.app[DATABASE].pool, zid, ctx(request).project_filter(), shared=True)
+            await zones.get_zone(request.app[DATABASE].pool, zid, ctx(request).project_filter(), shared=True)
         raise ApiError(501, "not_supported", f"{feature} is not supported by minidns: {why}")
 
     unsupported.__doc__ = f"{feature}: not supported by minidns (501).\n\n{why}."

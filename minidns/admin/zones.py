@@ -13,7 +13,7 @@ import uuid
 
 from aiohttp import web
 
-from ..services import recordsets as rs
+from ..services import zones
 from ..store.records import MAX_TTL
 from .common import DATABASE, ApiError, ctx, json_response, read_json
 from .designate import check_body, list_body, list_query, path_id, zone_json
@@ -35,7 +35,7 @@ def _pool_hint(attributes, c) -> uuid.UUID:
     """The pool a new zone goes to: the default, or (admin only) the one its `pool_id` attribute
     names — the one scheduling hint of Designate's that minidns honours."""
     if not attributes:
-        return rs.POOL_ID
+        return zones.POOL_ID
     if not isinstance(attributes, dict) or set(attributes) != {"pool_id"}:
         raise ApiError(400, "invalid_object", "the only zone attribute minidns takes is pool_id (the pool to use)")
     if c.role != "admin":
@@ -70,7 +70,7 @@ async def create_zone(request: web.Request) -> web.Response:
         if required not in values:
             raise ApiError(400, "invalid_object", f"Provided object does not match schema: '{required}' is a required property")
     _check_ttl(values.get("ttl"))
-    z = await rs.create_zone(request.app[DATABASE].store, c.acting_project, name=values["name"],
+    z = await zones.create_zone(request.app[DATABASE].store, c.acting_project, name=values["name"],
                              email=values["email"], ttl=values.get("ttl"), description=values.get("description"),
                              is_admin=c.role == "admin", pool_id=pool_id)  # fmt: skip
     out = zone_json(request, z)
@@ -86,8 +86,8 @@ async def list_zones(request: web.Request) -> web.Response:
     Filters name, email, status, ttl, description, type (`*` is a wildcard); limit/marker paging;
     sort_key (created_at, id, updated_at, name, serial, ttl, status, tenant_id) and sort_dir."""
     c = ctx(request)
-    q = list_query(request, rs.ZONE_FILTERS)
-    rows, total, more = await rs.list_zones(request.app[DATABASE].pool, c.project_filter(), q)
+    q = list_query(request, zones.ZONE_FILTERS)
+    rows, total, more = await zones.list_zones(request.app[DATABASE].pool, c.project_filter(), q)
     return json_response(list_body(request, "zones", [zone_json(request, z) for z in rows], total, more, q.limit))
 
 
@@ -96,7 +96,7 @@ async def get_zone(request: web.Request) -> web.Response:
     """One zone (also one shared with the project)."""
     c = ctx(request)
     zid = path_id(request, "zone_id")
-    z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter(), shared=True)
+    z = await zones.get_zone(request.app[DATABASE].pool, zid, c.project_filter(), shared=True)
     return json_response(zone_json(request, z))
 
 
@@ -107,13 +107,13 @@ async def update_zone(request: web.Request) -> web.Response:
     c.need("member")
     zid = path_id(request, "zone_id")
     body = await read_json(request)
-    z = await rs.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
+    z = await zones.get_zone(request.app[DATABASE].pool, zid, c.project_filter())
     values = check_body(body, _WRITABLE, read_only=_READ_ONLY,
                         immutable={"name": z["name"], "type": z["type"], "attributes": {}, "masters": []})  # fmt: skip
     _check_ttl(values.get("ttl"))
     if "ttl" in values and values["ttl"] is None:
         raise ApiError(400, "invalid_object", "Provided object does not match schema: ttl may not be null")
-    z = await rs.update_zone(request.app[DATABASE].store, zid, c.project_filter(), values)
+    z = await zones.update_zone(request.app[DATABASE].store, zid, c.project_filter(), values)
     return json_response(zone_json(request, z), 202 if z["status"] == "PENDING" else 200)
 
 
@@ -126,7 +126,7 @@ async def delete_zone(request: web.Request) -> web.Response:
     c = ctx(request)
     c.need("member")
     zid = path_id(request, "zone_id")
-    z = await rs.delete_zone(request.app[DATABASE].store, zid, c.project_filter(),
+    z = await zones.delete_zone(request.app[DATABASE].store, zid, c.project_filter(),
                              delete_shares=delete_shares(request))  # fmt: skip
     return json_response(zone_json(request, z), 202)
 
@@ -143,5 +143,5 @@ async def nameservers(request: web.Request) -> web.Response:
     """The zone's name servers: its apex NS records, [{hostname, priority}]."""
     c = ctx(request)
     zid = path_id(request, "zone_id")
-    names = await rs.nameservers(request.app[DATABASE].pool, zid, c.project_filter())
+    names = await zones.nameservers(request.app[DATABASE].pool, zid, c.project_filter())
     return json_response({"nameservers": [{"hostname": n, "priority": p} for n, p in names]})

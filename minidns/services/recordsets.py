@@ -1,8 +1,8 @@
-"""Zones and RRsets as the Designate-shaped API sees them: listing with filters, sorting and
-marker paging, per-project visibility, and the writes with Designate's rules (duplicate
-recordsets, CNAME placement, the SOA read-only, event-managed recordsets) checked inside the very
-transaction that writes — every write still goes through Store (zone row locked, one new serial,
-one change-log row, NOTIFY).
+"""RRsets as the Designate-shaped API sees them: listing with filters, sorting and marker paging,
+per-project visibility, and the writes with Designate's rules (duplicate recordsets, CNAME
+placement, the SOA read-only, event-managed recordsets) checked inside the very transaction that
+writes — every write goes through the store's unit of work (zone row locked, one new serial, one
+change-log row, NOTIFY). Zones themselves are services/zones.py.
 
 `project` arguments are the project whose objects the caller sees, or None for every project (an
 admin with all-projects). An object of another project is NotFound, exactly as one that does not
@@ -14,38 +14,23 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dns.name
 import dns.rdatatype
 
-from ..wire import CNAME, NS, SOA
-from ..store.records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_rdata, parse_type, zone_name
 from ..store.batch import GroupCommit
-from .shares import ShareRefused, shared_with, targets, visible
-from ..store.writer import DEFAULT_POOL_ID, Conflict, Edit, NotFound, Store
-
-try:  # TLDs, blacklists and quotas (services/policy.py), when that part of the API is present
-    from . import policy
-except ImportError:  # pragma: no cover
-    policy = None
-
-# Designate's default pool: every zone here is in the one "pool" this server is.
-POOL_ID = DEFAULT_POOL_ID
-
-
-class ZoneNotFound(NotFound):
-    status, type = 404, "zone_not_found"
+from ..store.records import GENERATED, MAX_TTL, Invalid, parse_owner, parse_rdata, parse_type
+from ..store.writer import Conflict, NotFound, Store
+from ..wire import CNAME, SOA
+from . import policy
+from .listing import Query, Where, int_filter, page
+from .shares import targets, visible
+from .zones import Forbidden, Refused, ZoneNotFound, get_zone
 
 
 class RecordSetNotFound(NotFound):
     status, type = 404, "recordset_not_found"
-
-
-class DuplicateZone(Conflict):
-    """The zone exists already (Designate's DuplicateZone)."""
-
-    status, type, reply = 409, "duplicate_zone", "Duplicate Zone: {0}"
 
 
 class DuplicateRecordSet(Conflict):
@@ -58,40 +43,8 @@ class BadPlacement(Invalid):
     status, type = 400, "invalid_recordset_location"
 
 
-class Refused(Invalid):
-    """Designate's BadRequest (400 bad_request): SOA edits, managed records, a deleting zone."""
-
-    status, type = 400, "bad_request"
-
-
-class Forbidden(Exception):
-    """Designate's Forbidden (403): e.g. a subzone of another project's zone."""
-
-    status, type = 403, "forbidden"
-
-
-class MarkerNotFound(Invalid):
-    """Designate's MarkerNotFound (400)."""
-
-    status, type = 400, "invalid_marker"
-
-
-@dataclass
-class Query:
-    """A list request: exact or `*`-wildcard filters, sort key and direction, limit and marker."""
-
-    filters: dict = field(default_factory=dict)
-    sort_key: str = "created_at"
-    sort_dir: str = "asc"
-    limit: int = 20
-    marker: uuid.UUID | None = None
-
-
 # -- SQL building -------------------------------------------------------------------------------
 
-# `shared`: whether the zone is shared with another project (Designate's zone field).
-_SHARED = "EXISTS (SELECT 1 FROM shared_zones s WHERE s.zone_id = z.id) AS shared"
-_ZONE_SELECT = f"SELECT z.*, {_SHARED} FROM zones z"
 # An RRset's status follows its zone's: PENDING while the zone's latest change (which wrote it) has
 # not reached the secondaries, as Designate shows a recordset PENDING until its zone is updated.
 # `project_id` is the project that made the RRset (the zone's owner, or one the zone is shared with).
@@ -104,79 +57,28 @@ _RRSET_SELECT = """SELECT r.id, r.zone_id, coalesce(r.project_id, z.project_id) 
        THEN (CASE WHEN r.updated_at IS NULL THEN 'CREATE' ELSE 'UPDATE' END) ELSE 'NONE' END AS action
 FROM rrsets r JOIN zones z ON z.id = r.zone_id"""
 
-ZONE_SORT = {"created_at": "created_at", "id": "id", "updated_at": "coalesce(updated_at, created_at)", "name": "name",
-             "tenant_id": "project_id", "project_id": "project_id", "serial": "serial", "ttl": "ttl",
-             "status": "status"}  # fmt: skip
 RRSET_SORT = {"created_at": "created_at", "id": "id", "updated_at": "coalesce(updated_at, created_at)",
               "zone_id": "zone_id", "tenant_id": "project_id", "project_id": "project_id", "name": "name",
               "type": "type", "ttl": "ttl", "records": "records"}  # fmt: skip
-ZONE_FILTERS = ("name", "email", "status", "ttl", "description", "type")
 RRSET_FILTERS = ("name", "type", "data", "ttl", "status", "description", "zone_id")
 
 
-class _Where:
-    def __init__(self):
-        self.conds: list[str] = []
-        self.args: list = []
-
-    def arg(self, value) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
-
-    def add(self, cond: str) -> None:
-        self.conds.append(cond)
-
-    def text_match(self, column: str, value: str) -> None:
-        """Designate's filter: `*` is a wildcard (SQL LIKE), else an exact match."""
-        if "*" in value:
-            pattern = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
-            self.add(f"{column} LIKE {self.arg(pattern)}")
-        else:
-            self.add(f"{column} = {self.arg(value)}")
-
-    def sql(self) -> str:
-        return (" WHERE " + " AND ".join(self.conds)) if self.conds else ""
-
-
-def _int_filter(key: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise Invalid(f"filter {key} must be a whole number, not {value!r}") from None
-
-
-def _zone_where(project: str | None, filters: dict) -> _Where:
-    w = _Where()
-    if project is not None:
-        w.add(visible("project_id", "id", w.arg(project)))
-    for key, value in filters.items():
-        if key == "ttl":
-            w.add(f"ttl = {w.arg(_int_filter(key, value))}")
-        elif key == "name":
-            w.text_match("name", value.lower())
-        elif key in ("email", "status", "description", "type"):
-            w.text_match(key, value.upper() if key in ("status", "type") else value)
-        else:
-            raise Invalid(f"unknown filter {key!r}")
-    return w
-
-
-def _rrset_where(project: str | None, zone_id: uuid.UUID | None, filters: dict) -> _Where:
-    w = _Where()
+def rrset_where(project: str | None, zone_id: uuid.UUID | None, filters: dict) -> Where:
+    w = Where()
     if project is not None:
         w.add(visible("zone_project_id", "zone_id", w.arg(project)))
     if zone_id is not None:
         w.add(f"zone_id = {w.arg(zone_id)}")
     for key, value in filters.items():
         if key == "ttl":
-            w.add(f"ttl = {w.arg(_int_filter(key, value))}")
+            w.add(f"ttl = {w.arg(int_filter(key, value))}")
         elif key == "name":
             w.text_match("name", value.lower())
         elif key == "type":
             w.add(f"type = {w.arg(parse_type(value.upper()))}")
         elif key == "data":
             if "*" in value:
-                sub = _Where()
+                sub = Where()
                 sub.args = w.args
                 sub.text_match("d", value)
                 w.add(f"EXISTS (SELECT 1 FROM unnest(records) d WHERE {sub.conds[0]})")
@@ -196,169 +98,10 @@ def _rrset_where(project: str | None, zone_id: uuid.UUID | None, filters: dict) 
     return w
 
 
-async def _page(conn, base: str, w: _Where, q: Query, sorts: dict, what: str) -> tuple[list, int]:
-    if q.sort_key not in sorts:
-        raise Invalid(f"sort_key must be one of {', '.join(sorts)}")
-    if q.sort_dir not in ("asc", "desc"):
-        raise Invalid("sort_dir must be asc or desc")
-    expr = sorts[q.sort_key]
-    inner = f"SELECT * FROM ({base}) s{w.sql()}"
-    total = await conn.fetchval(f"SELECT count(*) FROM ({inner}) c", *w.args)
-    args = list(w.args)
-    cond = ""
-    if q.marker is not None:
-        row = await conn.fetchrow(f"SELECT {expr} AS k FROM ({inner}) m WHERE id = ${len(args) + 1}", *args, q.marker)
-        if row is None:
-            raise MarkerNotFound(f"Marker {q.marker} could not be found")
-        args += [row["k"], q.marker]
-        op = ">" if q.sort_dir == "asc" else "<"
-        cond = f" WHERE ({expr}, id) {op} (${len(args) - 1}, ${len(args)})"
-    order = "DESC" if q.sort_dir == "desc" else "ASC"
-    args.append(q.limit + 1)
-    rows = await conn.fetch(f"SELECT * FROM ({inner}) p{cond} ORDER BY {expr} {order}, id {order} LIMIT ${len(args)}", *args)
-    return [dict(r) for r in rows], total
-
-
 # -- zones --------------------------------------------------------------------------------------
 
 
-async def list_zones(pool, project: str | None, q: Query) -> tuple[list[dict], int, bool]:
-    """(zones of the page, total matching, whether more follow)."""
-    async with pool.acquire() as conn:
-        rows, total = await _page(conn, _ZONE_SELECT, _zone_where(project, q.filters), q, ZONE_SORT, "zone")
-    return rows[: q.limit], total, len(rows) > q.limit
-
-
-async def get_zone(conn_or_pool, zone_id: uuid.UUID, project: str | None, *, lock: bool = False,
-                   shared: bool = False) -> dict:  # fmt: skip
-    """The zone, if `project` owns it (None: any project). A zone shared with `project` is
-    returned with `shared` (a read), else refused with Forbidden (a change only its owner may
-    make, as Designate's policy refuses it); any other project's zone is ZoneNotFound."""
-    row = await conn_or_pool.fetchrow(
-        f"SELECT z.*, {_SHARED} FROM zones z WHERE z.id = $1" + (" FOR UPDATE OF z" if lock else ""), zone_id)
-    guest = row is not None and project is not None and row["project_id"] != project
-    if row is None or (guest and not await shared_with(conn_or_pool, zone_id, project)):
-        raise ZoneNotFound(f"Could not find Zone {zone_id}")
-    if guest and not shared:
-        raise Forbidden(f"zone {row['name']} is shared with project {project}: only its owner may do this")
-    return dict(row)
-
-
-# Designate's "zonename" and "hostname" formats: labels of letters, digits, '_' and '-' (not at
-# either end), each ending in a dot; a recordset name may start with the wildcard label.
-_ZONE_RE = re.compile(r"^(?!.{255,})(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)+$")
 _RRSET_RE = re.compile(r"^(?!.{255,})(?:\*\.)?(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)+$")
-
-
-def check_zone_name(name) -> str:
-    """Designate's zone names: absolute (trailing dot), more than one label."""
-    if not isinstance(name, str) or not name.endswith(".") or name.endswith(".."):
-        raise Invalid(f"zone name {name!r} must be a fully qualified name ending in a dot")
-    if not _ZONE_RE.match(name):
-        raise Invalid(f"zone name {name!r}: labels are letters, digits, '_' and '-' (not first or last)")
-    text = zone_name(name).to_text().lower()
-    if len(text.rstrip(".").split(".")) < 2:
-        raise Invalid(f"{text}: more than one label is required")
-    if len(text) > 255:
-        raise Invalid(f"{text}: name too long")
-    return text
-
-
-async def _check_neighbours(conn, name: str, project: str) -> None:
-    """Designate's rules for a new zone beside existing ones: no subzone of another project's
-    zone, no superzone of another project's zone."""
-    labels = name.rstrip(".").split(".")
-    parents = [".".join(labels[i:]) + "." for i in range(1, len(labels))]
-    if await conn.fetchval(
-        "SELECT 1 FROM zones WHERE name = ANY($1::text[]) AND project_id <> $2 AND type <> 'CATALOG' LIMIT 1",
-        parents, project,
-    ):  # fmt: skip
-        raise Forbidden("Unable to create subzone in another tenants zone")
-    if await conn.fetchval(
-        "SELECT 1 FROM zones WHERE right(name, $3) = $1 AND project_id <> $2 AND type <> 'CATALOG' LIMIT 1",
-        "." + name, project, len(name) + 1,
-    ):  # fmt: skip
-        raise Forbidden("Unable to create zone because another tenant owns a subzone of the zone")
-
-
-async def check_new_zone(pool, name: str, project: str, is_admin: bool) -> None:
-    """Everything a new zone must pass before Store.create_zone: neighbours, TLDs, blacklist,
-    quota."""
-    async with pool.acquire() as conn:
-        await _check_neighbours(conn, name, project)
-        if policy is not None:
-            await policy.check_new_zone(conn, name, project, is_admin)
-            await policy.check_quota(conn, project, "zones")
-
-
-async def create_zone(store: Store, project: str, *, name: str, email: str, ttl: int | None = None,
-                      description: str | None = None, is_admin: bool = False, pool_id: uuid.UUID = POOL_ID) -> dict:  # fmt: skip
-    """A new zone of `pool_id` (its apex NS and SOA MNAME are the pool's: services/pools.py)."""
-    name = check_zone_name(name)
-    await check_new_zone(store.pool, name, project, is_admin)
-    if pool_id != POOL_ID and not await store.pool.fetchval("SELECT 1 FROM pools WHERE id = $1", pool_id):
-        raise Invalid(f"no pool {pool_id}")
-    kw = {"ttl": ttl} if ttl is not None else {}
-    try:
-        change = await store.create_zone(name, email=email, description=description, project_id=project, source="api",
-                                         pool_id=pool_id, **kw)  # fmt: skip
-    except Conflict as e:
-        raise DuplicateZone(str(e)) from None
-    return await get_zone(store.pool, change.zone_id, None)
-
-
-async def update_zone(store: Store, zone_id: uuid.UUID, project: str | None, fields: dict) -> dict:
-    """New email, ttl, description in one change. RRsets whose TTL is the zone's default follow a
-    new zone TTL, in the same change."""
-    async with store.pool.acquire() as conn, conn.transaction():
-        z = await get_zone(conn, zone_id, project, lock=True)
-        if z["action"] == "DELETE":
-            raise Refused("Can not update a deleting zone")
-        edits = []
-        if "ttl" in fields and fields["ttl"] != z["ttl"]:
-            for r in await conn.fetch("SELECT name, type, records FROM rrsets WHERE zone_id = $1 AND ttl_default", zone_id):
-                edits.append(Edit("replace", r["name"], r["type"], fields["ttl"], tuple(r["records"])))
-        await store.change(zone_id, edits, source="api", fields=fields, conn=conn)
-        return await get_zone(conn, zone_id, None)
-
-
-async def delete_zone(store: Store, zone_id: uuid.UUID, project: str | None, *, delete_shares: bool = False) -> dict:
-    """Delete a zone. A shared zone only with `delete_shares` (Designate's X-Designate-Delete-Shares),
-    else ShareRefused (400 zone_is_shared); its shares go with it."""
-    z = await get_zone(store.pool, zone_id, project)
-    if z["shared"] and not delete_shares:
-        raise ShareRefused("This zone is shared with other projects, please remove these shares before deletion or "
-                           "use the delete-shares modifier to override this warning.", "zone_is_shared")  # fmt: skip
-    await store.delete_zone(zone_id, source="api")
-    return {**z, "status": "PENDING", "action": "DELETE"}
-
-
-async def abandon_zone(store: Store, zone_id: uuid.UUID, *, delete_shares: bool = False) -> dict:
-    """Designate's abandon: the zone leaves the database at once — no DELETE/PENDING phase — so
-    it is no longer served here (REFUSED); nothing is sent to the secondaries: no NOTIFY and no
-    removal from the catalog zones, so they keep serving their copy until it expires (SOA
-    EXPIRE). A shared zone only with `delete_shares`, as delete_zone."""
-    z = await get_zone(store.pool, zone_id, None)
-    if z["shared"] and not delete_shares:
-        raise ShareRefused("This zone is shared with other projects, please remove these shares before deletion or "
-                           "use the delete-shares modifier to override this warning.", "zone_is_shared")  # fmt: skip
-    await store.delete_zone(zone_id, source="api", catalogs=False)
-    return z
-
-
-async def nameservers(pool, zone_id: uuid.UUID, project: str | None) -> list[tuple[str, int]]:
-    """The zone's apex NS names with a priority each: the pool's priorities when the RRset is the
-    pool's NS set (Designate lists the pool's ns_records), else 1, 2, ... in the RRset's order."""
-    async with pool.acquire() as conn:
-        z = await get_zone(conn, zone_id, project, shared=True)
-        recs = await conn.fetchval("SELECT records FROM rrsets WHERE zone_id = $1 AND name = $2 AND type = $3",
-                                   zone_id, z["name"], NS)  # fmt: skip
-        prio = {r["hostname"]: r["priority"] for r in await conn.fetch(
-            "SELECT hostname, priority FROM pool_ns_records WHERE pool_id = $1", z["pool_id"])}  # fmt: skip
-    names = list(recs or [])
-    if names and all(n.lower() in prio for n in names):
-        return sorted(((n, prio[n.lower()]) for n in names), key=lambda n: n[1])
-    return [(n, i + 1) for i, n in enumerate(names)]
 
 
 # -- recordsets ---------------------------------------------------------------------------------
@@ -368,7 +111,7 @@ async def list_rrsets(pool, project: str | None, zone_id: uuid.UUID | None, q: Q
     async with pool.acquire() as conn:
         if zone_id is not None:
             await get_zone(conn, zone_id, project, shared=True)
-        rows, total = await _page(conn, _RRSET_SELECT, _rrset_where(project, zone_id, q.filters), q, RRSET_SORT, "recordset")
+        rows, total = await page(conn, _RRSET_SELECT, rrset_where(project, zone_id, q.filters), q, RRSET_SORT, "recordset")
     return rows[: q.limit], total, len(rows) > q.limit
 
 
@@ -581,7 +324,7 @@ async def _write(store: Store, zone_id: uuid.UUID, batch: list, *, alone: bool) 
         creates, updates, deletes, values = _judge(batch, rows, z, origin, sharers, results)
         if creates:
             await _check_creates(conn, zone_id, origin, batch, creates, results)
-        if policy is not None and (creates or any(u["given"] is not None for u in updates.values())):
+        if (creates or any(u["given"] is not None for u in updates.values())):
             await _batch_quotas(conn, z, batch, creates, updates, rows, results, alone)
         if not (creates or updates or deletes):
             return results

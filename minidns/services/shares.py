@@ -14,6 +14,7 @@ import asyncpg
 
 from ..store.records import Invalid
 from ..store.writer import Conflict, NotFound
+from .listing import MarkerNotFound
 
 # A zone row `z` the project $N may see: its own, or one shared with it.
 VISIBLE = "({col} = {arg} OR {zid} IN (SELECT zone_id FROM shared_zones WHERE target_project_id = {arg}))"
@@ -90,8 +91,6 @@ async def list_shares(pool, zone_id: uuid.UUID, project: str | None, *, target: 
              " AND ($3::text IS NULL OR target_project_id = $3)")  # fmt: skip
     if marker is not None and await pool.fetchval(f"SELECT 1 FROM shared_zones WHERE id = $1 AND {where}",
                                                   marker, zone_id, project, target) is None:  # fmt: skip
-        from .recordsets import MarkerNotFound
-
         raise MarkerNotFound(f"Marker {marker} could not be found")
     rows = await pool.fetch(
         f"SELECT {_COLUMNS} FROM shared_zones WHERE {where}"

@@ -13,7 +13,8 @@ import uuid
 
 from ..zones.loader import NoOrigin, ZoneFileError
 from ..store.records import Invalid
-from .recordsets import Forbidden, Query, _page, _Where, check_new_zone, check_zone_name
+from .listing import Query, Where, page
+from .zones import Forbidden, check_new_zone, check_zone_name
 from ..store.writer import Conflict, NotFound, Store
 from .zonefile import export_zone, read_zone_file
 
@@ -77,7 +78,7 @@ async def get_task(pool, kind: str, project: str | None, task_id: uuid.UUID) -> 
 
 
 async def list_tasks(pool, kind: str, project: str | None, q: Query) -> tuple[list[dict], int, bool]:
-    w = _Where()
+    w = Where()
     w.add(f"kind = {w.arg(kind)}")
     if project is not None:
         w.add(f"project_id = {w.arg(project)}")
@@ -94,7 +95,7 @@ async def list_tasks(pool, kind: str, project: str | None, q: Query) -> tuple[li
         else:
             raise Invalid(f"unknown filter {key!r}")
     async with pool.acquire() as conn:
-        rows, total = await _page(conn, "SELECT * FROM zone_tasks", w, q, TASK_SORT, "task")
+        rows, total = await page(conn, "SELECT * FROM zone_tasks", w, q, TASK_SORT, "task")
     return rows[: q.limit], total, len(rows) > q.limit
 
 

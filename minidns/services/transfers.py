@@ -22,7 +22,8 @@ import asyncpg
 
 from . import policy
 from ..store.records import Invalid
-from .recordsets import Forbidden, MarkerNotFound, get_zone
+from .listing import MarkerNotFound
+from .zones import Forbidden, get_zone
 from .shares import follow_owner
 from ..store.writer import Conflict, NotFound, Store
 

@@ -30,8 +30,9 @@ from minidns.services.policy import (BlacklistNotFound, DuplicateBlacklist, Dupl
                                   TldNotFound, ZoneNameRefused)  # fmt: skip
 from minidns.services.pools import PoolNotFound
 from minidns.store.records import Invalid
-from minidns.services.recordsets import (BadPlacement, DuplicateRecordSet, DuplicateZone, Forbidden, MarkerNotFound,
-                                      RecordSetNotFound, Refused, ZoneNotFound)  # fmt: skip
+from minidns.services.listing import MarkerNotFound
+from minidns.services.zones import DuplicateZone, Forbidden, Refused, ZoneNotFound
+from minidns.services.recordsets import BadPlacement, DuplicateRecordSet, RecordSetNotFound
 from minidns.services.rollover import RolloverInProgress
 from minidns.services.shares import DuplicateSharedZone, SharedZoneNotFound, ShareRefused
 from minidns.services.tasks import TaskNotFound
