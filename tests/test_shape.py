@@ -31,7 +31,6 @@ KNOWN_LONG_MODULES = {
 KNOWN_UNMIRRORED = {
     "minidns/admin/app.py", "minidns/admin/common.py", "minidns/admin/designate.py",
     "minidns/admin/ops.py", "minidns/admin/transfers.py",
-    "minidns/dnssec/keys.py", "minidns/dnssec/records.py", "minidns/dnssec/zone.py",
     "minidns/server/app.py", "minidns/server/logs.py", "minidns/server/sdnotify.py", "minidns/server/startup.py",
     "minidns/server/transport.py",
     "minidns/services/access.py", "minidns/services/database.py", "minidns/services/floatingips.py",
