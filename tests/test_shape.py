@@ -40,7 +40,6 @@ KNOWN_UNMIRRORED = {
     "minidns/store/db.py", "minidns/store/embedded.py", "minidns/store/keys.py", "minidns/store/records.py",
     "minidns/store/stages.py", "minidns/store/transfer_settings.py",
     "minidns/xfr/transfer.py", "minidns/xfr/tsig.py",
-    "minidns/zones/snapshot.py", "minidns/zones/table.py",
 }  # fmt: skip
 
 
