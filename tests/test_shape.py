@@ -37,7 +37,6 @@ KNOWN_UNMIRRORED = {
     "minidns/services/policy.py", "minidns/services/recordsets.py", "minidns/services/shares.py",
     "minidns/services/tasks.py", "minidns/services/tokens.py", "minidns/services/transfers.py",
     "minidns/sink/journal.py", "minidns/sink/outcome.py", "minidns/sink/payload.py", "minidns/sink/settings.py",
-    "minidns/store/db.py", "minidns/store/embedded.py", 
     "minidns/xfr/transfer.py", "minidns/xfr/tsig.py",
 }  # fmt: skip
 
