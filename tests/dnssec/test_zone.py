@@ -21,8 +21,8 @@ def rdata_of(rtype: str, wire: bytes) -> dns.rdata.Rdata:
 
 @pytest.mark.parametrize("signer", ["example.test.", "Ex\\.ample.test.", "a\\032b.test.", "\\@\\$\\;\\(\\).test.",
                                     "x\\255\\000y.test.", "\\\\\\\".test."])  # fmt: skip
-@pytest.mark.parametrize("rtype, rdata", [("A", b"\xc0\x00\x02\x01"), ("MX", b"\x00\x0a\x00"), ("DNSKEY", b"\x01\x00\x03\x0f" + bytes(32)),
-                                          ("TYPE65280", b"\x01\x02")])  # fmt: skip
+@pytest.mark.parametrize("rtype, rdata", [("A", b"\xc0\x00\x02\x01"), ("MX", b"\x00\x0a\x00"),
+                                          ("DNSKEY", b"\x01\x00\x03\x0f" + bytes(32)), ("TYPE65280", b"\x01\x02")])  # fmt: skip
 def test_rrsig_text_reads_back_as_the_same_record(signer, rtype, rdata):
     """RFC 4034 §3.2, and RFC 1035 §5.1's escapes in the signer's name."""
     key = K.generate(K.ED25519, "csk")

@@ -34,6 +34,10 @@ async def rows(pool, name: str) -> dict[int, list[bytes]]:
     return {r["type"]: records(bytes(r["wire"])) for r in await pool.fetch("SELECT type, wire FROM rrsets WHERE owner = $1", owner)}
 
 
+def rdata(rtype: int, wire: bytes) -> dns.rdata.Rdata:
+    return dns.rdata.from_wire(1, rtype, wire, 0, len(wire))
+
+
 def store_with(pool, stages: Stages) -> Store:
     return Store(pool, StoreSettings(heartbeat_name="_hb"), master=MASTER, stages=stages)
 
@@ -48,10 +52,9 @@ async def test_write_stages_sign_a_change_to_a_signed_zone_and_write_the_heartbe
     assert set(www) == {A, RRSIG}
     (sig,) = [s for s in www[RRSIG] if unpack_from("!H", s)[0] == A]
     name = dns.name.from_text(f"www.{ZONE}")
-    keys = dns.rrset.from_rdata_list(ORIGIN, 3600, [dns.rdata.from_wire(1, DNSKEY, w, 0, len(w))
-                                                    for w in (await rows(pool, ZONE))[DNSKEY]])  # fmt: skip
-    dns.dnssec.validate(dns.rrset.from_rdata(name, 300, dns.rdata.from_wire(1, A, www[A][0], 0, len(www[A][0]))),
-                        dns.rrset.from_rdata(name, 300, dns.rdata.from_wire(1, RRSIG, sig, 0, len(sig))), {ORIGIN: keys})  # fmt: skip
+    keys = dns.rrset.from_rdata_list(ORIGIN, 3600, [rdata(DNSKEY, w) for w in (await rows(pool, ZONE))[DNSKEY]])
+    dns.dnssec.validate(dns.rrset.from_rdata(name, 300, rdata(A, www[A][0])), dns.rrset.from_rdata(name, 300, rdata(RRSIG, sig)),
+                        {ORIGIN: keys})  # fmt: skip
 
     hb = await rows(pool, f"_hb.{ZONE}")
     assert set(hb) == {TXT, RRSIG}  # the heartbeat is signed like any edit
