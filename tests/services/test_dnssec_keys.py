@@ -25,7 +25,7 @@ import pytest
 from minidns.dnssec.keys import private_der
 from minidns.dnssec.signer import ZoneKeys
 from minidns.services import dnssec
-from minidns.store.keys import MasterKeyError, check_master, find_master_key, load_zone_keys
+from minidns.store.keys import MasterKeyError, check_master, load_zone_keys
 from minidns.store.follow import Follower
 from minidns.store.records import Invalid
 from minidns.store.stages import write_stages
@@ -221,33 +221,6 @@ def test_the_key_records_path_is_only_for_the_apex():
     with pytest.raises(Invalid):
         edits.apply(Edit("add", "@", "RRSIG", 300, ("A 13 2 300 20300101000000 20200101000000 1 signed.test. AA==",)))
     edits.apply(Edit("add", "@", "DNSKEY", 300, ("256 3 13 AA==",)))
-
-
-# -- the master key --------------------------------------------------------------------------------
-
-
-def test_master_key_sources(tmp_path):
-    key_file = tmp_path / "key"
-    key_file.write_text(base64.b64encode(OTHER).decode() + "\n")
-    data = tmp_path / "data"
-    assert find_master_key(None, None, environ={}) is None  # an external database with no key given
-    assert find_master_key(None, str(data), environ={}) is None  # not made until needed
-    assert not data.exists()
-    made = find_master_key(None, str(data), create=True, environ={})
-    path = data / "master.key"
-    assert len(made) == 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert base64.b64decode(path.read_text()) == made
-    assert find_master_key(None, str(data), create=True, environ={}) == made  # made once
-    assert find_master_key(str(key_file), str(data), environ={}) == OTHER  # the configured file wins
-    assert find_master_key(str(key_file), str(data), environ={"MINIDNS_MASTER_KEY": B64}) == MASTER  # the environment wins
-
-    with pytest.raises(MasterKeyError, match="not base64") as e:
-        find_master_key(None, None, environ={"MINIDNS_MASTER_KEY": "not base64!"})
-    assert "not base64!" not in str(e.value)
-    with pytest.raises(MasterKeyError, match="16 octets, not 32"):
-        find_master_key(None, None, environ={"MINIDNS_MASTER_KEY": base64.b64encode(bytes(16)).decode()})
-    with pytest.raises(MasterKeyError, match="missing"):
-        find_master_key(str(tmp_path / "missing"), None, environ={})
 
 
 # -- the follower ----------------------------------------------------------------------------------

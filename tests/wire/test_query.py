@@ -1,15 +1,15 @@
-"""Wire tests: query parsing straight from bytes (malformed input included) and the encoder."""
+"""wire/query.py: query parsing straight from bytes, malformed input included (FORMERR)."""
 
 import struct
 
 import dns.edns
 import dns.message
 import dns.name
+import dns.tsig
 import pytest
 
-from minidns.wire import FORMERR, NS, TC, A, TXT
+from minidns.wire import FORMERR
 from minidns.wire.query import QueryError, parse_query, read_name
-from minidns.wire.render import RRset, opt_record, render
 
 WWW = dns.name.from_text("www.example.com.").to_wire()
 
@@ -88,68 +88,6 @@ def test_read_name_follows_backward_pointers():
     assert end == len(data)
 
 
-def _parse(reply: bytes) -> dns.message.Message:
-    return dns.message.from_wire(reply)
-
-
-def test_render_compresses_owner_and_rdata_names():
-    q = wire("example.com.", "NS")
-    origin = dns.name.from_text("example.com.").to_wire()
-    ns1 = dns.name.from_text("ns1.example.com.").to_wire()
-    rrset = RRset(origin, NS, 300, (ns1,))
-    glue = RRset(ns1, A, 300, (bytes([192, 0, 2, 1]),))
-    reply = render(0x1234, 0x0400, q[12:], origin, ([rrset], [], [glue]), None, 512)
-    msg = _parse(reply)
-    assert msg.id == 0x1234 and msg.answer[0][0].target == dns.name.from_text("ns1.example.com.")
-    assert msg.additional[0].name == dns.name.from_text("ns1.example.com.")
-    # question 29 octets; owner "example.com" → 2-octet pointer; ns1 + pointer; glue owner a pointer
-    assert len(reply) == 12 + 17 + (2 + 10 + 6) + (2 + 10 + 4)
-
-
-def test_render_truncates_to_empty_sections_with_tc_and_keeps_opt():
-    q = wire("big.example.com.", "TXT", use_edns=0)
-    first = RRset(dns.name.from_text("example.com.").to_wire(), TXT, 60, (b"\x03abc",))
-    owner = dns.name.from_text("big.example.com.").to_wire()
-    rdatas = tuple(bytes([60]) + bytes([65 + i]) * 60 for i in range(20))
-    opt = opt_record(1232, 0, False, None)
-    reply = render(1, 0, q[12:-11], owner, ([first, RRset(owner, TXT, 60, rdatas)], [first], [first]), opt, 512)
-    msg = _parse(reply)
-    assert msg.flags & TC and not msg.answer and msg.edns == 0
-    assert len(reply) <= 512
-    full = render(1, 0, q[12:-11], owner, ([RRset(owner, TXT, 60, rdatas)], [], []), opt, 65535)
-    assert len(_parse(full).answer[0]) == 20
-
-
-def test_render_skips_additional_that_does_not_fit_and_tries_the_next_without_tc():
-    q = wire("a.example.com.", "TXT")
-    owner = dns.name.from_text("a.example.com.").to_wire()
-    small = RRset(owner, TXT, 60, (b"\x03abc",))
-    big = RRset(owner, TXT, 60, tuple(bytes([200]) + bytes([i]) * 200 for i in range(3)))
-    later = RRset(owner, A, 60, (b"\xc0\x00\x02\x01",))
-    msg = _parse(render(1, 0, q[12:], owner, ([small], [], [big, later]), None, 512))
-    assert not msg.flags & TC and len(msg.answer) == 1
-    assert [r.rdtype for r in msg.additional] == [A]
-
-
-def test_render_sets_tc_when_required_glue_does_not_fit():
-    q = wire("www.sub.example.com.", "A")
-    sub = dns.name.from_text("sub.example.com.").to_wire()
-    names = [dns.name.from_text(f"ns{i:02d}.sub.example.com.").to_wire() for i in range(15)]
-    ns = RRset(sub, NS, 60, tuple(names))
-    glue = [RRset(n, A, 60, (bytes([192, 0, 2, i]),)) for i, n in enumerate(names)]
-    msg = _parse(render(1, 0, q[12:], b"\x03www" + sub, ([], [ns], glue), None, 512, required=15))
-    assert msg.flags & TC and msg.authority and 0 < len(msg.additional) < 15
-    msg = _parse(render(1, 0, q[12:], b"\x03www" + sub, ([], [ns], glue), None, 512, required=0))
-    assert not msg.flags & TC
-
-
-def test_opt_record_carries_nsid_and_do():
-    opt = opt_record(1232, 1, True, b"ns-a")
-    assert opt[:3] == b"\x00\x00\x29" and struct.unpack("!H", opt[3:5])[0] == 1232
-    assert opt[5] == 1 and struct.unpack("!H", opt[7:9])[0] == 0x8000
-    assert opt[11:] == b"\x00\x03\x00\x04ns-a"
-
-
 @pytest.mark.parametrize("kw", [
     dict(use_edns=0), dict(use_edns=0, want_dnssec=True, payload=1232), dict(use_edns=1, payload=512),
     dict(use_edns=0, options=[dns.edns.GenericOption(3, b"")]),
@@ -180,3 +118,39 @@ def test_opt_running_past_the_message_is_formerr():
     with pytest.raises(QueryError) as e:
         parse_query(data[:-2] + b"\x00\x08")  # RDLENGTH 8 with no option data after it
     assert e.value.rcode == FORMERR and e.value.qend == len(wire())
+
+
+def test_tsig_is_found_as_the_last_record_and_anywhere_else_is_formerr():
+    """RFC 8945 §5.1: the TSIG record is the message's last; its offset is where it starts."""
+    keyring = {dns.name.from_text("k."): dns.tsig.Key("k.", b"0123456789abcdef", "hmac-sha256")}
+    msg = dns.message.make_query("www.example.com.", "A", use_edns=0)
+    msg.use_tsig(keyring)
+    data = msg.to_wire()
+    q = parse_query(data)
+    assert q.tsig > q.qend and q.edns is not None
+    assert dns.name.from_wire(data, q.tsig)[0] == dns.name.from_text("k.")
+    assert parse_query(wire()).tsig == 0
+    # The TSIG moved before the OPT record: no longer last.
+    opt = data[q.qend : q.tsig]
+    with pytest.raises(QueryError) as e:
+        parse_query(data[: q.qend] + data[q.tsig :] + opt)
+    assert e.value.rcode == FORMERR and e.value.qend == q.qend
+
+
+@pytest.mark.parametrize("length, ok", [(8, True), (16, True), (40, True), (7, False), (9, False), (15, False), (41, False)])
+def test_cookie_option_lengths(length, ok):
+    """RFC 7873 §5.2.2: a client cookie alone (8 octets) or with a server cookie of 8 to 32."""
+    data = wire(use_edns=0, options=[dns.edns.GenericOption(10, bytes(range(length)))])
+    if ok:
+        assert parse_query(data).edns.cookie == bytes(range(length))
+    else:
+        with pytest.raises(QueryError) as e:
+            parse_query(data)
+        assert e.value.rcode == FORMERR
+
+
+def test_opcode_and_co_flag():
+    data = wire()
+    assert parse_query(data[:2] + b"\x20\x00" + data[4:]).opcode == 4  # NOTIFY (RFC 1996)
+    data = wire(use_edns=0, ednsflags=0x4000)
+    assert parse_query(data).edns.co and not parse_query(wire(use_edns=0)).edns.co
