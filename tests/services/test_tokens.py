@@ -2,7 +2,6 @@
 a SHA-256 hash, listed without secrets, deleted by id."""
 
 import hashlib
-import uuid
 
 import pytest
 
@@ -42,4 +41,3 @@ async def test_a_bad_role_or_no_project_makes_no_token(pool, project, role):
 def test_every_role_is_designates_or_ingest():
     assert tokens.ROLES == ("admin", "member", "reader", "ingest")
     assert tokens.token_hash("abc") == hashlib.sha256(b"abc").hexdigest() != tokens.token_hash("abd")
-    assert uuid  # ids are UUIDs: delete_token takes their text
