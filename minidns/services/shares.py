@@ -89,8 +89,8 @@ async def list_shares(pool, zone_id: uuid.UUID, project: str | None, *, target: 
     target its own — by creation, after `marker`; and how many in all pages."""
     where = ("zone_id = $1 AND ($2::text IS NULL OR project_id = $2 OR target_project_id = $2)"
              " AND ($3::text IS NULL OR target_project_id = $3)")  # fmt: skip
-    if marker is not None and await pool.fetchval(f"SELECT 1 FROM shared_zones WHERE id = $1 AND {where}",
-                                                  marker, zone_id, project, target) is None:  # fmt: skip
+    if marker is not None and await pool.fetchval(f"SELECT 1 FROM shared_zones WHERE id = $4 AND {where}",
+                                                  zone_id, project, target, marker) is None:  # fmt: skip
         raise MarkerNotFound(f"Marker {marker} could not be found")
     rows = await pool.fetch(
         f"SELECT {_COLUMNS} FROM shared_zones WHERE {where}"
