@@ -1,5 +1,4 @@
-"""A server process composed and run: engine, listeners, zones, database, NOTIFY, workers and the
-scheduled jobs started in order, reloaded on SIGHUP, stopped in reverse on SIGTERM/SIGINT."""
+"""A server process composed and run: its parts started in order, reloaded on SIGHUP, stopped on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -29,7 +28,8 @@ from .transfer_access import TransferAccess
 from .transfers import Transfers
 from .transport import QueryLog, TcpLimits
 
-__all__ = ["Server", "example_zone_path", "load_zones", "run_loop", "serve", "zone_sources"]  # the last three: check, commands
+# example_zone_path, load_zones and zone_sources (served_zones.py) as check.py and commands.py import them
+__all__ = ["Server", "example_zone_path", "load_zones", "run_loop", "serve", "zone_sources"]
 
 log = logging.getLogger("minidns")
 
