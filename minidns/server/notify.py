@@ -7,17 +7,6 @@ burst of changes to one zone becomes one message carrying the newest serial. Eac
 (TSIG-signed when the secondary has a key), retried with doubling timeouts until answered or out
 of attempts; a newer change supersedes the retries of an older one. A global rate limit with a
 queue keeps thousands of zones changing at once from flooding anyone.
-
-Propagation: after a NOTIFY, the secondary's SOA serial is polled (backing off from 20 ms to 100 ms)
-until it reaches the zone's (RFC 1982 comparison). Per zone and secondary the serial seen, when and
-a state are kept; the zone is ACTIVE when the configured share of its secondaries has the change,
-ERROR when the timeout passes first (polling goes on slower and can still turn it ACTIVE).
-
-Re-NOTIFY: a secondary still behind `renotify` seconds after the change is NOTIFYed again, then
-after twice as long, and so on up to RENOTIFY_MAX. A NOTIFY only prompts a secondary to check
-the zone's SOA (RFC 1996 §3), so an answered one is not a transfer done: a secondary can drop the
-transfer it started (a busy primary, an IXFR it gave up on) and would otherwise wait for its SOA
-refresh timer, an hour by default.
 """
 
 from __future__ import annotations

@@ -89,7 +89,9 @@ class PollSchedule:
     """When to poll a secondary's SOA next (20 ms, doubling to 100 ms; every 5 s once the
     propagation timeout passed) and when to NOTIFY it again: `renotify` seconds after the change,
     then after twice as long, up to RENOTIFY_MAX (0: never). A NOTIFY only prompts a check of the
-    SOA (RFC 1996 §3), so an answered one is not a transfer done."""
+    SOA (RFC 1996 §3), so an answered one is not a transfer done: a secondary can drop the transfer
+    it started (a busy primary, an IXFR it gave up on) and would otherwise wait for its SOA refresh
+    timer, an hour by default."""
 
     started: float
     renotify: float
