@@ -65,6 +65,6 @@ class Scheduler:
             await job.run()
         except Exception as e:  # noqa: BLE001 - a job failing never stops the others, nor itself
             retry = job.interval if job.retry is None else job.retry
-            log.warning("%s: %s (next run in %g s)", job.name, e or type(e).__name__, retry)
+            log.warning("%s: %s (next run in %g s)", job.name, str(e) or type(e).__name__, retry)
             return retry
         return job.interval

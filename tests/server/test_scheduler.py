@@ -111,3 +111,12 @@ async def test_a_job_added_before_start_waits_for_it():
     s.start()
     await asyncio.wait_for(_until(lambda: seen), 10)
     await s.stop()
+
+
+async def test_a_failure_without_a_message_is_named_by_its_kind(caplog):
+    async def times_out():
+        raise TimeoutError
+
+    with caplog.at_level(logging.WARNING, "minidns.scheduler"):
+        assert await Scheduler.run_once(Job("rollovers", 60, times_out)) == 60
+    assert "rollovers: TimeoutError (next run in 60 s)" in caplog.text
