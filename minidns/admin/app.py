@@ -10,16 +10,16 @@ describes exactly them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import time
+from functools import partial
 
 from aiohttp import web
 
-from ..store.db import DB_DOWN
-from ..services.tokens import find_token
+from ..server.scheduler import Job
 from ..services.recordsets import RecordsetWriter
+from ..services.tokens import find_token
 from .common import CONFIG, WRITER, DATABASE, EVENTS, METRICS, TOKEN_CACHE, SERVER, ApiError, Ctx
 from .errors import BUSY, PUBLIC, request_id_and_errors
 from .metrics import Metrics
@@ -29,6 +29,7 @@ log = logging.getLogger("minidns.api")
 
 TOKEN_CACHE_SECONDS = 10.0
 HOUSEKEEPING_EVERY = 3600.0  # seconds between housekeeping passes (stale imports, event retention)
+HOUSEKEEPING_RETRY = 60.0  # seconds before trying again when a pass failed (the database away)
 
 
 ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "tlds", "quotas", "floatingips",
@@ -130,7 +131,6 @@ class ApiService:
     def __init__(self, config):
         self.config = config
         self.runner: web.AppRunner | None = None
-        self.housekeeping: asyncio.Task | None = None
 
     async def start(self, server) -> None:
         if server.database is None:
@@ -149,38 +149,31 @@ class ApiService:
         await site.start()
         bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
         log.info("API listening on http://%s:%d/", host if ":" not in host else f"[{host}]", bound[1])
-        self.housekeeping = asyncio.ensure_future(self._housekeeping(server.database.pool))
-
-    async def _housekeeping(self, pool) -> None:
-        """At start, then every hour: imports a dead server left PENDING end in ERROR; event
-        retention (events_keep_days)."""
-        from ..sink.outcome import Unavailable
-        from ..sink.retention import prune
-        from ..services import tasks
-
-        keep = self.config.events_keep_days
-        while True:
-            try:
-                stale = await tasks.fail_stale_imports(pool)
-                if stale:
-                    log.warning("%d zone import(s) left PENDING by a server that stopped: now ERROR", stale)
-                if keep > 0:
-                    n_events, n_tombstones = await prune(pool, keep)
-                    if n_events or n_tombstones:
-                        log.info("events retention: removed %d events and %d tombstones older than %g days",
-                                 n_events, n_tombstones, keep)  # fmt: skip
-                await asyncio.sleep(HOUSEKEEPING_EVERY)
-            except (Unavailable, *DB_DOWN) as e:
-                log.warning("housekeeping: the database is not reachable (%s); trying again in a minute", e)
-                await asyncio.sleep(60)
+        server.scheduler.add(Job("housekeeping", HOUSEKEEPING_EVERY, partial(housekeeping, server.database.pool, self.config),
+                                 first=0, retry=HOUSEKEEPING_RETRY))  # fmt: skip
 
     async def stop(self) -> None:
-        if self.housekeeping is not None:
-            self.housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.housekeeping
+        """Zone imports under way stopped, then the HTTP server (the server's scheduler stops the
+        housekeeping job with the others)."""
         from .tasks import stop_imports
 
         await stop_imports()
         if self.runner is not None:
             await asyncio.wait_for(self.runner.cleanup(), 5)
+
+
+async def housekeeping(pool, config) -> None:
+    """At start, then every hour (a minute after a failure): imports a dead server left PENDING end
+    in ERROR; event retention (events_keep_days)."""
+    from ..services import tasks
+    from ..sink.retention import prune
+
+    stale = await tasks.fail_stale_imports(pool)
+    if stale:
+        log.warning("%d zone import(s) left PENDING by a server that stopped: now ERROR", stale)
+    keep = config.events_keep_days
+    if keep > 0:
+        n_events, n_tombstones = await prune(pool, keep)
+        if n_events or n_tombstones:
+            log.info("events retention: removed %d events and %d tombstones older than %g days",
+                     n_events, n_tombstones, keep)  # fmt: skip

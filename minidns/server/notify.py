@@ -1,80 +1,33 @@
-"""Telling secondaries and watching them: NOTIFY (RFC 1996) after every change, then polling each
-secondary's SOA serial until it has the change, which drives the zone's status.
+"""Telling secondaries and watching them, over UDP: NOTIFY (RFC 1996) after every change, then
+polling each secondary's SOA serial until it has the change, which drives the zone's status. The
+messages and the decisions are xfr/notify.py and xfr/propagation.py; here are the sockets and timers.
 
 NOTIFY: a change to a zone schedules one NOTIFY per secondary a couple of milliseconds later, so a
 burst of changes to one zone becomes one message carrying the newest serial. Each is sent over UDP
 (TSIG-signed when the secondary has a key), retried with doubling timeouts until answered or out
 of attempts; a newer change supersedes the retries of an older one. A global rate limit with a
 queue keeps thousands of zones changing at once from flooding anyone.
-
-Propagation: after a NOTIFY, the secondary's SOA serial is polled (backing off from 20 ms to 100 ms)
-until it reaches the zone's (RFC 1982 comparison). Per zone and secondary the serial seen, when and
-a state are kept; the zone is ACTIVE when the configured share of its secondaries has the change,
-ERROR when the timeout passes first (polling goes on slower and can still turn it ACTIVE).
-
-Re-NOTIFY: a secondary still behind `renotify` seconds after the change is NOTIFYed again, then
-after twice as long, and so on up to RENOTIFY_MAX. A NOTIFY only prompts a secondary to check
-the zone's SOA (RFC 1996 §3), so an answered one is not a transfer done: a secondary can drop the
-transfer it started (a busy primary, an IXFR it gave up on) and would otherwise wait for its SOA
-refresh timer, an hour by default.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import random
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from struct import error as struct_error
-from struct import pack, unpack_from
+from struct import unpack_from
 
-import dns.tsig
-
-from ..wire import AA, IN, NOERROR, NOTIFY, QR, SOA
-from ..wire.query import QueryError, read_name
-from ..xfr.tsig import Signed, Signer
+from ..xfr.notify import Secondary, answer_serial, holding, notify_message, reply_rcode, retry_timeouts, soa_query
+from ..xfr.propagation import PollSchedule, ZoneState, decide_status, mark_error, observe_serial, set_status, zone_changed
 from ..zones.snapshot import Snapshot
-from .transfers import serial_lt
+
+__all__ = ["Notifier", "Secondary"]
 
 log = logging.getLogger("minidns.notify")
 
 COALESCE = 0.002  # seconds a change waits for more changes to the same zone
-POLL_FIRST, POLL_MAX, POLL_AFTER_ERROR = 0.02, 0.1, 5.0
-RENOTIFY_MAX = 300.0  # seconds between re-NOTIFYs to a secondary that stays behind, at most
-
-
-@dataclass(frozen=True)
-class Secondary:
-    address: str
-    port: int = 53
-    key: dns.tsig.Key | None = field(default=None, compare=False)
-    zones: tuple[str, ...] = ("*",)  # patterns of the zones it serves (fnmatch on absolute names)
-
-    @property
-    def label(self) -> str:
-        return f"{self.address}#{self.port}"
-
-    def serves(self, zone: str) -> bool:
-        return any(fnmatch.fnmatchcase(zone, p if p.endswith(".") or p == "*" else p + ".") for p in self.zones)
-
-
-def _message(qid: int, flags: int, snapshot: Snapshot, with_soa: bool) -> bytes:
-    origin = snapshot.origin
-    out = pack("!6H", qid, flags, 1, 1 if with_soa else 0, 0, 0) + origin + pack("!HH", SOA, IN)
-    if with_soa:
-        rd = snapshot.soa.rdatas[0]
-        out += b"\xc0\x0c" + pack("!HHIH", SOA, IN, snapshot.soa.ttl, len(rd)) + rd
-    return out
-
-
-def _sign(message: bytes, key: dns.tsig.Key | None) -> bytes:
-    if key is None:
-        return message
-    return Signer(Signed(key, b"", unpack_from("!H", message)[0])).sign(message)
 
 
 class _Client(asyncio.DatagramProtocol):
@@ -116,24 +69,6 @@ class _Client(asyncio.DatagramProtocol):
         finally:
             if self.waiting.get(key) is fut:
                 del self.waiting[key]
-
-
-@dataclass
-class SecondaryState:
-    serial: int | None = None  # the serial last seen there
-    seen_at: float | None = None  # when it was first seen at the target serial
-    state: str = "PENDING"  # PENDING (waiting), OK (has the zone's serial), ERROR (timed out)
-    notified: str = ""  # "" / "sent" / "answered" / "unanswered"
-
-
-@dataclass
-class ZoneState:
-    name: str
-    serial: int
-    changed_at: float
-    status: str = "PENDING"
-    secondaries: dict[str, SecondaryState] = field(default_factory=dict)
-    active_at: float | None = None
 
 
 class Notifier:
@@ -207,11 +142,7 @@ class Notifier:
         if snap is None:
             return
         secs = self.for_zone(snap.name)
-        old = self.zones.get(snap.name)
-        zs = ZoneState(snap.name, snap.serial, time.time())
-        for sec in secs:
-            prev = old.secondaries.get(sec.label) if old else None
-            zs.secondaries[sec.label] = SecondaryState(serial=prev.serial if prev else None)
+        zs = zone_changed(snap.name, snap.serial, time.time(), [s.label for s in secs], self.zones.get(snap.name))
         self.zones[snap.name] = zs
         if not secs:
             self._set_status(zs, "ACTIVE")
@@ -263,26 +194,27 @@ class Notifier:
     async def _notify_one(self, snap: Snapshot, sec: Secondary) -> None:
         client = self.client6 if ":" in sec.address else self.client
         st = self.zones.get(snap.name)
-        timeout = self.timeout
-        for attempt in range(1, self.retries + 1):
+        for attempt, timeout in enumerate(retry_timeouts(self.timeout, self.retries), 1):
             if self.current.get((snap.name, sec.label)) != snap.serial:
                 return
-            msg = _sign(_message(client.new_id(sec), (NOTIFY << 11) | AA, snap, True), sec.key)
+            msg = notify_message(client.new_id(sec), snap, sec.key)
             self.sent += 1
             log.debug("NOTIFY %s serial %d to %s (attempt %d)", snap.name, snap.serial, sec.label, attempt)
             reply = await client.ask(msg, sec, timeout)
             if reply is not None:
-                log.debug("NOTIFY %s serial %d to %s: answered, rcode %d", snap.name, snap.serial, sec.label, reply[3] & 0xF)
-                rcode = reply[3] & 0xF
-                if rcode != NOERROR:
-                    log.warning("NOTIFY %s serial %d to %s: rcode %d", snap.name, snap.serial, sec.label, rcode)
-                if st is not None and sec.label in st.secondaries:
-                    st.secondaries[sec.label].notified = "answered"
+                self._answered(snap, sec, reply_rcode(reply), st)
                 return
-            timeout *= 2
         log.warning("NOTIFY %s serial %d to %s: no answer after %d attempts", snap.name, snap.serial, sec.label, self.retries)
         if st is not None and sec.label in st.secondaries:
             st.secondaries[sec.label].notified = "unanswered"
+
+    @staticmethod
+    def _answered(snap: Snapshot, sec: Secondary, rcode: int, st: ZoneState | None) -> None:
+        log.debug("NOTIFY %s serial %d to %s: answered, rcode %d", snap.name, snap.serial, sec.label, rcode)
+        if rcode:
+            log.warning("NOTIFY %s serial %d to %s: rcode %d", snap.name, snap.serial, sec.label, rcode)
+        if st is not None and sec.label in st.secondaries:
+            st.secondaries[sec.label].notified = "answered"
 
     # -- propagation -----------------------------------------------------------------------------
     def _poll(self, snap: Snapshot, sec: Secondary) -> None:
@@ -295,99 +227,59 @@ class Notifier:
         task.add_done_callback(lambda t, key=key: self.pollers.pop(key, None) if self.pollers.get(key) is t else None)
 
     async def _poll_until(self, snap: Snapshot, sec: Secondary) -> None:
+        """Poll the secondary's SOA until it has the snapshot's serial (or a newer change or the
+        zone's removal makes the poll moot); NOTIFY it again while it stays behind."""
         client = self.client6 if ":" in sec.address else self.client
-        started = time.monotonic()
-        renotify_at = started + self.renotify if self.renotify > 0 else None
-        delay = POLL_FIRST
+        plan = PollSchedule(time.monotonic(), self.renotify, self.propagation_timeout)
+        delay = plan.delay
         while True:
             await asyncio.sleep(delay)
             zs = self.zones.get(snap.name)
             if zs is None or zs.serial != snap.serial:
                 return
-            reply = await client.ask(_sign(_message(client.new_id(sec), 0, snap, False), sec.key), sec, min(1.0, self.timeout))
-            serial = _answer_serial(reply)
+            reply = await client.ask(soa_query(client.new_id(sec), snap, sec.key), sec, min(1.0, self.timeout))
+            serial = answer_serial(reply)
             st = zs.secondaries.get(sec.label)
             if st is None:
                 return
-            if serial is not None:
-                st.serial = serial
-                if not serial_lt(serial, snap.serial):
-                    st.state, st.seen_at = "OK", time.time()
-                    self._update(zs)
-                    return
+            if observe_serial(st, serial, snap.serial, time.time()):
+                self._update(zs)
+                return
             now = time.monotonic()
-            if renotify_at is not None and now >= renotify_at:
-                renotify_at = now + min(RENOTIFY_MAX, now - started)
-                key = (snap.name, sec.label)
-                if key not in self.notifying and self.current.get(key) == snap.serial:
-                    self.renotified += 1
-                    log.info("zone %s serial %d: secondary %s %s after %.0fs: NOTIFY again", snap.name,
-                             snap.serial, sec.label, _holding(reply, serial), now - started)  # fmt: skip
-                    self._queue(snap, sec)
-                    self._pump()
-            if now - started > self.propagation_timeout:
-                if st.state != "ERROR":
-                    st.state = "ERROR"
-                    log.warning("zone %s serial %d: secondary %s %s after %.0fs", snap.name, snap.serial,
-                                sec.label, _holding(reply, serial), self.propagation_timeout)
-                    self._update(zs)
-                delay = POLL_AFTER_ERROR
-            else:
-                delay = min(POLL_MAX, delay * 2)
+            if plan.renotify_due(now):
+                self._renotify(snap, sec, holding(reply, serial), now - plan.started)
+            if plan.timed_out(now) and mark_error(st):
+                log.warning("zone %s serial %d: secondary %s %s after %.0fs", snap.name, snap.serial,
+                            sec.label, holding(reply, serial), self.propagation_timeout)  # fmt: skip
+                self._update(zs)
+            delay = plan.next_delay(now)
+
+    def _renotify(self, snap: Snapshot, sec: Secondary, seen: str, after: float) -> None:
+        """A secondary still behind is NOTIFYed again, unless a NOTIFY to it is under way or a
+        newer change supersedes this one."""
+        key = (snap.name, sec.label)
+        if key in self.notifying or self.current.get(key) != snap.serial:
+            return
+        self.renotified += 1
+        log.info("zone %s serial %d: secondary %s %s after %.0fs: NOTIFY again", snap.name, snap.serial, sec.label,
+                 seen, after)  # fmt: skip
+        self._queue(snap, sec)
+        self._pump()
 
     def _update(self, zs: ZoneState) -> None:
         """A secondary's state changed: work out the zone's status and report both."""
-        total = len(zs.secondaries)
-        ok = sum(1 for s in zs.secondaries.values() if s.state == "OK")
-        failed = sum(1 for s in zs.secondaries.values() if s.state == "ERROR")
-        if total and ok / total >= self.share - 1e-9:
-            self._set_status(zs, "ACTIVE")
-        elif failed and (total - failed) / total < self.share - 1e-9:  # the share can no longer be met in time
-            self._set_status(zs, "ERROR")
+        status = decide_status(zs, self.share)
+        if status is not None:
+            self._set_status(zs, status)
         self._report(zs)
 
     def _set_status(self, zs: ZoneState, status: str) -> None:
-        if status == "ACTIVE" and zs.active_at is None:
-            zs.active_at = time.time()
+        if set_status(zs, status, time.time()):
             (log.info if zs.secondaries else log.debug)(
                 "zone %s serial %d: ACTIVE %.0f ms after the change reached this server", zs.name, zs.serial,
                 (zs.active_at - zs.changed_at) * 1000,
             )  # fmt: skip
-        zs.status = status
 
     def _report(self, zs: ZoneState) -> None:
         if self.on_status is not None:
             self.on_status(zs)
-
-
-def _holding(reply: bytes | None, serial: int | None) -> str:
-    """What the last SOA poll of a secondary showed, for the log: its serial, no answer at all, or
-    an answer without the zone's SOA (an error rcode, say, while it has not loaded the zone)."""
-    if serial is not None:
-        return f"has serial {serial}"
-    if reply is None or len(reply) < 4:
-        return "has not answered the SOA query"
-    import dns.rcode
-
-    return f"answered the SOA query with {dns.rcode.to_text(reply[3] & 0xF)} and no SOA"
-
-
-def _answer_serial(reply: bytes | None) -> int | None:
-    """The serial of the SOA in the answer of a reply to our SOA query, if any."""
-    if reply is None or len(reply) < 12 or not reply[2] & (QR >> 8) or reply[3] & 0xF:
-        return None
-    qd, an = unpack_from("!HH", reply, 4)
-    off = 12
-    try:
-        for _ in range(qd):
-            off = read_name(reply, off)[1] + 4
-        for _ in range(an):
-            off = read_name(reply, off)[1]
-            rtype, _, _, rdlen = unpack_from("!HHIH", reply, off)
-            off += 10
-            if rtype == SOA:
-                return unpack_from("!I", reply, off + rdlen - 20)[0]
-            off += rdlen
-    except (QueryError, struct_error):  # a malformed reply counts as no answer
-        return None
-    return None

@@ -26,7 +26,7 @@ import dns.name
 from ..wire import AXFR, EDE_OTHER, EDE_PROHIBITED, FORMERR, IN, IXFR, NOTAUTH, NOTIFY, NOTIMP, QUERY, RD, REFUSED, SERVFAIL, SOA
 from ..wire.query import Query, QueryError, read_name
 from ..wire.render import render_error
-from ..xfr.transfer import axfr, condense, ixfr, single_soa, soa_serial
+from ..xfr.transfer import axfr, condense, ixfr, serial_lt, single_soa, soa_serial
 from ..xfr.tsig import Signer, TsigError, error_reply, verify
 from ..zones.changes import unpack_rrs
 from ..zones.snapshot import Snapshot
@@ -34,11 +34,6 @@ from ..zones.snapshot import Snapshot
 log = logging.getLogger("minidns.xfr")
 
 _KEEP = 0x7800 | RD  # opcode and RD go back as they came
-
-
-def serial_lt(a: int, b: int) -> bool:
-    """a < b in RFC 1982 serial arithmetic (32 bits)."""
-    return a != b and ((b - a) & 0xFFFFFFFF) < 0x80000000
 
 
 @dataclass

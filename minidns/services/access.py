@@ -147,29 +147,6 @@ async def delete_secondary(pool: asyncpg.Pool, zone: str, address: str, port: in
         await conn.execute("SELECT pg_notify($1, 'secondaries')", CONFIG_CHANNEL)
 
 
-async def record_status(pool: asyncpg.Pool, zone: str, target: int, rows: list[tuple], status: str | None) -> None:
-    """Record a zone's propagation: `rows` are (secondary, serial seen, state, seen_at); `status`
-    (ACTIVE / ERROR / PENDING) is written to the zone when it is still at serial `target`."""
-    async with pool.acquire() as conn, conn.transaction():
-        zid = await conn.fetchval("SELECT id FROM zones WHERE name = $1", zone)
-        if zid is None:
-            return
-        if rows:
-            await conn.executemany(
-                "INSERT INTO secondary_status (zone_id, secondary, target, serial, state, seen_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (zone_id, secondary) DO UPDATE SET"
-                " target = EXCLUDED.target, serial = EXCLUDED.serial, state = EXCLUDED.state,"
-                " seen_at = EXCLUDED.seen_at, updated_at = now()",
-                [(zid, sec, target, serial, state, seen_at) for sec, serial, state, seen_at in rows],
-            )  # fmt: skip
-        if status is not None:
-            await conn.execute(
-                "UPDATE zones SET status = $3, action = CASE WHEN $3 = 'ACTIVE' THEN 'NONE' ELSE action END"
-                " WHERE id = $1 AND serial = $2 AND status <> $3",
-                zid, target, status,
-            )  # fmt: skip
-
-
 async def zone_status(pool: asyncpg.Pool, zone: str) -> tuple[dict, list[dict]]:
     """The zone (name, serial, status, action) and its secondaries' recorded status."""
     async with pool.acquire() as conn:

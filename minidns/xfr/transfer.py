@@ -177,6 +177,11 @@ def _rr_tail(rtype: int, ttl: int, rdata: bytes) -> bytes:
     return pack("!HHIH", rtype, IN, ttl, len(rdata)) + rdata
 
 
+def serial_lt(a: int, b: int) -> bool:
+    """a < b in RFC 1982 serial arithmetic (32 bits)."""
+    return a != b and ((b - a) & 0xFFFFFFFF) < 0x80000000
+
+
 def soa_serial(rdata: bytes) -> int:
     """The SERIAL field of SOA rdata (uncompressed names)."""
     return unpack_from("!I", rdata, len(rdata) - 20)[0]
