@@ -6,7 +6,6 @@ for it then tells how old its copy of the zone is."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -93,19 +92,3 @@ async def _beat_zone(store, zone_id: uuid.UUID, interval: float):
         if not stale:
             return None  # another process beat it (or someone changed it) since the round began
         return await store.change(zone_id, source=SOURCE, conn=conn, bump=True)  # the heartbeat alone
-
-
-async def run(store, interval: float, stopping: asyncio.Event) -> None:
-    """Heartbeat rounds until `stopping` is set: every `interval` / 10 seconds (a minute at most),
-    so a zone's heartbeat is never much older than `interval`."""
-    tick = min(interval / 10, 60.0)
-    while not stopping.is_set():
-        try:
-            for change in await beat(store, interval):
-                log.debug("zone %s: heartbeat, serial %d", change.zone, change.serial_to)
-        except Exception as e:  # noqa: BLE001 - tried again next round; answering goes on
-            log.warning("heartbeat: %s", e)
-        try:
-            await asyncio.wait_for(stopping.wait(), tick)
-        except asyncio.TimeoutError:
-            pass
