@@ -10,9 +10,10 @@ ALLOWED = {
     "zones": {"wire"},
     "xfr": {"wire", "zones"},
     "dnssec": {"wire", "zones"},
+    "answer": {"wire", "zones", "dnssec"},
     "store": {"wire", "zones", "xfr", "dnssec"},  # TSIG keys are checked as transfers use them; DNSSEC keys made
-    "server": {"wire", "zones", "xfr", "dnssec", "store"},
-    "admin": {"wire", "zones", "xfr", "dnssec", "store", "server"},
+    "server": {"wire", "zones", "xfr", "dnssec", "answer", "store"},
+    "admin": {"wire", "zones", "xfr", "dnssec", "answer", "store", "server"},
 }
 
 

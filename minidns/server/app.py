@@ -21,14 +21,14 @@ from ..zones.loader import ZoneFileError, load_zone_file
 from ..zones.snapshot import Snapshot
 from ..xfr.tsig import make_key
 from .config import Config, ConfigError, parse_listen
-from .engine import Engine, EngineSettings
+from ..answer.engine import Engine, EngineSettings
 from .notify import Notifier, Secondary
 from .sdnotify import SystemdNotifier
 from .transfers import Acl, Transfers
 from .transport import LoggingTcpProtocol, LoggingUdpProtocol, TcpLimits, TcpProtocol, UdpProtocol
 from .transport import QueryLog, RrlUdpProtocol
-from .cookies import Cookies
-from .rrl import RateLimiter
+from ..answer.cookies import Cookies
+from ..answer.rrl import RateLimiter
 
 log = logging.getLogger("minidns")
 

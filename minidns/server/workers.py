@@ -57,13 +57,13 @@ class Worker:
 
 
 def stats_snapshot(stats) -> dict:
-    """A process's query counts (engine.QueryStats) as plain data."""
+    """A process's query counts (answer.stats.QueryStats) as plain data."""
     return {"hits": list(stats.hits()), "answers": [[int(t), q, r, n] for (t, q, r), n in stats.answers.items()],
             "buckets": [list(b) for b in stats.buckets], "sums": list(stats.sums), "counts": list(stats.counts)}
 
 
 class StatsTotal:
-    """Query counts added up over processes, read as engine.QueryStats is (admin/metrics.py)."""
+    """Query counts added up over processes, read as answer.stats.QueryStats is (admin/metrics.py)."""
 
     def __init__(self, buckets: tuple, snapshots):
         self.BUCKETS = buckets
@@ -102,7 +102,7 @@ class Workers:
         self.retired: list[dict] = []  # the last counts of workers that ended, so totals never go back
 
     def total_stats(self, own) -> StatsTotal:
-        """The main process's query counts (`own`, an engine.QueryStats) plus every worker's."""
+        """The main process's query counts (`own`, an answer.stats.QueryStats) plus every worker's."""
         return StatsTotal(own.BUCKETS, [stats_snapshot(own), *self.retired, *self.snapshots.values()])
 
     @property

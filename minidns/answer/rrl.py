@@ -14,11 +14,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-from struct import pack, unpack_from
+from struct import unpack_from
 
-from ..wire import AA, BADCOOKIE, NOERROR, NXDOMAIN, QR, TC
+from ..wire import AA, BADCOOKIE, NOERROR, NXDOMAIN, TC
 from ..wire.query import QueryError, parse_query, read_name
-from ..wire.render import opt_record
+from ..wire.render import opt_record, render_error
 
 log = logging.getLogger("minidns.rrl")
 
@@ -188,11 +188,11 @@ def slip_reply(query: bytes, reply: bytes, cookie: bytes | None, payload: int) -
         except QueryError:
             do = False
         opt = opt_record(payload, BADCOOKIE >> 4, do, None, cookie=cookie)
-        flags = (unpack_from("!H", reply, 2)[0] & 0x7900) | QR | (BADCOOKIE & 0xF)  # opcode, AA, RD
-        return reply[:2] + pack("!HHHHH", flags, 1 if question else 0, 0, 0, 1) + question + opt
+        flags = unpack_from("!H", reply, 2)[0] & 0x7900  # opcode, AA, RD
+        return render_error(unpack_from("!H", reply)[0], flags, question, BADCOOKIE & 0xF, opt)
     opt = reply[-11:] if len(reply) >= qend + 11 and reply[-11:-8] == b"\x00\x00\x29" and reply[-2:] == b"\x00\x00" else b""
-    flags = unpack_from("!H", reply, 2)[0] | QR | TC
-    return reply[:2] + pack("!HHHHH", flags, 1 if question else 0, 0, 0, 1 if opt else 0) + question + opt
+    flags = unpack_from("!H", reply, 2)[0] | TC
+    return render_error(unpack_from("!H", reply)[0], flags, question, 0, opt)
 
 
 def _mask(bits: int, prefix: int) -> int:

@@ -10,7 +10,7 @@ import dns.opcode
 import dns.rcode
 import pytest
 
-from minidns.server.engine import Engine, EngineSettings, ReplyCache
+from minidns.answer.engine import Engine, EngineSettings, ReplyCache
 from minidns.zones.loader import load_zone_text
 
 ZONE = """
@@ -212,7 +212,7 @@ def test_transfers_over_udp_are_refused_as_nsd_does(engine):
 
 
 def test_unexpected_error_is_servfail_not_silence(engine, monkeypatch):
-    import minidns.server.engine as eng
+    import minidns.answer.engine as eng
 
     def boom(*a):
         raise RuntimeError("bug")
