@@ -1,5 +1,5 @@
-"""The check stage: a query parsed and held to RFC 1035/6891/8906 (opcode, class, EDNS version,
-transfers over UDP) before any zone is looked at; an error reply when it fails."""
+"""The check stage: a query held to RFC 1035/6891/8906 (opcode, EDNS version, meta types, transfers
+over UDP) before any zone is looked at, and the reply to one that did not parse."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 from ..wire import (AXFR, BADVERS, CD, EDE_PROHIBITED, FORMERR, IXFR, NOTAUTH, NOTIFY, NOTIMP,
                     NXNAME, QUERY, RD, REFUSED)  # fmt: skip
-from ..wire.query import Query, QueryError, parse_query
+from ..wire.query import Query, QueryError
 from ..wire.render import render_error
 
 log = logging.getLogger("minidns.engine")
@@ -18,18 +18,15 @@ ECHOED = (QUERY, NOTIFY)  # opcodes whose first section is a question, echoed in
 MAX_UDP = 65507  # the largest UDP payload over IPv4
 
 
-def parse(data: bytes) -> tuple[Query | None, bytes | None]:
-    """(the query, None), or (None, the FORMERR or other error reply), or (None, None) when
-    RFC 1035 §4.1.1 says not to reply (a response)."""
-    try:
-        return parse_query(data), None
-    except QueryError as e:
+def malformed(data: bytes, error: Exception) -> bytes:
+    """The reply to a message the parser refused: its rcode (FORMERR, or NOTIMP for an opcode)
+    with the question echoed when it was read (RFC 1035 §4.1.1); FORMERR for anything else."""
+    if isinstance(error, QueryError):
         flags = int.from_bytes(data[2:4], "big")
-        question = data[12 : e.qend] if e.qend and (flags >> 11) & 0xF in ECHOED else b""
-        return None, render_error(int.from_bytes(data[:2], "big"), flags & OPCODE_RD, question, e.rcode, None)
-    except Exception:  # noqa: BLE001 - whatever the parser missed is still a malformed message
-        log.exception("unexpected error parsing %r", data)
-        return None, render_error(int.from_bytes(data[:2], "big"), 0, b"", FORMERR, None)
+        question = data[12 : error.qend] if error.qend and (flags >> 11) & 0xF in ECHOED else b""
+        return render_error(int.from_bytes(data[:2], "big"), flags & OPCODE_RD, question, error.rcode, None)
+    log.error("unexpected error parsing %r", data, exc_info=error)
+    return render_error(int.from_bytes(data[:2], "big"), 0, b"", FORMERR, None)
 
 
 def check(q: Query, tcp: bool, question: bytes, opt) -> bytes | None:
@@ -59,11 +56,3 @@ def udp_limit(payload: int, ours: int) -> int:
     """The largest UDP reply to a client that offers `payload`: below 512 counts as 512
     (RFC 6891 §6.2.5); never more than ours or one IPv4 datagram."""
     return min(max(512, payload), ours, MAX_UDP)
-
-
-def reply_limit(q: Query, tcp: bool, ours: int) -> int:
-    """The size a reply to `q` may take: 65535 over TCP, 512 over UDP without EDNS (RFC 1035 §4.2.1)."""
-    if tcp:
-        return 65535
-    edns = q.edns
-    return 512 if edns is None else udp_limit(edns.payload, ours)

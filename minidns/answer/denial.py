@@ -59,31 +59,44 @@ def encode_denial(denial: tuple, qid: int, keep: int, question: bytes, co: bool,
         head = render_prepared(qid, flags, question, authority, count, len(opt), limit)
         return None if head is None else head + opt
     head = render_prepared(qid, flags, question, authority, count, sig_octets + len(opt), limit)
-    if head is None:
-        return None
-    later.append(Deferred(head, pending, opt, qid, keep, question))
+    return None if head is None else defer(later, Deferred(head, pending, opt, qid, keep, question))
+
+
+def defer(later: list, d: Deferred):
+    """Put `d` into `later`, to be signed with the rest of the burst (`finish`): LATER."""
+    later.append(d)
     return LATER
 
 
 def finish(signer, stats, later: list, clock) -> list[tuple[bytes, object, bytes]]:
     """The sign stage of the replies deferred into `later` (which is emptied), each with the peer
-    it goes to and the query it answers: their NSEC signatures made one after another, which keeps
-    the signing code and its tables in the CPU's caches."""
-    sign = signer.sign_pending
-    for d in later:  # the signing alone first, one signature after another
-        try:
-            d.sigs = sign(d.pending)
-        except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered
-            log.exception("internal error signing a name error for %r", d.question)
+    it goes to and the query it answers, each counted in `stats`."""
+    sign_deferred(signer, later)
     out = []
     answered = stats.answered
     records = signer.pending_records
     for d in later:
-        if d.sigs is None:
-            reply = render_error(d.qid, d.keep, d.question, SERVFAIL, None)
-        else:
-            reply = d.head + records(d.pending, d.sigs) + d.tail
+        reply = deferred_reply(d, records)
         answered(False, d.qtype, reply, clock() - d.started)
         out.append((reply, d.peer, d.query))
     later.clear()
     return out
+
+
+def sign_deferred(signer, later: list) -> None:
+    """Make the NSEC signatures of the deferred replies one after another, the signing alone: that
+    keeps the signing code and its tables in the CPU's caches."""
+    sign = signer.sign_pending
+    for d in later:
+        try:
+            d.sigs = sign(d.pending)
+        except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered (SERVFAIL)
+            log.exception("internal error signing a name error for %r", d.question)
+
+
+def deferred_reply(d: Deferred, records) -> bytes:
+    """A deferred reply made whole with its signatures (`records`: Signer.pending_records), or
+    SERVFAIL when they could not be made."""
+    if d.sigs is None:
+        return render_error(d.qid, d.keep, d.question, SERVFAIL, None)
+    return d.head + records(d.pending, d.sigs) + d.tail

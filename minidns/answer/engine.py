@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..dnssec.signer import EPOCH, SignatureCache, Signer
 from ..wire import AA, ANYCLASS, CH, EDE_NOT_AUTHORITATIVE, IN, NOTIFY, QUERY, REFUSED, SERVFAIL, AXFR, IXFR
-from ..wire.query import Query
+from ..wire.query import Query, parse_query
 from ..wire.render import insert_cookie, opt_record, render, render_error
 from ..zones.lookup import is_name_error, resolve
 from ..zones.snapshot import Snapshot, Version
@@ -19,7 +19,7 @@ from ..zones.table import ZoneTable
 from . import denial
 from .cache import Doorkeeper, ReplyCache
 from .chaos import answer_chaos, chaos_names
-from .check import ECHOED, KEEP, OPCODE_RD, check, parse, reply_limit, udp_limit
+from .check import ECHOED, KEEP, OPCODE_RD, check, malformed, udp_limit
 from .cookies import REPLY_COOKIE, option_free_opt, trailing_cookie
 from .denial import LATER, MAX_LATER, flood_question
 from .stats import MALFORMED, QueryStats
@@ -155,9 +155,12 @@ class Engine:
     def _answer_message(self, data: bytes, tcp: bool, peer, later: list | None = None):
         """(reply, the query type for the statistics — None for a cache hit, counted as one — and
         the cookie outcome)."""
-        query, error = parse(data)
-        if query is None:
-            return error, MALFORMED, None
+        try:
+            query = parse_query(data)
+        except Exception as e:  # noqa: BLE001 - whatever the parser missed is still a malformed message
+            return malformed(data, e), MALFORMED, None
+        if query is None:  # a response: RFC 1035 §4.1.1, no reply
+            return None, MALFORMED, None
         cookie = None
         if query.edns is not None and query.edns.cookie is not None:
             query, fast, cookie = self.check_cookie(query, data, tcp, peer)
@@ -213,7 +216,12 @@ class Engine:
         error = check(q, tcp, question, self.reply_opt)
         if error is not None:
             return error, None
-        limit = reply_limit(q, tcp, self.settings.edns_payload) - room
+        if tcp:
+            limit = 65535 - room
+        elif q.edns is None:
+            limit = 512 - room
+        else:
+            limit = udp_limit(q.edns.payload, self.settings.edns_payload) - room
         keep = q.flags & KEEP
         table = self.table
         if q.qclass == CH:

@@ -83,7 +83,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
             self.hits += 1
             return
         spliced = self.engine.splice_cookie(data, addr)
-        reply = spliced[0] if spliced is not None else self.engine.answer(data, False, addr, self.later)
+        reply = spliced[0] if spliced is not None else self.engine.respond(data, False, addr, self.later)[0]
         if reply is None:
             return
         if reply is LATER:  # a signed name error, signed with the rest of this burst
@@ -343,7 +343,7 @@ class TcpProtocol(asyncio.Protocol):
             self._start_query_timer()
 
     def answer(self, msg: bytes):
-        return self.engine.answer(msg, True, self.peer)
+        return self.engine.respond(msg, True, self.peer)[0]
 
     async def _send(self, messages) -> None:
         """Send a transfer's messages as the client takes them: each waits while the transport's
