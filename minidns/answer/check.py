@@ -5,8 +5,21 @@ from __future__ import annotations
 
 import logging
 
-from ..wire import (AXFR, BADVERS, CD, EDE_PROHIBITED, FORMERR, IXFR, NOTAUTH, NOTIFY, NOTIMP,
-                    NXNAME, QUERY, RD, REFUSED)  # fmt: skip
+from ..wire import (
+    AXFR,
+    BADVERS,
+    CD,
+    EDE_PROHIBITED,
+    FORMERR,
+    IXFR,
+    NOTAUTH,
+    NOTIFY,
+    NOTIMP,
+    NXNAME,  # fmt: skip
+    QUERY,
+    RD,
+    REFUSED,
+)
 from ..wire.query import Query, QueryError
 from ..wire.render import render_error
 

@@ -15,9 +15,9 @@ import socket
 import time
 from struct import pack, unpack
 
-from ..wire import OPT_COOKIE
-
 from siphash24 import siphash24 as _siphash24
+
+from ..wire import OPT_COOKIE
 
 VERSION = 1
 MAX_AGE = 3600  # RFC 9018 §4.3: a cookie older than an hour is not accepted

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from ..wire import AA, NOERROR, NXDOMAIN, SERVFAIL, AXFR, IXFR, NXNAME
+from ..wire import AA, AXFR, IXFR, NOERROR, NXDOMAIN, NXNAME, SERVFAIL
 from ..wire.query import QueryError, question_name
 from ..wire.render import render_error, render_prepared
 

@@ -10,7 +10,19 @@ import time
 from dataclasses import dataclass
 
 from ..dnssec.signer import EPOCH, SignatureCache, Signer
-from ..wire import AA, ANYCLASS, CH, EDE_NOT_AUTHORITATIVE, IN, NOTIFY, QUERY, REFUSED, SERVFAIL, AXFR, IXFR
+from ..wire import (
+    AA,
+    ANYCLASS,
+    AXFR,
+    CH,
+    EDE_NOT_AUTHORITATIVE,
+    IN,
+    IXFR,
+    NOTIFY,
+    QUERY,
+    REFUSED,
+    SERVFAIL,
+)
 from ..wire.query import Query, parse_query
 from ..wire.render import insert_cookie, opt_record, render, render_error
 from ..zones.lookup import is_name_error, resolve

@@ -8,8 +8,8 @@ import dns.rcode
 import pytest
 
 from minidns.answer.denial import LATER, encode_denial, flood_question
-from minidns.wire.render import RRset, opt_record, render_section_tail
 from minidns.wire import SOA
+from minidns.wire.render import RRset, opt_record, render_section_tail
 
 
 def wire(name="x1.example.test.", rdtype="A", **kw):
