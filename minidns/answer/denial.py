@@ -29,6 +29,13 @@ class Deferred:
         self.qid, self.keep, self.question = qid, keep, question
         self.query = self.peer = self.started = self.qtype = None
 
+    def whole(self, records) -> bytes:
+        """The reply made whole with its signatures (`records`: Signer.pending_records), or
+        SERVFAIL when they could not be made."""
+        if self.sigs is None:
+            return render_error(self.qid, self.keep, self.question, SERVFAIL, None)
+        return self.head + records(self.pending, self.sigs) + self.tail
+
 
 def flood_question(data: bytes) -> tuple[bytes, int, int] | None:
     """(question name, end of the question, qtype) of a query of the random-subdomain flood's one
@@ -41,11 +48,17 @@ def flood_question(data: bytes) -> tuple[bytes, int, int] | None:
     except QueryError:
         return None  # the general way answers FORMERR
     qend = off + 4
-    if (len(data) != qend + 11 or data[qend - 2 : qend + 3] != b"\x00\x01\x00\x00\x29" or data[qend + 6]
-            or not data[qend + 7] & 0x80):  # fmt: skip
-        return None  # not class IN, OPT not right after the question, EDNS version > 0, no DO
+    if not _in_class_with_do(data, qend):
+        return None
     qtype = (data[off] << 8) | data[off + 1]
     return None if qtype in NOT_QUICK else (qname, qend, qtype)
+
+
+def _in_class_with_do(data: bytes, qend: int) -> bool:
+    """Whether the question ending at `qend` is in class IN and followed by the OPT, last, of
+    EDNS version 0 with DO set."""
+    return (len(data) == qend + 11 and data[qend - 2 : qend + 3] == b"\x00\x01\x00\x00\x29" and not data[qend + 6]
+            and bool(data[qend + 7] & 0x80))  # fmt: skip
 
 
 def encode_denial(denial: tuple, qid: int, keep: int, question: bytes, co: bool, opt: bytes, limit: int,
@@ -59,12 +72,9 @@ def encode_denial(denial: tuple, qid: int, keep: int, question: bytes, co: bool,
         head = render_prepared(qid, flags, question, authority, count, len(opt), limit)
         return None if head is None else head + opt
     head = render_prepared(qid, flags, question, authority, count, sig_octets + len(opt), limit)
-    return None if head is None else defer(later, Deferred(head, pending, opt, qid, keep, question))
-
-
-def defer(later: list, d: Deferred):
-    """Put `d` into `later`, to be signed with the rest of the burst (`finish`): LATER."""
-    later.append(d)
+    if head is None:
+        return None
+    later.append(Deferred(head, pending, opt, qid, keep, question))
     return LATER
 
 
@@ -76,7 +86,7 @@ def finish(signer, stats, later: list, clock) -> list[tuple[bytes, object, bytes
     answered = stats.answered
     records = signer.pending_records
     for d in later:
-        reply = deferred_reply(d, records)
+        reply = d.whole(records)
         answered(False, d.qtype, reply, clock() - d.started)
         out.append((reply, d.peer, d.query))
     later.clear()
@@ -92,11 +102,3 @@ def sign_deferred(signer, later: list) -> None:
             d.sigs = sign(d.pending)
         except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered (SERVFAIL)
             log.exception("internal error signing a name error for %r", d.question)
-
-
-def deferred_reply(d: Deferred, records) -> bytes:
-    """A deferred reply made whole with its signatures (`records`: Signer.pending_records), or
-    SERVFAIL when they could not be made."""
-    if d.sigs is None:
-        return render_error(d.qid, d.keep, d.question, SERVFAIL, None)
-    return d.head + records(d.pending, d.sigs) + d.tail

@@ -287,8 +287,11 @@ class Engine:
 
     def _denial(self, zone: Snapshot, qkey: bytes, qid: int, keep: int, question: bytes, co: bool, opt: bytes,
                 limit: int, later: list | None):  # fmt: skip
-        zk = self._zone_keys(zone)
-        records = self.signer.compact_nxdomain(zone, zk, qkey, len(question), self.clock(), later is not None)
+        zk = zone.keys
+        now = self.clock()
+        if not zk.epoch_until:  # the signing epoch starts on first use (see renew_signed)
+            zk.epoch_until = now + EPOCH
+        records = self.signer.compact_nxdomain(zone, zk, qkey, len(question), now, later is not None)
         return denial.encode_denial(records, qid, keep, question, co, opt, limit, zk.nsec_sig_octets, later)
 
     def quick_denial(self, data: bytes, later: list):
@@ -309,18 +312,17 @@ class Engine:
             co = bool(data[qend + 7] & 0x40)
             limit = udp_limit((data[qend + 3] << 8) | data[qend + 4], self.settings.edns_payload)
             keep = ((data[2] << 8) | data[3]) & KEEP
-            reply = self._denial(zone, qkey, (data[0] << 8) | data[1], keep, data[12:qend], co, self._quick_opt(co), limit, later)
+            opt = self._quick_opts.get((self.settings.edns_payload, co)) or self._quick_opt(co)
+            reply = self._denial(zone, qkey, (data[0] << 8) | data[1], keep, data[12:qend], co, opt, limit, later)
         except Exception:  # noqa: BLE001 - never expected: logged, and the general way answers it
             log.exception("internal error in the quick way for %r", data)
             return None
         return None if reply is None else (reply, qtype)
 
     def _quick_opt(self, co: bool) -> bytes:
-        """Our OPT for a flood-shaped query's reply (DO set, no options; CO echoed)."""
-        key = (self.settings.edns_payload, co)
-        opt = self._quick_opts.get(key)
-        if opt is None:
-            opt = self._quick_opts[key] = opt_record(self.settings.edns_payload, 0, True, None, None, co)
+        """Our OPT for a flood-shaped query's reply (DO set, no options; CO echoed), made once."""
+        payload = self.settings.edns_payload
+        opt = self._quick_opts[(payload, co)] = opt_record(payload, 0, True, None, None, co)
         return opt
 
     def reply_opt(self, q: Query, ext_rcode: int = 0, ede: int | None = None) -> bytes | None:
