@@ -191,7 +191,7 @@ def _rcode(rcode: int) -> str:
 
 
 def dns_query_lines(stats) -> list[str]:
-    """The DNS query families from server/engine.QueryStats: cache hits per transport, queries the
+    """The DNS query families from answer/stats.QueryStats: cache hits per transport, queries the
     engine answered (cache misses) by transport, type and rcode, and their latency."""
     udp, tcp = stats.hits()
     out = ["# HELP minidns_dns_cache_hits_total DNS queries answered from the reply cache, by transport.",
@@ -218,7 +218,7 @@ def dns_query_lines(stats) -> list[str]:
 
 
 def abuse_lines(server) -> list[str]:
-    """Response rate limiting, DNS cookies and the TCP limits (server/rrl.py, cookies.py, transport.py)."""
+    """Response rate limiting, DNS cookies and the TCP limits (answer/rrl.py, answer/cookies.py, server/transport.py)."""
     out = []
     rrl = getattr(server, "rrl", None)
     if rrl is not None:

@@ -16,7 +16,7 @@ leaves the signatures of the zone's real RRsets in place.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from struct import pack
 
 from ..wire import CNAME, DNAME, DS, NOERROR, NS, NSEC, NXNAME, RRSIG, SOA, A
@@ -166,10 +166,12 @@ class Signer:
         return RRset(rrset.owner, RRSIG, rrset.ttl, sigs)
 
     # -- answers ----------------------------------------------------------------------------
-    def sign_answer(self, zone: Snapshot, zk: ZoneKeys, qtype: int, ans: Answer, now: float, co: bool) -> None:
-        """Sign `ans` in place (RFC 4035 §3.1): each authoritative RRset followed by its RRSIGs,
-        denial by one NSEC at the name (RFC 9824 §3), DS or its absence proven at a referral."""
-        ans.answer = self._signed(zone, zk, ans.answer, now, ans.wild)
+    def sign_answer(self, zone: Snapshot, zk: ZoneKeys, qtype: int, unsigned: Answer, now: float, co: bool) -> Answer:
+        """The signed Answer (RFC 4035 §3.1), `unsigned` left as it is: each authoritative RRset
+        followed by its RRSIGs, denial by one NSEC at the name (RFC 9824 §3), DS or its absence
+        proven at a referral."""
+        ans = replace(unsigned, answer=self._signed(zone, zk, unsigned.answer, now, unsigned.wild),
+                      authority=list(unsigned.authority))  # fmt: skip
         if ans.nxname is not None:
             self._deny(zone, zk, ans, ans.nxname, NXNAME_TYPES, now)
             if not co:  # RFC 9824 §3.1: NOERROR, unless the client sent Compact Answers OK
@@ -187,6 +189,7 @@ class Signer:
             if auth:
                 glue = [r for r in ans.additional if r not in auth]
                 ans.additional = self._signed(zone, zk, auth, now, None) + glue
+        return ans
 
     def _signed(self, zone: Snapshot, zk: ZoneKeys, rrsets: list[RRset], now: float, wild: dict | None) -> list[RRset]:
         out = []

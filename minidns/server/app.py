@@ -8,16 +8,16 @@ import logging
 import os
 import signal
 
+from ..answer.cookies import Cookies
+from ..answer.engine import Engine, EngineSettings
+from ..answer.rrl import RateLimiter
 from ..zones.snapshot import Snapshot
 from .config import Config
-from .cookies import Cookies
 from .database_link import DatabaseLink, embedded_master_key_file
-from .engine import Engine, EngineSettings
 from .jobs import answer_jobs, database_jobs
 from .listeners import Listeners
 from .notify import Notifier
 from .reload import Reloader, apply_config
-from .rrl import RateLimiter
 from .scheduler import Job, Scheduler
 from .sdnotify import SystemdNotifier
 from .served_zones import ServedZones, example_zone_path, load_zones, zone_sources

@@ -18,7 +18,10 @@ def redact_url(url: str) -> str:
     if query:
         pairs = [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(query, keep_blank_values=True)]
         query = urlencode(pairs, safe="/*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    if not netloc and url.startswith(f"{parts.scheme}://"):  # a socket URL, postgresql:///db: urlunsplit drops the //
+        shown = f"{parts.scheme}://{shown[len(parts.scheme) + 1:]}"
+    return shown
 
 
 def record_count(snapshots) -> int:

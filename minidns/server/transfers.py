@@ -105,7 +105,7 @@ class Transfers:
                 log.warning("TSIG from %s: %s", _addr(peer), e)
                 return error_reply(render_error(q.id, keep, question, NOTAUTH, None), e, self.clock)
             except (dns.exception.DNSException, ValueError, IndexError) as e:
-                return render_error(q.id, keep, question, FORMERR, self.engine._opt(q))
+                return render_error(q.id, keep, question, FORMERR, self.engine.reply_opt(q))
         key = signed.key.name if signed else None
         if q.opcode == NOTIFY:
             reply = self._notify(q, data, question, keep, peer, key)
@@ -116,7 +116,7 @@ class Transfers:
             reply = result
         else:
             room = Signer(signed).room() if signed is not None else 0  # RFC 8945 §5.3: the TSIG must fit too
-            reply, _ = self.engine._answer(q, data, tcp, room)
+            reply, _ = self.engine.stages(q, data, tcp, room)
         if signed is not None and reply is not None:
             reply = Signer(signed, clock=self.clock).sign(reply)
         return reply
@@ -126,15 +126,15 @@ class Transfers:
         """minidns is primary for every zone it serves and secondary for none, so a NOTIFY
         (RFC 1996) has nothing to start: NOTAUTH with the question, as Knot answers a NOTIFY for
         a zone it is primary for and for one it does not serve (NSD answers REFUSED)."""
-        return render_error(q.id, keep, question, NOTAUTH, self.engine._opt(q))
+        return render_error(q.id, keep, question, NOTAUTH, self.engine.reply_opt(q))
 
     # -- AXFR / IXFR ---------------------------------------------------------------------------
     def _transfer(self, q: Query, data: bytes, question: bytes, keep: int, tcp: bool, peer, key, signed):
         if q.qtype == AXFR and not tcp:  # RFC 5936 §4.2: TCP only
-            return render_error(q.id, keep, question, NOTIMP, self.engine._opt(q))
+            return render_error(q.id, keep, question, NOTIMP, self.engine.reply_opt(q))
         zone = self.engine.table.zones.get(q.key) if q.qclass == IN else None
         if zone is None:
-            return render_error(q.id, keep, question, NOTAUTH, self.engine._opt(q))
+            return render_error(q.id, keep, question, NOTAUTH, self.engine.reply_opt(q))
         acl = self.zone_acls.get(zone.origin, self.acl)
         address = _addr(peer)
         if not acl.allows(address, key):
@@ -145,13 +145,13 @@ class Transfers:
             self.stats["busy"] += 1
             log.warning("transfer of %s to %s refused: %d transfers running (xfr_max_concurrent)", zone.name, address,
                         self.running)  # fmt: skip
-            return render_error(q.id, keep, question, SERVFAIL, self.engine._opt(q, ede=EDE_OTHER))
+            return render_error(q.id, keep, question, SERVFAIL, self.engine.reply_opt(q, ede=EDE_OTHER))
         if q.qtype == AXFR:
             return self._stream(zone, "AXFR", address, axfr, signed, q, question, keep)
         try:
             client = _ixfr_serial(data, q)
         except QueryError:
-            return render_error(q.id, keep, question, FORMERR, self.engine._opt(q))
+            return render_error(q.id, keep, question, FORMERR, self.engine.reply_opt(q))
         if not tcp or not serial_lt(client, zone.serial):
             # Over UDP the reply is only the current SOA: the client goes on over TCP (RFC 1995 §2).
             self.stats["IXFR-current" if tcp else "IXFR-udp"] += 1
@@ -233,7 +233,7 @@ class _Transfer:
 
 
 def _refused(engine, q: Query, question: bytes, keep: int) -> bytes:
-    return render_error(q.id, keep, question, REFUSED, engine._opt(q, ede=EDE_PROHIBITED))
+    return render_error(q.id, keep, question, REFUSED, engine.reply_opt(q, ede=EDE_PROHIBITED))
 
 
 def _addr(peer) -> str | None:

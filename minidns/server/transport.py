@@ -1,12 +1,12 @@
-"""UDP and TCP (RFC 7766) protocols. A cached reply is sent straight from the protocol; anything else
-goes to the engine. The per-query path here is kept to a dict lookup and a send."""
+"""UDP and TCP (RFC 7766) protocols: they only move bytes. A cached reply is sent straight from the
+protocol (ReplyCache.probe); anything else goes to the engine (minidns/answer). The per-query path
+here is kept to a dict lookup and a send."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from time import monotonic
-from types import SimpleNamespace
 
 import dns.name
 import dns.rcode
@@ -14,8 +14,8 @@ import dns.rdataclass
 import dns.rdatatype
 
 from ..wire.query import QueryError, parse_query
-from . import rrl
-from .engine import LATER, MAX_LATER, Engine
+from ..answer import rrl
+from ..answer.engine import LATER, MAX_LATER, Engine
 
 qlog = logging.getLogger("minidns.query")
 log = logging.getLogger("minidns.tcp")
@@ -65,7 +65,7 @@ def _name_text(wire: bytes) -> str:
 class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.cache = engine.udp_cache
+        self.cache = engine.udp_cache  # probed first: ReplyCache.probe
         self.transport: asyncio.DatagramTransport | None = None
         self.hits = 0  # replies sent from the cache here; read by engine.stats.hits()
         self.later: list = []  # replies to sign once the datagrams at hand are read (finish)
@@ -77,12 +77,13 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.loop = asyncio.get_running_loop()
 
     def datagram_received(self, data: bytes, addr) -> None:
-        hit = self.cache.young.get(data[2:])
+        hit = self.cache.probe(data[2:])
         if hit is not None and hit[1].live:
             self.transport.sendto(data[:2] + hit[0], addr)
             self.hits += 1
             return
-        reply = self.engine.cookie_hit(data, addr) or self.engine.answer(data, False, addr, self.later)
+        spliced = self.engine.splice_cookie(data, addr)
+        reply = spliced[0] if spliced is not None else self.engine.respond(data, False, addr, self.later)[0]
         if reply is None:
             return
         if reply is LATER:  # a signed name error, signed with the rest of this burst
@@ -131,7 +132,7 @@ class LoggingUdpProtocol(UdpProtocol):
 
 
 class RrlUdpProtocol(UdpProtocol):
-    """UDP with response rate limiting (server/rrl.py): every reply, from the cache or not, is
+    """UDP with response rate limiting (answer/rrl.py): every reply, from the cache or not, is
     counted against its client's prefix before it goes; a limited one is dropped or slipped (sent
     truncated; BADCOOKIE instead when the query had a cookie, RFC 7873 §5.2.3). A query with a
     valid server cookie is never limited: its source address is proven. With the query log on,
@@ -148,38 +149,38 @@ class RrlUdpProtocol(UdpProtocol):
         self.query_log = query_log
 
     def datagram_received(self, data: bytes, addr) -> None:
-        hit = self.cache.young.get(data[2:])
+        hit = self.cache.probe(data[2:])
+        cookie = None
         if hit is not None and hit[1].live:
             tail = hit[0]
             reply = data[:2] + tail
             self.hits += 1
         else:
-            reply = self.engine.cookie_hit(data, addr) or self.engine.answer(data, False, addr, self.later)
+            spliced = self.engine.splice_cookie(data, addr)
+            reply, seen = spliced if spliced is not None else self.engine.respond(data, False, addr, self.later)
             if reply is LATER:
-                self._limit_later(data, addr)
+                self._limit_later(data, addr, seen)
                 return
             tail = None
-            seen = self.engine.cookie_seen
-            if reply is None or (seen is not None and seen[0] is data and seen[2]):
+            if reply is None or (seen is not None and seen[1]):  # a valid server cookie: never limited
                 self._send(data, reply, addr)
                 return
+            cookie = seen[0] if seen is not None else None
         verdict = self.rrl.check(addr[0], data, reply, monotonic(), tail)
         if verdict == rrl.SLIP:
-            seen = self.engine.cookie_seen
-            cookie = seen[1] if seen is not None and seen[0] is data else None
             reply = rrl.slip_reply(data, reply, cookie, self.engine.settings.edns_payload)
         self._send(data, reply if verdict != rrl.DROP else None, addr)
 
-    def _limit_later(self, data: bytes, addr) -> None:
-        """The RRL verdict on the reply just deferred, as datagram_received gives it to the others."""
+    def _limit_later(self, data: bytes, addr, seen) -> None:
+        """The RRL verdict on the reply just deferred, as datagram_received gives it to the others;
+        `seen` is the query's cookie outcome (Engine.respond)."""
         d = self.later[-1]
-        seen = self.engine.cookie_seen
         cookie = None
-        if seen is not None and seen[0] is data:
-            if seen[2]:  # a valid server cookie: never limited
+        if seen is not None:
+            if seen[1]:  # a valid server cookie: never limited
                 self._deferred()
                 return
-            cookie = seen[1]
+            cookie = seen[0]
         verdict = self.rrl.check(addr[0], data, d.head, monotonic())
         if verdict == rrl.SEND:
             self._deferred()
@@ -291,7 +292,7 @@ class TcpProtocol(asyncio.Protocol):
         off, end = 0, len(buf)
         out = []
         pending = 0
-        cache = self.cache
+        probe = self.cache.probe
         hits = 0
         while end - off >= 2:
             if pending >= TcpLimits.OUT_CHUNK:  # written in chunks: stop while the client does not read
@@ -304,7 +305,7 @@ class TcpProtocol(asyncio.Protocol):
                 break
             msg = buf[off + 2 : off + 2 + size]
             off += 2 + size
-            hit = cache.young.get(msg[2:])
+            hit = probe(msg[2:])
             if hit is not None and hit[1].live:
                 reply = msg[:2] + hit[0]
                 hits += 1
@@ -342,7 +343,7 @@ class TcpProtocol(asyncio.Protocol):
             self._start_query_timer()
 
     def answer(self, msg: bytes):
-        return self.engine.answer(msg, True, self.peer)
+        return self.engine.respond(msg, True, self.peer)[0]
 
     async def _send(self, messages) -> None:
         """Send a transfer's messages as the client takes them: each waits while the transport's
@@ -412,12 +413,21 @@ class TcpProtocol(asyncio.Protocol):
             self.query_timer = None
 
 
+class _NeverHit:
+    """A reply cache of no entries: its probe never hits."""
+
+    probe = staticmethod({}.get)
+
+
+_NEVER_HIT = _NeverHit()
+
+
 class LoggingTcpProtocol(TcpProtocol):
     """TCP with the query log on: every query goes through the engine and is logged."""
 
     def __init__(self, engine: Engine, limits: TcpLimits):
         super().__init__(engine, limits)
-        self.cache = SimpleNamespace(young={})  # never a hit here, so nothing skips the log
+        self.cache = _NEVER_HIT  # nothing skips the log
 
     def answer(self, msg: bytes):
         reply = self.engine.answer(msg, True, self.peer)

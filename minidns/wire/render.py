@@ -169,3 +169,20 @@ def render_error(qid: int, flags: int, question: bytes, rcode: int, opt: bytes |
     known, and the OPT."""
     head = pack("!6H", qid, QR | flags | rcode, 1 if question else 0, 0, 0, 1 if opt else 0)
     return head + question + (opt or b"")
+
+
+def render_prepared(qid: int, flags: int, question: bytes, records: bytes, count: int, reserve: int,
+                    limit: int) -> bytes | None:  # fmt: skip
+    """The head of a reply whose Authority records come encoded already (a compact denial's,
+    dnssec/signer.py `compact_nxdomain`): header (`count` authority RRs, one OPT to follow),
+    question and `records`; None when it and `reserve` more octets (the OPT, signatures to come)
+    would exceed `limit` — the caller then goes to `render`, which truncates."""
+    head = pack("!6H", qid, flags | QR, 1, 0, count, 1) + question + records
+    return None if len(head) + reserve > limit else head
+
+
+def insert_cookie(reply: bytes, at: int, cookie: bytes) -> bytes:
+    """`reply` with a COOKIE option (RFC 7873 §4) carrying `cookie` first in the OPT record that
+    starts at `at`."""
+    rdlen = (reply[at + 9] << 8) | reply[at + 10]
+    return reply[: at + 9] + pack("!HHH", rdlen + 4 + len(cookie), OPT_COOKIE, len(cookie)) + cookie + reply[at + 11 :]

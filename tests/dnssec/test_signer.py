@@ -25,7 +25,7 @@ import pytest
 from minidns.dnssec import keys as K
 from minidns.dnssec.records import count_labels, type_bitmap
 from minidns.dnssec.signer import SignatureCache, ZoneKeys, predecessor
-from minidns.server.engine import LATER, Engine, EngineSettings
+from minidns.answer.engine import LATER, Engine, EngineSettings
 from minidns.server.transport import UdpProtocol
 from minidns.zones.loader import load_zone_text
 
@@ -338,12 +338,12 @@ def _types(nsec_rrset) -> set[str]:
 @pytest.mark.parametrize("name", ["nothere.example.test.", "x.ns1.example.test.", "Z.HostMaster.Example.TEST.",
                                   "a.b.c.d.e.f.www.example.test.", "x" * 63 + ".mx.example.test.", "q.secure2.example.test."])
 def test_name_error_fast_path_gives_the_general_encoders_records(engine, keys, clock, name):
-    """A name error is encoded by Engine._compact_nxdomain, not the general encoder: the same
+    """A name error is encoded by Engine.compact_denial, not the general encoder: the same
     records (signatures aside, which ECDSA randomises), every one valid, for names that share
     suffixes with the SOA's names, in any letter case (0x20), short or long."""
     general = Engine(EngineSettings(), clock=clock)
     general.set_zones(list(engine.table.zones.values()))
-    general._compact_nxdomain = lambda *args: None  # the general path: resolve, sign_answer, render
+    general.compact_denial = lambda *args: None  # the general path: resolve, sign_answer, render
     for co in (False, True):
         fast, slow = ask(engine, name, co=co), ask(general, name, co=co)
         assert fast.rcode() == slow.rcode() == (dns.rcode.NXDOMAIN if co else dns.rcode.NOERROR)
@@ -540,7 +540,7 @@ def test_with_rrl_a_limited_name_error_is_never_signed(clock):
     """RrlUdpProtocol counts a deferred signed name error from its unsigned part: what RRL lets
     through is signed and valid, a slipped one goes truncated with no records, a dropped one gets
     nothing — and neither of those two is signed."""
-    from minidns.server.rrl import RateLimiter
+    from minidns.answer.rrl import RateLimiter
     from minidns.server.transport import RrlUdpProtocol
 
     e = Engine(EngineSettings(), clock=clock)
@@ -568,8 +568,8 @@ def test_with_rrl_and_cookies_deferred_name_errors_are_limited_as_other_replies(
     cookie alone slips as BADCOOKIE with a fresh server cookie (RFC 7873 §5.2.3)."""
     import time
 
-    from minidns.server.cookies import Cookies, address_octets
-    from minidns.server.rrl import RateLimiter
+    from minidns.answer.cookies import Cookies, address_octets
+    from minidns.answer.rrl import RateLimiter
     from minidns.server.transport import RrlUdpProtocol
 
     e = Engine(EngineSettings(), clock=clock)
@@ -635,12 +635,12 @@ def _two_engines(clock):
     quick, general = Engine(EngineSettings(), clock=clock), Engine(EngineSettings(), clock=clock)
     quick.set_zones([make_zone(keys)])
     general.set_zones(list(quick.table.zones.values()))
-    general._quick_denial = lambda data, later: None
+    general.quick_denial = lambda data, later: None
     return quick, general
 
 
 def test_the_quick_way_to_a_name_error_gives_the_general_ways_reply_byte_for_byte(clock):
-    """Engine._quick_denial answers the flood's query shape without the general parse: for names
+    """Engine.quick_denial answers the flood's query shape without the general parse: for names
     in any case, CO or not, any payload, RD/CD, any ordinary type, the reply is the same octets the
     general way gives (Ed25519 signs deterministically), and it validates."""
     quick, general = _two_engines(clock)
@@ -656,7 +656,7 @@ def test_the_quick_way_to_a_name_error_gives_the_general_ways_reply_byte_for_byt
     later_q, later_g = [], []
     for q in cases:
         probe = []
-        assert quick._quick_denial(q.to_wire(), probe) is not None and len(probe) == 1  # it takes the quick way
+        assert quick.quick_denial(q.to_wire(), probe) is not None and len(probe) == 1  # it takes the quick way
         quick.doorkeeper = type(quick.doorkeeper)()  # forget the probe's sight of the name
         quick.signer.nx_cache.data.clear()
         assert quick.answer(q.to_wire(), False, None, later_q) is LATER
@@ -711,9 +711,9 @@ def test_anything_but_the_floods_query_shape_goes_the_general_way(clock, caplog)
     }
     for what, wire in others.items():
         later = []
-        assert quick._quick_denial(wire, later) is None and later == [], what
+        assert quick.quick_denial(wire, later) is None and later == [], what
     later = []
-    assert unsigned._quick_denial(q(), later) is None and later == []
-    assert quick._quick_denial(q("again.example.test."), later) is not None
-    assert quick._quick_denial(q("again.example.test."), later) is None  # asked again: the general way caches it
+    assert unsigned.quick_denial(q(), later) is None and later == []
+    assert quick.quick_denial(q("again.example.test."), later) is not None
+    assert quick.quick_denial(q("again.example.test."), later) is None  # asked again: the general way caches it
     assert not [r for r in caplog.records if r.levelname == "ERROR"]  # nothing of this is an internal error

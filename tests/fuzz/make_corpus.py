@@ -25,7 +25,7 @@ import dns.tsig
 import dns.update
 
 from tests.fuzz.gen import NOW, soa_rdata, wire_name
-from minidns.server.cookies import Cookies, address_octets
+from minidns.answer.cookies import Cookies, address_octets
 from tests.fuzz.target import COOKIE_SECRET, CORPUS, GOOD_KEYS, KEYS, TRUSTED
 
 

@@ -33,8 +33,8 @@ import dns.tsig
 
 from minidns.dnssec import keys as K
 from minidns.dnssec.signer import ZoneKeys
-from minidns.server.cookies import Cookies
-from minidns.server.engine import LATER, Engine, EngineSettings
+from minidns.answer.cookies import Cookies
+from minidns.answer.engine import LATER, Engine, EngineSettings
 from minidns.server.transfers import Acl, Transfers
 from minidns.xfr.tsig import make_key
 from minidns.zones.changes import pack_rrs
@@ -181,15 +181,16 @@ class Target:
         self.counts["packets"] += 1
         before = self.errors.count
         cache = engine.tcp_cache if tcp else engine.udp_cache
-        hit = cache.young.get(wire[2:])  # what UdpProtocol/TcpProtocol look up before the engine
+        hit = cache.probe(wire[2:])  # what UdpProtocol/TcpProtocol look up before the engine
         if hit is not None and hit[1].live:
             reply = wire[:2] + hit[0]
         else:
             try:
-                # UdpProtocol tries the cookie fast path first (Engine.cookie_hit), and finishes
+                # UdpProtocol tries the cookie fast path first (Engine.splice_cookie), and finishes
                 # the signed name errors it deferred (Engine.answer's `later`) after its reads.
                 later = None if tcp else []
-                reply = (None if tcp else engine.cookie_hit(wire, peer)) or engine.answer(wire, tcp, peer, later)
+                spliced = None if tcp else engine.splice_cookie(wire, peer)
+                reply = spliced[0] if spliced is not None else engine.answer(wire, tcp, peer, later)
                 if reply is LATER:
                     reply = engine.finish(later)[0][0]
             except Exception as e:  # noqa: BLE001 - that is what the fuzzer looks for

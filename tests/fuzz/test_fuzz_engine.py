@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minidns.server.engine import Engine, EngineSettings
+from minidns.answer.engine import Engine, EngineSettings
 from minidns.wire.query import Query, QueryError, parse_query
 from tests.fuzz.gen import FAMILIES, NOW, RandomChoices, mutate
 from tests.fuzz.strategies import messages, mutated

@@ -7,7 +7,7 @@ import dns.edns
 import dns.message
 import pytest
 
-from minidns.server.engine import Engine, EngineSettings
+from minidns.answer.engine import Engine, EngineSettings
 from minidns.zones.loader import load_zone_file
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"

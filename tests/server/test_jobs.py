@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from minidns.server.config import load_config
-from minidns.server.engine import Engine, EngineSettings
+from minidns.answer.engine import Engine, EngineSettings
 from minidns.server.jobs import REFRESH_EVERY, RENEW_EVERY, ROLLOVER_EVERY, answer_jobs, database_jobs, heartbeat_job
 from minidns.store import db
 from minidns.store.writer import Edit, Store, StoreSettings

@@ -9,9 +9,9 @@ import dns.rcode
 import pytest
 
 from minidns.server.config import load_config
-from minidns.server.engine import Engine, EngineSettings
+from minidns.answer.engine import Engine, EngineSettings
 from minidns.server.listeners import Listeners
-from minidns.server.rrl import RateLimiter
+from minidns.answer.rrl import RateLimiter
 from minidns.server.transport import QueryLog, TcpLimits
 from minidns.zones.loader import load_zone_text
 

@@ -5,7 +5,7 @@ name, and every swap of a database zone handed to the notifier."""
 import pytest
 
 from minidns.server.config import load_config
-from minidns.server.engine import Engine, EngineSettings
+from minidns.answer.engine import Engine, EngineSettings
 from minidns.server.served_zones import ServedZones, load_zones, zone_sources
 from minidns.zones.loader import load_zone_text
 

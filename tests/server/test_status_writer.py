@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from minidns.server.engine import Engine, EngineSettings
+from minidns.answer.engine import Engine, EngineSettings
 from minidns.server.status_writer import StatusWriter, status_rows
 from minidns.store import db
 from minidns.services.access import zone_status

@@ -7,7 +7,7 @@ import dataclasses
 import orjson
 
 from minidns.server.config import load_config
-from minidns.server.engine import QueryStats
+from minidns.answer.stats import QueryStats
 from minidns.server.supervisor import StatsTotal, Workers, config_line, stats_snapshot
 from minidns.wire import A, AAAA, NOERROR, NXDOMAIN
 

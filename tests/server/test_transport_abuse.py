@@ -18,7 +18,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from tests.server.test_serve import read_frame  # TCP framing, as test_serve reads it
+from tests.server.test_app_serve import read_frame  # TCP framing, as test_app_serve reads it
 
 CLIENT = bytes.fromhex("0123456789abcdef")
 

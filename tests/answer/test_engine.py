@@ -10,7 +10,7 @@ import dns.opcode
 import dns.rcode
 import pytest
 
-from minidns.server.engine import Engine, EngineSettings, ReplyCache
+from minidns.answer.engine import Engine, EngineSettings
 from minidns.zones.loader import load_zone_text
 
 ZONE = """
@@ -100,24 +100,6 @@ def test_adding_a_zone_retires_refused_replies(engine):
     other = load_zone_text("$TTL 60\n@ SOA a b 1 2 3 4 5\nwww A 192.0.2.7\n", "other.test.")
     engine.replace_zone(other)
     assert ask(engine, q).answer[0][0].address == "192.0.2.7"
-
-
-def test_reply_cache_is_bounded_and_keeps_what_is_asked_again():
-    cache = ReplyCache(4)
-    for i in range(10):
-        cache.put(bytes([i]), ("r", None))
-        cache.get(b"\x00")  # asked every time: moved to the young generation each time
-    assert len(cache) <= 4
-    assert cache.get(b"\x00") is not None and cache.get(b"\x01") is None
-
-
-def test_reply_cache_is_bounded_in_octets_and_skips_huge_replies():
-    cache = ReplyCache(1000, max_octets=2 * (3 * (ReplyCache.ENTRY_OVERHEAD + 1001)))
-    for i in range(10):
-        cache.put(bytes([i]), (b"x" * 1000, None))
-    assert len(cache.young) <= 3 and len(cache) <= 6
-    cache.put(b"huge", (b"x" * (ReplyCache.MAX_REPLY + 1), None))
-    assert cache.get(b"huge") is None
 
 
 def test_udp_without_edns_truncates_at_512_and_tcp_does_not(engine):
@@ -212,7 +194,7 @@ def test_transfers_over_udp_are_refused_as_nsd_does(engine):
 
 
 def test_unexpected_error_is_servfail_not_silence(engine, monkeypatch):
-    import minidns.server.engine as eng
+    import minidns.answer.engine as eng
 
     def boom(*a):
         raise RuntimeError("bug")

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
-from struct import pack, unpack_from
+from struct import unpack_from
 
-from ..wire import AA, BADCOOKIE, NOERROR, NXDOMAIN, QR, TC
+from ..wire import AA, BADCOOKIE, NOERROR, NXDOMAIN, TC
 from ..wire.query import QueryError, parse_query, read_name
-from ..wire.render import opt_record
+from ..wire.render import opt_record, render_error
+from .cookies import address_octets
 
 log = logging.getLogger("minidns.rrl")
 
@@ -58,15 +58,8 @@ class RateLimiter:
         return p
 
     def _prefix(self, host: str) -> bytes | None:
-        host = host.split("%", 1)[0]
-        try:
-            if ":" in host:
-                raw = socket.inet_pton(socket.AF_INET6, host)
-                if raw[:12] == b"\0" * 10 + b"\xff\xff":
-                    raw = raw[12:]
-            else:
-                raw = socket.inet_pton(socket.AF_INET, host)
-        except OSError:
+        raw = address_octets(host)
+        if not raw:
             return b"?"
         ip = ipaddress.ip_address(raw)
         if any(ip in net for net in self.exempt):
@@ -83,21 +76,12 @@ class RateLimiter:
             prefix = self.prefix(host)
         if prefix is None:
             return SEND
-        if tail is None:
-            what = classify(query, reply)
-        else:
-            what = self.kinds.get(tail)
-            if what is None:
-                if len(self.kinds) >= self.max_table:
-                    self.kinds.clear()
-                what = self.kinds[tail] = classify(query, reply)
+        what = classify(query, reply) if tail is None else self._kind(query, reply, tail)
         key = (prefix, what)
         acct = self.table.get(key)
         rate = self.rates[what[0]]
         if acct is None:
-            if len(self.table) >= self.max_table:
-                self._evict(now)
-            acct = self.table[key] = [rate, now, 0]
+            acct = self._open(key, rate, now)
             balance = rate - 1
         else:
             balance = acct[0] + (now - acct[1]) * rate
@@ -116,6 +100,22 @@ class RateLimiter:
             return SLIP
         self.dropped += 1
         return DROP
+
+    def _kind(self, query: bytes, reply: bytes, tail: bytes) -> tuple:
+        """The (kind, token) of a reply made from the cached `tail`, remembered by the tail."""
+        what = self.kinds.get(tail)
+        if what is None:
+            if len(self.kinds) >= self.max_table:
+                self.kinds.clear()
+            what = self.kinds[tail] = classify(query, reply)
+        return what
+
+    def _open(self, key: tuple, rate: float, now: float) -> list:
+        """A new account, full but for the reply at hand; room made for it first."""
+        if len(self.table) >= self.max_table:
+            self._evict(now)
+        acct = self.table[key] = [rate, now, 0]
+        return acct
 
     def _evict(self, now: float) -> None:
         """Make room: the oldest accounts go first, except those used within the window, which
@@ -182,17 +182,22 @@ def slip_reply(query: bytes, reply: bytes, cookie: bytes | None, payload: int) -
     qend = _question_end(query) or 12
     question = query[12:qend] if qend > 12 else b""
     if cookie is not None:
-        try:
-            q = parse_query(query)
-            do = bool(q and q.edns and q.edns.do)
-        except QueryError:
-            do = False
-        opt = opt_record(payload, BADCOOKIE >> 4, do, None, cookie=cookie)
-        flags = (unpack_from("!H", reply, 2)[0] & 0x7900) | QR | (BADCOOKIE & 0xF)  # opcode, AA, RD
-        return reply[:2] + pack("!HHHHH", flags, 1 if question else 0, 0, 0, 1) + question + opt
+        return _badcookie(query, reply, question, cookie, payload)
     opt = reply[-11:] if len(reply) >= qend + 11 and reply[-11:-8] == b"\x00\x00\x29" and reply[-2:] == b"\x00\x00" else b""
-    flags = unpack_from("!H", reply, 2)[0] | QR | TC
-    return reply[:2] + pack("!HHHHH", flags, 1 if question else 0, 0, 0, 1 if opt else 0) + question + opt
+    flags = unpack_from("!H", reply, 2)[0] | TC
+    return render_error(unpack_from("!H", reply)[0], flags, question, 0, opt)
+
+
+def _badcookie(query: bytes, reply: bytes, question: bytes, cookie: bytes, payload: int) -> bytes:
+    """BADCOOKIE (RFC 7873 §5.2.3) with the reply's opcode, AA and RD and a fresh server cookie."""
+    try:
+        q = parse_query(query)
+        do = bool(q and q.edns and q.edns.do)
+    except QueryError:
+        do = False
+    opt = opt_record(payload, BADCOOKIE >> 4, do, None, cookie=cookie)
+    flags = unpack_from("!H", reply, 2)[0] & 0x7900
+    return render_error(unpack_from("!H", reply)[0], flags, question, BADCOOKIE & 0xF, opt)
 
 
 def _mask(bits: int, prefix: int) -> int:

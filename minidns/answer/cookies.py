@@ -1,5 +1,6 @@
 """DNS cookies, server side (RFC 7873, with the interoperable server cookie of RFC 9018): checking
-the server cookie a client sends back and making new ones. No sockets here; the clock is passed in.
+the server cookie a client sends back and making new ones, and where a query's COOKIE option sits.
+No sockets here; the clock is passed in.
 
 A server cookie (RFC 9018 §4) is 16 octets: version 1, three reserved zero octets, a 32-bit
 timestamp (seconds, RFC 1982 arithmetic) and an 8-octet SipHash-2-4 over client cookie | version |
@@ -16,11 +17,16 @@ from struct import pack, unpack
 
 from siphash24 import siphash24 as _siphash24
 
+from ..wire import OPT_COOKIE
+
 VERSION = 1
 MAX_AGE = 3600  # RFC 9018 §4.3: a cookie older than an hour is not accepted
 MAX_AHEAD = 300  # ... nor one more than five minutes in the future
 REFRESH_AFTER = 1800  # ... and one older than half an hour is replaced in the reply
 REUSE = 60  # seconds a cookie made for a client cookie is given again to the same client and cookie
+REPLY_COOKIE = 24  # octets of the COOKIE a reply carries: a client and a server cookie
+# The end of a query whose one EDNS option is a COOKIE of `n` octets: RDLENGTH, option code, length.
+_COOKIE_HEADS = {n: pack("!HHH", n + 4, OPT_COOKIE, n) for n in (8, 24)}
 
 
 def siphash24(key: bytes, data: bytes) -> bytes:
@@ -112,3 +118,23 @@ class Cookies:
             self.fresh.clear()
         self.fresh[key] = (now, server)
         return server
+
+
+def trailing_cookie(data: bytes) -> int | None:
+    """The length of the COOKIE option (a client cookie, or a client and an RFC 9018 server cookie)
+    when it is the one option of an OPT record ending the query — what BIND's resolvers send —
+    else None. Read from the end: root owner, type OPT, payload, TTL (4), RDLENGTH, option, size."""
+    for size in (24, 8):
+        if data[-size - 6 : -size] == _COOKIE_HEADS[size] and data[-size - 15 : -size - 12] == b"\x00\x00\x29":
+            return size
+    return None
+
+
+def option_free_opt(reply: bytes, qend: int) -> int | None:
+    """Where our OPT record, without options, starts in `reply` (a header-only reply: right after
+    the question ending at `qend`; otherwise last); None when there is none such."""
+    if reply[6:12] == b"\x00\x00\x00\x00\x00\x01" and len(reply) >= qend + 11:
+        return qend
+    if reply[-11:-8] == b"\x00\x00\x29" and reply[-2:] == b"\x00\x00":
+        return len(reply) - 11
+    return None

@@ -8,8 +8,8 @@ import dns.message
 import dns.rcode
 import pytest
 
-from minidns.server.cookies import Cookies, address_octets, siphash24
-from minidns.server.engine import Engine, EngineSettings
+from minidns.answer.cookies import Cookies, address_octets, siphash24
+from minidns.answer.engine import Engine, EngineSettings
 from minidns.zones.loader import load_zone_text
 
 ZONE = """
@@ -55,9 +55,23 @@ def cookie_query(option: bytes, name="www.example.test.", rdtype="A", **kw):
     return dns.message.make_query(name, rdtype, use_edns=0, options=[dns.edns.GenericOption(dns.edns.COOKIE, option)], **kw)
 
 
+SEEN = [None]  # the cookie outcome (reply cookie, valid) Engine.respond gave the last query `ask` sent
+
+
 def ask(engine, q, peer=PEER, tcp=False):
-    reply = engine.answer(q.to_wire(), tcp, peer)
+    reply, SEEN[0] = engine.respond(q.to_wire(), tcp, peer)
     return dns.message.from_wire(reply)
+
+
+def cookie_valid() -> bool:
+    """Whether the last query `ask` sent carried a valid server cookie (what RRL exempts)."""
+    return SEEN[0][1]
+
+
+def splice(engine, wire: bytes, peer) -> bytes | None:
+    """The reply of the UDP cookie-splice stage (Engine.splice_cookie), or None."""
+    spliced = engine.splice_cookie(wire, peer)
+    return None if spliced is None else spliced[0]
 
 
 def reply_cookie(msg) -> bytes | None:
@@ -93,28 +107,28 @@ def test_valid_cookie_goes_back_unchanged_while_young_and_refreshed_when_old(eng
     clock.now += 600
     again = reply_cookie(ask(engine, cookie_query(first)))
     assert again == first
-    assert engine.cookie_seen[2] is True
+    assert cookie_valid() is True
     clock.now += 1300  # 31 minutes old: still valid, but a new one is sent
     fresh = reply_cookie(ask(engine, cookie_query(first)))
-    assert fresh != first and fresh[:8] == CLIENT and engine.cookie_seen[2] is True
+    assert fresh != first and fresh[:8] == CLIENT and cookie_valid() is True
     clock.now += 3601  # the first is now too old: not valid, a new cookie all the same (RFC 7873 §5.2.3)
     r = ask(engine, cookie_query(first))
-    assert r.rcode() == dns.rcode.NOERROR and reply_cookie(r) != first and engine.cookie_seen[2] is False
+    assert r.rcode() == dns.rcode.NOERROR and reply_cookie(r) != first and cookie_valid() is False
 
 
 def test_cookie_from_the_future_and_from_another_address_are_not_valid(engine, clock):
     good = reply_cookie(ask(engine, cookie_query(CLIENT)))
     r = ask(engine, cookie_query(good), peer=("198.51.100.101", 1))
-    assert r.rcode() == dns.rcode.NOERROR and engine.cookie_seen[2] is False
+    assert r.rcode() == dns.rcode.NOERROR and cookie_valid() is False
     clock.now -= 301
     ask(engine, cookie_query(good))
-    assert engine.cookie_seen[2] is False
+    assert cookie_valid() is False
     clock.now += 2
     ask(engine, cookie_query(good))
-    assert engine.cookie_seen[2] is True
+    assert cookie_valid() is True
     tampered = good[:-1] + bytes([good[-1] ^ 1])
     ask(engine, cookie_query(tampered))
-    assert engine.cookie_seen[2] is False
+    assert cookie_valid() is False
 
 
 @pytest.mark.parametrize("length", [0, 7, 9, 15, 41])
@@ -183,15 +197,15 @@ def test_cookies_off_ignores_the_option():
                                          ("www.example.test.", "TXT"), ("big.example.test.", "TXT"),
                                          ("elsewhere.invalid.", "A")])  # fmt: skip
 def test_the_udp_cookie_fast_path_gives_the_engines_reply(engine, clock, name, rdtype):
-    """Engine.cookie_hit (the UDP protocol's way for a query whose one option is a COOKIE) gives
+    """Engine.splice_cookie (the UDP protocol's way for a query whose one option is a COOKIE) gives
     byte for byte what engine.answer gives, for a client cookie alone, a valid server cookie, an old
     one (refreshed) and one not ours; and nothing before the same query without the option was
     answered once (it answers from that reply)."""
     first = cookie_query(CLIENT, name, rdtype)
-    assert engine.cookie_hit(first.to_wire(), PEER) is None  # nothing cached yet
+    assert splice(engine, first.to_wire(), PEER) is None  # nothing cached yet
     small = cookie_query(CLIENT, name, rdtype, payload=512)  # a reply truncated to 512 octets, cookie and all
     engine.answer(small.to_wire(), False, PEER)
-    assert engine.cookie_hit(small.to_wire(), PEER) in (None, engine.answer(small.to_wire(), False, PEER))
+    assert splice(engine, small.to_wire(), PEER) in (None, engine.answer(small.to_wire(), False, PEER))
     made = dns.message.from_wire(engine.answer(first.to_wire(), False, PEER))
     # (a name error's reply is cached once its name is asked a second time: `small` was its first)
     cookie = next(o for o in made.options if o.otype == dns.edns.COOKIE)
@@ -204,7 +218,7 @@ def test_the_udp_cookie_fast_path_gives_the_engines_reply(engine, clock, name, r
             option = server
         q = cookie_query(option, name, rdtype)
         wire = q.to_wire()
-        fast = engine.cookie_hit(wire, PEER)
+        fast = splice(engine, wire, PEER)
         slow = engine.answer(wire, False, PEER)
         if name.endswith("invalid."):  # REFUSED with an EDE option: the whole way
             assert fast is None

@@ -1,4 +1,4 @@
-"""Response rate limiting (server/rrl.py) without sockets: accounts per prefix and kind, slip
+"""Response rate limiting (answer/rrl.py) without sockets: accounts per prefix and kind, slip
 ratio, window, exemptions, the table bound, the one log line, and the slip replies."""
 
 import logging
@@ -9,8 +9,8 @@ import dns.message
 import dns.rcode
 import pytest
 
-from minidns.server.engine import Engine, EngineSettings
-from minidns.server.rrl import ANSWER, DENIAL, DROP, ERROR, REFERRAL, SEND, SLIP, RateLimiter, classify, slip_reply
+from minidns.answer.engine import Engine, EngineSettings
+from minidns.answer.rrl import ANSWER, DENIAL, DROP, ERROR, REFERRAL, SEND, SLIP, RateLimiter, classify, slip_reply
 from minidns.zones.loader import load_zone_text
 
 ZONE = """
