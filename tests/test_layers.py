@@ -19,22 +19,6 @@ ALLOWED = {
     "server": {"wire", "zones", "xfr", "dnssec", "answer", "store", "services", "sink"},
     "admin": {"wire", "zones", "xfr", "dnssec", "answer", "store", "services", "sink", "server"},
 }
-# Layers of the issue-18 layout not made yet; the table names them ahead. Empty once they exist.
-PLANNED: set[str] = set()
-
-# Today's underscore imports in parts that issue 18's redesign rewrites (the one public write path,
-# the service layer), which removes them: (importing module, imported name). The lead empties this
-# set at merge.
-KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = set()
-# Today's uses of another module's classes' underscore members, in the same parts (the write path
-# made public as `store.change`, the answer pipeline with a public API): (module, member). The lead
-# empties this set at merge.
-KNOWN_PRIVATE_MEMBERS: set[tuple[str, str]] = set()
-# Today's imports that close a cycle, in parts that issue 18's redesign rewrites (writer without
-# signing/DNSSEC/heartbeat imports, app ⇄ workers, the service layer), which removes them:
-# (importing module, imported module). Without these edges the graph must be acyclic; the lead
-# empties this set at merge.
-KNOWN_CYCLE_IMPORTS: set[tuple[str, str]] = set()
 
 
 def imported_layers(path: Path, layer: str, where: tuple[str, ...] | None = None) -> set[str]:
@@ -71,7 +55,7 @@ def test_layers_import_only_downwards():
 def test_every_package_is_in_the_layer_table():
     packages = {p.name for p in PKG.iterdir() if (p / "__init__.py").exists()} - {"data"}
     assert packages <= set(ALLOWED), f"packages missing from the layer table: {sorted(packages - set(ALLOWED))}"
-    assert set(ALLOWED) - packages <= PLANNED, f"layers without a package: {sorted(set(ALLOWED) - packages - PLANNED)}"
+    assert set(ALLOWED) <= packages, f"layers without a package: {sorted(set(ALLOWED) - packages)}"
 
 
 def test_the_checker_sees_an_upward_import(tmp_path):
@@ -225,21 +209,19 @@ def describe_cycle(component: list[str], graph: dict[str, dict[str, int]]) -> st
 
 
 def test_no_module_imports_another_modules_underscore_names():
-    found = [f for f in private_imports(PKG.parent) if (f[0], f[3]) not in KNOWN_PRIVATE_IMPORTS]
+    found = private_imports(PKG.parent)
     assert not found, "make these names public: " + "; ".join(
         f"{me}:{line} takes {name} from {module}" for me, line, module, name in found)
 
 
 def test_no_module_uses_another_modules_underscore_members():
-    found = [f for f in private_members(PKG.parent) if (f[0], f[2].rpartition(".")[2]) not in KNOWN_PRIVATE_MEMBERS]
+    found = private_members(PKG.parent)
     assert not found, "make these members public: " + "; ".join(
         f"{me}:{line} uses {expression} (private to {owners})" for me, line, expression, owners in found)
 
 
 def test_the_module_imports_are_acyclic():
     graph = import_graph(PKG.parent)
-    for a, b in KNOWN_CYCLE_IMPORTS:
-        graph.get(a, {}).pop(b, None)
     found = cycles(graph)
     assert not found, " | ".join(describe_cycle(c, graph) for c in found)
 

@@ -13,17 +13,6 @@ MAX_MODULE, MAX_FUNCTION, MAX_MEDIAN = 500, 60, 10
 # Functions that are data tables written as code, allowed past MAX_FUNCTION: (module, function) → why.
 DATA_TABLES: dict[tuple[str, str], str] = {}
 
-# Today's offenders in parts that issue 18's redesign rewrites (the write path, the service layer,
-# the sink, the answer pipeline, the composition root), which splits them. The lead empties these
-# sets at merge.
-KNOWN_LONG_FUNCTIONS: set[tuple[str, str]] = set()
-KNOWN_LONG_MODULES: set[str] = set()
-
-# Today's modules with logic and no test module beside them, in parts that issue 18's redesign
-# moves or rewrites (tests mirror the package once it has its final layout). The lead empties this
-# set at merge.
-KNOWN_UNMIRRORED = {
-}  # fmt: skip
 
 
 def functions(path: Path) -> list[tuple[str, int, int]]:
@@ -65,12 +54,12 @@ def long_modules(modules: dict[str, int]) -> dict[str, int]:
 
 
 def test_no_module_is_over_500_lines():
-    found = {m: n for m, n in long_modules(measure(PKG)[1]).items() if m not in KNOWN_LONG_MODULES}
+    found = long_modules(measure(PKG)[1])
     assert not found, "split: " + "; ".join(f"{m} has {n} lines" for m, n in found.items())
 
 
 def test_no_function_is_over_60_lines_unless_a_data_table():
-    found = [f for f in long_functions(measure(PKG)[0]) if (f[0], f[1]) not in KNOWN_LONG_FUNCTIONS]
+    found = long_functions(measure(PKG)[0])
     assert not found, "split: " + "; ".join(f"{m}:{line} {name} has {n} lines" for m, name, line, n in found)
 
 
@@ -121,7 +110,7 @@ def unmirrored(root: Path, tests: Path) -> list[str]:
 
 
 def test_each_module_with_logic_has_a_test_module_beside_it():
-    found = [m for m in unmirrored(PKG, TESTS) if m not in KNOWN_UNMIRRORED]
+    found = unmirrored(PKG, TESTS)
     assert not found, "no test module beside: " + "; ".join(found)
 
 
