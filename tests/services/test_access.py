@@ -8,6 +8,7 @@ import datetime
 import pytest
 
 from minidns.services import access
+from minidns.store.propagation_status import record_status
 from minidns.store.records import Invalid
 from minidns.store.stages import write_stages
 from minidns.store.transfer_settings import load_settings
@@ -94,11 +95,11 @@ async def test_allow_transfer_is_written_checked_and_read_by_the_loader(store, p
 async def test_propagation_status_is_recorded_for_the_serial_it_was_for(store, pool):
     serial = await pool.fetchval("SELECT serial FROM zones WHERE name = 'a.test.'")
     seen = datetime.datetime(2026, 1, 2, tzinfo=datetime.timezone.utc)
-    await access.record_status(pool, "a.test.", serial, [("192.0.2.9#53", serial, "in-sync", seen)], "ACTIVE")
+    await record_status(pool, "a.test.", serial, [("192.0.2.9#53", serial, "in-sync", seen)], "ACTIVE")
     zone, rows = await access.zone_status(pool, "a.test.")
     assert (zone["serial"], zone["status"], zone["action"]) == (serial, "ACTIVE", "NONE")
     assert [(r["secondary"], r["target"], r["serial"], r["state"], r["seen_at"]) for r in rows] == [
         ("192.0.2.9#53", serial, serial, "in-sync", seen)]
     # A status for a serial the zone has moved past is not written.
-    await access.record_status(pool, "a.test.", serial - 1, [], "ERROR")
+    await record_status(pool, "a.test.", serial - 1, [], "ERROR")
     assert (await access.zone_status(pool, "a.test."))[0]["status"] == "ACTIVE"
