@@ -15,6 +15,7 @@ from ..xfr.tsig import TsigKeyError, algorithm_text, make_key
 from ..store.db import CONFIG_CHANNEL
 from ..store.records import Invalid, zone_name
 from ..store.writer import Conflict, NotFound
+from .listing import Where, by_creation
 
 
 class TsigKeyNotFound(NotFound):
@@ -180,17 +181,11 @@ async def key_rows(pool, *, name: str | None = None, algorithm: str | None = Non
                    limit: int = 1000, marker=None) -> tuple[list[dict], int]:  # fmt: skip
     """Keys (secrets included: the API is admin-only) by creation, filtered and paged after
     `marker`; and how many match in all pages."""
-    if name is not None:
-        name = _key_name(name)
-    where = "($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR algorithm = $2) AND ($3::text IS NULL OR scope = $3)"
-    rows = await pool.fetch(
-        f"SELECT {_KEY_COLUMNS} FROM tsig_keys WHERE {where}"
-        " AND ($4::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM tsig_keys WHERE id = $4))"
-        " ORDER BY created_at, id LIMIT $5",
-        name, algorithm, scope, marker, limit,
-    )  # fmt: skip
-    total = await pool.fetchval(f"SELECT count(*) FROM tsig_keys WHERE {where}", name, algorithm, scope)
-    return [dict(r) for r in rows], total
+    w = Where()
+    for column, value in (("name", None if name is None else _key_name(name)), ("algorithm", algorithm), ("scope", scope)):
+        if value is not None:
+            w.add(f"{column} = {w.arg(value)}")
+    return await by_creation(pool, f"SELECT {_KEY_COLUMNS} FROM tsig_keys", w, limit, marker)
 
 
 async def key_row(pool, key_id) -> dict:

@@ -60,6 +60,16 @@ def int_filter(key: str, value: str) -> int:
         raise Invalid(f"filter {key} must be a whole number, not {value!r}") from None
 
 
+BY_CREATION = {"created_at": "created_at"}  # the only order of the small resources' lists
+
+
+async def by_creation(conn, base: str, w: Where, limit: int, marker: uuid.UUID | None) -> tuple[list, int]:
+    """A page of at most `limit` rows of `base` matching `w`, by creation after `marker`; and how
+    many match in all pages."""
+    rows, total = await page(conn, base, w, Query(limit=limit, marker=marker), BY_CREATION, "")
+    return rows[:limit], total
+
+
 async def page(conn, base: str, w: Where, q: Query, sorts: dict, what: str) -> tuple[list, int]:
     if q.sort_key not in sorts:
         raise Invalid(f"sort_key must be one of {', '.join(sorts)}")

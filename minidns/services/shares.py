@@ -14,7 +14,7 @@ import asyncpg
 
 from ..store.records import Invalid
 from ..store.writer import Conflict, NotFound
-from .listing import MarkerNotFound
+from .listing import Where, by_creation
 
 # A zone row `z` the project $N may see: its own, or one shared with it.
 VISIBLE = "({col} = {arg} OR {zid} IN (SELECT zone_id FROM shared_zones WHERE target_project_id = {arg}))"
@@ -61,6 +61,7 @@ async def targets(conn_or_pool, zone_id: uuid.UUID) -> set[str]:
 
 
 def check_project_id(value) -> str:
+    """A target project id as Designate takes one: 1 to 255 characters, not all blank."""
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_PROJECT_ID:
         raise Invalid(f"target_project_id must be a project id (1 to {MAX_PROJECT_ID} characters)")
     return value
@@ -87,19 +88,14 @@ async def list_shares(pool, zone_id: uuid.UUID, project: str | None, *, target: 
                       marker: uuid.UUID | None = None) -> tuple[list[dict], int]:  # fmt: skip
     """The zone's shares that `project` may see (None: all) — as the owner all of them, as a
     target its own — by creation, after `marker`; and how many in all pages."""
-    where = ("zone_id = $1 AND ($2::text IS NULL OR project_id = $2 OR target_project_id = $2)"
-             " AND ($3::text IS NULL OR target_project_id = $3)")  # fmt: skip
-    if marker is not None and await pool.fetchval(f"SELECT 1 FROM shared_zones WHERE id = $4 AND {where}",
-                                                  zone_id, project, target, marker) is None:  # fmt: skip
-        raise MarkerNotFound(f"Marker {marker} could not be found")
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM shared_zones WHERE {where}"
-        " AND ($4::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM shared_zones WHERE id = $4))"
-        " ORDER BY created_at, id LIMIT $5",
-        zone_id, project, target, marker, limit,
-    )  # fmt: skip
-    total = await pool.fetchval(f"SELECT count(*) FROM shared_zones WHERE {where}", zone_id, project, target)
-    return [dict(r) for r in rows], total
+    w = Where()
+    w.add(f"zone_id = {w.arg(zone_id)}")
+    if project is not None:
+        p = w.arg(project)
+        w.add(f"(project_id = {p} OR target_project_id = {p})")
+    if target is not None:
+        w.add(f"target_project_id = {w.arg(target)}")
+    return await by_creation(pool, f"SELECT {_COLUMNS} FROM shared_zones", w, limit, marker)
 
 
 async def get_share(pool, zone_id: uuid.UUID, share_id: uuid.UUID, project: str | None) -> dict:

@@ -22,14 +22,13 @@ import asyncpg
 
 from . import policy
 from ..store.records import Invalid
-from .listing import MarkerNotFound
+from .listing import Where, by_creation
 from .zones import Forbidden, get_zone
-from .shares import follow_owner
+from .shares import check_project_id, follow_owner
 from ..store.writer import Conflict, NotFound, Store
 
 KEY_CHARS = string.ascii_uppercase + string.digits  # Designate's _transfer_key_generator: 8 of these
 KEY_LENGTH = 8
-MAX_PROJECT_ID = 255
 _REQUEST = "SELECT t.*, z.name AS zone_name FROM zone_transfer_requests t JOIN zones z ON z.id = t.zone_id"
 
 
@@ -69,11 +68,7 @@ def make_key() -> str:
 
 def check_target(value) -> str | None:
     """A target project id, or None (any project holding the key)."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_PROJECT_ID:
-        raise Invalid(f"target_project_id must be a project id (1 to {MAX_PROJECT_ID} characters) or null")
-    return value
+    return None if value is None else check_project_id(value)
 
 
 def _movable(z: dict) -> None:
@@ -113,17 +108,19 @@ async def list_requests(pool, project: str | None, *, status: str | None = None,
                         marker: uuid.UUID | None = None) -> tuple[list[dict], int]:  # fmt: skip
     """The requests `project` made or is named in (None: all), by creation after `marker`; and how
     many in all pages."""
-    where = ("($1::text IS NULL OR t.project_id = $1 OR t.target_project_id = $1)"
-             " AND ($2::text IS NULL OR t.status = upper($2))")  # fmt: skip
-    if marker is not None and await pool.fetchval(f"{_REQUEST} WHERE t.id = $3 AND {where}", project, status, marker) is None:
-        raise MarkerNotFound(f"Marker {marker} could not be found")
-    rows = await pool.fetch(
-        f"{_REQUEST} WHERE {where} AND ($3::uuid IS NULL OR (t.created_at, t.id) >"
-        " (SELECT created_at, id FROM zone_transfer_requests WHERE id = $3)) ORDER BY t.created_at, t.id LIMIT $4",
-        project, status, marker, limit,
-    )  # fmt: skip
-    total = await pool.fetchval(f"SELECT count(*) FROM ({_REQUEST} WHERE {where}) c", project, status)
-    return [dict(r) for r in rows], total
+    w = _status_where(status)
+    if project is not None:
+        p = w.arg(project)
+        w.add(f"(project_id = {p} OR target_project_id = {p})")
+    return await by_creation(pool, _REQUEST, w, limit, marker)
+
+
+def _status_where(status: str | None) -> Where:
+    """The status filter of a list of requests or accepts (any letter case, as Designate)."""
+    w = Where()
+    if status is not None:
+        w.add(f"status = upper({w.arg(status)})")
+    return w
 
 
 async def get_request(conn_or_pool, request_id: uuid.UUID, project: str | None, *, lock: bool = False) -> dict:
@@ -190,17 +187,10 @@ async def accept(store: Store, request_id: uuid.UUID, key: str, project: str, *,
 
 async def list_accepts(pool, project: str | None, *, status: str | None = None, limit: int = 20,
                        marker: uuid.UUID | None = None) -> tuple[list[dict], int]:  # fmt: skip
-    where = "($1::text IS NULL OR project_id = $1) AND ($2::text IS NULL OR status = upper($2))"
-    if marker is not None and await pool.fetchval(f"SELECT 1 FROM zone_transfer_accepts WHERE id = $3 AND {where}",
-                                                  project, status, marker) is None:  # fmt: skip
-        raise MarkerNotFound(f"Marker {marker} could not be found")
-    rows = await pool.fetch(
-        f"SELECT * FROM zone_transfer_accepts WHERE {where} AND ($3::uuid IS NULL OR (created_at, id) >"
-        " (SELECT created_at, id FROM zone_transfer_accepts WHERE id = $3)) ORDER BY created_at, id LIMIT $4",
-        project, status, marker, limit,
-    )  # fmt: skip
-    total = await pool.fetchval(f"SELECT count(*) FROM zone_transfer_accepts WHERE {where}", project, status)
-    return [dict(r) for r in rows], total
+    w = _status_where(status)
+    if project is not None:
+        w.add(f"project_id = {w.arg(project)}")
+    return await by_creation(pool, "SELECT * FROM zone_transfer_accepts", w, limit, marker)
 
 
 async def get_accept(pool, accept_id: uuid.UUID, project: str | None) -> dict:

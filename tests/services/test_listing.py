@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from minidns.services.listing import MarkerNotFound, Query, Where, int_filter, page
+from minidns.services.listing import MarkerNotFound, Query, Where, by_creation, int_filter, page
 from minidns.store.records import Invalid
 
 # Seven rows made by the query itself: names z00.test. .. z06.test., TTLs 100, 101, 102, 100, ...
@@ -84,3 +84,20 @@ async def test_a_bad_request_is_refused(pool, zones, query, error, message):
     async with pool.acquire() as conn:
         with pytest.raises(error, match=message):
             await page(conn, BASE, Where(), query, SORTS, "zone")
+
+
+async def test_by_creation_gives_exactly_a_page_and_refuses_a_marker_it_does_not_match(pool, zones):
+    """The small resources' lists (TSIG keys, shares, transfer requests and accepts): at most
+    `limit` rows by creation then id, the total of all pages, and a marker outside the filter is
+    MarkerNotFound rather than an empty page."""
+    w = Where()
+    w.add(f"ttl <> {w.arg(101)}")
+    async with pool.acquire() as conn, conn.transaction():  # one now(): the rows' creation time
+        first, total = await by_creation(conn, BASE, w, 3, None)
+        rest, _ = await by_creation(conn, BASE, w, 3, first[-1]["id"])
+        outside = (await conn.fetchrow(f"SELECT id FROM ({BASE}) b WHERE ttl = 101"))["id"]
+        with pytest.raises(MarkerNotFound):
+            await by_creation(conn, BASE, w, 3, outside)
+    assert total == 5 and len(first) == 3 and len(rest) == 2
+    by_id = sorted(z for z in zones if z not in ("z01.test.", "z04.test."))
+    assert sorted(r["name"] for r in first + rest) == by_id
