@@ -197,3 +197,11 @@ def cli():
         )
 
     return run
+
+
+def pytest_make_parametrize_id(config, val, argname):
+    """Bytes parameters (query messages, often with a random ID) are named by their length, so
+    every process collecting the suite (pytest-xdist workers) names the tests alike."""
+    if isinstance(val, (bytes, bytearray)):
+        return f"{argname}{len(val)}"
+    return None
