@@ -1,5 +1,6 @@
-"""Fixtures of the bus tests: a Store over an empty database with zones for events to land in, and
-the database reachable through a TCP proxy that can be cut (the database "away")."""
+"""Fixtures of the bus tests: one private RabbitMQ node for the test session (`rabbit`, restartable),
+a Store over an empty database with zones for events to land in, and the database reachable
+through a TCP proxy that can be cut (the database "away")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 
 import pytest
+from rabbit import Rabbit, installed
 from tcp_proxy import TcpProxy
 
 from minidns.store import db
@@ -50,3 +52,15 @@ async def proxied_store(db_proxy):
     pool = await db.create_pool(url, size=4)
     yield proxy, await make_zones(Store(pool))
     await pool.close()
+
+
+@pytest.fixture(scope="session")
+def rabbit(tmp_path_factory):
+    """A private RabbitMQ node on loopback for the whole session (rabbit.Rabbit: .url, .restart(),
+    .ctl(...)); a test that needs a clean broker declares its own exchanges and queues."""
+    if not installed():
+        pytest.skip("rabbitmq-server is not installed (Debian package rabbitmq-server; scripts/test.sh installs it)")
+    node = Rabbit(tmp_path_factory.mktemp("rabbit"))
+    node.start()
+    yield node
+    node.close()
