@@ -20,6 +20,7 @@ from .status import SourceStatus
 log = logging.getLogger("minidns.bus.kafka")
 BACKOFF = (1, 2, 5, 10)  # seconds between connection attempts; the last repeats
 LAG_EVERY = 5.0  # seconds between two measures of the lag (which also tell whether the broker answers)
+LAG_TIMEOUT = 5.0  # a broker that has not told the lag after this long is said not to answer
 POLL_MS = 1000  # how long one fetch waits for records when none are at hand
 Apply = Callable[[list[Message]], Awaitable[list]]
 
@@ -55,9 +56,10 @@ class KafkaSource:
     committed waits in the topic (for as long as the topic's retention keeps it)."""
 
     def __init__(self, status: SourceStatus, bootstrap: list[str], topic: str, group: str, apply: Apply,
-                 prefetch: int = 100, backoff=BACKOFF, source: str = "cloudstack-kafka"):  # fmt: skip
+                 prefetch: int = 100, backoff=BACKOFF, source: str = "cloudstack-kafka", lag_every: float = LAG_EVERY):  # fmt: skip
         self.status, self.bootstrap, self.topic, self.group = status, list(bootstrap), topic, group
         self.apply, self.prefetch, self.backoff, self.source = apply, prefetch, backoff, source
+        self.lag_every = lag_every
         self.stopping = asyncio.Event()
         self.failures = 0  # connection attempts failed in a row
 
@@ -130,16 +132,19 @@ class KafkaSource:
             await self.apply([message(r, self.source) for r in chosen])
 
     async def watch(self, consumer: AIOKafkaConsumer) -> None:
-        """Every LAG_EVERY seconds: the lag measured, which also tells whether the broker answers."""
+        """Every `lag_every` seconds: the lag measured, which also tells whether the broker answers
+        (the consumer itself reconnects without saying so)."""
         while True:
             try:
-                self.status.lag = await lag(consumer)
+                self.status.lag = await asyncio.wait_for(lag(consumer), LAG_TIMEOUT)
+            except TimeoutError:
+                self.status.down(f"the broker has not answered in {LAG_TIMEOUT:g} s")
             except KafkaError as e:
                 self.status.down(f"the broker does not answer: {type(e).__name__}: {e}")
             else:
                 if not self.status.connected:
                     self.status.up(",".join(self.bootstrap))
-            await asyncio.sleep(LAG_EVERY)
+            await asyncio.sleep(self.lag_every)
 
 
 async def lag(consumer: AIOKafkaConsumer) -> int:

@@ -85,6 +85,11 @@ async def committed(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
         await probe.stop()
 
 
+async def same(bootstrap: str, topic: str, group: str) -> bool:
+    done, total = await committed(bootstrap, topic, group)
+    return done == total
+
+
 async def until(check, timeout: float = 60) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
@@ -118,14 +123,14 @@ async def test_events_applied_then_committed_poison_passed(kafka, standin, store
         await gate.wait()  # applied and committed to the database, not yet to Kafka
         return out
 
-    source = KafkaSource(status, [broker.bootstrap], topic, group, apply, prefetch=4)
+    source = KafkaSource(status, [broker.bootstrap], topic, group, apply, prefetch=4, lag_every=0.2)
     task = asyncio.ensure_future(source.run())
-    await until(lambda: asyncio.sleep(0, bool(batches) and status.applied > 0))
+    await until(lambda: asyncio.sleep(0, status.applied > 0 and status.lag == len(bodies)))
     assert status.connected and status.broker == broker.bootstrap
     assert (await committed(broker.bootstrap, topic, group))[0] == 0  # applied, not yet committed
     gate.set()
-    await until(lambda: asyncio.sleep(0, status.received == len(bodies)))
-    await until(lambda: same(broker.bootstrap, topic, group))
+    await until(lambda: asyncio.sleep(0, status.received == len(bodies) and status.lag == 0))
+    assert await same(broker.bootstrap, topic, group)
     source.stop()
     await asyncio.wait_for(task, 30)
     await api.close()
@@ -139,6 +144,31 @@ async def test_events_applied_then_committed_poison_passed(kafka, standin, store
     assert (status.received, status.applied, status.failed, status.duplicates, status.ignored) == (8, 3, 2, 1, 2)
 
 
-async def same(bootstrap: str, topic: str, group: str) -> bool:
-    done, total = await committed(bootstrap, topic, group)
-    return done == total
+async def test_broker_away_and_back_without_a_restart(kafka, standin, store, pool):
+    broker, proxy = kafka
+    topic, group = f"cloudstack-{uuid.uuid4().hex[:8]}", "minidns"
+    vms = [str(uuid.uuid4()) for _ in range(2)]
+    for n, vm_id in enumerate(vms):
+        standin.add_vm(vm_id, f"back{n}", (f"10.0.1.{n + 10}", f"2001:db8:2::{n + 10}"))
+    api = CloudStackAPI(standin.url, API_KEY, SECRET_KEY)
+    directory, status = Directory(api), SourceStatus("cloudstack-kafka", "kafka")
+
+    async def apply(batch: list[Message]) -> list:
+        return await apply_messages(store, SETTINGS, batch, enrich=lambda evs: enrich(directory, evs), status=status, backoff=FAST)
+
+    await produce(broker.bootstrap, topic, [vm_event("VM.CREATE", vms[0])])
+    source = KafkaSource(status, [broker.bootstrap], topic, group, apply, prefetch=10, backoff=FAST, lag_every=0.5)
+    task = asyncio.ensure_future(source.run())
+    await until(lambda: asyncio.sleep(0, status.applied == 1))
+    proxy.stop()
+    await until(lambda: asyncio.sleep(0, not status.connected))
+    assert status.reason == "the broker has not answered in 5 s"
+    proxy.start()
+    await produce(broker.bootstrap, topic, [vm_event("VM.CREATE", vms[1])])
+    await until(lambda: asyncio.sleep(0, status.applied == 2 and status.connected))
+    await until(lambda: same(broker.bootstrap, topic, group))
+    source.stop()
+    await asyncio.wait_for(task, 30)
+    await api.close()
+    assert {("back0.acct.test.", 1), ("back1.acct.test.", 1)} <= await names(pool, "acct.test.")
+    assert status.last_error and status.duplicates == 0
