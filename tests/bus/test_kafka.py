@@ -102,10 +102,10 @@ async def names(pool, zone: str) -> set:
     return {(r["name"], r["type"]) for r in rows}
 
 
-async def test_events_applied_then_committed_poison_passed(kafka, standin, store, pool):
-    broker, _ = kafka
+async def test_events_applied_then_committed_poison_passed_broker_away_and_back(kafka, standin, store, pool):
+    broker, proxy = kafka
     topic, group = f"cloudstack-{uuid.uuid4().hex[:8]}", "minidns"
-    vms = [str(uuid.uuid4()) for _ in range(3)]
+    vms = [str(uuid.uuid4()) for _ in range(4)]
     for n, vm_id in enumerate(vms):
         standin.add_vm(vm_id, f"kvm{n}", (f"10.0.0.{n + 10}", f"2001:db8:1::{n + 10}"))
     login = json.dumps({"event": "USER.LOGIN", "status": "Completed", "account": "a", "user": "u", "entity": "User"}).encode()
@@ -123,7 +123,7 @@ async def test_events_applied_then_committed_poison_passed(kafka, standin, store
         await gate.wait()  # applied and committed to the database, not yet to Kafka
         return out
 
-    source = KafkaSource(status, [broker.bootstrap], topic, group, apply, prefetch=4, lag_every=0.2)
+    source = KafkaSource(status, [broker.bootstrap], topic, group, apply, prefetch=4, backoff=FAST, lag_every=0.2)
     task = asyncio.ensure_future(source.run())
     await until(lambda: asyncio.sleep(0, status.applied > 0 and status.lag == len(bodies)))
     assert status.connected and status.broker == broker.bootstrap
@@ -131,10 +131,6 @@ async def test_events_applied_then_committed_poison_passed(kafka, standin, store
     gate.set()
     await until(lambda: asyncio.sleep(0, status.received == len(bodies) and status.lag == 0))
     assert await same(broker.bootstrap, topic, group)
-    source.stop()
-    await asyncio.wait_for(task, 30)
-    await api.close()
-
     assert all(len(b) <= 4 for b in batches) and sum(map(len, batches)) == 6  # the login and the state change passed over
     rows = {r["message_id"]: r for r in await pool.fetch("SELECT message_id, status, reason, attempts FROM events")}
     assert rows[message_key(Message(b"not json {", "cloudstack-kafka", None))]["status"] == "failed"
@@ -143,32 +139,13 @@ async def test_events_applied_then_committed_poison_passed(kafka, standin, store
     assert {("kvm0.acct.test.", 1), ("kvm1.acct.test.", 1), ("kvm2.acct.test.", 28)} <= await names(pool, "acct.test.")
     assert (status.received, status.applied, status.failed, status.duplicates, status.ignored) == (8, 3, 2, 1, 2)
 
-
-async def test_broker_away_and_back_without_a_restart(kafka, standin, store, pool):
-    broker, proxy = kafka
-    topic, group = f"cloudstack-{uuid.uuid4().hex[:8]}", "minidns"
-    vms = [str(uuid.uuid4()) for _ in range(2)]
-    for n, vm_id in enumerate(vms):
-        standin.add_vm(vm_id, f"back{n}", (f"10.0.1.{n + 10}", f"2001:db8:2::{n + 10}"))
-    api = CloudStackAPI(standin.url, API_KEY, SECRET_KEY)
-    directory, status = Directory(api), SourceStatus("cloudstack-kafka", "kafka")
-
-    async def apply(batch: list[Message]) -> list:
-        return await apply_messages(store, SETTINGS, batch, enrich=lambda evs: enrich(directory, evs), status=status, backoff=FAST)
-
-    await produce(broker.bootstrap, topic, [vm_event("VM.CREATE", vms[0])])
-    source = KafkaSource(status, [broker.bootstrap], topic, group, apply, prefetch=10, backoff=FAST, lag_every=0.5)
-    task = asyncio.ensure_future(source.run())
-    await until(lambda: asyncio.sleep(0, status.applied == 1))
-    proxy.stop()
+    proxy.stop()  # the broker away: said within seconds, and consuming goes on when it is back
     await until(lambda: asyncio.sleep(0, not status.connected))
     assert status.reason == "the broker has not answered in 5 s"
     proxy.start()
-    await produce(broker.bootstrap, topic, [vm_event("VM.CREATE", vms[1])])
-    await until(lambda: asyncio.sleep(0, status.applied == 2 and status.connected))
-    await until(lambda: same(broker.bootstrap, topic, group))
+    await produce(broker.bootstrap, topic, [vm_event("VM.CREATE", vms[3])])
+    await until(lambda: asyncio.sleep(0, status.applied == 4 and status.connected and status.lag == 0))
     source.stop()
     await asyncio.wait_for(task, 30)
     await api.close()
-    assert {("back0.acct.test.", 1), ("back1.acct.test.", 1)} <= await names(pool, "acct.test.")
-    assert status.last_error and status.duplicates == 0
+    assert ("kvm3.acct.test.", 1) in await names(pool, "acct.test.") and status.duplicates == 1
