@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tcp_proxy import free_port
+from broker_proxy import free_port
 
 
 def binary() -> str | None:

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cloudstack_standin import API_KEY, SECRET_KEY, CloudStackStandIn
 from tansu import Tansu, binary
-from tcp_proxy import TcpProxy
+from broker_proxy import TcpProxy
 
 from minidns.bus.apply import apply_messages
 from minidns.bus.cloudstack_api import CloudStackAPI
