@@ -51,6 +51,12 @@ class Rabbit:
 
     @property
     def url(self) -> str:
+        """The transport URL as nova.conf writes it (oslo's `amqp://` would be its AMQP 1.0 driver)."""
+        return f"rabbit://guest:guest@127.0.0.1:{self.port}/"
+
+    @property
+    def amqp_url(self) -> str:
+        """The same broker as aio-pika's URL."""
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
