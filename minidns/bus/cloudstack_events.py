@@ -9,7 +9,7 @@ import asyncio
 import time
 
 from ..sink.cloudstack import LOOKUP_NOTE, UP
-from .cloudstack_api import CloudStackAPI
+from .cloudstack_api import ApiError, CloudStackAPI
 
 EXCHANGE = "cloudstack-events"  # the exchange name CloudStack's documentation gives the RabbitMQ bus
 VM_EVENTS = ("VM.CREATE", "VM.START", "VM.DESTROY", "VM.EXPUNGE")  # what the sink acts on (sink/cloudstack.py)
@@ -127,15 +127,20 @@ async def owner(directory: Directory, ev: dict, vm: dict) -> dict | None:
 
 async def enrich(directory: Directory, events: list) -> list:
     """The events, each completed VM.CREATE or VM.START that lacks them given its details (at most
-    CONCURRENCY lookups at once); the others as they are. Unreachable (or any other failure) is
-    raised after every lookup of the batch has ended: the batch then waits and is tried again."""
+    CONCURRENCY lookups at once); the others as they are. An event CloudStack refuses a lookup for
+    (ApiError: waiting will not change it) goes on without its details, saying why. Unreachable (or
+    any other failure) is raised after every lookup of the batch has ended: the batch then waits and
+    is tried again."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(ev):
         if not wants_details(ev):
             return ev
         async with gate:
-            return await complete(directory, ev)
+            try:
+                return await complete(directory, ev)
+            except ApiError as e:  # a refusal waiting will not change: the event goes on, and says why
+                return {**ev, LOOKUP_NOTE: f"CloudStack refused a lookup for it: {e}"}
 
     results = await asyncio.gather(*(one(ev) for ev in events), return_exceptions=True)
     for r in results:

@@ -6,7 +6,8 @@ value encoded by java.net.URLEncoder and "+" made "%20", joined with "&", lower-
 with the secret key, base64; signatureVersion 3 needs an `expires` still to come) and refuses a
 missing or wrong one with CloudStack's 401 answer. It answers listVirtualMachines, listAccounts,
 listDomains (by id, or an account by name and domain) and queryAsyncJobResult from the recorded
-answers in cloudstack_api/, and 431 for an id it does not know, as CloudStack does. stop() and
+answers in cloudstack_api/, and 431 for an id it does not know, as CloudStack does (or the error a
+test puts in `errors` for a command). stop() and
 start() again (same port) play a management server that is down for a while."""
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class CloudStackStandIn:
         self.jobs = {job["jobid"]: job}
         self.calls: Counter = Counter()
         self.refused: list[str] = []  # why each refused request was refused
+        self.errors: dict[str, tuple[int, str]] = {}  # command → (errorcode, errortext) answered instead
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
@@ -112,6 +114,8 @@ class CloudStackStandIn:
             self.refused.append(why)
             return error(command, 401, BAD_SIGNATURE)
         self.calls[command] += 1
+        if command in self.errors:
+            return error(command, *self.errors[command])
         if command == "queryAsyncJobResult":
             return self.job(params)
         if command not in LISTS:

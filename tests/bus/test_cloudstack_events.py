@@ -116,6 +116,19 @@ async def test_the_vm_of_a_job_the_owner_of_the_vm_and_what_is_missing(standin, 
     assert out[1]["account_details"]["id"] == ACCOUNT and "cloudstack_lookup" not in out[1]
 
 
+async def test_a_refusal_waiting_will_not_change_is_said_and_the_event_goes_on(standin, directory):
+    standin.errors["listAccounts"] = (430, "Unable to execute API command listaccounts due to missing parameter")
+    try:
+        out = await enrich(directory, [bus("VM.CREATE"), bus("VM.DESTROY")])
+    finally:
+        del standin.errors["listAccounts"]
+    assert out[1] == bus("VM.DESTROY") and "vm" not in out[0]
+    with pytest.raises(BadEvent, match="^VM.CREATE carries no vm details: CloudStack refused a lookup for it: 430 "
+                                       "Unable to execute API command listaccounts due to missing parameter$"):  # fmt: skip
+        cloudstack.vm(out[0], cloudstack.notice(out[0]))
+    assert directory.entries == {}  # the refusal is not kept: the next event asks again
+
+
 async def test_an_unreachable_api_is_raised_and_nothing_of_it_kept(standin, directory):
     standin.stop()
     try:
