@@ -12,6 +12,9 @@ import socket
 from functools import partial
 
 from ..bus.apply import apply_messages
+from ..bus.cloudstack_api import CloudStackAPI
+from ..bus.cloudstack_events import Directory, enrich
+from ..bus.kafka import KafkaSource
 from ..bus.openstack import openstack_source
 from ..bus.status import BusStatus
 from ..bus.status_table import write_status
@@ -36,6 +39,7 @@ class BusService:
         self.tasks: list[asyncio.Task] = []
         self.host = f"{socket.gethostname()}:{os.getpid()}"
         self.pool = None
+        self.directory: Directory | None = None  # the CloudStack API, shared by CloudStack's sources
 
     async def start(self, server) -> None:
         if server.database is None:
@@ -56,7 +60,23 @@ class BusService:
             out.append(openstack_source(st, apply, list(c.openstack_transport_url), list(c.openstack_exchanges),
                                         list(c.openstack_topics), list(c.openstack_priorities), c.bus_pool,
                                         c.bus_prefetch, c.bus_dead_letter_exchange))  # fmt: skip
+        if c.cloudstack_kafka_bootstrap:
+            out.append(self.cloudstack_kafka(store, settings))
         return out
+
+    def cloudstack_directory(self) -> Directory:
+        """The CloudStack API (with its short-lived cache of accounts and domains) that completes VM events."""
+        if self.directory is None:
+            c = self.config
+            self.directory = Directory(CloudStackAPI(c.cloudstack_api_url, c.cloudstack_api_key, c.cloudstack_secret_key))
+        return self.directory
+
+    def cloudstack_kafka(self, store, settings: EventSettings) -> KafkaSource:
+        """CloudStack's Kafka event bus: each VM event completed from the CloudStack API, then applied."""
+        c, st = self.config, self.status.add("cloudstack-kafka", "kafka")
+        apply = partial(apply_messages, store, settings, enrich=partial(enrich, self.cloudstack_directory()), status=st)
+        return KafkaSource(st, list(c.cloudstack_kafka_bootstrap), c.cloudstack_kafka_topic, c.cloudstack_kafka_group,
+                           apply, c.bus_prefetch)  # fmt: skip
 
     async def run(self, source) -> None:
         try:
@@ -82,6 +102,8 @@ class BusService:
             await asyncio.gather(*late, return_exceptions=True)
         for st in self.status.sources.values():
             st.stopped()
+        if self.directory is not None:
+            await self.directory.api.close()
         if self.pool is not None:
             try:
                 await self.write()

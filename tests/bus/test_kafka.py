@@ -7,9 +7,14 @@ and back is reconnected to without a restart."""
 
 import asyncio
 import json
+import re
+import signal
 import uuid
 from pathlib import Path
 
+import aiohttp
+import dns.asyncquery
+import dns.message
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cloudstack_standin import API_KEY, SECRET_KEY, CloudStackStandIn
@@ -149,3 +154,45 @@ async def test_events_applied_then_committed_poison_passed_broker_away_and_back(
     await asyncio.wait_for(task, 30)
     await api.close()
     assert ("kvm3.acct.test.", 1) in await names(pool, "acct.test.") and status.duplicates == 1
+
+
+async def test_minidns_killed_between_apply_and_commit_applies_each_event_once(kafka, standin, store, pool, db_proxy, serve):
+    """A real `minidns serve`: the batch is held in apply by the database away, Kafka is cut so the
+    offsets cannot be committed, the database comes back (the batch commits there), minidns is
+    SIGKILLed, Kafka comes back, minidns starts again: every event is delivered again and changes
+    nothing; none is lost; the records answer."""
+    broker, kproxy = kafka
+    dproxy, db_url = db_proxy
+    topic, group = f"cloudstack-{uuid.uuid4().hex[:8]}", f"minidns-{uuid.uuid4().hex[:6]}"
+    vms = [str(uuid.uuid4()) for _ in range(3)]
+    for n, vm_id in enumerate(vms):
+        standin.add_vm(vm_id, f"kill{n}", (f"10.0.2.{n + 10}", f"2001:db8:3::{n + 10}"))
+    args = ("--database-url", db_url, "--cloudstack-kafka-bootstrap", broker.bootstrap, "--cloudstack-kafka-topic", topic,
+            "--cloudstack-kafka-group", group, "--cloudstack-api-url", standin.url, "--cloudstack-api-key", API_KEY,
+            "--cloudstack-secret-key", SECRET_KEY)  # fmt: skip
+    first = serve(*args)
+    first.wait_for(r"bus cloudstack-kafka: consuming topic", 60)
+    dproxy.cut()
+    await produce(broker.bootstrap, topic, [vm_event("VM.CREATE", v) for v in vms] + [b"\xff poison"])
+    first.wait_for(r"bus: waiting \S+ and trying again", 60)
+    kproxy.stop()
+    dproxy.restore()
+    await until(lambda: pool.fetchval("SELECT count(*) = 4 FROM events"))
+    first.signal(signal.SIGKILL)
+    first.proc.wait()
+    kproxy.start()
+    assert (await committed(broker.bootstrap, topic, group))[0] == 0  # in the database, never committed to Kafka
+
+    second = serve(*args)
+    await until(lambda: same(broker.bootstrap, topic, group), 90)
+    rows = await pool.fetch("SELECT status, attempts FROM events ORDER BY status")
+    assert [(r["status"], r["attempts"]) for r in rows] == [("applied", 1)] * 3 + [("failed", 2)]  # poison recorded again
+    answer = await dns.asyncquery.udp(dns.message.make_query("kill1.acct.test.", "A"), "127.0.0.1", port=second.port, timeout=5)
+    assert [rr.to_text() for rrset in answer.answer for rr in rrset] == ["10.0.2.11"]
+    base = re.search(r"(http://\S+?)/?$", second.wait_for(r"API listening on", 30).strip()).group(1)
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    lines = ["minidns_bus_connected{source=\"cloudstack-kafka\"} 1"] + [
+        f'minidns_bus_messages_total{{source="cloudstack-kafka",outcome="{k}"}} {n}'
+        for k, n in (("received", 4), ("applied", 0), ("duplicate", 3), ("failed", 1))]  # fmt: skip
+    assert all(line in text.splitlines() for line in lines), text
