@@ -104,11 +104,15 @@ class AmqpSource:
         except (Lost, OSError, asyncio.TimeoutError, aiormq.exceptions.AMQPError, RuntimeError) as e:
             self.status.down(f"{broker.label()}: {describe(e)}")
             log.warning("bus %s: connection to %s lost: %s", self.status.name, broker.label(), describe(e))
+        except Exception as e:  # noqa: BLE001 - a fault of this process: logged, and the deliveries come again
+            self.status.down(f"{broker.label()}: {describe(e)}")
+            log.exception("bus %s: consuming from %s failed", self.status.name, broker.label())
+            consuming = False  # back off before the next try
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
         if self.stopping.is_set():
-            self.status.down("stopped")
+            self.status.stopped()
         return consuming
 
     async def declare(self, conn) -> tuple:

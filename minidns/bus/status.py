@@ -35,6 +35,9 @@ class SourceStatus:
         self.connected, self.reason = False, reason
         self.error(reason)
 
+    def stopped(self) -> None:
+        self.connected, self.reason = False, "stopped"
+
     def error(self, text: str) -> None:
         self.last_error, self.last_error_at = text, time.time()
 

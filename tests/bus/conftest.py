@@ -1,21 +1,17 @@
 """Fixtures of the bus tests: one private RabbitMQ node for the test session (`rabbit`, restartable),
 a Store over an empty database with zones for events to land in, and the database reachable
-through a TCP proxy that can be cut (the database "away")."""
+through a TCP proxy that can be cut (tests/server/pgproxy.py: the database "away")."""
 
 from __future__ import annotations
 
-import glob
-import os
-import re
-
 import pytest
 from rabbit import Rabbit, installed
-from tcp_proxy import TcpProxy
 
 from minidns.store import db
 from minidns.store.writer import Edit, Store
+from tests.server.pgproxy import PgProxy, unix_socket_of
 
-ZONES = ("cloud.test.", "acct.test.", "0.0.10.in-addr.arpa.", "0.0.0.0.0.1.0.0.8.b.d.0.1.0.0.2.ip6.arpa.")
+ZONES = ("cloud.test.", "acct.test.", "0.0.10.in-addr.arpa.", "0.0.0.0.0.1.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", "113.0.203.in-addr.arpa.")
 
 
 async def make_zones(s: Store) -> Store:
@@ -29,19 +25,11 @@ async def store(pool):
     return await make_zones(Store(pool))
 
 
-def pg_socket(url: str) -> str:
-    """The Unix socket of the embedded PostgreSQL at `url` (postgresql://user:@/db?host=<dir>)."""
-    sockets = [p for p in glob.glob(os.path.join(re.search(r"host=([^&]+)", url).group(1), ".s.PGSQL.*")) if not p.endswith(".lock")]
-    return sockets[0]
-
-
 @pytest.fixture
 def db_proxy(database_url):
-    """(proxy, url): `url` reaches the test's database through `proxy` (TcpProxy), over TCP."""
-    proxy = TcpProxy(pg_socket(database_url))
-    proxy.start()
-    name = re.search(r"@/([^?]+)", database_url).group(1)
-    yield proxy, f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}"
+    """(proxy, url): `url` reaches the test's database through `proxy` (PgProxy: cut(), restore())."""
+    proxy = PgProxy(unix_socket_of(database_url))
+    yield proxy, proxy.url(database_url)
     proxy.close()
 
 

@@ -12,7 +12,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from tcp_proxy import free_port
 
 BIN = Path("/usr/lib/rabbitmq/bin")  # /usr/sbin's wrappers re-run these as the rabbitmq user
 CONFIG = """listeners.tcp.default = 127.0.0.1:{port}
@@ -20,6 +19,12 @@ log.console = false
 log.file.level = warning
 disk_free_limit.absolute = 10MB
 """
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def installed() -> bool:

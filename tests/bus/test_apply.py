@@ -76,13 +76,13 @@ async def test_good_events_apply_once_and_poison_is_recorded_failed(store, pool)
 async def test_a_batch_waits_while_the_database_is_away(proxied_store, pool):
     proxy, store = proxied_store
     status = SourceStatus("openstack", "amqp")
-    proxy.stop()
+    proxy.cut()
     task = asyncio.ensure_future(apply_messages(store, SETTINGS, [msg(oslo(event("nova_compute.instance.create.end.json")))],
                                                 status=status, backoff=FAST))  # fmt: skip
     while status.waiting is None:
         await asyncio.sleep(0.05)
     assert not task.done() and "not reachable" in status.waiting
-    proxy.start()
+    proxy.restore()
     [outcome] = await asyncio.wait_for(task, 30)
     assert outcome.status == "applied" and status.waiting is None and status.applied == 1
     assert await pool.fetchval("SELECT count(*) FROM events WHERE status = 'applied'") == 1
