@@ -12,6 +12,8 @@ import socket
 from functools import partial
 
 from ..bus.apply import apply_messages
+from ..bus.cloudstack_api import CloudStackAPI
+from ..bus.cloudstack_source import cloudstack_source
 from ..bus.openstack import openstack_source
 from ..bus.status import BusStatus
 from ..bus.status_table import write_status
@@ -56,6 +58,11 @@ class BusService:
             out.append(openstack_source(st, apply, list(c.openstack_transport_url), list(c.openstack_exchanges),
                                         list(c.openstack_topics), list(c.openstack_priorities), c.bus_pool,
                                         c.bus_prefetch, c.bus_dead_letter_exchange))  # fmt: skip
+        if c.cloudstack_transport_url:
+            st = self.status.add("cloudstack", "amqp")
+            api = CloudStackAPI(c.cloudstack_api_url, c.cloudstack_api_key, c.cloudstack_secret_key)
+            out.append(cloudstack_source(st, partial(apply_messages, store, settings, status=st), list(c.cloudstack_transport_url),
+                                         c.cloudstack_exchange, api, c.bus_pool, c.bus_prefetch, c.bus_dead_letter_exchange))  # fmt: skip
         return out
 
     async def run(self, source) -> None:
