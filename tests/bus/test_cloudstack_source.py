@@ -179,7 +179,7 @@ def test_cloudstack_events_from_the_bus_become_records(cloudstack_serve, rabbit,
     app2 = "6e6e6e6e-0000-4000-8000-000000000002"
     http["vm"] = {**copy.deepcopy(http["vm"]), "id": app2, "name": "app2", "nic": [{"ipaddress": "10.1.1.22"}]}
     http.update(entityuuid=app2, VirtualMachine=app2)
-    volume = b'{"event":"VOLUME.CREATE","status":"Completed","entity":"Volume","entityuuid":"7f7f7f7f-0000-4000-8000-000000000001"}'
+    volume = b'{"event":"VOLUME.CREATE","status":"Completed","entity":"com.cloud.storage.Volume","entityuuid":"7f7f7f7f-0000-4000-8000-000000000001"}'
     publish(rabbit, [
         (create_key, create),
         ("management-server.ActionEvent.VOLUME-CREATE.Volume.7f7f7f7f-0000-4000-8000-000000000001", volume),
