@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import partial
 
 from .amqp import AmqpSource, Binding
-from .cloudstack_api import CloudStackAPI
 from .cloudstack_events import EXCHANGE, ROUTING_KEYS, Directory, enrich
 from .status import SourceStatus
 
@@ -28,24 +27,10 @@ def queue_name(pool: str) -> str:
     return f"{SOURCE}.{pool}"
 
 
-class CloudStackSource(AmqpSource):
-    """An AmqpSource whose CloudStack API client is closed when it stops."""
-
-    def __init__(self, api: CloudStackAPI, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.api = api
-
-    async def run(self) -> None:
-        try:
-            await super().run()
-        finally:
-            await self.api.close()
-
-
-def cloudstack_source(status: SourceStatus, apply, urls: list[str], exchange: str, api: CloudStackAPI, pool: str,
-                      prefetch: int = 100, dead_letter: str | None = None) -> CloudStackSource:  # fmt: skip
+def cloudstack_source(status: SourceStatus, apply, urls: list[str], exchange: str, directory: Directory, pool: str,
+                      prefetch: int = 100, dead_letter: str | None = None) -> AmqpSource:  # fmt: skip
     """The source; `apply` is bus.apply.apply_messages with its store and settings bound, and is
-    given the enrich hook here: while `api` cannot answer, the batch waits unacknowledged."""
-    completed = partial(apply, enrich=partial(enrich, Directory(api)))
-    return CloudStackSource(api, status, urls, [binding(exchange)], queue_name(pool), completed, prefetch=prefetch,
-                            dead_letter=dead_letter)  # fmt: skip
+    given the enrich hook here: while the API `directory` asks cannot answer, the batch waits
+    unacknowledged. The caller closes the API (it may be shared with CloudStack's Kafka source)."""
+    completed = partial(apply, enrich=partial(enrich, directory))
+    return AmqpSource(status, urls, [binding(exchange)], queue_name(pool), completed, prefetch=prefetch, dead_letter=dead_letter)

@@ -12,7 +12,9 @@ import socket
 from functools import partial
 
 from ..bus.apply import apply_messages
+from ..bus.amqp import AmqpSource
 from ..bus.cloudstack_api import CloudStackAPI
+from ..bus.cloudstack_events import Directory
 from ..bus.cloudstack_source import cloudstack_source
 from ..bus.openstack import openstack_source
 from ..bus.status import BusStatus
@@ -38,6 +40,7 @@ class BusService:
         self.tasks: list[asyncio.Task] = []
         self.host = f"{socket.gethostname()}:{os.getpid()}"
         self.pool = None
+        self.directory: Directory | None = None  # the CloudStack API, shared by CloudStack's sources
 
     async def start(self, server) -> None:
         if server.database is None:
@@ -59,11 +62,22 @@ class BusService:
                                         list(c.openstack_topics), list(c.openstack_priorities), c.bus_pool,
                                         c.bus_prefetch, c.bus_dead_letter_exchange))  # fmt: skip
         if c.cloudstack_transport_url:
-            st = self.status.add("cloudstack", "amqp")
-            api = CloudStackAPI(c.cloudstack_api_url, c.cloudstack_api_key, c.cloudstack_secret_key)
-            out.append(cloudstack_source(st, partial(apply_messages, store, settings, status=st), list(c.cloudstack_transport_url),
-                                         c.cloudstack_exchange, api, c.bus_pool, c.bus_prefetch, c.bus_dead_letter_exchange))  # fmt: skip
+            out.append(self.cloudstack_rabbitmq(store, settings))
         return out
+
+    def cloudstack_directory(self) -> Directory:
+        """The CloudStack API (with its short-lived cache of accounts and domains) that completes VM events."""
+        if self.directory is None:
+            c = self.config
+            self.directory = Directory(CloudStackAPI(c.cloudstack_api_url, c.cloudstack_api_key, c.cloudstack_secret_key))
+        return self.directory
+
+    def cloudstack_rabbitmq(self, store, settings: EventSettings) -> AmqpSource:
+        """CloudStack's RabbitMQ event bus: each VM event completed from the CloudStack API, then applied."""
+        c, st = self.config, self.status.add("cloudstack", "amqp")
+        apply = partial(apply_messages, store, settings, status=st)
+        return cloudstack_source(st, apply, list(c.cloudstack_transport_url), c.cloudstack_exchange, self.cloudstack_directory(),
+                                 c.bus_pool, c.bus_prefetch, c.bus_dead_letter_exchange)  # fmt: skip
 
     async def run(self, source) -> None:
         try:
@@ -89,6 +103,8 @@ class BusService:
             await asyncio.gather(*late, return_exceptions=True)
         for st in self.status.sources.values():
             st.stopped()
+        if self.directory is not None:
+            await self.directory.api.close()
         if self.pool is not None:
             try:
                 await self.write()

@@ -27,7 +27,7 @@ from cloudstack_standin import API_KEY, SECRET_KEY, CloudStackStandIn
 
 from minidns.bus.apply import apply_messages
 from minidns.bus.cloudstack_api import CloudStackAPI
-from minidns.bus.cloudstack_events import ROUTING_KEYS, routing_key
+from minidns.bus.cloudstack_events import ROUTING_KEYS, Directory, routing_key
 from minidns.bus.cloudstack_source import binding, cloudstack_source, queue_name
 from minidns.bus.message import Message, message_key
 from minidns.bus.status import SourceStatus
@@ -44,10 +44,11 @@ def test_the_exchange_routing_keys_and_queue():
     assert binding() == binding("cloudstack-events")
     assert (binding().exchange, binding().type, binding().durable, binding().routing_keys) == (
         "cloudstack-events", "topic", True, ROUTING_KEYS)  # fmt: skip
-    api = CloudStackAPI("http://mgmt:8080/client/api", API_KEY, SECRET_KEY)
-    source = cloudstack_source(SourceStatus("cloudstack", "amqp"), apply_messages, ["rabbit://u:p@mq1:5672/cs"], "cs-events", api, "dc1")
+    directory = Directory(CloudStackAPI("http://mgmt:8080/client/api", API_KEY, SECRET_KEY))
+    source = cloudstack_source(SourceStatus("cloudstack", "amqp"), apply_messages, ["rabbit://u:p@mq1:5672/cs"], "cs-events",
+                               directory, "dc1")  # fmt: skip
     assert (source.queue, source.durable_queue, [b.exchange for b in source.bindings]) == ("cloudstack.dc1", True, ["cs-events"])
-    assert source.apply.func is apply_messages and source.apply.keywords["enrich"].args[0].api is api  # lookups from this API
+    assert source.apply.func is apply_messages and source.apply.keywords["enrich"].args == (directory,)  # lookups from this API
     assert queue_name("minidns") == "cloudstack.minidns"
 
 
@@ -217,3 +218,4 @@ def test_cloudstack_events_from_the_bus_become_records(cloudstack_serve, rabbit,
     assert answers(dig(port, "app3.acct.test", "A"), "A") == {"10.1.1.23"}
     until(lambda: "received 6, applied 5, ignored 0, failed 0, duplicates 1, redelivered 0" in status(cli, database_url))
     assert re.search(r"cloudstack \(amqp\) on \S+: connected to 127\.0\.0\.1:\d+", status(cli, database_url))
+    assert served.stop() == 0 and "Unclosed client session" not in served.log  # the API's session closed at stop
