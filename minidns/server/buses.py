@@ -60,7 +60,7 @@ class BusService:
             apply = partial(apply_messages, store, settings, status=st)
             out.append(openstack_source(st, apply, list(c.openstack_transport_url), list(c.openstack_exchanges),
                                         list(c.openstack_topics), list(c.openstack_priorities), c.bus_pool,
-                                        c.bus_prefetch, c.bus_dead_letter_exchange))  # fmt: skip
+                                        c.bus_prefetch, c.bus_dead_letter_exchange, c.openstack_amqp_durable_queues))  # fmt: skip
         if c.cloudstack_transport_url:
             out.append(self.cloudstack_rabbitmq(store, settings))
         return out
