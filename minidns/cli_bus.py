@@ -15,6 +15,9 @@ BUS_FLAGS = (
      help="a notification topic, as [oslo_messaging_notifications] topics (default notifications) [openstack_topics]")),
     (("--openstack-priority",), dict(action="append", dest="openstack_priorities", metavar="PRIORITY",
      help="a notification priority to consume (default info) [openstack_priorities]")),
+    (("--openstack-amqp-durable-queues",), dict(action="store_const", const=True,
+     help="the services set [oslo_messaging_rabbit] amqp_durable_queues = true, so their exchanges are durable: "
+          "minidns declares a missing one the same way (default false, as oslo) [openstack_amqp_durable_queues]")),
     (("--bus-pool",), dict(metavar="NAME",
      help="names the durable queues (notifications.info.NAME, cloudstack.NAME): processes of one pool share "
           "the stream (default minidns) [bus_pool]")),

@@ -2,8 +2,8 @@
 batches that are acknowledged only once `apply` has committed them.
 
 Each connection (failover over the transport URLs' hosts, with backoff between rounds) declares
-each exchange exactly as its publisher does — so that a broker restart, which drops a non-durable
-exchange and its bindings, is repaired at once — declares the queue (durable: events wait in the
+each exchange that does not exist exactly as its publisher does — so that a broker restart, which
+drops a non-durable exchange and its bindings, is repaired at once — declares the queue (durable: events wait in the
 broker while minidns is down; several processes of one pool share it as competing consumers),
 binds it, and consumes with a bounded prefetch (basic.qos). What has arrived, up to the prefetch,
 is one batch; after `apply(batch)` returns the batch is acknowledged (basic.ack, multiple when the
@@ -131,13 +131,29 @@ class AmqpSource:
         return channel, queue
 
     async def declare_exchange(self, conn, name: str, kind: str, durable: bool) -> None:
-        """An exchange declared with its publisher's flags; one that exists with other flags (the
-        broker answers PRECONDITION_FAILED, and closes the channel) is bound to as it is."""
+        """An exchange that exists is bound to as it is (a passive exchange.declare); one that does
+        not is declared with its publisher's flags — so that the publisher, declaring it again as
+        it does before each publish, is not refused (PRECONDITION_FAILED) by minidns's own. One
+        made meanwhile with other flags is bound to as it is too."""
+        if await self.exchange_exists(conn, name):
+            return
         channel = await conn.channel()
         try:
             await channel.declare_exchange(name, kind, durable=durable)
         except aiormq.exceptions.ChannelPreconditionFailed as e:
             log.warning("bus %s: exchange %s exists with other flags (%s); binding to it as it is", self.status.name, name, e)
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+    @staticmethod
+    async def exchange_exists(conn, name: str) -> bool:
+        channel = await conn.channel()  # a passive declare of a missing exchange closes its channel (NOT_FOUND)
+        try:
+            await channel.declare_exchange(name, passive=True)
+            return True
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return False
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
@@ -171,9 +187,11 @@ class AmqpSource:
         inbox: asyncio.Queue = asyncio.Queue()
         lost = asyncio.get_running_loop().create_future()
 
-        def on_close(_sender, exc=None):
+        def on_close(_sender, exc=None):  # said at once, even while a batch waits for the database
             if not lost.done():
                 lost.set_result(exc)
+                if not self.stopping.is_set():
+                    self.status.down(f"connection lost: {describe(exc) if exc else 'closed'}")
 
         conn.close_callbacks.add(on_close)
         channel.close_callbacks.add(on_close)

@@ -23,7 +23,7 @@ from .message import Message, Unreachable, message_key
 from .status import SourceStatus
 
 log = logging.getLogger("minidns.bus")
-BACKOFF = (1, 2, 5, 10)  # seconds between tries while the database or an API is away; the last repeats
+BACKOFF = (0.5, 1, 2, 5)  # seconds between tries while the database or an API is away; the last repeats
 KEEP_BODY = 64 << 10  # a poison body larger than this is recorded as its first KEEP_PREVIEW bytes
 KEEP_PREVIEW = 1024
 Enrich = Callable[[list], Awaitable[list]]
@@ -147,7 +147,7 @@ async def record_failed(pool, poison: list[Poison]) -> None:
 
 
 async def patiently(call, transient, status: SourceStatus | None, backoff):
-    """`call()`'s result, called again after a pause (1, 2, 5, 10, 10 … s) while it raises `transient`."""
+    """`call()`'s result, called again after a pause (0.5, 1, 2, 5, 5 … s) while it raises `transient`."""
     for attempt in itertools.count():
         try:
             result = await call()

@@ -128,9 +128,9 @@ async def owner(directory: Directory, ev: dict, vm: dict) -> dict | None:
 async def enrich(directory: Directory, events: list) -> list:
     """The events, each completed VM.CREATE or VM.START that lacks them given its details (at most
     CONCURRENCY lookups at once); the others as they are. An event CloudStack refuses a lookup for
-    (ApiError: waiting will not change it) goes on without its details, saying why. Unreachable (or
-    any other failure) is raised after every lookup of the batch has ended: the batch then waits and
-    is tried again."""
+    (ApiError: waiting will not change it) goes on without its details, saying why. The first
+    Unreachable (or any other failure) ends the batch's other lookups and is raised: the batch then
+    waits and is tried again, without having asked an API that is away once per event."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(ev):
@@ -142,8 +142,18 @@ async def enrich(directory: Directory, events: list) -> list:
             except ApiError as e:  # a refusal waiting will not change: the event goes on, and says why
                 return {**ev, LOOKUP_NOTE: f"CloudStack refused a lookup for it: {e}"}
 
-    results = await asyncio.gather(*(one(ev) for ev in events), return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-    return results
+    return await first_failure_ends_all([asyncio.ensure_future(one(ev)) for ev in events])
+
+
+async def first_failure_ends_all(tasks: list[asyncio.Future]) -> list:
+    """The tasks' results in order; when one fails, the others are cancelled and its error raised."""
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION) if tasks else None
+    finally:
+        for t in tasks:
+            t.cancel()  # nothing for those done
+        await asyncio.gather(*tasks, return_exceptions=True)
+    failed = next((t.exception() for t in tasks if not t.cancelled() and t.exception() is not None), None)
+    if failed is not None:
+        raise failed
+    return [t.result() for t in tasks]

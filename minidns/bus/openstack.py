@@ -14,11 +14,12 @@ from .status import SourceStatus
 SOURCE = "openstack"
 
 
-def bindings(exchanges: list[str], topics: list[str], priorities: list[str]) -> list[Binding]:
-    """Each exchange bound with each `<topic>.<priority>`; exchanges declared as oslo declares
-    them unless its `amqp_durable_queues` is set (then minidns binds to the durable ones as they are)."""
+def bindings(exchanges: list[str], topics: list[str], priorities: list[str], durable: bool = False) -> list[Binding]:
+    """Each exchange bound with each `<topic>.<priority>`. oslo declares its exchanges durable only
+    when the services set [oslo_messaging_rabbit] amqp_durable_queues; `durable` must say the same,
+    for minidns declares an exchange that does not exist yet as the services will."""
     keys = tuple(f"{t}.{p}" for t in topics for p in priorities)
-    return [Binding(e, "topic", False, keys) for e in exchanges]
+    return [Binding(e, "topic", durable, keys) for e in exchanges]
 
 
 def queue_name(topics: list[str], priorities: list[str], pool: str) -> str:
@@ -27,6 +28,7 @@ def queue_name(topics: list[str], priorities: list[str], pool: str) -> str:
 
 
 def openstack_source(status: SourceStatus, apply, urls: list[str], exchanges: list[str], topics: list[str],
-                     priorities: list[str], pool: str, prefetch: int = 100, dead_letter: str | None = None) -> AmqpSource:  # fmt: skip
-    return AmqpSource(status, urls, bindings(exchanges, topics, priorities), queue_name(topics, priorities, pool),
+                     priorities: list[str], pool: str, prefetch: int = 100, dead_letter: str | None = None,
+                     durable: bool = False) -> AmqpSource:  # fmt: skip
+    return AmqpSource(status, urls, bindings(exchanges, topics, priorities, durable), queue_name(topics, priorities, pool),
                       apply, prefetch=prefetch, dead_letter=dead_letter)  # fmt: skip

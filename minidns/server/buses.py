@@ -12,8 +12,10 @@ import socket
 from functools import partial
 
 from ..bus.apply import apply_messages
+from ..bus.amqp import AmqpSource
 from ..bus.cloudstack_api import CloudStackAPI
 from ..bus.cloudstack_events import Directory, enrich
+from ..bus.cloudstack_source import cloudstack_source
 from ..bus.kafka import KafkaSource
 from ..bus.openstack import openstack_source
 from ..bus.status import BusStatus
@@ -59,7 +61,9 @@ class BusService:
             apply = partial(apply_messages, store, settings, status=st)
             out.append(openstack_source(st, apply, list(c.openstack_transport_url), list(c.openstack_exchanges),
                                         list(c.openstack_topics), list(c.openstack_priorities), c.bus_pool,
-                                        c.bus_prefetch, c.bus_dead_letter_exchange))  # fmt: skip
+                                        c.bus_prefetch, c.bus_dead_letter_exchange, c.openstack_amqp_durable_queues))  # fmt: skip
+        if c.cloudstack_transport_url:
+            out.append(self.cloudstack_rabbitmq(store, settings))
         if c.cloudstack_kafka_bootstrap:
             out.append(self.cloudstack_kafka(store, settings))
         return out
@@ -77,6 +81,13 @@ class BusService:
         apply = partial(apply_messages, store, settings, enrich=partial(enrich, self.cloudstack_directory()), status=st)
         return KafkaSource(st, list(c.cloudstack_kafka_bootstrap), c.cloudstack_kafka_topic, c.cloudstack_kafka_group,
                            apply, c.bus_prefetch)  # fmt: skip
+
+    def cloudstack_rabbitmq(self, store, settings: EventSettings) -> AmqpSource:
+        """CloudStack's RabbitMQ event bus: each VM event completed from the CloudStack API, then applied."""
+        c, st = self.config, self.status.add("cloudstack", "amqp")
+        apply = partial(apply_messages, store, settings, status=st)
+        return cloudstack_source(st, apply, list(c.cloudstack_transport_url), c.cloudstack_exchange, self.cloudstack_directory(),
+                                 c.bus_pool, c.bus_prefetch, c.bus_dead_letter_exchange)  # fmt: skip
 
     async def run(self, source) -> None:
         try:

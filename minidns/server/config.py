@@ -89,6 +89,7 @@ class Config:
     openstack_exchanges: tuple[str, ...] = ("nova", "neutron")  # oslo control exchanges
     openstack_topics: tuple[str, ...] = ("notifications",)  # [oslo_messaging_notifications] topics
     openstack_priorities: tuple[str, ...] = ("info",)
+    openstack_amqp_durable_queues: bool = False  # as the services' [oslo_messaging_rabbit] amqp_durable_queues
     bus_pool: str = "minidns"  # names the durable queues: processes with the same pool share the stream
     bus_prefetch: int = 100  # unacknowledged messages per source (the bound of a batch)
     bus_dead_letter_exchange: str | None = None  # failed messages are recorded and acked; with this, dead-lettered there

@@ -58,7 +58,7 @@ def error(command: str, code: int, text: str, cserrorcode: int | None = None) ->
 
 class CloudStackStandIn:
     """The stand-in's data (vms, accounts, domains, jobs by id; tests change them freely), what it
-    was asked (`calls`: command → count) and its server."""
+    was asked (`calls`: command → count; `asked`: each command with its id) and its server."""
 
     def __init__(self, api_key: str = API_KEY, secret_key: str = SECRET_KEY):
         self.api_key, self.secret_key = api_key, secret_key
@@ -68,6 +68,7 @@ class CloudStackStandIn:
         job = recorded("queryAsyncJobResult")
         self.jobs = {job["jobid"]: job}
         self.calls: Counter = Counter()
+        self.asked: list[tuple[str, str]] = []  # (command, the id or job id asked for), in order
         self.refused: list[str] = []  # why each refused request was refused
         self.errors: dict[str, tuple[int, str]] = {}  # command → (errorcode, errortext) answered instead
         self.port = free_port()
@@ -114,6 +115,7 @@ class CloudStackStandIn:
             self.refused.append(why)
             return error(command, 401, BAD_SIGNATURE)
         self.calls[command] += 1
+        self.asked.append((command, params.get("id") or params.get("jobid") or params.get("name") or ""))
         if command in self.errors:
             return error(command, *self.errors[command])
         if command == "queryAsyncJobResult":

@@ -5,19 +5,12 @@ through a TCP proxy that can be cut (tests/server/pgproxy.py: the database "away
 from __future__ import annotations
 
 import pytest
+from event_zones import make_zones
 from rabbit import Rabbit, installed
 
 from minidns.store import db
-from minidns.store.writer import Edit, Store
+from minidns.store.writer import Store
 from tests.server.pgproxy import PgProxy, unix_socket_of
-
-ZONES = ("cloud.test.", "acct.test.", "0.0.10.in-addr.arpa.", "0.0.0.0.0.1.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", "113.0.203.in-addr.arpa.")
-
-
-async def make_zones(s: Store) -> Store:
-    for name in ZONES:
-        await s.create_zone(name, email=f"hostmaster@{name.rstrip('.')}", edits=[Edit("add", "@", "NS", 300, ("ns1.example.",))])
-    return s
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from cloudstack_standin import API_KEY, SECRET_KEY, CloudStackStandIn, recorded
 
 from minidns.bus.cloudstack_api import CloudStackAPI
-from minidns.bus.cloudstack_events import ROUTING_KEYS, Directory, enrich, routing_key
+from minidns.bus.cloudstack_events import CONCURRENCY, ROUTING_KEYS, Directory, enrich, routing_key
 from minidns.bus.message import Unreachable
 from minidns.sink import cloudstack
 from minidns.sink.outcome import BadEvent
@@ -138,3 +138,13 @@ async def test_an_unreachable_api_is_raised_and_nothing_of_it_kept(standin, dire
     finally:
         standin.start()
     assert "vm" in (await enrich(directory, [bus("VM.CREATE")]))[0]
+    # an API that answers with errors (5xx) is not asked once per event of the batch: the first
+    # failure ends the lookups under way (each tried twice here) and the others are never made
+    standin.errors["listVirtualMachines"] = (530, "Caught a DB exception")
+    standin.calls.clear()
+    try:
+        with pytest.raises(Unreachable, match="530"):
+            await enrich(directory, [bus("VM.START") for _ in range(5 * CONCURRENCY)])
+    finally:
+        del standin.errors["listVirtualMachines"]
+    assert 0 < standin.calls["listVirtualMachines"] <= 3 * CONCURRENCY  # not 2 × 5 × CONCURRENCY

@@ -11,6 +11,7 @@ def test_exchanges_topics_priorities_and_the_pool_queue():
         Binding("nova", "topic", False, ("notifications.info",)), Binding("neutron", "topic", False, ("notifications.info",))]
     assert bindings(["nova"], ["notifications", "versioned_notifications"], ["info", "error"])[0].routing_keys == (
         "notifications.info", "notifications.error", "versioned_notifications.info", "versioned_notifications.error")
+    assert [b.durable for b in bindings(["nova", "neutron"], ["notifications"], ["info"], durable=True)] == [True, True]
     assert queue_name(["notifications"], ["info"], "minidns") == "notifications.info.minidns"
     assert queue_name(["notifications"], ["info", "error"], "dc1") == "notifications.info+error.dc1"
     source = openstack_source(SourceStatus("openstack", "amqp"), None, ["rabbit://u:p@mq1,u:p@mq2/"], ["nova"], ["notifications"], ["info"], "p1")
