@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from .cli_bus import BUS_FLAGS
 from .server.config import FIELDS, ConfigError, load_config
 
 SERVE_HELP = """\
@@ -176,6 +177,7 @@ SERVE_FLAGS = (
     flag("--renotify-interval", type=float, metavar="SECONDS",
          help="seconds until a secondary still behind is NOTIFYed again, doubling; 0: never (default 10) "
               "[renotify_interval]"),
+    *BUS_FLAGS,
 )
 MASTER_KEY_FLAG = flag("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")
 SECONDARY_KEY_FLAG = flag("--key", metavar="KEYNAME", help="TSIG key (stored with `minidns tsig add`) to sign NOTIFY with")
@@ -220,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     _dnssec_parser(sub)
     _backup_parsers(sub)
     _reconcile_parser(sub)
+    _command(_group(sub, "events", "the sink's sources"), "status",
+             "each message-bus source of every serve process: connected or why not, messages, last error, lag")
     _record_parser(sub)
     return parser
 
@@ -430,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
             from .admin.app import ApiService
 
             services.append(ApiService(config))
+        from .server.buses import BusService, wanted
+
+        if wanted(config):
+            services.insert(0, BusService(config))  # stopped first: its batch in hand committed while the API still serves
         try:
             serve(config, services, reload_config=lambda: _config(args, tuple(FIELDS)))
         except (OSError, DatabaseError) as e:

@@ -50,6 +50,8 @@ async def run_command(args, config: Config) -> int:
         try:
             if args.command == "reconcile":
                 return await _reconcile(args, database, config)
+            if args.command == "events":
+                return await _events_status(database)
             if args.command == "dnssec":
                 return await _dnssec(args, database, config)
             return await _run(args, database)
@@ -208,6 +210,15 @@ async def _restore(args, config: Config) -> int:
         print(f"applied: {', '.join(applied)}")
     if b.master is not None:
         print(f"DNSSEC master key: {key_to if key_to is not None else 'already in place'}")
+    return 0
+
+
+async def _events_status(database) -> int:
+    """`minidns events status`: the message-bus sources of every serve process (bus/status_table.py)."""
+    from .bus.status_table import read_status, report
+
+    async with database.pool.acquire() as conn:
+        print("\n".join(report(await read_status(conn))))
     return 0
 
 

@@ -4,14 +4,16 @@
 # suite), Unbound, BIND's named, PowerDNS Recursor and Knot Resolver (validating resolvers in front of
 # minidns, each started by its test on a free loopback port), BIND, Knot, NSD and PowerDNS as
 # secondaries of minidns (transfers), with dig, kdig and delv as clients; dnssec-verify,
-# ldns-verify-zone and kzonecheck check signed zones as transferred.
+# ldns-verify-zone and kzonecheck check signed zones as transferred; RabbitMQ (a private node per test
+# session, tests/bus) carries the clouds' notifications to minidns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils delv:bind9-dnsutils named:bind9 rndc:bind9-utils \
            unbound:unbound pdns_server:pdns-server dnssec-verify:bind9-utils ldns-verify-zone:ldnsutils \
-           kzonecheck:knot-dnssecutils pdns_recursor:pdns-recursor kresd:knot-resolver systemd-analyze:systemd; do
+           kzonecheck:knot-dnssecutils pdns_recursor:pdns-recursor kresd:knot-resolver systemd-analyze:systemd \
+           rabbitmq-server:rabbitmq-server; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${bin%%:*}" ] || need+=("${bin#*:}")
 done
 # PowerDNS as a secondary keeps its zones in SQLite (the backend has no binary to look for).
@@ -22,7 +24,7 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 # itself (PEP 668, "externally-managed-environment"); Debian keeps venv's pip apart, in python3-venv.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
-  # Installing a DNS server package must not start it as a system service.
+  # Installing a server package (DNS servers, RabbitMQ) must not start it as a system service.
   [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q

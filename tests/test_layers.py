@@ -16,8 +16,9 @@ ALLOWED = {
     "store": {"wire", "zones", "xfr", "dnssec"},  # TSIG keys are checked as transfers use them; DNSSEC keys made
     "services": {"wire", "zones", "xfr", "dnssec", "store"},
     "sink": {"wire", "zones", "xfr", "dnssec", "store", "services"},
-    "server": {"wire", "zones", "xfr", "dnssec", "answer", "store", "services", "sink"},
-    "admin": {"wire", "zones", "xfr", "dnssec", "answer", "store", "services", "sink", "server"},
+    "bus": {"wire", "zones", "xfr", "dnssec", "store", "services", "sink"},  # the sink fed from message buses
+    "server": {"wire", "zones", "xfr", "dnssec", "answer", "store", "services", "sink", "bus"},
+    "admin": {"wire", "zones", "xfr", "dnssec", "answer", "store", "services", "sink", "bus", "server"},
 }
 
 

@@ -73,6 +73,7 @@ class Metrics:
         out += propagation_lines(getattr(server, "notifier", None))
         out += server_job_lines(server)
         out += heartbeat_lines(zones, server.config.heartbeat_name, time.time())
+        out += bus_lines(getattr(server, "bus", None))
         return "\n".join(out) + "\n"
 
     def api_lines(self) -> list[str]:
@@ -87,6 +88,25 @@ class Metrics:
         for outcome, n in sorted(self.events.items()):
             out.append(f'minidns_events_total{{outcome="{outcome}"}} {n}')
         return out
+
+
+BUS_OUTCOMES = (("received", "received"), ("applied", "applied"), ("ignored", "ignored"), ("failed", "failed"),
+                ("duplicate", "duplicates"), ("redelivered", "redelivered"))  # label → SourceStatus counter  # fmt: skip
+
+
+def bus_lines(bus) -> list[str]:
+    """The message-bus sources (server/buses.py): connected, messages by outcome, lag."""
+    if bus is None or not bus.sources:
+        return []
+    sources = list(bus.sources.values())
+    out = ["# HELP minidns_bus_connected 1 while the message-bus source is connected.", "# TYPE minidns_bus_connected gauge"]
+    out += [f'minidns_bus_connected{{source="{s.name}"}} {int(s.connected)}' for s in sources]
+    out += ["# HELP minidns_bus_messages_total Messages from the bus, by outcome.", "# TYPE minidns_bus_messages_total counter"]
+    out += [f'minidns_bus_messages_total{{source="{s.name}",outcome="{label}"}} {getattr(s, field)}'
+            for s in sources for label, field in BUS_OUTCOMES]  # fmt: skip
+    out += ["# HELP minidns_bus_lag Messages waiting in the broker for this source (when the bus says).",
+            "# TYPE minidns_bus_lag gauge"]  # fmt: skip
+    return out + [f'minidns_bus_lag{{source="{s.name}"}} {s.lag}' for s in sources if s.lag is not None]
 
 
 def worker_lines(server) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .common import DATABASE, METRICS, SERVER, base_url, json_response
+from .common import CONFIG, DATABASE, METRICS, SERVER, base_url, json_response
 
 routes = web.RouteTableDef()
 
@@ -20,7 +20,9 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     """Ready: zones loaded and the database reachable (200); else 503 with the state, e.g. "stale"
-    while the database is away and answers come from memory."""
+    while the database is away and answers come from memory. `bus` gives each message-bus source's
+    state; a source that is disconnected makes it "degraded" — still 200, as DNS answers are
+    unharmed (events wait in the broker) — unless bus_required is set, then 503."""
     server = request.app[SERVER]
     state = server.state
     db_ok = True
@@ -32,7 +34,18 @@ async def readyz(request: web.Request) -> web.Response:
     ready = state == "ready" and db_ok
     body = {"status": "ready" if ready else "not ready", "state": state, "database": "ok" if db_ok else "unreachable",
             "zones": len(server.engine.table.zones)}  # fmt: skip
+    bus = getattr(server, "bus", None)  # set by server/buses.py when a bus is configured
+    if bus is not None:
+        body["bus"] = {s.name: bus_state(s) for s in bus.sources.values()}
+        if ready and bus.disconnected():
+            ready = not request.app[CONFIG].bus_required
+            body["status"] = "degraded" if ready else "not ready"
     return json_response(body, 200 if ready else 503)
+
+
+def bus_state(s) -> dict:
+    """A bus source as /readyz shows it: connected, or why not; what its batch waits for."""
+    return {"connected": s.connected, "reason": s.reason, "waiting": s.waiting, "lag": s.lag}
 
 
 @routes.get("/metrics")

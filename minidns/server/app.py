@@ -48,6 +48,7 @@ class Server:
         self.ready = asyncio.Event()  # set once every listener (and every worker) answers
         self.stopping = asyncio.Event()
         self.workers: Workers | None = None  # when there are others
+        self.bus = None  # bus.status.BusStatus of the message-bus sources, once server/buses.py started them
         self.systemd = SystemdNotifier()  # a worker's environment has no NOTIFY_SOCKET: it sends nothing
         self.scheduler = Scheduler()
         self.reloader = Reloader(self, reload_config)

@@ -84,6 +84,24 @@ class Config:
     events_region: str = "RegionOne"  # region of Neutron's floating IPs in /v2/reverse/floatingips; "": not offered
     events_max_pending: int = 10_000  # events queued or being applied at once; more get 503 with Retry-After
     events_keep_days: float = 30  # events (their outcomes, for idempotence) and tombstones kept this long; 0: for ever
+    # The sink on the clouds' message buses (minidns/bus): OpenStack notifications and CloudStack events
+    openstack_transport_url: tuple[str, ...] = ()  # oslo.messaging transport URLs (rabbit://...); empty: off
+    openstack_exchanges: tuple[str, ...] = ("nova", "neutron")  # oslo control exchanges
+    openstack_topics: tuple[str, ...] = ("notifications",)  # [oslo_messaging_notifications] topics
+    openstack_priorities: tuple[str, ...] = ("info",)
+    openstack_amqp_durable_queues: bool = False  # as the services' [oslo_messaging_rabbit] amqp_durable_queues
+    bus_pool: str = "minidns"  # names the durable queues: processes with the same pool share the stream
+    bus_prefetch: int = 100  # unacknowledged messages per source (the bound of a batch)
+    bus_dead_letter_exchange: str | None = None  # failed messages are recorded and acked; with this, dead-lettered there
+    bus_required: bool = False  # /readyz answers 503 while a configured bus source is disconnected
+    cloudstack_transport_url: tuple[str, ...] = ()  # CloudStack's RabbitMQ event bus; empty: off
+    cloudstack_exchange: str = "cloudstack-events"
+    cloudstack_api_url: str | None = None  # e.g. http://mgmt:8080/client/api: completes VM events
+    cloudstack_api_key: str | None = None
+    cloudstack_secret_key: str | None = None
+    cloudstack_kafka_bootstrap: tuple[str, ...] = ()  # CloudStack's Kafka event bus (host:port); empty: off
+    cloudstack_kafka_topic: str = "cloudstack"
+    cloudstack_kafka_group: str = "minidns"
     # DNSSEC (services/dnssec.py): the file holding the base64 master key that seals zones' private keys;
     # $MINIDNS_MASTER_KEY wins over it; neither → master.key in data_dir (the embedded database only)
     dnssec_master_key_file: str | None = None
@@ -102,6 +120,7 @@ class Config:
         self._check_notify()
         self._check_api()
         self._check_events()
+        self._check_bus()
         if self.dnssec_rollover_margin < 0:
             raise ConfigError("dnssec_rollover_margin must be 0 seconds or more")
         if not 0 < self.propagation_share <= 1:
@@ -192,6 +211,23 @@ class Config:
         if self.events_keep_days < 0:
             raise ConfigError("events_keep_days must be 0 (keep for ever) or more")
 
+    def _check_bus(self) -> None:
+        from ..bus.transport_url import InvalidTransportURL, brokers
+
+        for key in ("openstack_transport_url", "cloudstack_transport_url"):
+            try:
+                brokers(list(getattr(self, key)))
+            except InvalidTransportURL as e:
+                raise ConfigError(f"{key}: {e}") from None
+        if self.openstack_transport_url and not (self.openstack_exchanges and self.openstack_topics and self.openstack_priorities):
+            raise ConfigError("openstack_exchanges, openstack_topics and openstack_priorities must not be empty")
+        if not 1 <= self.bus_prefetch <= 65535 or not self.bus_pool:
+            raise ConfigError("bus_prefetch must be 1 to 65535 and bus_pool not empty")
+        uses_api = self.cloudstack_transport_url or self.cloudstack_kafka_bootstrap
+        if uses_api and not (self.cloudstack_api_url and self.cloudstack_api_key and self.cloudstack_secret_key):
+            raise ConfigError("CloudStack's event bus needs cloudstack_api_url, cloudstack_api_key and "
+                              "cloudstack_secret_key (its events carry no VM name or address)")  # fmt: skip
+
     def _check_transfers(self) -> None:
         from .transfers import Acl
         from ..xfr.tsig import TsigKeyError, make_key
@@ -277,6 +313,8 @@ class Config:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+LIST_KEYS = ("openstack_transport_url", "openstack_exchanges", "openstack_topics", "openstack_priorities",
+             "cloudstack_transport_url", "cloudstack_kafka_bootstrap")  # a string or a list of strings  # fmt: skip
 
 
 def load_config(path: str | None, overrides: dict) -> Config:
@@ -313,7 +351,7 @@ def _check_type(name: str, value):
         if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
             raise ConfigError(f"{name} must be a table of zone = [entries]")
         return value
-    if name in ("listen", "zone_files", "allow_transfer", "rrl_exempt", "pool_nameservers"):
+    if name in ("listen", "zone_files", "allow_transfer", "rrl_exempt", "pool_nameservers") or name in LIST_KEYS:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

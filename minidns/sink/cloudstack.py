@@ -12,6 +12,7 @@ from .payload import add_address
 
 UP = ("VM.CREATE", "VM.START")
 DOWN = ("VM.DESTROY", "VM.EXPUNGE")
+LOOKUP_NOTE = "cloudstack_lookup"  # why the bus consumer could not add a detail (bus/cloudstack_events.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,8 @@ def vm(ev: dict, news: VMNotice) -> VM:
     """The VM a VM.CREATE or VM.START event describes."""
     v = vm_details(ev)
     if not v:
-        raise BadEvent(f"{ev['event']} carries no vm details")
+        note = ev.get(LOOKUP_NOTE)
+        raise BadEvent(f"{ev['event']} carries no vm details" + (f": {note}" if isinstance(note, str) and note else ""))
     acct, dom = details(ev, "account_details"), details(ev, "domain_details")
     account_id = acct.get("id") or v.get("accountid") or (ev.get("account") if isinstance(ev.get("account"), str) else None)
     if not account_id:
