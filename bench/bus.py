@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""The sink on RabbitMQ under load: OpenStack notifications published by oslo.messaging's own
+Notifier (driver messagingv2, control exchange nova, topic notifications, publisher compute.host1)
+to a private RabbitMQ node, consumed by `minidns serve --openstack-transport-url`.
+
+  python3 bench/bus.py                          # 300 events/s for 60 s, a 10,000-event burst, restarts
+  python3 bench/bus.py --seconds 10 --burst 2000
+
+Starts a private embedded PostgreSQL and a private RabbitMQ node (tests/bus/rabbit.py; both pinned
+to CPU 1, as this client is) and `minidns serve --database-url` on CPU 0 with cloud.test. as its
+events_zone and the bus pool "bench". Each event is tests/admin/events/nova_compute.instance.
+create.end.json sent again with a new instance id, hostname and fixed IPv4 address.
+
+  A. steady: --rate events/s for --seconds, published on a fixed timetable (4 publishing threads);
+     for each, the time from the publish call to the instance's A record answered over UDP (polled
+     about every millisecond). Percentiles overall and per 10 s window: lag grows when the last
+     window's p99 is well above the first's.
+  B. burst: minidns stopped; --burst notifications published (8 threads); minidns started: the
+     apply rate, events/s from its consumer connecting to the last event committed (rows in
+     `events`, polled every 50 ms), and over the span of the events' commit times.
+  C. restarts: minidns stopped; --burst / 2 more published; minidns started, SIGKILLed once a
+     third of them are applied and started again; the broker restarted (same data and ports) once
+     two thirds are; then every one counted: lost = published − rows in `events`; applied twice =
+     events with attempts > 1 plus names holding more than one A record. The redelivered and
+     duplicate counters of the last minidns are shown.
+
+Bars (issue #19): A p99 ≤ 50 ms with no growing lag; B ≥ 1,000 events/s; C 0 lost, 0 applied twice.
+Writes bench/out/bus.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+import struct
+import re
+import signal
+import sys
+import time
+import urllib.request
+import uuid
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "tests", "bus")]
+warnings.simplefilter("ignore")  # oslo's and eventlet's deprecation warnings
+logging.getLogger("oslo_messaging").setLevel(logging.CRITICAL)  # its heartbeat thread's complaints while the broker restarts
+from common import OUT, stop  # noqa: E402
+from dbcommon import PG, command_line, percentile, pin_self, start_api_server  # noqa: E402
+from events import a_query  # noqa: E402
+from oslo_publisher import Service  # noqa: E402
+from rabbit import Rabbit  # noqa: E402
+
+ZONE = "cloud.test."
+SAMPLE = "nova_compute.instance.create.end.json"
+
+
+NETS = {"s": 1, "b": 2, "c": 3}  # each part's instances in their own 10.N.0.0/16
+
+
+def send(nova: Service, prefix: str, i: int) -> None:
+    """Instance <prefix><i> created, its address 10.N.<i / 256>.<i % 256>."""
+    addr = f"10.{NETS[prefix]}.{(i >> 8) & 255}.{i & 255}"
+    nova.send_sample(SAMPLE, hostname=f"{prefix}{i}", instance_id=str(uuid.uuid4()),
+                     fixed_ips=[{"address": addr, "version": 4, "type": "fixed"}])  # fmt: skip
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        pin_self(a.other_cpu)
+        self.pg = PG("bus")
+        self.pg.pin(a.other_cpu)
+        self.rabbit = Rabbit(Path(self.pg.dir) / "rabbit")
+        self.rabbit.start()  # on --other-cpu, as this process (pinned above) is
+        asyncio.run(make_zone(self.pg.url))
+        self.nova = Service(self.rabbit.url, "nova", "compute.host1")
+        self.proc = self.base = self.port = None
+
+    def start(self) -> None:
+        config = (f'events_zone = "{ZONE}"\nopenstack_transport_url = ["{self.rabbit.url}"]\nbus_pool = "bench"\n'
+                  f"bus_prefetch = {self.a.prefetch}\n")  # fmt: skip
+        self.proc, self.base, self.port = start_api_server(self.pg, config, self.a.cpu)
+        deadline = time.monotonic() + 30
+        while not self.bus().get("connected"):
+            if time.monotonic() > deadline:
+                sys.exit(f"minidns did not connect to RabbitMQ: {self.bus()}")
+            time.sleep(0.02)
+
+    def bus(self) -> dict:
+        try:
+            with urllib.request.urlopen(self.base + "/readyz", timeout=2) as r:
+                return json.load(r).get("bus", {}).get("openstack", {})
+        except OSError as e:
+            body = getattr(e, "read", lambda: b"{}")()
+            return json.loads(body or b"{}").get("bus", {}).get("openstack", {})
+
+    def counter(self, outcome: str) -> int:
+        with urllib.request.urlopen(self.base + "/metrics", timeout=5) as r:
+            m = re.search(rf'minidns_bus_messages_total{{source="openstack",outcome="{outcome}"}} (\d+)', r.read().decode())
+        return int(m.group(1)) if m else 0
+
+    def publish(self, prefix: str, n: int, threads: int = 8) -> float:
+        started = time.monotonic()
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(lambda i: send(self.nova, prefix, i), range(n)))
+        return n / (time.monotonic() - started)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+        self.nova.close()
+        self.rabbit.close()
+        self.pg.close()
+
+
+async def make_zone(url: str) -> None:
+    from dbcommon import open_store
+    from minidns.store.writer import Edit
+
+    db = await open_store(url)
+    try:
+        await db.store.create_zone(ZONE, email="h@cloud.test", edits=[Edit("add", "@", "NS", None, ("ns1.example.",))])
+    finally:
+        await db.close()
+
+
+def rows(url: str, prefix: str) -> dict:
+    """The create events recorded for hostnames <prefix>*, and the names with more than one A record."""
+    from minidns.store import db
+
+    async def go():
+        conn = await db.connect(url)
+        try:
+            r = await conn.fetchrow(
+                "SELECT count(*) AS rows, count(*) FILTER (WHERE attempts > 1) AS again,"
+                " extract(epoch FROM max(applied_at) - min(applied_at))::float8 AS span FROM events"
+                " WHERE event_type = 'compute.instance.create.end' AND event->'payload'->>'hostname' LIKE $1", prefix + "%")
+            doubled = await conn.fetchval(
+                "SELECT count(*) FROM rrsets WHERE type = 1 AND name LIKE $1 AND cardinality(records) > 1", prefix + "%")
+            return {**dict(r), "doubled": doubled}
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def wait_rows(url: str, prefix: str, n: int, timeout: float = 900) -> float:
+    """Seconds until `n` events of <prefix>* are recorded (looked at every 0.2 s)."""
+    started = time.monotonic()
+    while rows(url, prefix)["rows"] < n:
+        if time.monotonic() - started > timeout:
+            sys.exit(f"only {rows(url, prefix)['rows']} of {n} {prefix}* events applied after {timeout:.0f} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def wait_applied(b: Bench, n: int, timeout: float = 900) -> float:
+    """Seconds until minidns says it has applied `n` messages (its /metrics: no load on the database)."""
+    started = time.monotonic()
+    while b.counter("applied") < n:
+        if time.monotonic() - started > timeout:
+            sys.exit(f"only {b.counter('applied')} of {n} events applied after {timeout:.0f} s")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def answered(port: int, name: str, limit: float = 10.0, every: float = 0.002) -> float | None:
+    """When an A query for `name` first gets an answer (asked every `every` s: the pollers of all
+    the events in flight must not load minidns more than the events do); None after `limit` s."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < limit:
+            qid = random.getrandbits(16)
+            await loop.sock_sendto(sock, a_query(name, qid), ("127.0.0.1", port))
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(sock, 4096), 0.2)
+            except asyncio.TimeoutError:
+                continue
+            if struct.unpack_from("!H", data)[0] == qid and data[3] & 0xF == 0 and struct.unpack_from("!H", data, 6)[0]:
+                return time.monotonic()
+            await asyncio.sleep(every)
+        return None
+    finally:
+        sock.close()
+
+
+async def steady(b: Bench, rate: float, seconds: float) -> dict:
+    """A: events on a timetable; publish call → A answered, per event."""
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(4)
+    n, lat, lost, late = int(rate * seconds), [], 0, []
+
+    async def one(i: int, due: float):
+        nonlocal lost
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        t0 = time.monotonic()
+        late.append(t0 - due)
+        poll = asyncio.ensure_future(answered(b.port, f"s{i}.{ZONE}", limit=10))
+        await loop.run_in_executor(pool, send, b.nova, "s", i)
+        t1 = await poll
+        if t1 is None:
+            lost += 1
+        else:
+            lat.append((t0 - start, (t1 - t0) * 1000))
+
+    start = time.monotonic() + 0.5
+    await asyncio.gather(*(one(i, start + i / rate) for i in range(n)))
+    pool.shutdown()
+    ms = [x for _, x in lat]
+    windows = {}
+    for t, x in lat:
+        windows.setdefault(int(t // 10), []).append(x)
+    per = [round(percentile(windows[k], 99), 1) for k in sorted(windows)]
+    return {"events": n, "answered": len(lat), "lost": lost, "p50": percentile(ms, 50), "p90": percentile(ms, 90),
+            "p99": percentile(ms, 99), "max": max(ms) if ms else None, "p99_per_10s": per,
+            "publish_late_p99_ms": percentile([x * 1000 for x in late], 99)}  # fmt: skip
+
+
+def burst(b: Bench, n: int) -> dict:
+    """B: n published while minidns is stopped; then its apply rate."""
+    stop(b.proc)
+    pub = b.publish("b", n)
+    t = time.monotonic()
+    b.start()
+    connected = time.monotonic() - t
+    took = wait_applied(b, n)
+    r = rows(b.pg.url, "b")
+    return {"events": n, "publish_per_s": round(pub), "start_to_connected_s": round(connected, 2),
+            "connected_to_all_applied_s": round(took, 2), "apply_per_s": round(n / took),
+            "commit_span_s": round(r["span"], 2), "apply_per_s_commit_span": round(n / r["span"]) if r["span"] else None,
+            "rows": r["rows"], "again": r["again"], "doubled": r["doubled"]}  # fmt: skip
+
+
+def restarts(b: Bench, n: int) -> dict:
+    """C: n published with minidns stopped; minidns killed at a third, the broker restarted at two thirds."""
+    stop(b.proc)
+    b.publish("c", n)
+    b.start()
+    wait_rows(b.pg.url, "c", n // 3)
+    os.kill(b.proc.pid, signal.SIGKILL)
+    b.proc.wait()
+    killed_at = rows(b.pg.url, "c")["rows"]
+    b.start()
+    wait_rows(b.pg.url, "c", 2 * n // 3)
+    b.rabbit.stop()
+    restarted_at = rows(b.pg.url, "c")["rows"]
+    b.rabbit.start()
+    wait_rows(b.pg.url, "c", n)
+    time.sleep(1)  # anything applied twice would land now
+    r = rows(b.pg.url, "c")
+    return {"events": n, "killed_at": killed_at, "broker_restarted_at": restarted_at, "rows": r["rows"],
+            "lost": n - r["rows"], "applied_twice": r["again"] + r["doubled"],
+            "redelivered": b.counter("redelivered"), "duplicates": b.counter("duplicate")}  # fmt: skip
+
+
+def report(res: dict, a) -> bool:
+    s, bu, c = res["steady"], res["burst"], res["restarts"]
+    print(f"\n=== bus: oslo.messaging Notifier -> RabbitMQ -> minidns ===\ncommand: {command_line()}")
+    print(f"A. {s['events']} events at {a.rate:g}/s: answered {s['answered']}, not answered within 10 s {s['lost']}")
+    print(f"   publish -> A answered (ms): p50 {s['p50']:.1f}  p90 {s['p90']:.1f}  p99 {s['p99']:.1f}  max {s['max']:.1f}")
+    print(f"   p99 per 10 s (ms): {s['p99_per_10s']} (publishing late p99 {s['publish_late_p99_ms']:.1f} ms)")
+    grows = len(s["p99_per_10s"]) > 1 and s["p99_per_10s"][-1] > 2 * max(s["p99_per_10s"][0], 10)
+    print(f"   lag: last 10 s p99 {s['p99_per_10s'][-1]} vs first {s['p99_per_10s'][0]}: {'GROWS' if grows else 'does not grow'}")
+    print(f"B. burst of {bu['events']} (published at {bu['publish_per_s']}/s, minidns stopped): consumer connected "
+          f"{bu['start_to_connected_s']} s after start; all applied {bu['connected_to_all_applied_s']} s later: "
+          f"{bu['apply_per_s']} events/s ({bu['apply_per_s_commit_span']} events/s over the commits' span of {bu['commit_span_s']} s)")
+    print(f"C. {c['events']} published; minidns SIGKILLed at {c['killed_at']} applied, broker restarted at "
+          f"{c['broker_restarted_at']}: lost {c['lost']}, applied twice {c['applied_twice']} "
+          f"(last minidns: {c['redelivered']} redelivered, {c['duplicates']} recognised as done)")
+    bars = {"A p99 <= 50 ms, lag not growing, none lost": s["p99"] <= 50 and not grows and not s["lost"],
+            "B >= 1000 events/s": bu["apply_per_s"] >= 1000,
+            "C 0 lost, 0 applied twice": c["lost"] == 0 and c["applied_twice"] == 0 and bu["again"] + bu["doubled"] == 0}
+    for name, ok in bars.items():
+        print(f"bar {name}: {'met' if ok else 'NOT MET'}")
+    return all(bars.values())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=300)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--burst", type=int, default=10_000)
+    ap.add_argument("--prefetch", type=int, default=100, help="bus_prefetch (default 100, the configuration's default)")
+    ap.add_argument("--cpu", default="0")
+    ap.add_argument("--other-cpu", default="1")
+    a = ap.parse_args()
+    print(f"command: {command_line()}", flush=True)
+    b = Bench(a)
+    try:
+        b.start()
+        print(f"A: {int(a.rate * a.seconds)} events at {a.rate:g}/s ...", flush=True)
+        res = {"steady": asyncio.run(steady(b, a.rate, a.seconds))}
+        print(f"B: burst of {a.burst} ...", flush=True)
+        res["burst"] = burst(b, a.burst)
+        print(f"C: {a.burst // 2} with kill -9 and a broker restart ...", flush=True)
+        res["restarts"] = restarts(b, a.burst // 2)
+        report(res, a)
+        os.makedirs(OUT, exist_ok=True)
+        with open(os.path.join(OUT, "bus.json"), "w") as f:
+            json.dump(res, f, indent=1)
+    finally:
+        b.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
