@@ -8,6 +8,7 @@ import socket
 
 import aio_pika
 import pytest
+from rabbit import make_certificates
 
 from minidns.bus.amqp import AmqpSource, Binding
 from minidns.bus.status import SourceStatus
@@ -120,6 +121,29 @@ async def test_failover_flags_mismatch_and_dead_letters(rabbit):
     source.stop()
     await asyncio.wait_for(task, 10)
     assert await depth(rabbit, "q-dead") == 0
+
+
+async def test_tls_checks_the_broker_certificate(rabbit, tmp_path):
+    """rabbits:// with oslo's ssl_ca_file: connected when the broker's certificate is signed by it,
+    refused (and why said) when it is not."""
+    status, rec = SourceStatus("openstack", "amqp"), Recorder()
+    source = AmqpSource(status, [rabbit.tls_url], [Binding("ex-tls", "topic", False, ("notifications.info",))], "q-tls", rec)
+    task = asyncio.ensure_future(source.run())
+    await until(lambda: status.connected)
+    assert status.broker == f"127.0.0.1:{rabbit.tls_port}"
+    await publish(rabbit, "ex-tls", [b"over tls"])
+    await until(lambda: rec.seen)
+    source.stop()
+    await asyncio.wait_for(task, 10)
+    make_certificates(tmp_path)  # another CA, which did not sign the broker's certificate
+    status = SourceStatus("openstack", "amqp")
+    url = rabbit.tls_url.replace(str(rabbit.root / "ca.pem"), str(tmp_path / "ca.pem"))
+    source = AmqpSource(status, [url], [Binding("ex-tls", "topic", False, ("notifications.info",))], "q-tls", rec, reconnect=(5,))
+    task = asyncio.ensure_future(source.run())
+    await until(lambda: status.last_error)
+    assert not status.connected and "CERTIFICATE_VERIFY_FAILED" in status.reason
+    source.stop()
+    await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture(autouse=True)
