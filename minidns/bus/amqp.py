@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -33,6 +34,7 @@ log = logging.getLogger("minidns.bus")
 RECONNECT = (0.5, 1, 2, 5)  # seconds between rounds over the brokers; the last repeats
 LAG_EVERY = 5.0  # seconds between looks at the queue's depth (a passive queue.declare)
 CONNECT_TIMEOUT = 10
+HEALTHY = 10.0  # seconds of consuming after which a lost connection is retried at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class AmqpSource:
         self.reconnect = reconnect
         self.stopping = asyncio.Event()
         self.acked = 0  # the highest delivery tag settled on the current channel
+        self.settled = 0  # batches settled on the current connection
 
     async def run(self) -> None:
         """Consume until stop(): connect, declare, consume; on any loss, the next broker."""
@@ -86,8 +89,9 @@ class AmqpSource:
         self.stopping.set()
 
     async def session(self, broker: Broker) -> bool:
-        """One connection's life; whether it got as far as consuming."""
-        consuming = False
+        """One connection's life; whether it went well (consumed a while, or settled a batch), so
+        that a connection the broker closes at once, again and again, is retried with backoff."""
+        consuming, began, self.settled = False, time.monotonic(), 0
         try:
             conn = await aio_pika.connect(**broker.connect_args(), timeout=CONNECT_TIMEOUT,
                                           client_properties={"connection_name": f"minidns {self.status.name}"})  # fmt: skip
@@ -113,7 +117,7 @@ class AmqpSource:
                 await conn.close()
         if self.stopping.is_set():
             self.status.stopped()
-        return consuming
+        return consuming and (self.settled > 0 or time.monotonic() - began >= HEALTHY)
 
     async def declare(self, conn) -> tuple:
         """The exchanges (as their publishers declare them), the queue, the bindings; a channel with
@@ -240,6 +244,7 @@ class AmqpSource:
             for m in kept:
                 await m.ack()
         self.acked = max(self.acked, tags[-1])
+        self.settled += 1
 
     async def watch_lag(self, conn) -> None:
         """The queue's depth (messages ready) every LAG_EVERY seconds, from a passive declare."""

@@ -12,7 +12,7 @@ import socket
 from functools import partial
 
 from ..bus.apply import apply_messages
-from ..bus.openstack import SOURCE, openstack_source
+from ..bus.openstack import openstack_source
 from ..bus.status import BusStatus
 from ..bus.status_table import write_status
 from ..sink.settings import EventSettings
@@ -51,7 +51,7 @@ class BusService:
         """The sources the configuration names, each applying into `store` with `settings`."""
         c, out = self.config, []
         if c.openstack_transport_url:
-            st = self.status.add(SOURCE, "amqp")
+            st = self.status.add("openstack", "amqp")
             apply = partial(apply_messages, store, settings, status=st)
             out.append(openstack_source(st, apply, list(c.openstack_transport_url), list(c.openstack_exchanges),
                                         list(c.openstack_topics), list(c.openstack_priorities), c.bus_pool,
