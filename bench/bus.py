@@ -25,6 +25,8 @@ create.end.json sent again with a new instance id, hostname and fixed IPv4 addre
      two thirds are; then every one counted: lost = published − rows in `events`; applied twice =
      events with attempts > 1 plus names holding more than one A record. The redelivered and
      duplicate counters of the last minidns are shown.
+  D. the consumer alone: --burst messages through minidns's AMQP source in this process with an
+     `apply` that returns at once — what the bus side takes, without the sink.
 
 Bars (issue #19): A p99 ≤ 50 ms with no growing lag; B ≥ 1,000 events/s; C 0 lost, 0 applied twice.
 Writes bench/out/bus-<parts>.json.
@@ -65,7 +67,7 @@ ZONE = "cloud.test."
 SAMPLE = "nova_compute.instance.create.end.json"
 
 
-NETS = {"s": 1, "b": 2, "c": 3}  # each part's instances in their own 10.N.0.0/16
+NETS = {"s": 1, "b": 2, "c": 3, "d": 4}  # each part's instances in their own 10.N.0.0/16
 
 
 def send(nova: Service, prefix: str, i: int) -> None:
@@ -274,6 +276,46 @@ def restarts(b: Bench, n: int) -> dict:
             "redelivered": b.counter("redelivered"), "duplicates": b.counter("duplicate")}  # fmt: skip
 
 
+def consumer_alone(b: Bench, n: int) -> dict:
+    """D: the AMQP source itself (minidns/bus/amqp.py), in this process, with an `apply` that
+    decodes each body and returns at once: what the consumer takes, without the sink."""
+    import orjson
+
+    from minidns.bus.amqp import AmqpSource, Binding
+    from minidns.bus.status import SourceStatus
+    from minidns.sink.outcome import Outcome
+
+
+    async def go() -> float:
+        seen, status = [], SourceStatus("bench", "amqp")
+
+        async def apply(messages):
+            seen.extend(orjson.loads(m.body) for m in messages)
+            return [Outcome(str(i), "x", "x", "applied") for i, _ in enumerate(messages)]
+
+        source = AmqpSource(status, [b.rabbit.url], [Binding("nova", "topic", False, ("notifications.info",))],
+                            "bench-consumer-alone", apply, prefetch=b.a.prefetch)  # fmt: skip
+        task = asyncio.ensure_future(source.run())
+        while not status.connected:
+            await asyncio.sleep(0.01)
+        source.stop()
+        await task  # the queue now exists and is bound: fill it, then consume it
+        await asyncio.to_thread(b.publish, "d", n)
+        source = AmqpSource(status, [b.rabbit.url], [Binding("nova", "topic", False, ("notifications.info",))],
+                            "bench-consumer-alone", apply, prefetch=b.a.prefetch)  # fmt: skip
+        started = time.monotonic()
+        task = asyncio.ensure_future(source.run())
+        while len(seen) < n:
+            await asyncio.sleep(0.005)
+        took = time.monotonic() - started
+        source.stop()
+        await task
+        return took
+
+    took = asyncio.run(go())
+    return {"messages": n, "seconds": round(took, 2), "per_s": round(n / took)}
+
+
 def report(res: dict, a) -> bool:
     print(f"\n=== bus: oslo.messaging Notifier -> RabbitMQ -> minidns ===\ncommand: {command_line()}")
     bars = {}
@@ -299,6 +341,9 @@ def report(res: dict, a) -> bool:
               f"{c['broker_restarted_at']}: lost {c['lost']}, applied twice {c['applied_twice']} "
               f"(last minidns: {c['redelivered']} redelivered, {c['duplicates']} recognised as done)")
         bars["C 0 lost, 0 applied twice"] = c["lost"] == 0 and c["applied_twice"] == 0
+    if "consumer" in res:
+        d = res["consumer"]
+        print(f"D. the AMQP source alone (apply returns at once): {d['messages']} messages in {d['seconds']} s, {d['per_s']}/s")
     for name, ok in bars.items():
         print(f"bar {name}: {'met' if ok else 'NOT MET'}")
     return all(bars.values())
@@ -310,7 +355,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--burst", type=int, default=10_000)
     ap.add_argument("--prefetch", type=int, default=100, help="bus_prefetch (default 100, the configuration's default)")
-    ap.add_argument("--parts", default="ABC", help="which parts to run (default ABC)")
+    ap.add_argument("--parts", default="ABCD", help="which parts to run (default ABCD)")
     ap.add_argument("--cpu", default="0")
     ap.add_argument("--other-cpu", default="1")
     a = ap.parse_args()
@@ -328,6 +373,10 @@ def main() -> int:
         if "C" in a.parts:
             print(f"C: {a.burst // 2} with kill -9 and a broker restart ...", flush=True)
             res["restarts"] = restarts(b, a.burst // 2)
+        if "D" in a.parts:
+            print(f"D: the consumer alone, {a.burst} messages ...", flush=True)
+            stop(b.proc)  # its queue would take the messages too
+            res["consumer"] = consumer_alone(b, a.burst)
         report(res, a)
         os.makedirs(OUT, exist_ok=True)
         with open(os.path.join(OUT, f"bus-{a.parts}.json"), "w") as f:
