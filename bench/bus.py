@@ -40,10 +40,10 @@ import json
 import logging
 import os
 import random
-import socket
-import struct
 import re
 import signal
+import socket
+import struct
 import sys
 import time
 import urllib.request
@@ -57,11 +57,11 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "tests", "bus")]
 warnings.simplefilter("ignore")  # oslo's and eventlet's deprecation warnings
 logging.getLogger("oslo_messaging").setLevel(logging.CRITICAL)  # its heartbeat thread's complaints while the broker restarts
-from common import OUT, stop  # noqa: E402
-from dbcommon import PG, command_line, percentile, pin_self, start_api_server  # noqa: E402
-from events import a_query  # noqa: E402
-from oslo_publisher import Service  # noqa: E402
-from rabbit import Rabbit  # noqa: E402
+from common import OUT, stop
+from dbcommon import PG, command_line, percentile, pin_self, start_api_server
+from events import a_query
+from oslo_publisher import Service
+from rabbit import Rabbit
 
 ZONE = "cloud.test."
 SAMPLE = "nova_compute.instance.create.end.json"
@@ -128,6 +128,7 @@ class Bench:
 
 async def make_zone(url: str) -> None:
     from dbcommon import open_store
+
     from minidns.store.writer import Edit
 
     db = await open_store(url)
@@ -185,7 +186,7 @@ async def answers(sock, port: int, name: str) -> bool:
     while True:
         try:
             data = await asyncio.wait_for(loop.sock_recv(sock, 4096), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         if struct.unpack_from("!H", data)[0] == qid:
             return data[3] & 0xF == 0 and struct.unpack_from("!H", data, 6)[0] > 0

@@ -20,8 +20,8 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import aio_pika
 import aiormq
@@ -95,7 +95,7 @@ class AmqpSource:
         try:
             conn = await aio_pika.connect(**broker.connect_args(), timeout=CONNECT_TIMEOUT,
                                           client_properties={"connection_name": f"minidns {self.status.name}"})  # fmt: skip
-        except (OSError, asyncio.TimeoutError, aiormq.exceptions.AMQPError) as e:
+        except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as e:
             self.status.down(f"{broker.label()}: {describe(e)}")
             log.warning("bus %s: cannot connect to %s: %s", self.status.name, broker.label(), describe(e))
             return False
@@ -105,10 +105,10 @@ class AmqpSource:
             self.status.up(broker.label())
             log.info("bus %s: connected to %s, consuming queue %s", self.status.name, broker.label(), self.queue)
             await self.consume(conn, channel, queue)
-        except (Lost, OSError, asyncio.TimeoutError, aiormq.exceptions.AMQPError, RuntimeError) as e:
+        except (TimeoutError, Lost, OSError, aiormq.exceptions.AMQPError, RuntimeError) as e:
             self.status.down(f"{broker.label()}: {describe(e)}")
             log.warning("bus %s: connection to %s lost: %s", self.status.name, broker.label(), describe(e))
-        except Exception as e:  # noqa: BLE001 - a fault of this process: logged, and the deliveries come again
+        except Exception as e:  # a fault of this process: logged, and the deliveries come again
             self.status.down(f"{broker.label()}: {describe(e)}")
             log.exception("bus %s: consuming from %s failed", self.status.name, broker.label())
             consuming = False  # back off before the next try

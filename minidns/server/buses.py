@@ -64,7 +64,7 @@ class BusService:
             await source.run()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - logged; the source stays down, and says so
+        except Exception:  # logged; the source stays down, and says so
             log.exception("bus %s: stopped by an error", source.status.name)
             source.status.down("stopped by an error (see the log)")
 

@@ -13,7 +13,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 BIN = Path("/usr/lib/rabbitmq/bin")  # /usr/sbin's wrappers re-run these as the rabbitmq user
 CONFIG = """listeners.tcp.default = 127.0.0.1:{port}
 listeners.ssl.default = 127.0.0.1:{tls_port}
@@ -37,7 +36,7 @@ def make_certificates(root: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "minidns test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
@@ -104,7 +103,7 @@ class Rabbit:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
-        out = subprocess.run([str(BIN / "rabbitmqctl"), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([str(BIN / "rabbitmqctl"), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
         if out.returncode:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {out.stdout}{out.stderr}")
         return out.stdout
@@ -150,4 +149,4 @@ class Rabbit:
 
     def close(self) -> None:
         self.stop()
-        subprocess.run(["epmd", "-kill"], env=self.env, capture_output=True, timeout=10)  # the epmd the node started
+        subprocess.run(["epmd", "-kill"], env=self.env, capture_output=True, timeout=10, check=False)  # the epmd the node started

@@ -13,7 +13,15 @@ import time
 import uuid
 
 import requests
-from bus_checks import api_base, answer, created, delete_queue, depth, serve_openstack, until
+from bus_checks import (
+    answer,
+    api_base,
+    created,
+    delete_queue,
+    depth,
+    serve_openstack,
+    until,
+)
 from event_zones import create_zones
 from oslo_publisher import Service
 

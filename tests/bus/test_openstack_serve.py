@@ -8,7 +8,18 @@ drained at the end."""
 import uuid
 
 import requests
-from bus_checks import api_base, answer, created, delete_queue, depth, publish_raw, serve_openstack, sql, until, wait_answer
+from bus_checks import (
+    answer,
+    api_base,
+    created,
+    delete_queue,
+    depth,
+    publish_raw,
+    serve_openstack,
+    sql,
+    until,
+    wait_answer,
+)
 from event_zones import create_zones
 from oslo_publisher import Service
 

@@ -5,7 +5,6 @@ a transport URL that cannot be used is a configuration error."""
 
 import re
 import socket
-import subprocess
 import time
 
 import requests
