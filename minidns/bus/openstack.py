@@ -12,7 +12,6 @@ from .amqp import AmqpSource, Binding
 from .status import SourceStatus
 
 SOURCE = "openstack"
-QUORUM = {"x-queue-type": "quorum"}  # RabbitMQ's replicated queue type; the type is fixed when a queue is declared
 
 
 def bindings(exchanges: list[str], topics: list[str], priorities: list[str], durable: bool = False) -> list[Binding]:
@@ -30,6 +29,6 @@ def queue_name(topics: list[str], priorities: list[str], pool: str) -> str:
 
 def openstack_source(status: SourceStatus, apply, urls: list[str], exchanges: list[str], topics: list[str],
                      priorities: list[str], pool: str, prefetch: int = 100, dead_letter: str | None = None,
-                     durable: bool = False, quorum: bool = False) -> AmqpSource:  # fmt: skip
+                     durable: bool = False) -> AmqpSource:  # fmt: skip
     return AmqpSource(status, urls, bindings(exchanges, topics, priorities, durable), queue_name(topics, priorities, pool),
-                      apply, prefetch=prefetch, dead_letter=dead_letter, queue_arguments=QUORUM if quorum else None)  # fmt: skip
+                      apply, prefetch=prefetch, dead_letter=dead_letter)  # fmt: skip

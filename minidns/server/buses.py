@@ -28,6 +28,16 @@ def wanted(config) -> bool:
     return bool(config.openstack_transport_url or config.cloudstack_transport_url or config.cloudstack_kafka_bootstrap)
 
 
+def quorum_queues(sources: list, quorum: bool) -> list:
+    """With bus_quorum_queues, the queue of every source that declares one (AMQP) is declared as a
+    quorum queue, replicated over the RabbitMQ cluster (x-queue-type; a queue keeps the type it was
+    declared with)."""
+    for s in sources if quorum else ():
+        if hasattr(s, "queue_arguments"):
+            s.queue_arguments["x-queue-type"] = "quorum"
+    return sources
+
+
 class BusService:
     def __init__(self, config):
         self.config = config
@@ -43,7 +53,8 @@ class BusService:
             return
         server.bus = self.status
         self.pool = server.database.pool
-        self.sources = self.build(server.database.store, EventSettings.from_config(self.config))
+        self.sources = quorum_queues(self.build(server.database.store, EventSettings.from_config(self.config)),
+                                     self.config.bus_quorum_queues)  # fmt: skip
         self.tasks = [asyncio.ensure_future(self.run(s)) for s in self.sources]
         server.scheduler.add(Job("bus status", STATUS_EVERY, self.write, first=0))
 
@@ -55,8 +66,7 @@ class BusService:
             apply = partial(apply_messages, store, settings, status=st)
             out.append(openstack_source(st, apply, list(c.openstack_transport_url), list(c.openstack_exchanges),
                                         list(c.openstack_topics), list(c.openstack_priorities), c.bus_pool,
-                                        c.bus_prefetch, c.bus_dead_letter_exchange, c.openstack_amqp_durable_queues,
-                                        c.bus_quorum_queues))  # fmt: skip
+                                        c.bus_prefetch, c.bus_dead_letter_exchange, c.openstack_amqp_durable_queues))  # fmt: skip
         return out
 
     async def run(self, source) -> None:

@@ -17,6 +17,3 @@ def test_exchanges_topics_priorities_and_the_pool_queue():
     source = openstack_source(SourceStatus("openstack", "amqp"), None, ["rabbit://u:p@mq1,u:p@mq2/"], ["nova"], ["notifications"], ["info"], "p1")
     assert (source.queue, [b.label() for b in source.brokers], source.durable_queue) == ("notifications.info.p1", ["mq1:5672", "mq2:5672"], True)
     assert source.queue_arguments == {}
-    quorum = openstack_source(SourceStatus("openstack", "amqp"), None, ["rabbit://mq1"], ["nova"], ["notifications"], ["info"], "p1",
-                              dead_letter="dlx", quorum=True)  # fmt: skip
-    assert quorum.queue_arguments == {"x-queue-type": "quorum", "x-dead-letter-exchange": "dlx"}
