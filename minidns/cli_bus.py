@@ -23,6 +23,9 @@ BUS_FLAGS = (
           "the stream (default minidns) [bus_pool]")),
     (("--bus-prefetch",), dict(type=int, metavar="N",
      help="unacknowledged messages per source, the bound of a batch (default 100) [bus_prefetch]")),
+    (("--bus-quorum-queues",), dict(action="store_const", const=True,
+     help="declare minidns's queues as quorum queues, replicated over the RabbitMQ cluster (a queue that exists "
+          "already keeps its type) [bus_quorum_queues]")),
     (("--bus-dead-letter-exchange",), dict(metavar="NAME",
      help="failed messages (recorded as failed either way) are dead-lettered to this exchange, kept in the "
           "queue <queue>.dead (default: acknowledged and dropped) [bus_dead_letter_exchange]")),

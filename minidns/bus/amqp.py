@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import aio_pika
 import aiormq
@@ -33,6 +34,7 @@ log = logging.getLogger("minidns.bus")
 RECONNECT = (0.5, 1, 2, 5)  # seconds between rounds over the brokers; the last repeats
 LAG_EVERY = 5.0  # seconds between looks at the queue's depth (a passive queue.declare)
 CONNECT_TIMEOUT = 10
+HEALTHY = 10.0  # seconds of consuming after which a lost connection is retried at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class AmqpSource:
         self.reconnect = reconnect
         self.stopping = asyncio.Event()
         self.acked = 0  # the highest delivery tag settled on the current channel
+        self.settled = 0  # batches settled on the current connection
 
     async def run(self) -> None:
         """Consume until stop(): connect, declare, consume; on any loss, the next broker."""
@@ -86,12 +89,13 @@ class AmqpSource:
         self.stopping.set()
 
     async def session(self, broker: Broker) -> bool:
-        """One connection's life; whether it got as far as consuming."""
-        consuming = False
+        """One connection's life; whether it went well (consumed a while, or settled a batch), so
+        that a connection the broker closes at once, again and again, is retried with backoff."""
+        consuming, began, self.settled = False, time.monotonic(), 0
         try:
             conn = await aio_pika.connect(**broker.connect_args(), timeout=CONNECT_TIMEOUT,
                                           client_properties={"connection_name": f"minidns {self.status.name}"})  # fmt: skip
-        except (OSError, asyncio.TimeoutError, aiormq.exceptions.AMQPError) as e:
+        except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as e:
             self.status.down(f"{broker.label()}: {describe(e)}")
             log.warning("bus %s: cannot connect to %s: %s", self.status.name, broker.label(), describe(e))
             return False
@@ -101,10 +105,10 @@ class AmqpSource:
             self.status.up(broker.label())
             log.info("bus %s: connected to %s, consuming queue %s", self.status.name, broker.label(), self.queue)
             await self.consume(conn, channel, queue)
-        except (Lost, OSError, asyncio.TimeoutError, aiormq.exceptions.AMQPError, RuntimeError) as e:
+        except (TimeoutError, Lost, OSError, aiormq.exceptions.AMQPError, RuntimeError) as e:
             self.status.down(f"{broker.label()}: {describe(e)}")
             log.warning("bus %s: connection to %s lost: %s", self.status.name, broker.label(), describe(e))
-        except Exception as e:  # noqa: BLE001 - a fault of this process: logged, and the deliveries come again
+        except Exception as e:  # a fault of this process: logged, and the deliveries come again
             self.status.down(f"{broker.label()}: {describe(e)}")
             log.exception("bus %s: consuming from %s failed", self.status.name, broker.label())
             consuming = False  # back off before the next try
@@ -113,7 +117,7 @@ class AmqpSource:
                 await conn.close()
         if self.stopping.is_set():
             self.status.stopped()
-        return consuming
+        return consuming and (self.settled > 0 or time.monotonic() - began >= HEALTHY)
 
     async def declare(self, conn) -> tuple:
         """The exchanges (as their publishers declare them), the queue, the bindings; a channel with
@@ -240,6 +244,7 @@ class AmqpSource:
             for m in kept:
                 await m.ack()
         self.acked = max(self.acked, tags[-1])
+        self.settled += 1
 
     async def watch_lag(self, conn) -> None:
         """The queue's depth (messages ready) every LAG_EVERY seconds, from a passive declare."""

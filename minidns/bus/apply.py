@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import orjson
 
@@ -44,17 +44,18 @@ class Poison:
                     return self.raw[key][:255]
         return "unknown"
 
-    def stored(self) -> dict:
+    def stored(self, keep: bool = True) -> dict:
         """What the events row keeps of the message: the JSON object, or the start of the body."""
-        if isinstance(self.raw, dict) and len(self.msg.body) <= KEEP_BODY and not has_nul(self.raw):
+        if keep and isinstance(self.raw, dict) and len(self.msg.body) <= KEEP_BODY and not has_nul(self.raw):
             return kept(self.raw)
         text = self.msg.body[:KEEP_PREVIEW].decode("utf-8", "replace").replace("\x00", "\ufffd")
         return {"body": text, "bytes": len(self.msg.body), "routing_key": self.msg.routing_key}
 
-    def row(self) -> tuple:
+    def row(self, keep: bool = True) -> tuple:
+        """journal.record's row: the event as received when `keep`, else the start of its body."""
         raw = self.raw if isinstance(self.raw, dict) else {}
         return (message_key(self.msg), self.msg.source, self.event_type(), publisher(raw), "failed", self.reason, [],
-                self.stored(), None)  # fmt: skip
+                self.stored(keep), None)  # fmt: skip
 
     def outcome(self) -> Outcome:
         return Outcome(message_key(self.msg), self.msg.source, self.event_type(), "failed", self.reason)
@@ -136,14 +137,33 @@ async def ingest_one(store, settings, raw) -> object:
 
 
 async def record_failed(pool, poison: list[Poison]) -> None:
-    """The poison messages' rows written (failed, with the reason), in one transaction."""
+    """The poison messages' rows written (failed, with the reason), in one transaction; should the
+    database refuse one, each is written alone — without its body if need be, or not at all (and
+    logged) — so that no message can hold up the queue."""
     try:
-        async with pool.acquire(timeout=10) as conn, conn.transaction():
-            await journal.record(conn, [p.row() for p in poison])
+        await write_rows(pool, [p.row() for p in poison])
     except (*DB_DOWN, *DB_FULL) as e:
         raise Unavailable(f"the database is not reachable: {e}") from None
+    except Exception:  # noqa: BLE001 - the rows are written one by one below
+        for p in poison:
+            await record_alone(pool, p)
     for p in poison:
         log.warning("bus %s: message %s failed: %s", p.msg.source, message_key(p.msg), p.reason)
+
+
+async def record_alone(pool, p: Poison) -> None:
+    for row in (p.row(), p.row(keep=False)):
+        try:
+            return await write_rows(pool, [row])
+        except (*DB_DOWN, *DB_FULL) as e:
+            raise Unavailable(f"the database is not reachable: {e}") from None
+        except Exception as e:  # noqa: BLE001 - tried without the body, then given up
+            log.error("bus %s: message %s not recorded: %r", p.msg.source, message_key(p.msg), e)
+
+
+async def write_rows(pool, rows: list[tuple]) -> None:
+    async with pool.acquire(timeout=10) as conn, conn.transaction():
+        await journal.record(conn, rows)
 
 
 async def patiently(call, transient, status: SourceStatus | None, backoff):

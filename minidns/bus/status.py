@@ -32,7 +32,7 @@ class SourceStatus:
         self.connected, self.reason, self.broker = True, None, broker
 
     def down(self, reason: str) -> None:
-        self.connected, self.reason = False, reason
+        self.connected, self.reason, self.lag = False, reason, None  # the depth read before may be long gone
         self.error(reason)
 
     def stopped(self) -> None:

@@ -33,6 +33,16 @@ def wanted(config) -> bool:
     return bool(config.openstack_transport_url or config.cloudstack_transport_url or config.cloudstack_kafka_bootstrap)
 
 
+def quorum_queues(sources: list, quorum: bool) -> list:
+    """With bus_quorum_queues, the queue of every source that declares one (AMQP) is declared as a
+    quorum queue, replicated over the RabbitMQ cluster (x-queue-type; a queue keeps the type it was
+    declared with)."""
+    for s in sources if quorum else ():
+        if hasattr(s, "queue_arguments"):
+            s.queue_arguments["x-queue-type"] = "quorum"
+    return sources
+
+
 class BusService:
     def __init__(self, config):
         self.config = config
@@ -49,7 +59,8 @@ class BusService:
             return
         server.bus = self.status
         self.pool = server.database.pool
-        self.sources = self.build(server.database.store, EventSettings.from_config(self.config))
+        self.sources = quorum_queues(self.build(server.database.store, EventSettings.from_config(self.config)),
+                                     self.config.bus_quorum_queues)  # fmt: skip
         self.tasks = [asyncio.ensure_future(self.run(s)) for s in self.sources]
         server.scheduler.add(Job("bus status", STATUS_EVERY, self.write, first=0))
 
@@ -94,7 +105,7 @@ class BusService:
             await source.run()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - logged; the source stays down, and says so
+        except Exception:  # logged; the source stays down, and says so
             log.exception("bus %s: stopped by an error", source.status.name)
             source.status.down("stopped by an error (see the log)")
 

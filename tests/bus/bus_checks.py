@@ -100,3 +100,12 @@ def publish_raw(amqp_url: str, exchange: str, bodies: list[bytes], key: str = "n
 
 def api_base(served) -> str:
     return re.search(r"(http://\S+?)/?$", served.wait_for(r"API listening on", 30).strip()).group(1)
+
+
+def serve_openstack(serve, rabbit, url: str, pool: str):
+    """`minidns serve` (the `serve` fixture) on the database at `url`, consuming OpenStack
+    notifications from `rabbit` in bus pool `pool`, once it says it is connected."""
+    s = serve("--database-url", url, "--openstack-transport-url", rabbit.url, "--events-zone", "cloud.test.",
+              "--bus-pool", pool, "--bus-prefetch", "50")  # fmt: skip
+    s.wait_for(r"bus openstack: connected to 127\.0\.0\.1", 30)
+    return s

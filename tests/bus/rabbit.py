@@ -1,6 +1,7 @@
 """A private RabbitMQ node for the tests (Debian's rabbitmq-server): on loopback, with its own node
-name, ports (AMQP, Erlang distribution, epmd), data, logs, config and Erlang cookie under one
-directory; started once, restartable with the same data and ports (the broker-restart tests)."""
+name, ports (AMQP, AMQP over TLS with a certificate from a private CA, Erlang distribution, epmd),
+data, logs, config and Erlang cookie under one directory; started once, restartable with the same
+data and ports (the broker-restart tests)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,44 @@ import subprocess
 import time
 from pathlib import Path
 
-
 BIN = Path("/usr/lib/rabbitmq/bin")  # /usr/sbin's wrappers re-run these as the rabbitmq user
 CONFIG = """listeners.tcp.default = 127.0.0.1:{port}
+listeners.ssl.default = 127.0.0.1:{tls_port}
+ssl_options.certfile = {root}/server.pem
+ssl_options.keyfile = {root}/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 log.console = false
 log.file.level = warning
 disk_free_limit.absolute = 10MB
 """
+
+
+def make_certificates(root: Path) -> None:
+    """ca.pem (a private CA) and server.pem/server.key (127.0.0.1, signed by it) in `root`."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "minidns test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))  # fmt: skip
+    (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (root / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (root / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))  # fmt: skip
 
 
 def free_port() -> int:
@@ -34,10 +66,11 @@ def installed() -> bool:
 class Rabbit:
     def __init__(self, root: Path):
         self.root = root
-        self.port, dist, epmd = free_port(), free_port(), free_port()
+        self.port, self.tls_port, dist, epmd = free_port(), free_port(), free_port(), free_port()
         for d in ("home", "mnesia", "log"):
             (root / d).mkdir(parents=True, exist_ok=True)
-        (root / "rabbitmq.conf").write_text(CONFIG.format(port=self.port))
+        make_certificates(root)
+        (root / "rabbitmq.conf").write_text(CONFIG.format(port=self.port, tls_port=self.tls_port, root=root))
         (root / "enabled_plugins").write_text("[].\n")
         (root / "rabbitmq-env.conf").write_text("")
         self.env = {
@@ -60,12 +93,17 @@ class Rabbit:
         return f"rabbit://guest:guest@127.0.0.1:{self.port}/"
 
     @property
+    def tls_url(self) -> str:
+        """The TLS listener, its certificate checked against the test CA (oslo's option names)."""
+        return f"rabbits://guest:guest@127.0.0.1:{self.tls_port}/?ssl_ca_file={self.root / 'ca.pem'}"
+
+    @property
     def amqp_url(self) -> str:
         """The same broker as aio-pika's URL."""
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
-        out = subprocess.run([str(BIN / "rabbitmqctl"), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([str(BIN / "rabbitmqctl"), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
         if out.returncode:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {out.stdout}{out.stderr}")
         return out.stdout
@@ -111,4 +149,4 @@ class Rabbit:
 
     def close(self) -> None:
         self.stop()
-        subprocess.run(["epmd", "-kill"], env=self.env, capture_output=True, timeout=10)  # the epmd the node started
+        subprocess.run(["epmd", "-kill"], env=self.env, capture_output=True, timeout=10, check=False)  # the epmd the node started

@@ -1,15 +1,17 @@
 """The AMQP source on a real RabbitMQ (minidns/bus/amqp.py): nothing acknowledged before `apply`
 returns (a consumer that dies mid-batch loses nothing: the broker delivers again, redelivered),
 the queue drained after; failover past a dead host; an exchange that exists with other flags bound
-to as it is; failed messages dead-lettered when asked."""
+to as it is; a quorum queue; failed messages dead-lettered when asked; TLS."""
 
 import asyncio
 import socket
 
 import aio_pika
 import pytest
+from rabbit import make_certificates
 
 from minidns.bus.amqp import AmqpSource, Binding
+from minidns.bus.openstack import openstack_source
 from minidns.bus.status import SourceStatus
 from minidns.sink.outcome import Outcome
 
@@ -106,7 +108,7 @@ async def test_failover_flags_mismatch_and_dead_letters(rabbit):
     dead = dead_port()
     urls = [f"rabbit://guest:guest@127.0.0.1:{dead}/", rabbit.url]
     source = AmqpSource(status, urls, [Binding("ex-durable", "topic", False, ("notifications.info",))], "q-dead", rec,
-                        dead_letter="minidns-dead", reconnect=(0.1,))  # fmt: skip
+                        dead_letter="minidns-dead", reconnect=(0.1,), queue_arguments={"x-queue-type": "quorum"})  # fmt: skip
     task = asyncio.ensure_future(source.run())
     await until(lambda: status.connected)
     assert status.broker == f"127.0.0.1:{rabbit.port}" and f"127.0.0.1:{dead}" in status.last_error
@@ -120,6 +122,55 @@ async def test_failover_flags_mismatch_and_dead_letters(rabbit):
     source.stop()
     await asyncio.wait_for(task, 10)
     assert await depth(rabbit, "q-dead") == 0
+    kinds = dict(line.split("\t") for line in rabbit.ctl("list_queues", "name", "type", "-q", "--no-table-headers").splitlines())
+    assert (kinds["q-dead"], kinds["q-dead.dead"]) == ("quorum", "classic")
+
+
+async def test_tls_checks_the_broker_certificate(rabbit, tmp_path):
+    """rabbits:// with oslo's ssl_ca_file: connected when the broker's certificate is signed by it,
+    refused (and why said) when it is not."""
+    status, rec = SourceStatus("openstack", "amqp"), Recorder()
+    source = AmqpSource(status, [rabbit.tls_url], [Binding("ex-tls", "topic", False, ("notifications.info",))], "q-tls", rec)
+    task = asyncio.ensure_future(source.run())
+    await until(lambda: status.connected)
+    assert status.broker == f"127.0.0.1:{rabbit.tls_port}"
+    await publish(rabbit, "ex-tls", [b"over tls"])
+    await until(lambda: rec.seen)
+    source.stop()
+    await asyncio.wait_for(task, 10)
+    make_certificates(tmp_path)  # another CA, which did not sign the broker's certificate
+    status = SourceStatus("openstack", "amqp")
+    url = rabbit.tls_url.replace(str(rabbit.root / "ca.pem"), str(tmp_path / "ca.pem"))
+    source = AmqpSource(status, [url], [Binding("ex-tls", "topic", False, ("notifications.info",))], "q-tls", rec, reconnect=(5,))
+    task = asyncio.ensure_future(source.run())
+    await until(lambda: status.last_error)
+    assert not status.connected and "CERTIFICATE_VERIFY_FAILED" in status.reason
+    source.stop()
+    await asyncio.wait_for(task, 10)
+
+
+# The RabbitMQ permissions the README gives minidns's user (configure, write, read), for pool minidns.
+PERMISSIONS = (r"^(nova|neutron|notifications\.info\.minidns)$", r"^notifications\.info\.minidns$",
+               r"^(nova|neutron|notifications\.info\.minidns)$")  # fmt: skip
+
+
+async def test_the_permissions_the_readme_gives_are_enough(rabbit):
+    rabbit.ctl("add_user", "minidns", "secret")
+    rabbit.ctl("set_permissions", "-p", "/", "minidns", *PERMISSIONS)
+    status, rec = SourceStatus("openstack", "amqp"), Recorder()
+    url = f"rabbit://minidns:secret@127.0.0.1:{rabbit.port}/"
+    source = openstack_source(status, rec, [url], ["nova", "neutron"], ["notifications"], ["info"], "minidns")
+    task = asyncio.ensure_future(source.run())
+    await until(lambda: status.connected or "ACCESS_REFUSED" in (status.last_error or ""))
+    assert status.connected, status.last_error
+    await publish(rabbit, "neutron", [b"via neutron"])
+    await until(lambda: rec.seen)
+    source.stop()
+    await asyncio.wait_for(task, 10)
+    assert await depth(rabbit, "notifications.info.minidns") == 0
+    conn = await aio_pika.connect(rabbit.amqp_url)
+    await (await conn.channel()).queue_delete("notifications.info.minidns")
+    await conn.close()
 
 
 @pytest.fixture(autouse=True)

@@ -16,3 +16,4 @@ def test_exchanges_topics_priorities_and_the_pool_queue():
     assert queue_name(["notifications"], ["info", "error"], "dc1") == "notifications.info+error.dc1"
     source = openstack_source(SourceStatus("openstack", "amqp"), None, ["rabbit://u:p@mq1,u:p@mq2/"], ["nova"], ["notifications"], ["info"], "p1")
     assert (source.queue, [b.label() for b in source.brokers], source.durable_queue) == ("notifications.info.p1", ["mq1:5672", "mq2:5672"], True)
+    assert source.queue_arguments == {}

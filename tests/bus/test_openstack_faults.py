@@ -13,10 +13,17 @@ import time
 import uuid
 
 import requests
-from bus_checks import api_base, answer, created, delete_queue, depth, until
+from bus_checks import (
+    answer,
+    api_base,
+    created,
+    delete_queue,
+    depth,
+    serve_openstack,
+    until,
+)
 from event_zones import create_zones
 from oslo_publisher import Service
-from test_openstack_serve import start
 
 
 def send(nova: Service, prefix: str, net: int, lo: int, hi: int) -> None:
@@ -40,7 +47,7 @@ def test_broker_restart_kill_and_database_outage_lose_nothing_and_apply_nothing_
     proxy, url = db_proxy  # minidns reaches the database through the proxy; the test looks at it directly
     create_zones(database_url)
     pool = f"f{uuid.uuid4().hex[:8]}"
-    s = start(serve, rabbit, url, pool)
+    s = serve_openstack(serve, rabbit, url, pool)
     base = api_base(s)
     nova = Service(rabbit.url, "nova", "compute.host1")
     try:
@@ -78,11 +85,13 @@ def test_broker_restart_kill_and_database_outage_lose_nothing_and_apply_nothing_
         until(lambda: created(database_url, "k")["rows"], lambda n: n >= 10, what="k* begun")
         s.signal(signal.SIGKILL)
         s.proc.wait()
-        s = start(serve, rabbit, url, pool)
+        s = serve_openstack(serve, rabbit, url, pool)
         sender.join()
         all_applied(database_url, "k", 80)
     finally:
         nova.close()
+        if rabbit.proc is None:  # the session's broker back for the tests after this one, whatever happened
+            rabbit.start()
     for name, address in (("r0", "10.11.0.1"), ("r79", "10.11.0.80"), ("k0", "10.12.0.1"), ("k79", "10.12.0.80")):
         assert answer(s.port, f"{name}.cloud.test.", "A") == {address}
     assert s.stop() == 0

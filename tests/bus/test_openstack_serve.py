@@ -8,24 +8,28 @@ drained at the end."""
 import uuid
 
 import requests
-from bus_checks import api_base, answer, created, delete_queue, depth, publish_raw, sql, until, wait_answer
+from bus_checks import (
+    answer,
+    api_base,
+    created,
+    delete_queue,
+    depth,
+    publish_raw,
+    serve_openstack,
+    sql,
+    until,
+    wait_answer,
+)
 from event_zones import create_zones
 from oslo_publisher import Service
 
 FIP = "f38ff2b6-cd4d-433e-8a9c-9e00dfc05b1e"
 
 
-def start(serve, rabbit, url: str, pool: str):
-    s = serve("--database-url", url, "--openstack-transport-url", rabbit.url, "--events-zone", "cloud.test.",
-              "--bus-pool", pool, "--bus-prefetch", "50")  # fmt: skip
-    s.wait_for(r"bus openstack: connected to 127\.0\.0\.1", 30)
-    return s
-
-
 def test_notifications_become_records_and_poison_never_blocks(serve, cli, rabbit, database_url):
     create_zones(database_url)
     pool = f"t{uuid.uuid4().hex[:8]}"
-    s = start(serve, rabbit, database_url, pool)
+    s = serve_openstack(serve, rabbit, database_url, pool)
     nova, neutron = Service(rabbit.url, "nova", "compute.host1"), Service(rabbit.url, "neutron", "network.host1")
     try:
         nova.send_sample("nova_compute.instance.create.end.json")

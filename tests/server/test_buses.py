@@ -1,14 +1,18 @@
 """The message-bus sink as a service of a real `minidns serve` (minidns/server/buses.py), its broker
 unreachable: DNS and the API serve on; /readyz says "degraded" with the source's reason (503 only
 with bus_required); /metrics and `minidns events status` say the same; a clean stop is recorded;
-a transport URL that cannot be used is a configuration error."""
+a transport URL that cannot be used is a configuration error; bus_quorum_queues reaches every AMQP
+queue."""
 
 import re
 import socket
-import subprocess
 import time
 
 import requests
+
+from minidns.bus.openstack import openstack_source
+from minidns.bus.status import SourceStatus
+from minidns.server.buses import quorum_queues
 
 
 def dead_url() -> str:
@@ -41,8 +45,8 @@ def test_a_bus_that_cannot_be_reached_degrades_but_does_not_take_dns_down(serve,
     metrics = requests.get(f"{base}/metrics", timeout=10).text
     assert 'minidns_bus_connected{source="openstack"} 0' in metrics
     assert 'minidns_bus_messages_total{source="openstack",outcome="applied"} 0' in metrics
-    out = until(lambda: cli("events", "status", "--database-url", database_url), lambda p: "openstack (amqp)" in p.stdout)
-    assert re.search(r"openstack \(amqp\) on \S+:\d+: not connected: 127\.0\.0\.1:\d+: \S*Connect", out.stdout), out.stdout
+    said = re.compile(r"openstack \(amqp\) on \S+:\d+: not connected: 127\.0\.0\.1:\d+: \S*Connect")
+    out = until(lambda: cli("events", "status", "--database-url", database_url), lambda p: said.search(p.stdout))  # written every 5 s
     assert "messages: received 0, applied 0" in out.stdout and "last error" in out.stdout
     assert s.stop() == 0 and "bus status not written" not in s.log
     out = cli("events", "status", "--database-url", database_url)
@@ -51,6 +55,15 @@ def test_a_bus_that_cannot_be_reached_degrades_but_does_not_take_dns_down(serve,
     s = serve("--database-url", database_url, "--openstack-transport-url", url, "--bus-required")
     r = until(lambda: requests.get(f"{api(s)}/readyz", timeout=10), lambda r: "bus" in r.json())
     assert r.status_code == 503 and r.json()["status"] == "not ready" and r.json()["database"] == "ok"
+
+
+def test_bus_quorum_queues_makes_every_amqp_queue_a_quorum_queue():
+    status = SourceStatus("openstack", "amqp")
+    sources = [openstack_source(status, None, ["rabbit://mq1"], ["nova"], ["notifications"], ["info"], "p1", dead_letter="dlx"),
+               openstack_source(status, None, ["rabbit://mq1"], ["nova"], ["notifications"], ["info"], "p2"), object()]  # fmt: skip
+    assert quorum_queues(sources, False)[0].queue_arguments == {"x-dead-letter-exchange": "dlx"}
+    assert [s.queue_arguments for s in quorum_queues(sources, True)[:2]] == [
+        {"x-dead-letter-exchange": "dlx", "x-queue-type": "quorum"}, {"x-queue-type": "quorum"}]
 
 
 def test_a_transport_url_minidns_cannot_use_is_a_configuration_error(cli, database_url):
