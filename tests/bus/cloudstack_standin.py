@@ -19,12 +19,12 @@ import datetime
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from collections import Counter
 from pathlib import Path
 
 from aiohttp import web
+from rabbit import free_port
 
 RECORDED = Path(__file__).parent / "cloudstack_api"
 API_KEY = "plgWJfZK4gyS3mOMTVmjUVg-X-jlWlnfaUJ9GAbBbf9EdM-kAYMmAiLqzzq1ElZLYq_u38zCm0bewzGUdP66mg"
@@ -163,9 +163,3 @@ class CloudStackStandIn:
             return error("queryAsyncJobResult", 431, f"Unable to execute API command queryasyncjobresult due to invalid"
                          f" value. Invalid parameter jobid value={params.get('jobid')}", 4350)  # fmt: skip
         return web.json_response({"queryasyncjobresultresponse": job}, content_type="application/json")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -53,6 +53,15 @@ def make_certificates(root: Path) -> None:
                                                         serialization.NoEncryption()))  # fmt: skip
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:`port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -120,11 +129,7 @@ class Rabbit:
         self.ctl("await_startup", "--timeout", "60")
 
     def listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-            return True
-        except OSError:
-            return False
+        return listening(self.port)
 
     def stop(self) -> None:
         """Stop the node as its service manager does (SIGTERM: RabbitMQ shuts down cleanly)."""

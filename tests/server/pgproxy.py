@@ -1,5 +1,5 @@
-"""A TCP proxy in front of PostgreSQL that a test (or bench/faults.py) can cut, as a network
-partition would: `cut()` resets every connection through it and refuses new ones; `restore()`
+"""A TCP proxy in front of PostgreSQL (or any TCP service: the Kafka broker of tests/bus) that a test
+(or bench/faults.py) can cut, as a network partition would: `cut()` resets every connection through it and refuses new ones; `restore()`
 takes connections again; `silence()` makes the open connections drop everything, without a reset. A writer that connects to PostgreSQL directly is not affected, so it can
 commit while a server behind the proxy cannot reach the database.
 
@@ -39,9 +39,10 @@ def tcp_url(url: str, port: int) -> str:
 
 
 class PgProxy:
-    """127.0.0.1:`port` → the Unix socket `target`. Counts connections made through it."""
+    """127.0.0.1:`port` → `target`, a Unix socket's path or (host, port); it may be set after the
+    proxy is made (the port is known at once). Counts connections made through it."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str | tuple[str, int]):
         self.target = target
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -66,7 +67,10 @@ class PgProxy:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            up_reader, up_writer = await asyncio.open_unix_connection(self.target)
+            if isinstance(self.target, str):
+                up_reader, up_writer = await asyncio.open_unix_connection(self.target)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             _reset(writer)
             return
