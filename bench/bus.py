@@ -56,6 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "tests", "bus")]
 warnings.simplefilter("ignore")  # oslo's and eventlet's deprecation warnings
+os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")  # eventlet (under oslo.messaging) must not patch dnspython here
 logging.getLogger("oslo_messaging").setLevel(logging.CRITICAL)  # its heartbeat thread's complaints while the broker restarts
 from common import OUT, stop
 from dbcommon import PG, command_line, percentile, pin_self, start_api_server

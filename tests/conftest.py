@@ -14,6 +14,12 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+
+# oslo.messaging (tests/bus publish with its Notifier) imports eventlet, whose green socket module
+# replaces dnspython's modules with patched copies of its own (eventlet.support.greendns) in the
+# whole process: every later test would then meet two RdataType enums and a dns.query.udp that
+# binds sockets eventlet's way. This keeps eventlet's hands off dnspython.
+os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
 from pathlib import Path
 
 import pytest
