@@ -60,11 +60,10 @@ os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")  # eventlet (under oslo.mes
 logging.getLogger("oslo_messaging").setLevel(logging.CRITICAL)  # its heartbeat thread's complaints while the broker restarts
 from common import OUT, stop
 from dbcommon import PG, command_line, percentile, pin_self, start_api_server
-from events import a_query
+from events import ZONE, a_query, make_zone  # the same zone as the HTTP events bench
 from oslo_publisher import Service
 from rabbit import Rabbit
 
-ZONE = "cloud.test."
 SAMPLE = "nova_compute.instance.create.end.json"
 
 
@@ -125,18 +124,6 @@ class Bench:
         self.nova.close()
         self.rabbit.close()
         self.pg.close()
-
-
-async def make_zone(url: str) -> None:
-    from dbcommon import open_store
-
-    from minidns.store.writer import Edit
-
-    db = await open_store(url)
-    try:
-        await db.store.create_zone(ZONE, email="h@cloud.test", edits=[Edit("add", "@", "NS", None, ("ns1.example.",))])
-    finally:
-        await db.close()
 
 
 def rows(url: str, prefix: str) -> dict:

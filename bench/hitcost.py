@@ -5,11 +5,12 @@ valgrind's callgrind — a count, not a time, so it is the same on a busy machin
   python3 bench/hitcost.py --before /path/to/old/checkout --after . [--hits 200000]
 
 Each checkout's own code answers the standard query mix (bench/out/, made by bench/qps.py) in one
-process: the queries go once through its UdpProtocol.datagram_received to fill the reply cache,
-then again (a missing name is cached from its second time), then `--hits` more, all hits. The run is counted twice, with no hits and with `--hits`; the
-difference over `--hits` is what one hit costs (start-up and loading the zone cancel out; what
-differs between the two counts by address layout, about 10 M instructions, is 0.05 per hit per
-200,000). Python's hash seed is fixed (PYTHONHASHSEED=0) so both count the same dict probes."""
+process: the queries go twice through its UdpProtocol.datagram_received to fill the reply cache (a
+missing name is cached from its second time), then `--hits` more, all hits. The run is counted
+twice, with no hits and with `--hits`; the difference over `--hits` is what one hit costs (start-up
+and loading the zone cancel out; what differs between two counts by address layout, about 10 M
+instructions, is 50 per hit at 200,000). Python's hash seed is fixed (PYTHONHASHSEED=0) so both
+count the same dict probes."""
 
 from __future__ import annotations
 
