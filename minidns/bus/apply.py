@@ -72,7 +72,7 @@ async def apply_messages(store, settings, messages: list[Message], *, enrich: En
     raws = [o for o in opened if not isinstance(o, Poison)]
     if enrich is not None and raws:
         raws = await patiently(lambda: enrich(raws), Unreachable, status, backoff)
-    results = iter(await patiently(lambda: ingest(store, settings, raws), Unavailable, status, backoff))
+    results = iter(await patiently(lambda: ingest_many(store, settings, raws), Unavailable, status, backoff))
     merged = [o if isinstance(o, Poison) else judged(m, o, next(results)) for m, o in zip(messages, opened)]
     poison = [p for p in merged if isinstance(p, Poison)]
     if poison:
@@ -112,28 +112,6 @@ def judged(msg: Message, raw: dict, result):
         log.error("bus %s: message %s could not be stored: %r", msg.source, message_key(msg), result)
         return Poison(msg, raw, f"the event could not be stored: {result}")
     return Poison(msg, raw, str(result))
-
-
-async def ingest(store, settings, raws: list) -> list:
-    """ingest_many's results; when it raises for one event the database will not store (it does so
-    for a batch of one), each event is tried alone and that event's error is its result."""
-    if not raws:
-        return []
-    try:
-        return await ingest_many(store, settings, raws)
-    except Unavailable:
-        raise
-    except Exception:  # noqa: BLE001 - the event at fault is found below
-        return [await ingest_one(store, settings, raw) for raw in raws]
-
-
-async def ingest_one(store, settings, raw) -> object:
-    try:
-        return (await ingest_many(store, settings, [raw]))[0]
-    except Unavailable:
-        raise
-    except Exception as e:  # noqa: BLE001 - this event's outcome
-        return e
 
 
 async def record_failed(pool, poison: list[Poison]) -> None:

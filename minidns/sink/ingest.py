@@ -42,7 +42,7 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
     logged once per zone for the whole batch (writer.ZoneLog). Unavailable (for all of them) when
     the database is away: then none is committed. When the batch fails for another reason (an
     event the database will not store), each event is tried on its own so that only that one
-    fails."""
+    fails: its result is the error."""
     results, ready = open_all(raws)
     if not ready:
         return results
@@ -50,10 +50,8 @@ async def ingest_many(store: Store, settings: EventSettings, raws: list) -> list
         outcomes = await apply(store, settings, [r[1:] for r in ready])
     except (*DB_DOWN, *DB_FULL, Unsignable) as e:
         raise unavailable(e) from None
-    except Exception:
-        if len(ready) == 1:
-            raise
-        outcomes = await one_by_one(store, settings, ready)
+    except Exception as e:  # noqa: BLE001 - an event the database will not store: that event's result
+        outcomes = [e] if len(ready) == 1 else await one_by_one(store, settings, ready)
     for (i, *_), outcome in zip(ready, outcomes):
         results[i] = outcome
     return results
