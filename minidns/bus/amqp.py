@@ -26,12 +26,12 @@ from dataclasses import dataclass
 import aio_pika
 import aiormq
 
+from .backoff import BACKOFF, delay, pause
 from .message import Message
 from .status import SourceStatus
 from .transport_url import Broker, brokers
 
 log = logging.getLogger("minidns.bus")
-RECONNECT = (0.5, 1, 2, 5)  # seconds between rounds over the brokers; the last repeats
 LAG_EVERY = 5.0  # seconds between looks at the queue's depth (a passive queue.declare)
 CONNECT_TIMEOUT = 10
 HEALTHY = 10.0  # seconds of consuming after which a lost connection is retried at once
@@ -55,7 +55,7 @@ class AmqpSource:
     def __init__(self, status: SourceStatus, urls: list[str], bindings: list[Binding], queue: str,
                  apply: Callable[[list[Message]], Awaitable[list]], prefetch: int = 100,
                  dead_letter: str | None = None, durable_queue: bool = True, queue_arguments: dict | None = None,
-                 reconnect=RECONNECT):  # fmt: skip
+                 reconnect=BACKOFF):  # fmt: skip
         self.status, self.bindings, self.queue, self.apply = status, bindings, queue, apply
         self.brokers = brokers(urls)
         self.prefetch, self.dead_letter, self.durable_queue = max(1, prefetch), dead_letter, durable_queue
@@ -78,11 +78,7 @@ class AmqpSource:
             else:
                 failures += 1
             if failures and failures % len(self.brokers) == 0:  # a whole round failed: back off
-                await self.pause(self.reconnect[min(failures // len(self.brokers), len(self.reconnect)) - 1])
-
-    async def pause(self, seconds: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
+                await pause(self.stopping, delay(failures // len(self.brokers), self.reconnect))
 
     def stop(self) -> None:
         """Stop after the batch in hand: it is acknowledged once committed; nothing else is."""

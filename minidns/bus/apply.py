@@ -19,11 +19,11 @@ from ..sink.envelope import has_nul, kept, publisher
 from ..sink.ingest import ingest_many
 from ..sink.outcome import BadEvent, Outcome, Unavailable
 from ..store.db import DB_DOWN, DB_FULL
+from .backoff import BACKOFF, delay
 from .message import Message, Unreachable, message_key
 from .status import SourceStatus
 
 log = logging.getLogger("minidns.bus")
-BACKOFF = (0.5, 1, 2, 5)  # seconds between tries while the database or an API is away; the last repeats
 KEEP_BODY = 64 << 10  # a poison body larger than this is recorded as its first KEEP_PREVIEW bytes
 KEEP_PREVIEW = 1024
 Enrich = Callable[[list], Awaitable[list]]
@@ -150,12 +150,12 @@ async def patiently(call, transient, status: SourceStatus | None, backoff):
         try:
             result = await call()
         except transient as e:
-            delay = backoff[min(attempt, len(backoff) - 1)]
-            log.warning("bus: waiting %ss and trying again: %s", delay, e)
+            wait = delay(attempt + 1, backoff)
+            log.warning("bus: waiting %ss and trying again: %s", wait, e)
             if status is not None:
                 status.waiting = str(e)
                 status.error(str(e))
-            await asyncio.sleep(delay)
+            await asyncio.sleep(wait)
         else:
             if status is not None:
                 status.waiting = None

@@ -13,12 +13,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from .backoff import BACKOFF, delay, pause
 from .cloudstack_events import VM_EVENTS
 from .message import Message
 from .status import SourceStatus
 
 log = logging.getLogger("minidns.bus.kafka")
-BACKOFF = (1, 2, 5, 10)  # seconds between connection attempts; the last repeats
 LAG_EVERY = 5.0  # seconds between two measures of the lag (which also tell whether the broker answers)
 LAG_TIMEOUT = 5.0  # a broker that has not told the lag after this long is said not to answer
 POLL_MS = 1000  # how long one fetch waits for records when none are at hand
@@ -69,7 +69,7 @@ class KafkaSource:
 
     async def run(self) -> None:
         """Consume until stopped: connect, consume, and after any loss of the broker connect again
-        (pausing 1, 2, 5, 10, 10 … s between failed attempts)."""
+        (pausing 0.5, 1, 2, 5, 5 … s between failed attempts)."""
         while not self.stopping.is_set():
             try:
                 await self.session()
@@ -83,11 +83,7 @@ class KafkaSource:
         self.failures += 1
         self.status.down(f"{type(error).__name__}: {error}")
         log.warning("bus %s: %s; connecting again", self.source, self.status.reason)
-        await self.pause(self.backoff[min(self.failures, len(self.backoff)) - 1])
-
-    async def pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
+        await pause(self.stopping, delay(self.failures, self.backoff))
 
     def consumer(self) -> AIOKafkaConsumer:
         # auto_offset_reset earliest: a group that has committed nothing yet (its first start) takes
