@@ -234,6 +234,7 @@ def test_systemd_notify_ready_watchdog_reload_stopping(serve, database_url, tmp_
     msgs = ns.collect("READY=1")
     ready = next(m for m in msgs if "READY=1" in m)
     assert "STATUS=serving 1 zone(s)" in ready and "2 worker(s)" in ready and f"MAINPID={s.proc.pid}" in ready
+    s.wait_for(r"INFO minidns: serving", 10)  # logged as READY is sent: the log may reach us after it
     assert s.log.count("INFO minidns: serving") == 1  # READY came after both processes answered
     ns.collect("WATCHDOG=1")
     ns.collect("WATCHDOG=1", timeout=2)  # again, every 0.2 s (half the watchdog time)
