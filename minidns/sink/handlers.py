@@ -44,14 +44,18 @@ async def instance_deleted(run: Run, news: nova.InstanceNotice, row) -> Result:
     return "applied", None if run.changes else "nothing to remove (tombstone kept for a late create)"
 
 
+def instance_name(settings, inst: nova.Instance, zone: str):
+    """The owner of the instance's records in the zone, by the nova template."""
+    return render(settings.template("nova"), inst.template_fields(zone))
+
+
 async def instance_created(run: Run, inst: nova.Instance) -> Result:
     zone = await openstack_zone(run, inst.tenant, inst.project)
     if zone is None:
         return "ignored", "no zone for instance records: set events_zone or events_zone_suffix"
     await run.put("nova", "instance", inst.instance_id, "live", inst.tenant, inst.data(zone["name"]))
     ident = Ident("nova", "instance", inst.instance_id, inst.tenant)
-    name = render(run.settings.template("nova"), inst.template_fields(zone["name"]))
-    await run.sync(ident, await address_wants(run, ident, zone, name, list(inst.addresses)))
+    await run.sync(ident, await address_wants(run, ident, zone, instance_name(run.settings, inst, zone["name"]), list(inst.addresses)))
     await resync_floatingips(run, list(inst.addresses))
     return "applied", None
 
@@ -74,10 +78,11 @@ async def port_deleted(run: Run, news: neutron.PortDeleted) -> Result:
     """The floating IPs on the port lose their fixed IP; anything else made for the port goes."""
     pid = news.port_id
     await run.put("neutron", "port", pid, "deleted", news.tenant, {})
-    for fid in await resources.floatingips_on_port(run.conn, pid):
+    for fid in await run.resources.floatingips_on_port(pid):
         row = await run.resource("neutron", "floatingip", fid)
         await run.put("neutron", "floatingip", fid, "live", row["tenant_id"], {**row["data"], "port_id": None, "fixed_ip": None})
         await sync_floatingip(run, fid)
+    await run.log.settle(run.conn)
     for r in await run.conn.fetch(
         "SELECT DISTINCT managed_source, managed_resource_type, managed_resource_id FROM rrsets"
         " WHERE managed AND managed_extra->>'port_id' = $1", pid,
@@ -154,7 +159,7 @@ async def sync_floatingip(run: Run, fid: str, strict: bool = False) -> None:
 async def name_floatingip(run: Run, fid: str, row, zone) -> None:
     """The floating IP's A record (and PTR), named after the instance behind it when it is known."""
     data, tenant = row["data"], row["tenant_id"]
-    inst = await resources.instance_at(run.conn, data["fixed_ip"], tenant)
+    inst = await run.resources.instance_at(data["fixed_ip"], tenant)
     extra = {"port_id": data.get("port_id"), "fixed_ip": data["fixed_ip"], "instance_id": inst["resource_id"] if inst else None}
     ident = Ident("neutron", "floatingip", fid, tenant, extra)
     fields = {"id": fid, "zone": zone["name"], "project_id": tenant or "", "tenant_id": tenant or "",
@@ -171,7 +176,7 @@ async def resync_floatingips(run: Run, addresses: list[str]) -> None:
     """Floating IPs pointing at these fixed IPs take the instance's new name (or lose it)."""
     if not addresses:
         return
-    for fid in await resources.floatingips_at(run.conn, addresses):
+    for fid in await run.resources.floatingips_at(addresses):
         await sync_floatingip(run, fid)
 
 
@@ -231,7 +236,7 @@ async def sync_group(run: Run, account_id: str, group: str) -> None:
     """The group's records hold every live VM of the group (of that account), per zone."""
     ident = Ident("cloudstack", "vm_group", f"{account_id}/{group}", account_id)
     per_zone: dict[str, list[str]] = {}
-    for m in await resources.group_members(run.conn, account_id, group):
+    for m in await run.resources.group_members(account_id, group):
         per_zone.setdefault(m["zone"], []).extend(m["addresses"])
     wants = []
     for zname, addrs in sorted(per_zone.items()):

@@ -9,7 +9,9 @@ each event's handler (inside its own savepoint once one has failed), and writes 
 fails rolls back to its savepoint, so a failed event leaves no records behind, only its row (the
 batch runs without savepoints until one of its events fails, and is then rolled back and run again
 with them). The record changes of the batch's events are logged once per zone (writer.ZoneLog): one
-new serial and change-log row per zone per batch, holding their net effect. When the transaction
+new serial and change-log row per zone per batch, holding their net effect. Without savepoints,
+what the handlers will read is read for the whole batch first (sink/lookahead.py) and the
+resources' new states are written together at its end (sink/resources.py). When the transaction
 commits the events and all their effects are there; when the database is away none is, and the
 caller is told so (`Unavailable` → 503). An event the database refuses to store spoils its batch's
 transaction: the batch is then applied again an event at a time, so that only that event fails.
@@ -25,7 +27,8 @@ from .envelope import Header, kept, open_event, publisher
 from .handlers import HANDLERS
 from .outcome import BadEvent, Outcome, Unavailable
 from .settings import EventSettings
-from .sync import Run
+from .lookahead import read_ahead
+from .sync import Run, Scope
 
 EVENTS_LOCK = 0x6D696E65  # advisory lock key ("mine"): events and reconciles apply one at a time
 REFUSED = (BadEvent, Invalid, NotFound, Conflict, KeyError, TypeError, ValueError)  # a handler's "failed"
@@ -112,10 +115,18 @@ async def transaction(store: Store, settings: EventSettings, ready: list, savepo
         await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
         known = await journal.recorded(conn, [h.message_id for _, h in ready])
         batch = Batch(conn, store, settings, known, savepoints)
+        if not savepoints:
+            await read_ahead(batch.scope, [(ev, h) for ev, h in ready if not seen(known.get(h.message_id))])
         out = [await batch.apply(ev, header) for ev, header in ready]
+        await batch.scope.resources.flush()
         await batch.log.flush(conn)
         await journal.record(conn, batch.rows)
         return out
+
+
+def seen(old: dict | None) -> bool:
+    """An event recorded before as applied or ignored: it changes nothing again."""
+    return old is not None and old["status"] != "failed"
 
 
 class Batch:
@@ -125,16 +136,17 @@ class Batch:
 
     def __init__(self, conn, store: Store, settings: EventSettings, known: dict, savepoints: bool):
         self.conn, self.store, self.settings, self.known, self.savepoints = conn, store, settings, known, savepoints
-        self.log = ZoneLog(store, "event")
+        self.log = ZoneLog(store, "event", hold_writes=not savepoints)
+        self.scope = Scope.of(conn, store, settings, self.log, batched=not savepoints)
         self.rows: list[tuple] = []
 
     async def apply(self, ev: dict, header: Header) -> Outcome:
         """One event: its outcome (the one recorded before, for a message id seen), its row added."""
         source, _, mid, ts = header
         old = self.known.get(mid)
-        if old is not None and old["status"] != "failed":
+        if seen(old):
             return Outcome(mid, old["source"], old["event_type"], old["status"], old["reason"], old["changes"], True)
-        run = Run(self.conn, self.store, self.settings, self.log, source, mid, ts)
+        run = Run(self.scope, source, mid, ts)
         status, reason = await self.handle(run, ev, header)
         run.keep(f"event:{source}")  # the savepoint holds: the batch's change-log takes its writes
         if run.notes:
@@ -159,7 +171,7 @@ class Batch:
             if not self.savepoints:
                 raise Failed from e  # its writes are in the transaction: the batch again, with savepoints
             run.forget()
-            self.log.rows.clear()  # rows read inside the rolled-back savepoint may be gone again
+            self.scope.forget()  # what was read inside the rolled-back savepoint may be gone again
             return "failed", why(e)
 
     async def call(self, handler, run: Run, ev: dict) -> tuple[str, str | None]:

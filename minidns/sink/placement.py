@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import ipaddress
 
-import asyncpg
 import dns.name
 import dns.reversename
 
 from ..store.records import zone_name
-from ..wire import SOA
 from .naming import fallback_name, safe_label
 from .outcome import BadEvent
 from .sync import Ident, Run, Want
 
-OWNERS = "SELECT managed, managed_source, managed_resource_type, managed_resource_id FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type <> $3"
-REVERSE_ZONE = "SELECT id, name, email, mname FROM zones WHERE name = ANY($1::text[]) ORDER BY length(name) DESC LIMIT 1 FOR UPDATE"
 
 
 async def openstack_zone(run: Run, tenant: str | None, project: str | None):
@@ -52,18 +48,24 @@ def events_zone(template: str, tenant: str | None, project: str | None) -> str:
         raise BadEvent(f"events_zone {template!r}: {e}") from None
 
 
-async def reverse_zone(run: Run, address: str, forward) -> asyncpg.Record | None:
-    """The closest enclosing reverse zone of the address (RFC 1035 §3.5, RFC 3596 §2.5), made as
-    a /24 or /64 in the forward zone's pool when none exists and events_create_ptr_zones is set."""
-    rev = dns.reversename.from_address(address)
-    names = [dns.name.Name(rev.labels[i:]).to_text().lower() for i in range(len(rev.labels) - 2)]
-    row = await run.conn.fetchrow(REVERSE_ZONE, names)
+def reverse_zone_names(address: str) -> list[str]:
+    """The names the address's reverse zone may have, the longest first (RFC 1035 §3.5, RFC 3596 §2.5)."""
+    labels = ipaddress.ip_address(address).reverse_pointer.split(".")
+    return [".".join(labels[i:]) + "." for i in range(len(labels) - 1)]
+
+
+async def reverse_zone(run: Run, address: str, forward) -> dict | None:
+    """The closest enclosing reverse zone of the address, made as a /24 or /64 in the forward
+    zone's pool when none exists and events_create_ptr_zones is set."""
+    names = reverse_zone_names(address)
+    await run.log.prefetch_zones(run.conn, names)
+    row = next((run.log.rows[n] for n in names if n in run.log.rows), None)
     if row is None and run.settings.create_ptr_zones:
-        row = await create_reverse_zone(run, rev, ipaddress.ip_address(address).version, forward)
+        row = await create_reverse_zone(run, dns.reversename.from_address(address), ipaddress.ip_address(address).version, forward)
     return row
 
 
-async def create_reverse_zone(run: Run, rev: dns.name.Name, version: int, forward) -> asyncpg.Record:
+async def create_reverse_zone(run: Run, rev: dns.name.Name, version: int, forward) -> dict:
     keep = 16 if version == 6 else 1  # a /64 or a /24
     name = dns.name.Name(rev.labels[keep:]).to_text().lower()
     await run.store.create_zone(
@@ -71,12 +73,13 @@ async def create_reverse_zone(run: Run, rev: dns.name.Name, version: int, forwar
         description="reverse zone made for event records",  # in the forward zone's pool, with its NS
     )  # fmt: skip
     run.changes.append({"op": "create_zone", "zone": name})
-    return await run.conn.fetchrow("SELECT id, name, email, mname FROM zones WHERE name = $1 FOR UPDATE", name)
+    run.log.made(name)
+    return await run.zone(name)
 
 
 async def free(run: Run, zone_id, owner: dns.name.Name, ident: Ident) -> bool:
     """Nothing at `owner` belongs to anyone but `ident`."""
-    rows = await run.conn.fetch(OWNERS, zone_id, owner.to_wire().lower(), SOA)
+    rows = await run.log.rrsets_at(run.conn, zone_id, [owner.to_wire().lower()])
     return all(ident.owns(r) for r in rows)
 
 

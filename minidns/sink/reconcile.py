@@ -6,12 +6,11 @@ from __future__ import annotations
 from ..store.db import DB_DOWN
 from ..store.records import Invalid
 from ..store.writer import Store, ZoneLog
-from . import resources
 from .handlers import resync_floatingips, sync_group
 from .ingest import EVENTS_LOCK
 from .outcome import Unavailable
 from .settings import EventSettings
-from .sync import Ident, Run
+from .sync import Ident, Run, Scope
 
 RESOURCE_TYPES = {"nova": "instance", "neutron": "floatingip", "cloudstack": "vm"}
 MADE = "SELECT DISTINCT managed_resource_id FROM rrsets WHERE managed AND managed_source = $1 AND managed_resource_type = $2"
@@ -62,9 +61,9 @@ async def remove_gone(conn, store: Store, settings: EventSettings, source: str, 
     """Inside the transaction: the events lock, then every resource known or with records but not
     live made deleted."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
-    gone = sorted((await resources.live_ids(conn, source, rtype) | await made_by(conn, source, rtype)) - live)
     log = ZoneLog(store, "event:reconcile")
-    run = Run(conn, store, settings, log, "reconcile", None, None)
+    run = Run(Scope.of(conn, store, settings, log, batched=False), "reconcile", None, None)
+    gone = sorted((await run.resources.live_ids(source, rtype) | await made_by(conn, source, rtype)) - live)
     for rid in gone:
         await forget(run, source, rtype, rid)
     run.keep("event:reconcile")

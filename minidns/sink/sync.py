@@ -10,7 +10,6 @@ import ipaddress
 import uuid
 from dataclasses import dataclass, field
 
-import asyncpg
 import dns.name
 import dns.rdatatype
 
@@ -22,6 +21,12 @@ HAVE = (
     "SELECT r.zone_id, z.name AS zone, r.name, r.type, r.records, r.managed_extra FROM rrsets r"
     " JOIN zones z ON z.id = r.zone_id WHERE r.managed AND r.managed_source = $1"
     " AND r.managed_resource_type = $2 AND r.managed_resource_id = $3"
+)
+HAVE_MANY = (
+    "SELECT r.zone_id, z.name AS zone, r.name, r.type, r.records, r.managed_extra, r.managed_source,"
+    " r.managed_resource_type, r.managed_resource_id FROM rrsets r JOIN zones z ON z.id = r.zone_id"
+    " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (source, rtype, rid) ON r.managed_source = k.source"
+    " AND r.managed_resource_type = k.rtype AND r.managed_resource_id = k.rid WHERE r.managed"
 )
 
 
@@ -118,12 +123,72 @@ def plan(ident: Ident, have: list, wants: list[Want]) -> Plan:
     return p
 
 
+class Made:
+    """The RRsets each resource made (HAVE), by its Ident. Applying a batch of events (`batched`),
+    those of the batch's resources are read at once (`prefetch`) and kept until the resource's
+    records are written; else each is read when asked."""
+
+    def __init__(self, conn, log: ZoneLog, batched: bool):
+        self.conn, self.log, self.batched = conn, log, batched
+        self.rows: dict[tuple[str, str, str], list] = {}
+
+    async def prefetch(self, idents) -> None:
+        keys = sorted({(i.source, i.rtype, i.rid) for i in idents} - self.rows.keys())
+        if not self.batched or not keys:
+            return
+        for k in keys:
+            self.rows[k] = []
+        await self.log.settle(self.conn)
+        for r in await self.conn.fetch(HAVE_MANY, *map(list, zip(*keys))):
+            self.rows[(r["managed_source"], r["managed_resource_type"], r["managed_resource_id"])].append(r)
+
+    async def of(self, ident: Ident) -> list:
+        key = (ident.source, ident.rtype, ident.rid)
+        if key in self.rows:
+            return self.rows[key]
+        await self.log.settle(self.conn)
+        rows = await self.conn.fetch(HAVE, *key)
+        if self.batched:
+            self.rows[key] = rows
+        return rows
+
+    def forget(self, ident: Ident | None = None) -> None:
+        """The resource's records were written (all resources': None): read them again when asked."""
+        if ident is None:
+            self.rows.clear()
+        else:
+            self.rows.pop((ident.source, ident.rtype, ident.rid), None)
+
+
+@dataclass
+class Scope:
+    """What the events of a batch (or a reconcile) share in their transaction: the store and its
+    change log per zone (ZoneLog), what is known of the resources, and the RRsets they made."""
+
+    conn: object
+    store: Store
+    settings: EventSettings
+    log: ZoneLog
+    resources: resources.Resources
+    made: Made
+
+    @classmethod
+    def of(cls, conn, store: Store, settings: EventSettings, log: ZoneLog, batched: bool) -> Scope:
+        return cls(conn, store, settings, log, resources.Resources(conn, batched), Made(conn, log, batched))
+
+    def forget(self) -> None:
+        """What was read may have been rolled back (to a savepoint): read it again when asked."""
+        self.log.forget_reads()
+        self.made.forget()
+
+
 class Run:
     """One event's (or reconcile's) work inside its transaction."""
 
-    def __init__(self, conn, store: Store, settings: EventSettings, log: ZoneLog, source: str,
-                 message_id: str | None, event_time: datetime.datetime | None):  # fmt: skip
-        self.conn, self.store, self.settings, self.log = conn, store, settings, log
+    def __init__(self, scope: Scope, source: str, message_id: str | None, event_time: datetime.datetime | None):
+        self.scope = scope
+        self.conn, self.store, self.settings, self.log = scope.conn, scope.store, scope.settings, scope.log
+        self.resources = scope.resources
         self.source, self.message_id, self.event_time = source, message_id, event_time
         self.changes: list[dict] = []
         self.notes: list[str] = []
@@ -135,14 +200,16 @@ class Run:
 
     async def sync(self, ident: Ident, wants: list[Want]) -> None:
         """Make the RRsets carrying `ident`'s provenance exactly `wants`."""
-        have = await self.conn.fetch(HAVE, ident.source, ident.rtype, ident.rid)
-        p = plan(ident, have, wants)
+        p = plan(ident, await self.scope.made.of(ident), wants)
+        if p.edits:
+            self.scope.made.forget(ident)
         for zone_id in p.zones():
-            await self.write(zone_id, p.edits[zone_id])
+            self.written.append(await self.log.write(self.conn, zone_id, p.edits[zone_id]))
             self.changes += p.log[zone_id]
 
     async def write(self, zone_id: uuid.UUID, edits: list[Edit]) -> None:
         """Write to the zone's rows; its change-log row is the batch's (writer.ZoneLog)."""
+        self.scope.made.forget()  # whatever it overwrote is read again
         self.written.append(await self.log.write(self.conn, zone_id, edits))
 
     def keep(self, source: str) -> None:
@@ -154,11 +221,11 @@ class Run:
         """The work was rolled back to its savepoint: nothing of it is kept."""
         self.changes, self.notes, self.written = [], [], []
 
-    async def resource(self, source: str, rtype: str, rid: str) -> asyncpg.Record | None:
-        return await resources.fetch(self.conn, source, rtype, rid)
+    async def resource(self, source: str, rtype: str, rid: str):
+        return await self.resources.get(source, rtype, rid)
 
     def skip_reason(self, row, what: str) -> str | None:
         return resources.skip_reason(row, what, self.event_time)
 
     async def put(self, source: str, rtype: str, rid: str, state: str, tenant: str | None, data: dict) -> None:
-        await resources.put(self.conn, source, rtype, rid, state, tenant, data, self.event_time, self.message_id)
+        await self.resources.put(source, rtype, rid, state, tenant, data, self.event_time, self.message_id)

@@ -260,14 +260,20 @@ class ZoneChange:
 
 
 async def write_edits(store, conn, z: dict, edits, default_ttl: int, key_records: bool = False,
-                      resign: bool = False) -> tuple[list, list, bool]:  # fmt: skip
+                      resign: bool = False, rows: list | None = None,
+                      held: RowWrites | None = None) -> tuple[list, list, bool]:  # fmt: skip
     """A change's first half: `edits` checked against the zone's RRsets at the owners they
     touch and the rows written. (removed RRs, added RRs, whether any row changed). In a signed
-    zone what changed is signed too (the store's signing stage); `resign` signs the whole zone anew."""
+    zone what changed is signed too (the store's signing stage); `resign` signs the whole zone anew.
+    `rows` are the RRset rows at those owners (but the SOA) when the caller has read them; with
+    `held`, the rows of an unsigned zone are not written yet but added to it (the caller writes
+    them before anything reads them)."""
     origin = dns.name.from_text(z["name"])
     edit = RRsetEdits(origin, default_ttl, key_records)
     owners = {edit.owner(e.name).to_wire().lower() for e in edits}
-    if owners:
+    if rows is not None:
+        edit.load(rows)
+    elif owners:
         edit.load(await conn.fetch(
             "SELECT * FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[]) AND type <> $3",
             z["id"], list(owners), SOA,
@@ -282,17 +288,40 @@ async def write_edits(store, conn, z: dict, edits, default_ttl: int, key_records
         except ResignWhole:
             resign = True
     removed, added, write, delete = edit.diff()
-    if delete:
-        await conn.executemany(
-            "DELETE FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3",
-            [(z["id"], owner, rtype) for owner, rtype in delete],
-        )
-    if write:
-        await conn.executemany(UPSERT, [rrset_row(z["id"], key, rr) for key, rr in write])
+    rw = held if held is not None and not keys else RowWrites()
+    rw.add(z["id"], delete, [rrset_row(z["id"], key, rr) for key, rr in write])
+    if rw is not held:
+        await rw.flush(conn)
     if keys and resign:
         gone, came = await store.stages.signing.sign_whole(conn, z, keys, store.clock(), force=owners)
         removed, added = then(removed, added, gone, came)
     return removed, added, bool(removed or added or write)
+
+
+class RowWrites:
+    """RRset rows to write and to delete, the last word on each (zone, owner, type) kept: written
+    together by `flush`, a DELETE and an upsert of many rows each."""
+
+    def __init__(self):
+        self.rows: dict[tuple, tuple | None] = {}  # (zone id, owner, type) → the row, None to delete
+
+    def add(self, zone_id, delete, write: list[tuple]) -> None:
+        for owner, rtype in delete:
+            self.rows[(zone_id, owner, rtype)] = None
+        for row in write:
+            self.rows[(zone_id, row[3], row[4])] = row
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    async def flush(self, conn) -> None:
+        rows, self.rows = self.rows, {}
+        gone = [key for key, row in rows.items() if row is None]
+        if gone:
+            await conn.executemany("DELETE FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3", gone)
+        kept = [row for row in rows.values() if row is not None]
+        if kept:
+            await conn.executemany(UPSERT, kept)
 
 
 async def signing_keys(store, conn, z: dict) -> list | None:

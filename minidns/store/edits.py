@@ -45,6 +45,15 @@ class Edit:
     managed: dict | None = None  # provenance of event-made records: source, resource_type, resource_id, tenant_id, extra
 
 
+def edit_owner(origin: dns.name.Name, name: str | dns.name.Name) -> dns.name.Name:
+    """An edit's owner, checked to be inside the zone `origin`."""
+    if not isinstance(name, dns.name.Name):
+        return parse_owner(name, origin)
+    if not name.is_subdomain(origin):
+        raise Invalid(f"{name} is not inside the zone {origin}")
+    return name
+
+
 class RRsetEdits:
     """The RRsets at the owners a write touches, before and after its edits. With `key_records`
     (DNSSEC key management only) the apex DNSKEY, CDS and CDNSKEY RRsets may be written too."""
@@ -57,12 +66,7 @@ class RRsetEdits:
         self.after: dict[tuple[bytes, int], RRset] = {}
 
     def owner(self, name: str | dns.name.Name) -> dns.name.Name:
-        """An edit's owner, checked to be inside the zone."""
-        if not isinstance(name, dns.name.Name):
-            return parse_owner(name, self.origin)
-        if not name.is_subdomain(self.origin):
-            raise Invalid(f"{name} is not inside the zone {self.origin}")
-        return name
+        return edit_owner(self.origin, name)
 
     def load(self, rows) -> None:
         """Take stored RRset rows as the state before (and, until edited, after) the edits."""

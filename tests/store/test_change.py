@@ -1,6 +1,8 @@
 """The unit of work (minidns.store.change.ZoneChange, `store.change(...)`) against a real PostgreSQL:
 its two forms, joining an open transaction, values given parsed, row attributes, rollback."""
 
+import uuid
+
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -130,3 +132,28 @@ async def test_fields_and_unknown_fields(store):
     with pytest.raises(NotFound):
         async with store.change("nowhere.test.", source="t"):
             pass
+
+
+async def test_row_writes_keep_the_last_word_on_each_rrset_and_write_it_in_two_statements(store, pool):
+    from minidns.store.change import RowWrites
+    from minidns.store.rows import RRSET_COLUMNS
+
+    zid = await pool.fetchval("SELECT id FROM zones WHERE name = $1", ZONE)
+    www, mail = dns.name.from_text("www", dns.name.from_text(ZONE)), dns.name.from_text("mail", dns.name.from_text(ZONE))
+
+    def row(name, address):
+        values = {"id": uuid.uuid4(), "zone_id": zid, "name": name.to_text(), "owner": name.to_wire(), "type": A,
+                  "ttl": 60, "records": [address], "wire": b"", "managed": False}  # fmt: skip
+        return tuple(values.get(c) for c in RRSET_COLUMNS)
+
+    rw = RowWrites()
+    rw.add(zid, [], [row(www, "192.0.2.1"), row(mail, "192.0.2.2")])
+    rw.add(zid, [(www.to_wire(), A)], [])  # www: deleted after all
+    rw.add(zid, [(mail.to_wire(), A)], [row(mail, "192.0.2.3")])  # mail: deleted, then written again
+    async with pool.acquire() as conn:
+        statements = []
+        conn.add_query_logger(lambda q: statements.append(q.query))
+        await rw.flush(conn)
+    assert len([s for s in statements if "rrsets" in s]) == 2 and not rw
+    rows = await pool.fetch("SELECT name, records FROM rrsets WHERE zone_id = $1 AND type = $2", zid, A)
+    assert [(r["name"], list(r["records"])) for r in rows] == [(mail.to_text(), ["192.0.2.3"])]

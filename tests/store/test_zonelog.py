@@ -50,3 +50,40 @@ async def test_a_write_not_kept_is_not_logged_and_add_then_remove_nets_to_nothin
     with pytest.raises(NotFound):
         async with pool.acquire() as conn, conn.transaction():
             await ZoneLog(store, "batch").write(conn, uuid.uuid4(), [])
+
+
+async def test_held_writes_reach_the_table_before_any_read_and_the_last_word_on_an_rrset_wins(store, pool):
+    async with pool.acquire() as conn, conn.transaction():
+        log = ZoneLog(store, "batch", hold_writes=True)
+        z = await log.zone(conn, "one.test.")
+        await log.prefetch_owners(conn, [(z["id"], b"\x01a\x03one\x04test\x00"), (z["id"], b"\x01b\x03one\x04test\x00")])
+        log.keep(await log.write(conn, z["id"], [Edit("add", "a", "A", 60, ("192.0.2.1",))]), "e")
+        log.keep(await log.write(conn, z["id"], [Edit("add", "b", "A", 60, ("192.0.2.2",))]), "e")
+        assert await conn.fetchval("SELECT count(*) FROM rrsets WHERE zone_id = $1 AND type = 1", z["id"]) == 0  # held
+        log.keep(await log.write(conn, z["id"], [Edit("delete", "b", "A")]), "e")  # b again: read, so written first
+        assert await conn.fetchval("SELECT count(*) FROM rrsets WHERE zone_id = $1 AND type = 1", z["id"]) == 2
+        log.keep(await log.write(conn, z["id"], [Edit("add", "a", "A", 60, ("192.0.2.9",))]), "e")
+        log.keep(await log.write(conn, z["id"], [Edit("remove", "a", "A", None, ("192.0.2.9",))]), "e")
+        log.keep(await log.write(conn, z["id"], [Edit("add", "a", "A", 60, ("192.0.2.3",))]), "e")
+        [change] = await log.flush(conn)
+        rows = await conn.fetch("SELECT name, records FROM rrsets WHERE zone_id = $1 AND type = 1 ORDER BY name", z["id"])
+    assert [(r["name"], sorted(r["records"])) for r in rows] == [("a.one.test.", ["192.0.2.1", "192.0.2.3"])]
+    assert (change.removed, change.added) == (0, 2)
+
+
+async def test_reads_are_kept_for_the_transaction_until_a_write_touches_them(store, pool):
+    async with pool.acquire() as conn, conn.transaction():
+        log = ZoneLog(store, "batch")
+        await log.prefetch_zones(conn, ["one.test.", "none.test."])
+        assert log.known("none.test.") and log.known("one.test.") and not log.known("two.test.")
+        assert await log.zone(conn, "none.test.") is None
+        z = log.rows["one.test."]
+        owner = b"\x01a\x03one\x04test\x00"
+        assert await log.rrsets_at(conn, z["id"], [owner]) == []
+        await conn.execute("INSERT INTO rrsets (id, zone_id, name, owner, type, ttl, records, wire)"
+                           " VALUES ($1, $2, 'a.one.test.', $3, 16, 60, '{}', '')", uuid.uuid4(), z["id"], owner)  # fmt: skip
+        assert await log.rrsets_at(conn, z["id"], [owner]) == []  # kept: nobody else writes under the zone lock
+        log.keep(await log.write(conn, z["id"], [Edit("add", "a", "A", 60, ("192.0.2.1",))]), "e")
+        assert sorted(r["type"] for r in await log.rrsets_at(conn, z["id"], [owner])) == [1, 16]  # read again
+        log.forget_reads()
+        assert not log.known("none.test.")
