@@ -135,7 +135,8 @@ def rows(url: str, prefix: str) -> dict:
         try:
             r = await conn.fetchrow(
                 "SELECT count(*) AS rows, count(*) FILTER (WHERE attempts > 1) AS again,"
-                " extract(epoch FROM max(applied_at) - min(applied_at))::float8 AS span FROM events"
+                " extract(epoch FROM max(applied_at) - min(applied_at))::float8 AS span,"
+                " count(DISTINCT applied_at) AS batches FROM events"  # applied_at is the batch's transaction time
                 " WHERE event_type = 'compute.instance.create.end' AND event->'payload'->>'hostname' LIKE $1", prefix + "%")
             doubled = await conn.fetchval(
                 "SELECT count(*) FROM rrsets WHERE type = 1 AND name LIKE $1 AND cardinality(records) > 1", prefix + "%")
@@ -240,7 +241,7 @@ def burst(b: Bench, n: int) -> dict:
     return {"events": n, "publish_per_s": round(pub), "start_to_connected_s": round(connected, 2),
             "connected_to_all_applied_s": round(took, 2), "apply_per_s": round(n / took),
             "commit_span_s": round(r["span"] or 0, 2), "apply_per_s_commit_span": round(n / r["span"]) if r["span"] else None,
-            "rows": r["rows"], "again": r["again"], "doubled": r["doubled"]}  # fmt: skip
+            "rows": r["rows"], "again": r["again"], "doubled": r["doubled"], "batches": r["batches"]}  # fmt: skip
 
 
 def restarts(b: Bench, n: int) -> dict:
@@ -322,7 +323,8 @@ def report(res: dict, a) -> bool:
         bu = res["burst"]
         print(f"B. burst of {bu['events']} (published at {bu['publish_per_s']}/s, minidns stopped): consumer connected "
               f"{bu['start_to_connected_s']} s after start; all applied {bu['connected_to_all_applied_s']} s later: "
-              f"{bu['apply_per_s']} events/s ({bu['apply_per_s_commit_span']} events/s over the commits' span of {bu['commit_span_s']} s)")
+              f"{bu['apply_per_s']} events/s ({bu['apply_per_s_commit_span']} events/s over the commits' span of {bu['commit_span_s']} s; "
+              f"{bu['batches']} batches, {bu['rows'] / max(bu['batches'], 1):.0f} events each on average)")
         bars["B >= 1000 events/s"] = bu["apply_per_s"] >= 1000
     if "restarts" in res:
         c = res["restarts"]

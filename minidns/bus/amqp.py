@@ -5,8 +5,9 @@ Each connection (failover over the transport URLs' hosts, with backoff between r
 each exchange that does not exist exactly as its publisher does — so that a broker restart, which
 drops a non-durable exchange and its bindings, is repaired at once — declares the queue (durable: events wait in the
 broker while minidns is down; several processes of one pool share it as competing consumers),
-binds it, and consumes with a bounded prefetch (basic.qos). What has arrived, up to the prefetch,
-is one batch; after `apply(batch)` returns the batch is acknowledged (basic.ack, multiple when the
+binds it, and consumes with a bounded prefetch (basic.qos of two batches, so that the next batch
+is arriving while one is applied: with a window of one batch, half the batches came in small).
+What has arrived, up to `prefetch` messages, is one batch; after `apply(batch)` returns the batch is acknowledged (basic.ack, multiple when the
 batch's delivery tags run on from the last ones acknowledged). A lost connection or channel leaves
 the unacknowledged deliveries to the broker, which delivers them again (redelivered) — the
 message-id idempotency of the sink makes that harmless. With a dead-letter exchange, a message
@@ -65,6 +66,7 @@ class AmqpSource:
         self.reconnect = reconnect
         self.stopping = asyncio.Event()
         self.acked = 0  # the highest delivery tag settled on the current channel
+        self.wire = None  # that channel, as aiormq has it (consume)
         self.settled = 0  # batches settled on the current connection
 
     async def run(self) -> None:
@@ -123,7 +125,7 @@ class AmqpSource:
         if self.dead_letter:
             await self.declare_dead_letter(conn)
         channel = await conn.channel()
-        await channel.set_qos(prefetch_count=self.prefetch)
+        await channel.set_qos(prefetch_count=min(2 * self.prefetch, 65535))  # the next batch arrives while one is applied
         queue = await self.declare_queue(conn, channel)
         for b in self.bindings:
             for key in b.routing_keys:
@@ -196,7 +198,15 @@ class AmqpSource:
         conn.close_callbacks.add(on_close)
         channel.close_callbacks.add(on_close)
         self.acked = 0
-        await queue.consume(inbox.put, no_ack=False)
+        # Deliveries taken from aio-pika's underlying aiormq channel as they come off the wire:
+        # aio-pika would wrap each in a message object and a task of its own, a good part of what a
+        # delivery costs here, for properties the batch never reads.
+        self.wire = await channel.get_underlay_channel()
+
+        async def deliver(m) -> None:
+            inbox.put_nowait(m)
+
+        await self.wire.basic_consume(queue.name, deliver, no_ack=False)
         lag = asyncio.ensure_future(self.watch_lag(conn))
         try:
             while not self.stopping.is_set():
@@ -222,7 +232,8 @@ class AmqpSource:
         return batch
 
     def message(self, m) -> Message:
-        return Message(m.body, self.status.name, m.message_id, m.routing_key, bool(m.redelivered))
+        """A delivery (aiormq's DeliveredMessage) as the batch takes it."""
+        return Message(m.body, self.status.name, m.header.properties.message_id, m.routing_key, bool(m.redelivered))
 
     async def settle(self, batch: list, outcomes: list) -> None:
         """Acknowledge the committed batch — failed ones rejected into the dead-letter exchange
@@ -231,14 +242,14 @@ class AmqpSource:
         dead = {id(m) for m, o in done if self.dead_letter and o.status == "failed" and not o.duplicate}
         for m, _ in done:
             if id(m) in dead:
-                await m.reject(requeue=False)
+                await self.wire.basic_reject(m.delivery_tag, requeue=False)
         kept = [m for m, _ in done if id(m) not in dead]
         tags = [m.delivery_tag for m, _ in done]
         if kept and tags == list(range(self.acked + 1, self.acked + 1 + len(tags))):
-            await kept[-1].ack(multiple=True)
+            await self.wire.basic_ack(kept[-1].delivery_tag, multiple=True)
         else:
             for m in kept:
-                await m.ack()
+                await self.wire.basic_ack(m.delivery_tag)
         self.acked = max(self.acked, tags[-1])
         self.settled += 1
 

@@ -91,7 +91,7 @@ class Config:
     openstack_priorities: tuple[str, ...] = ("info",)
     openstack_amqp_durable_queues: bool = False  # as the services' [oslo_messaging_rabbit] amqp_durable_queues
     bus_pool: str = "minidns"  # names the durable queues: processes with the same pool share the stream
-    bus_prefetch: int = 100  # unacknowledged messages per source (the bound of a batch)
+    bus_prefetch: int = 100  # the bound of a batch (AMQP: twice as many unacknowledged)
     bus_quorum_queues: bool = False  # declare minidns's queues as quorum queues (replicated over a RabbitMQ cluster)
     bus_dead_letter_exchange: str | None = None  # failed messages are recorded and acked; with this, dead-lettered there
     bus_required: bool = False  # /readyz answers 503 while a configured bus source is disconnected

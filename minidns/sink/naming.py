@@ -3,6 +3,7 @@ free text made into labels, the `<label>-<address>` fallback, CloudStack group l
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -46,6 +47,11 @@ def check_template(handler: str, tpl) -> None:
 def safe_label(value) -> str:
     """A label from free text: lower case, runs of anything but letters, digits and '-' become one
     '-'; non-ASCII letters stay (the name is IDNA-encoded when made)."""
+    return text_label(value) if isinstance(value, str) else text_label.__wrapped__(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def text_label(value) -> str:
     s = unicodedata.normalize("NFC", str(value or "")).strip().lower()
     s = re.sub(r"[^\w-]+|_", "-", s)
     s = re.sub(r"-{2,}", "-", s).strip("-")
@@ -67,6 +73,7 @@ def idna_label(label: str) -> str:
             raise BadEvent(f"cannot IDNA-encode {label!r}: {e}") from None
 
 
+@functools.lru_cache(maxsize=8192)
 def make_name(text: str) -> dns.name.Name:
     """An absolute DNS name from a rendered template; non-ASCII labels IDNA-encoded."""
     try:

@@ -3,6 +3,7 @@ refused (BadEvent) with the reason."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from .outcome import BadEvent
@@ -26,9 +27,14 @@ def required(d: dict, key: str, what: str) -> str:
 def address(value, what: str) -> str:
     """An IP address in its canonical text form (RFC 5952 for IPv6)."""
     try:
-        return str(ipaddress.ip_address(value))
+        return canonical(value) if isinstance(value, str) else str(ipaddress.ip_address(value))
     except (ValueError, TypeError):
         raise BadEvent(f"{what}: {value!r} is not an IP address") from None
+
+
+@functools.lru_cache(maxsize=8192)
+def canonical(text: str) -> str:
+    return str(ipaddress.ip_address(text))
 
 
 def add_address(addresses: list[str], value, what: str) -> None:

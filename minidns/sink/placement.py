@@ -4,6 +4,7 @@ template's, else `<label>-<address>` when someone else holds it), and the PTR in
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 import dns.name
@@ -48,10 +49,11 @@ def events_zone(template: str, tenant: str | None, project: str | None) -> str:
         raise BadEvent(f"events_zone {template!r}: {e}") from None
 
 
-def reverse_zone_names(address: str) -> list[str]:
+@functools.lru_cache(maxsize=8192)
+def reverse_zone_names(address: str) -> tuple[str, ...]:
     """The names the address's reverse zone may have, the longest first (RFC 1035 §3.5, RFC 3596 §2.5)."""
     labels = ipaddress.ip_address(address).reverse_pointer.split(".")
-    return [".".join(labels[i:]) + "." for i in range(len(labels) - 1)]
+    return tuple(".".join(labels[i:]) + "." for i in range(len(labels) - 1))
 
 
 async def reverse_zone(run: Run, address: str, forward) -> dict | None:
@@ -85,7 +87,7 @@ async def free(run: Run, zone_id, owner: dns.name.Name, ident: Ident) -> bool:
 
 async def address_wants(run: Run, ident: Ident, zone, name: dns.name.Name, addresses: list[str]) -> list[Want]:
     """A/AAAA at `name` (else each address at its fallback name) and a PTR for each address."""
-    origin = dns.name.from_text(zone["name"])
+    origin = zone_name(zone["name"])
     if not name.is_subdomain(origin) or name == origin:
         raise BadEvent(f"{name} is not a name inside the zone {zone['name']}")
     wants = []
@@ -116,7 +118,7 @@ def address_rrsets(zone, owner: dns.name.Name, addresses) -> list[Want]:
     """The A and the AAAA RRset of these addresses at `owner`."""
     wants = []
     for rtype, version in (("A", 4), ("AAAA", 6)):
-        recs = tuple(sorted({a for a in addresses if ipaddress.ip_address(a).version == version}))
+        recs = tuple(sorted({a for a in addresses if (6 if ":" in a else 4) == version}))  # checked addresses
         if recs:
             wants.append(Want(zone["id"], zone["name"], owner, rtype, recs))
     return wants

@@ -41,6 +41,7 @@ class Resources:
         self.rows: dict[Key, dict | None] = {}  # read (locked) or written in this transaction; None: no row
         self.pending: list[tuple] = []  # PUT's parameters, in order, not yet written
         self.fixed_ips: set[str] | None = None  # floating IPs at these fixed IPs read at once (`prefetch`)
+        self.floatingips: set[str] = set()  # the ids of the floating IPs in `rows`
 
     async def prefetch(self, keys, fixed_ips=()) -> None:
         """Read (and lock) the rows of these keys at once, and the live floating IPs at these fixed
@@ -50,9 +51,9 @@ class Resources:
         missing = sorted(set(keys) - self.rows.keys())
         if missing:
             for k in missing:
-                self.rows[k] = None
+                self.remember(k, None)
             for r in await self.conn.fetch(SELECT_MANY, *map(list, zip(*missing))):
-                self.rows[(r["source"], r["resource_type"], r["resource_id"])] = dict(r)
+                self.remember((r["source"], r["resource_type"], r["resource_id"]), dict(r))
         if fixed_ips:
             await self.flush()
             found = await self.conn.fetch(FLOATINGIPS_AT, sorted(set(fixed_ips)))
@@ -67,8 +68,13 @@ class Resources:
         r = await self.conn.fetchrow(SELECT, source, rtype, rid)
         row = dict(r) if r is not None else None
         if self.batched:
-            self.rows[key] = row
+            self.remember(key, row)
         return row
+
+    def remember(self, key: Key, row: dict | None) -> None:
+        self.rows[key] = row
+        if key[:2] == ("neutron", "floatingip"):
+            self.floatingips.add(key[2])
 
     async def put(self, source: str, rtype: str, rid: str, state: str, tenant: str | None, data: dict,
                   event_time: datetime.datetime | None, message_id: str | None) -> None:  # fmt: skip
@@ -80,12 +86,12 @@ class Resources:
             return
         old = self.rows.get((source, rtype, rid))
         times = [t for t in (old and old["event_time"], event_time) if t is not None]
-        self.rows[(source, rtype, rid)] = {
+        self.remember((source, rtype, rid), {
             "source": source, "resource_type": rtype, "resource_id": rid, "state": state,
             "tenant_id": tenant if tenant is not None else (old and old["tenant_id"]),
             "data": orjson.loads(orjson.dumps(data)), "event_time": max(times) if times else None,
             "last_message_id": message_id,
-        }  # fmt: skip
+        })  # fmt: skip
         self.pending.append(args)
 
     async def flush(self) -> None:
@@ -106,8 +112,8 @@ class Resources:
     async def floatingips_at(self, addresses: list[str]) -> list[str]:
         """The live floating IPs pointing at these fixed IPs."""
         if self.fixed_ips is not None and self.fixed_ips.issuperset(addresses):
-            wanted = set(addresses)
-            return sorted(k[2] for k, r in self.rows.items() if k[:2] == ("neutron", "floatingip") and r is not None
+            wanted, rows = set(addresses), self.rows
+            return sorted(rid for rid in self.floatingips if (r := rows[("neutron", "floatingip", rid)]) is not None
                           and r["state"] == "live" and r["data"].get("fixed_ip") in wanted)  # fmt: skip
         await self.flush()
         return sorted(r["resource_id"] for r in await self.conn.fetch(FLOATINGIPS_AT, addresses))

@@ -98,7 +98,7 @@ class Plan:
 
     def create(self, w: Want) -> None:
         owner = w.owner.to_text().lower()
-        self.add(w.zone_id, Edit("replace", owner, w.rtype, None, w.records, managed=self.ident.managed()),
+        self.add(w.zone_id, Edit("replace", w.owner, w.rtype, None, w.records, managed=self.ident.managed()),
                  {"op": "add", "zone": w.zone, "name": owner, "type": w.rtype, "records": list(w.records)})  # fmt: skip
 
     def zones(self) -> list:

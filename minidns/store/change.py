@@ -268,7 +268,7 @@ async def write_edits(store, conn, z: dict, edits, default_ttl: int, key_records
     `rows` are the RRset rows at those owners (but the SOA) when the caller has read them; with
     `held`, the rows of an unsigned zone are not written yet but added to it (the caller writes
     them before anything reads them)."""
-    origin = dns.name.from_text(z["name"])
+    origin = zone_name(z["name"])
     edit = RRsetEdits(origin, default_ttl, key_records)
     owners = {edit.owner(e.name).to_wire().lower() for e in edits}
     if rows is not None:

@@ -4,6 +4,7 @@ RFC 6672 §2.4). Pure functions; no database here."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from struct import pack
 
@@ -144,8 +145,10 @@ def rname_to_email(rname: dns.name.Name) -> str:
     return f"{local}@{rname.parent().to_text(omit_final_dot=True)}"
 
 
+@functools.lru_cache(maxsize=4096)
 def zone_name(name: str) -> dns.name.Name:
-    """A zone name as given (trailing dot optional), checked."""
+    """A zone name as given (trailing dot optional), checked (names are immutable: kept for the
+    next writer that names the same zone)."""
     try:
         origin = dns.name.from_text(name.strip())
     except dns.exception.DNSException as e:

@@ -45,7 +45,7 @@ class ZoneLog:
 
     async def zone(self, conn, zone: str | uuid.UUID) -> dict | None:
         """The zone's row, locked; read once per transaction. None when there is no such zone."""
-        key = zone if isinstance(zone, uuid.UUID) else zone_name(zone).to_text().lower()
+        key = zone if isinstance(zone, uuid.UUID) or zone in self.rows else zone_name(zone).to_text().lower()
         if key in self.absent:
             return None
         if key not in self.rows:
@@ -155,5 +155,5 @@ class ZoneLog:
 
 def owners_of(z: dict, edits: list[Edit]) -> list[bytes]:
     """The owners (lowercase wire form) the edits touch, each once."""
-    origin = dns.name.from_text(z["name"])
+    origin = zone_name(z["name"])
     return list(dict.fromkeys(edit_owner(origin, e.name).to_wire().lower() for e in edits))
