@@ -112,8 +112,7 @@ async def transaction(store: Store, settings: EventSettings, ready: list, savepo
     """The transaction of a batch: the events lock, the batch's message ids looked up at once, each
     event applied, one change per zone logged, the events' rows written."""
     async with store.pool.acquire(timeout=10) as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
-        known = await journal.recorded(conn, [h.message_id for _, h in ready])
+        known = await journal.recorded(conn, [h.message_id for _, h in ready], EVENTS_LOCK)  # the events lock first
         batch = Batch(conn, store, settings, known, savepoints)
         if not savepoints:
             await read_ahead(batch.scope, [(ev, h) for ev, h in ready if not seen(known.get(h.message_id))])

@@ -15,11 +15,14 @@ RECORD = (
 )
 
 
-async def recorded(conn, message_ids: list[str]) -> dict:
-    """message id → the outcome recorded for it, for those of `message_ids` seen before (rows locked)."""
+async def recorded(conn, message_ids: list[str], lock: int) -> dict:
+    """The advisory lock `lock` taken for the transaction, then: message id → the outcome recorded
+    for it, for those of `message_ids` seen before (rows locked). One round trip: the lock is the
+    query's one-time filter (an uncorrelated subquery, evaluated before the scan begins)."""
     return {r["message_id"]: dict(r) for r in await conn.fetch(
         "SELECT message_id, source, event_type, status, reason, changes FROM events"
-        " WHERE message_id = ANY($1::text[]) FOR UPDATE", message_ids,
+        " WHERE (SELECT pg_advisory_xact_lock($2)) IS NOT NULL AND message_id = ANY($1::text[]) FOR UPDATE",
+        message_ids, lock,
     )}  # fmt: skip
 
 

@@ -13,6 +13,7 @@ serial to the commit is what keeps concurrent writers from losing an update or r
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -347,25 +348,19 @@ async def log_change(store, conn, z: dict, new_z: dict, removed: list, added: li
     old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)
     apex = dns.name.from_text(z["name"]).to_wire().lower()
     await conn.execute(UPSERT, *soa_row(new_z, apex, new_soa))
-    sets = ", ".join(f"{f} = ${i + 3}" for i, f in enumerate(fields))
-    await conn.execute(
-        f"UPDATE zones SET serial = $2, updated_at = now(){'' if 'status' in fields else _PENDING}"
-        f"{', ' + sets if sets else ''} WHERE id = $1",
-        z["id"], serial, *(new_z[f] for f in fields),
-    )  # fmt: skip
     removed = [(apex, SOA, z["ttl"], old_soa), *removed]
     added = [(apex, SOA, new_z["ttl"], new_soa), *added]
     keys = await signing_keys(store, conn, z)
     if keys:  # each serial's SOA signed (RFC 4035 §2.2)
         gone, came = await store.stages.signing.sign_soa(conn, z, apex, new_z["ttl"], new_soa, keys, store.clock())
         removed, added = then(removed, added, gone, came)
-    seq = await conn.fetchval(
-        "INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+    await conn.execute(
+        _logged(tuple(fields), "status" not in fields),
         z["id"], z["serial"], serial, pack_rrs(removed), pack_rrs(added), source,
+        float(new_z.get("log_keep_seconds") or store.settings.log_keep_seconds),
+        (new_z.get("log_keep_count") or store.settings.log_keep_count) - 1, CHANNEL, f"{z['id']} {serial}",
+        *(new_z[f] for f in fields),
     )  # fmt: skip
-    await _prune(store, conn, new_z, seq)
-    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{z['id']} {serial}")
     return Change(z["id"], z["name"], z["serial"], serial, len(removed) - 1, len(added) - 1)
 
 
@@ -382,13 +377,20 @@ async def _heartbeat(store, conn, z: dict, new_z: dict, serial: int, removed: li
     return then(removed, added, gone, came)
 
 
-async def _prune(store, conn: asyncpg.Connection, z: dict, seq: int) -> None:
-    """Change-log retention: keep the zone's newest `log_keep_count` rows, none older than
-    `log_keep_seconds`, and always the row just written."""
-    keep = z.get("log_keep_count") or store.settings.log_keep_count
-    age = z.get("log_keep_seconds") or store.settings.log_keep_seconds
-    await conn.execute(
-        "DELETE FROM zone_changes WHERE zone_id = $1 AND seq < $2 AND (created_at < now() - make_interval(secs => $3)"
-        " OR seq <= (SELECT seq FROM zone_changes WHERE zone_id = $1 ORDER BY seq DESC OFFSET $4 LIMIT 1))",
-        z["id"], seq, float(age), keep,
-    )  # fmt: skip
+@functools.lru_cache(maxsize=64)
+def _logged(fields: tuple[str, ...], pending: bool) -> str:
+    """The statement that ends a change in one round trip: the zone's serial and fields, the
+    change-log row, the retention (keep the zone's newest `log_keep_count` rows, none older than
+    `log_keep_seconds`, always the row just written: the DELETE sees the rows from before this
+    statement, so it keeps count − 1 of them) and the NOTIFY (sent at commit)."""
+    sets = "".join(f", {f} = ${i + 11}" for i, f in enumerate(fields))
+    return (
+        f"WITH z AS (UPDATE zones SET serial = $3, updated_at = now(){_PENDING if pending else ''}{sets} WHERE id = $1),"
+        " c AS (INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq),"
+        " p AS (DELETE FROM zone_changes WHERE zone_id = $1 AND (created_at < now() - make_interval(secs => $7)"
+        " OR seq <= (SELECT seq FROM zone_changes WHERE zone_id = $1 ORDER BY seq DESC OFFSET $8 LIMIT 1)))"
+        " SELECT seq, pg_notify($9, $10) FROM c"
+    )
+
+

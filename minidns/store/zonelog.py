@@ -142,7 +142,9 @@ class ZoneLog:
         await self.settle(conn)
         changes = []
         for zone_id in sorted(self.sources, key=str):  # one order of row locks for every writer of this kind
-            z = dict(await find_zone(conn, zone_id, lock=True))  # the current serial
+            z = self.rows.get(zone_id)  # read and locked in this transaction: its serial is still the current one
+            if z is None:
+                z = dict(await find_zone(conn, zone_id, lock=True))
             sources = self.sources[zone_id]
             source = sources.pop() if len(sources) == 1 else self.source
             removed = [(o, t, ttl, rd) for (o, t, rd), ttl in self.removed[zone_id].items()]

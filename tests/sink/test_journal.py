@@ -22,7 +22,7 @@ async def test_rows_are_recorded_found_and_read_back(pool):
                                 row("m2", "failed", "no zone")])  # fmt: skip
     await journal.record(pool, [])
     async with pool.acquire() as conn, conn.transaction():
-        seen = await journal.recorded(conn, ["m1", "m2", "m3"])
+        seen = await journal.recorded(conn, ["m1", "m2", "m3"], 1)
     assert set(seen) == {"m1", "m2"}
     assert (seen["m2"]["status"], seen["m2"]["reason"], seen["m2"]["changes"]) == ("failed", "no zone", [])
     m1 = await journal.get_event(pool, "m1")
@@ -57,3 +57,15 @@ async def test_the_database_away_is_unavailable(pool):
         await journal.get_event(pool, "m1")
     with pytest.raises(Unavailable, match="not reachable"):
         await journal.list_events(pool, None, 10)
+
+
+async def test_the_lookup_takes_the_events_lock_first_even_when_no_message_is_known(pool):
+    from minidns.sink.ingest import EVENTS_LOCK
+
+    async with pool.acquire() as conn, conn.transaction():
+        assert await journal.recorded(conn, ["never-seen"], EVENTS_LOCK) == {}
+        async with pool.acquire() as other:
+            assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVENTS_LOCK) is False
+    async with pool.acquire() as other:
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", EVENTS_LOCK) is True  # released at commit
+        await other.execute("SELECT pg_advisory_unlock($1)", EVENTS_LOCK)
