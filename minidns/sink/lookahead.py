@@ -45,13 +45,13 @@ async def read_ahead(scope: Scope, events: list[tuple[dict, Header]]) -> None:
         except Exception:  # noqa: BLE001 - no guess for it: its handler reads what it needs, or says what is wrong
             continue
     await scope.log.prefetch_zones(scope.conn, g.zones)
-    await scope.resources.prefetch(g.keys)
+    await scope.resources.prefetch(g.keys, g.fixed_ips)
+    gone = set()
     for key in g.deleted:
         row = scope.resources.rows.get(key)
-        g.fixed_ips.update((row["data"] or {}).get("addresses", []) if row else [])
-    await scope.resources.prefetch((), g.fixed_ips)
-    await scope.made.prefetch(g.idents)
-    await scope.log.prefetch_owners(scope.conn, owners(scope, g))
+        gone.update((row["data"] or {}).get("addresses", []) if row else [])
+    await scope.resources.prefetch((), gone)  # nothing to read when they are all known
+    await scope.made.prefetch(g.idents, owners(scope, g))
 
 
 def guess(g: Guess, settings, ev: dict, header: Header) -> None:

@@ -16,10 +16,11 @@ import orjson
 Key = tuple[str, str, str]  # (source, resource type, resource id)
 
 SELECT = "SELECT * FROM event_resources WHERE source = $1 AND resource_type = $2 AND resource_id = $3 FOR UPDATE"
-SELECT_MANY = (
-    "SELECT r.* FROM event_resources r JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (source, resource_type,"
-    " resource_id) USING (source, resource_type, resource_id) ORDER BY r.source, r.resource_type, r.resource_id"
-    " FOR UPDATE OF r"
+SELECT_MANY = (  # the rows of these keys and of the live floating IPs at these fixed IPs, locked
+    "SELECT * FROM event_resources WHERE (source, resource_type, resource_id) IN ("
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) UNION ALL SELECT source, resource_type, resource_id"
+    " FROM event_resources WHERE source = 'neutron' AND resource_type = 'floatingip' AND state = 'live'"
+    " AND data->>'fixed_ip' = ANY($4::text[])) ORDER BY source, resource_type, resource_id FOR UPDATE"
 )
 PUT = (
     "INSERT INTO event_resources (source, resource_type, resource_id, state, tenant_id, data, event_time,"
@@ -44,21 +45,22 @@ class Resources:
         self.floatingips: set[str] = set()  # the ids of the floating IPs in `rows`
 
     async def prefetch(self, keys, fixed_ips=()) -> None:
-        """Read (and lock) the rows of these keys at once, and the live floating IPs at these fixed
-        IPs; only while batched."""
+        """Read (and lock) the rows of these keys and of the live floating IPs at these fixed IPs,
+        in one query; only while batched."""
         if not self.batched:
             return
         missing = sorted(set(keys) - self.rows.keys())
-        if missing:
-            for k in missing:
-                self.remember(k, None)
-            for r in await self.conn.fetch(SELECT_MANY, *map(list, zip(*missing))):
-                self.remember((r["source"], r["resource_type"], r["resource_id"]), dict(r))
-        if fixed_ips:
-            await self.flush()
-            found = await self.conn.fetch(FLOATINGIPS_AT, sorted(set(fixed_ips)))
-            await self.prefetch([("neutron", "floatingip", r["resource_id"]) for r in found])
-            self.fixed_ips = set(fixed_ips)
+        ips = sorted(set(fixed_ips) - (self.fixed_ips or set()))
+        if not missing and not ips:
+            return
+        await self.flush()
+        for k in missing:
+            self.remember(k, None)
+        for r in await self.conn.fetch(SELECT_MANY, *(map(list, zip(*missing)) if missing else ([], [], [])), ips):
+            key = (r["source"], r["resource_type"], r["resource_id"])
+            if key not in self.rows or key in missing:  # a row read before may have a state held since
+                self.remember(key, dict(r))
+        self.fixed_ips = (self.fixed_ips or set()) | set(ips)
 
     async def get(self, source: str, rtype: str, rid: str) -> dict | None:
         """The resource's row, locked for the transaction."""

@@ -14,6 +14,7 @@ import dns.name
 import dns.rdatatype
 
 from ..store.writer import Edit, Store, ZoneLog
+from ..wire import SOA
 from . import resources
 from .settings import EventSettings
 
@@ -22,11 +23,12 @@ HAVE = (
     " JOIN zones z ON z.id = r.zone_id WHERE r.managed AND r.managed_source = $1"
     " AND r.managed_resource_type = $2 AND r.managed_resource_id = $3"
 )
-HAVE_MANY = (
-    "SELECT r.zone_id, z.name AS zone, r.name, r.type, r.records, r.managed_extra, r.managed_source,"
-    " r.managed_resource_type, r.managed_resource_id FROM rrsets r JOIN zones z ON z.id = r.zone_id"
+HAVE_AND_AT = (  # the RRsets these resources made (made), and all those at these owners but the SOA
+    "SELECT r.*, z.name AS zone, true AS made FROM rrsets r JOIN zones z ON z.id = r.zone_id"
     " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (source, rtype, rid) ON r.managed_source = k.source"
     " AND r.managed_resource_type = k.rtype AND r.managed_resource_id = k.rid WHERE r.managed"
+    " UNION ALL SELECT r.*, NULL, false FROM rrsets r JOIN unnest($4::uuid[], $5::bytea[]) AS w (zone_id, owner)"
+    " ON r.zone_id = w.zone_id AND r.owner = w.owner WHERE r.type <> $6"
 )
 
 
@@ -132,15 +134,22 @@ class Made:
         self.conn, self.log, self.batched = conn, log, batched
         self.rows: dict[tuple[str, str, str], list] = {}
 
-    async def prefetch(self, idents) -> None:
+    async def prefetch(self, idents, owners=()) -> None:
+        """Read the RRsets these resources made, and (for the ZoneLog) those at these (zone id,
+        owner) pairs, in one query."""
         keys = sorted({(i.source, i.rtype, i.rid) for i in idents} - self.rows.keys())
-        if not self.batched or not keys:
+        pairs = self.log.unread_owners(owners)
+        if not self.batched or not (keys or pairs):
             return
+        await self.log.settle(self.conn)
         for k in keys:
             self.rows[k] = []
-        await self.log.settle(self.conn)
-        for r in await self.conn.fetch(HAVE_MANY, *map(list, zip(*keys))):
-            self.rows[(r["managed_source"], r["managed_resource_type"], r["managed_resource_id"])].append(r)
+        rows = await self.conn.fetch(HAVE_AND_AT, *(map(list, zip(*keys)) if keys else ([], [], [])),
+                                     [z for z, _ in pairs], [o for _, o in pairs], SOA)  # fmt: skip
+        for r in rows:
+            if r["made"]:
+                self.rows[(r["managed_source"], r["managed_resource_type"], r["managed_resource_id"])].append(r)
+        self.log.remember_owners(pairs, [r for r in rows if not r["made"]])
 
     async def of(self, ident: Ident) -> list:
         key = (ident.source, ident.rtype, ident.rid)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -27,7 +28,7 @@ from ..zones.changes import pack_rrs
 from .db import CHANNEL
 from .edits import Edit, ResignWhole, RRsetEdits, then
 from .records import Invalid, NotFound, Unsignable, check_ttl, email_to_rname, parse_type, zone_name
-from .rows import ATTRIBUTES, UPSERT, rrset_row, soa_rdata, soa_row
+from .rows import ATTRIBUTES, RRSET_COLUMNS, UPSERT, rrset_row, soa_rdata, soa_row
 from .serial import POLICIES, next_serial
 
 ZONE_FIELDS = {
@@ -347,19 +348,20 @@ async def log_change(store, conn, z: dict, new_z: dict, removed: list, added: li
         removed, added = await _heartbeat(store, conn, z, new_z, serial, removed, added)
     old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)
     apex = dns.name.from_text(z["name"]).to_wire().lower()
-    await conn.execute(UPSERT, *soa_row(new_z, apex, new_soa))
+    soa = soa_row(new_z, apex, new_soa)
     removed = [(apex, SOA, z["ttl"], old_soa), *removed]
     added = [(apex, SOA, new_z["ttl"], new_soa), *added]
     keys = await signing_keys(store, conn, z)
-    if keys:  # each serial's SOA signed (RFC 4035 §2.2)
+    if keys:  # each serial's SOA signed (RFC 4035 §2.2): the signing stage reads the SOA row written
+        await conn.execute(UPSERT, *soa)
         gone, came = await store.stages.signing.sign_soa(conn, z, apex, new_z["ttl"], new_soa, keys, store.clock())
         removed, added = then(removed, added, gone, came)
     await conn.execute(
-        _logged(tuple(fields), "status" not in fields),
+        _logged(tuple(fields), "status" not in fields, with_soa=not keys),
         z["id"], z["serial"], serial, pack_rrs(removed), pack_rrs(added), source,
         float(new_z.get("log_keep_seconds") or store.settings.log_keep_seconds),
         (new_z.get("log_keep_count") or store.settings.log_keep_count) - 1, CHANNEL, f"{z['id']} {serial}",
-        *(new_z[f] for f in fields),
+        *(() if keys else soa), *(new_z[f] for f in fields),
     )  # fmt: skip
     return Change(z["id"], z["name"], z["serial"], serial, len(removed) - 1, len(added) - 1)
 
@@ -378,14 +380,18 @@ async def _heartbeat(store, conn, z: dict, new_z: dict, serial: int, removed: li
 
 
 @functools.lru_cache(maxsize=64)
-def _logged(fields: tuple[str, ...], pending: bool) -> str:
-    """The statement that ends a change in one round trip: the zone's serial and fields, the
-    change-log row, the retention (keep the zone's newest `log_keep_count` rows, none older than
-    `log_keep_seconds`, always the row just written: the DELETE sees the rows from before this
-    statement, so it keeps count − 1 of them) and the NOTIFY (sent at commit)."""
-    sets = "".join(f", {f} = ${i + 11}" for i, f in enumerate(fields))
+def _logged(fields: tuple[str, ...], pending: bool, with_soa: bool) -> str:
+    """The statement that ends a change in one round trip: the SOA row (`with_soa`: parameters
+    $11–$25), the zone's serial and fields, the change-log row, the retention (keep the zone's
+    newest `log_keep_count` rows, none older than `log_keep_seconds`, always the row just written:
+    the DELETE sees the rows from before this statement, so it keeps count − 1 of them) and the
+    NOTIFY (sent at commit)."""
+    first = 11 + (len(RRSET_COLUMNS) if with_soa else 0)
+    sets = "".join(f", {f} = ${i + first}" for i, f in enumerate(fields))
+    soa = re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + 10}", UPSERT.strip()) if with_soa else ""
     return (
-        f"WITH z AS (UPDATE zones SET serial = $3, updated_at = now(){_PENDING if pending else ''}{sets} WHERE id = $1),"
+        (f"WITH s AS ({soa})," if with_soa else "WITH")
+        + f" z AS (UPDATE zones SET serial = $3, updated_at = now(){_PENDING if pending else ''}{sets} WHERE id = $1),"
         " c AS (INSERT INTO zone_changes (zone_id, serial_from, serial_to, removed, added, source)"
         " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq),"
         " p AS (DELETE FROM zone_changes WHERE zone_id = $1 AND (created_at < now() - make_interval(secs => $7)"

@@ -14,6 +14,12 @@ from .edits import Edit, edit_owner
 from .records import NotFound, zone_name
 
 
+AT_OWNERS = (
+    "SELECT r.* FROM rrsets r JOIN unnest($1::uuid[], $2::bytea[]) AS w (zone_id, owner)"
+    " ON r.zone_id = w.zone_id AND r.owner = w.owner WHERE r.type <> $3"
+)
+
+
 class ZoneLog:
     """Record changes to several zones inside one transaction, logged once per zone: each write
     goes to the RRset rows at once (`write`), and `flush` — before the commit — gives each zone it
@@ -86,17 +92,22 @@ class ZoneLog:
     async def prefetch_owners(self, conn, pairs) -> None:
         """Read the RRsets at these (zone id, owner) pairs at once, for the zones read (and locked)
         in this transaction."""
-        missing = sorted({p for p in pairs if p not in self.owners and p[0] in self.rows})
+        missing = self.unread_owners(pairs)
         if not missing:
             return
         await self.settle(conn)
-        for p in missing:
+        self.remember_owners(missing, await conn.fetch(AT_OWNERS, [z for z, _ in missing], [o for _, o in missing], SOA))
+
+    def unread_owners(self, pairs) -> list:
+        """Of these (zone id, owner) pairs, those not read yet, of the zones read (and locked)."""
+        return sorted({p for p in pairs if p not in self.owners and p[0] in self.rows})
+
+    def remember_owners(self, pairs, rows) -> None:
+        """The RRset rows (but the SOA's) at `pairs` (from unread_owners), read by the caller with
+        no writes held (`settle` first) — in a query of its own that reads other things too."""
+        for p in pairs:
             self.owners[p] = []
-        for r in await conn.fetch(
-            "SELECT r.* FROM rrsets r JOIN unnest($1::uuid[], $2::bytea[]) AS w (zone_id, owner)"
-            " ON r.zone_id = w.zone_id AND r.owner = w.owner WHERE r.type <> $3",
-            [z for z, _ in missing], [o for _, o in missing], SOA,
-        ):  # fmt: skip
+        for r in rows:
             self.owners[(r["zone_id"], bytes(r["owner"]))].append(r)
 
     def forget_reads(self) -> None:
