@@ -56,31 +56,32 @@ async def read_ahead(scope: Scope, events: list[tuple[dict, Header]]) -> None:
 
 def guess(g: Guess, settings, ev: dict, header: Header) -> None:
     """Add what the event's handler will read."""
-    if header.source == "nova":
-        news = nova.notice(ev)
-        if isinstance(news, Ignore):
-            return
-        g.keys.add(("nova", "instance", news.instance_id))
-        g.idents.append(Ident("nova", "instance", news.instance_id))
-        if news.deleted:
-            g.deleted.append(("nova", "instance", news.instance_id))
-            return
-        inst = nova.instance(ev, news)
-        candidates = [zone_name(n).to_text().lower() for n in zone_names(settings, inst.tenant, inst.project)]
-        g.zones.update(candidates)
-        g.fixed_ips.update(inst.addresses)
-        if settings.ptr:
-            for a in inst.addresses:
-                g.zones.update(reverse_zone_names(a))
-        g.instances.append((inst, candidates))
-    elif header.source == "cloudstack":
-        news = cloudstack.notice(ev)
-        if isinstance(news, Ignore):
-            return
-        g.keys.add(("cloudstack", "vm", news.vm_id))
-        g.idents.append(Ident("cloudstack", "vm", news.vm_id))
-        if not news.deleted:
-            g.zones.update(zone_name(n).to_text().lower() for n in cloudstack.vm(ev, news).zone_candidates(settings.cloudstack_common_zone))
+    decoder = {"nova": nova, "cloudstack": cloudstack}.get(header.source)
+    news = decoder.notice(ev) if decoder else None
+    if news is None or isinstance(news, Ignore):
+        return
+    key = ("nova", "instance", news.instance_id) if decoder is nova else ("cloudstack", "vm", news.vm_id)
+    g.keys.add(key)
+    g.idents.append(Ident(*key))
+    if news.deleted:
+        if decoder is nova:
+            g.deleted.append(key)  # its addresses' floating IPs follow
+        return
+    if decoder is cloudstack:
+        g.zones.update(canonical(n) for n in cloudstack.vm(ev, news).zone_candidates(settings.cloudstack_common_zone))
+        return
+    inst = nova.instance(ev, news)
+    candidates = [canonical(n) for n in zone_names(settings, inst.tenant, inst.project)]
+    g.zones.update(candidates)
+    g.fixed_ips.update(inst.addresses)
+    if settings.ptr:
+        for a in inst.addresses:
+            g.zones.update(reverse_zone_names(a))
+    g.instances.append((inst, candidates))
+
+
+def canonical(name: str) -> str:
+    return zone_name(name).to_text().lower()
 
 
 def owners(scope: Scope, g: Guess) -> list:

@@ -155,3 +155,9 @@ def test_the_guess_names_what_a_create_will_read():
     g2 = Guess()
     guess(g2, SETTINGS, *open_event(delete(A)))
     assert g2.deleted == [("nova", "instance", A)] and not g2.zones
+    g3 = Guess()
+    guess(g3, SETTINGS, *open_event(cloudstack("cloudstack_VM.CREATE.json")))
+    assert g3.keys == {("cloudstack", "vm", "8a1a4f5c-5cf0-4b4f-9d59-5cfb1d1e0a11")} and {"acct.test.", "dom.test."} <= g3.zones
+    g4 = Guess()
+    guess(g4, SETTINGS, *open_event(fip("neutron_floatingip.update.end_associate.json")))  # read by its handler
+    assert g4 == Guess()
