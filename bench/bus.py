@@ -379,7 +379,8 @@ def report(res: dict, a) -> bool:
               f"{s['batches']} batches, {s['answered'] / max(s['batches'], 1):.1f} events each on average")
         if s["publish_late_p99_ms"] > 100:
             print("   ! the publishers fell behind their timetable (publishing late): the probe, asking in publishing order,"
-                  " then counts their lag as minidns's; run A with --no-pin")
+                  " then counts their lag as minidns's; " + ("the machine is too busy for A's figures" if a.no_pin
+                                                             else "run A with --no-pin"))
         per = s["p99_per_10s"]
         grows = s["drained_after_s"] > 5 or (len(per) > 1 and per[-1] > 2 * max(per[0], 10))
         print(f"   lag: last 10 s p99 {per[-1]} vs first {per[0]}: {'GROWS' if grows else 'does not grow'}")
