@@ -10,14 +10,19 @@ import ipaddress
 import uuid
 from dataclasses import dataclass, field
 
+import dns.exception
 import dns.name
+import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 
 from ..store.writer import Edit, Store, ZoneLog
 from ..wire import SOA
 from . import resources
 from .settings import EventSettings
 
+ADDRESS_RDATA = {"A": (dns.rdtypes.IN.A.A, dns.rdatatype.A), "AAAA": (dns.rdtypes.IN.AAAA.AAAA, dns.rdatatype.AAAA)}
 HAVE = (
     "SELECT r.zone_id, z.name AS zone, r.name, r.type, r.records, r.managed_extra FROM rrsets r"
     " JOIN zones z ON z.id = r.zone_id WHERE r.managed AND r.managed_source = $1"
@@ -62,6 +67,19 @@ class Want:
     records: tuple[str, ...]
 
 
+def rdatas(rtype: str, records: tuple[str, ...]) -> tuple:
+    """Addresses as the A and AAAA rdata they are (dnspython's constructors check them, for about
+    half of what parsing their text in the store costs); other records, and any they refuse, as
+    text (the store then says what is wrong with it)."""
+    made = ADDRESS_RDATA.get(rtype)
+    if made is None:
+        return records
+    try:
+        return tuple(made[0](dns.rdataclass.IN, made[1], r) for r in records)
+    except dns.exception.DNSException:
+        return records
+
+
 def same_records(rtype: str, a, b) -> bool:
     return set(norm(rtype, a)) == set(norm(rtype, b))
 
@@ -94,13 +112,13 @@ class Plan:
         rtype = dns.rdatatype.to_text(h["type"])
         if same_records(rtype, w.records, h["records"]) and (h["managed_extra"] or None) == (self.ident.extra or None):
             return
-        self.add(w.zone_id, Edit("replace", h["name"], h["type"], None, w.records, managed=self.ident.managed()),
+        self.add(w.zone_id, Edit("replace", h["name"], h["type"], None, rdatas(rtype, w.records), managed=self.ident.managed()),
                  {"op": "replace", "zone": w.zone, "name": h["name"], "type": rtype, "records": list(w.records),
                   "previous": list(h["records"])})  # fmt: skip
 
     def create(self, w: Want) -> None:
         owner = w.owner.to_text().lower()
-        self.add(w.zone_id, Edit("replace", w.owner, w.rtype, None, w.records, managed=self.ident.managed()),
+        self.add(w.zone_id, Edit("replace", w.owner, w.rtype, None, rdatas(w.rtype, w.records), managed=self.ident.managed()),
                  {"op": "add", "zone": w.zone, "name": owner, "type": w.rtype, "records": list(w.records)})  # fmt: skip
 
     def zones(self) -> list:

@@ -85,3 +85,12 @@ def test_ident_owns_only_its_own_rows():
     assert NOVA.owns(mine)
     assert not NOVA.owns({**mine, "managed_resource_id": "another"})
     assert not NOVA.owns({**mine, "managed": False})  # a person's record
+
+
+def test_addresses_reach_the_store_as_rdata_and_anything_else_as_text():
+    from minidns.sink.sync import rdatas
+
+    assert [r.to_text() for r in rdatas("A", ("10.0.0.5",))] == ["10.0.0.5"]
+    assert [r.to_text() for r in rdatas("AAAA", ("2001:db8::5",))] == ["2001:db8::5"]
+    assert rdatas("A", ("10.0.0.300",)) == ("10.0.0.300",)  # the store's parser says what is wrong with it
+    assert rdatas("PTR", ("web1.example.com.",)) == ("web1.example.com.",)
