@@ -56,7 +56,7 @@ class Resources:
         await self.flush()
         for k in missing:
             self.remember(k, None)
-        for r in await self.conn.fetch(SELECT_MANY, *(map(list, zip(*missing)) if missing else ([], [], [])), ips):
+        for r in await self.conn.fetch(SELECT_MANY, *columns(missing, 3), ips):
             key = (r["source"], r["resource_type"], r["resource_id"])
             if key not in self.rows or key in missing:  # a row read before may have a state held since
                 self.remember(key, dict(r))
@@ -144,6 +144,11 @@ class Resources:
             "SELECT resource_id FROM event_resources WHERE source = $1 AND resource_type = $2 AND state = 'live'",
             source, rtype)  # fmt: skip
         return {r[0] for r in rows}
+
+
+def columns(keys: list[tuple], n: int) -> list[list]:
+    """Keys of n parts as n arrays (unnest's parameters), empty ones for no keys."""
+    return [list(c) for c in zip(*keys)] or [[] for _ in range(n)]
 
 
 def skip_reason(row, what: str, event_time: datetime.datetime | None) -> str | None:

@@ -162,8 +162,7 @@ class Made:
         await self.log.settle(self.conn)
         for k in keys:
             self.rows[k] = []
-        rows = await self.conn.fetch(HAVE_AND_AT, *(map(list, zip(*keys)) if keys else ([], [], [])),
-                                     [z for z, _ in pairs], [o for _, o in pairs], SOA)  # fmt: skip
+        rows = await self.conn.fetch(HAVE_AND_AT, *resources.columns(keys, 3), *resources.columns(pairs, 2), SOA)
         for r in rows:
             if r["made"]:
                 self.rows[(r["managed_source"], r["managed_resource_type"], r["managed_resource_id"])].append(r)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -28,7 +27,7 @@ from ..zones.changes import pack_rrs
 from .db import CHANNEL
 from .edits import Edit, ResignWhole, RRsetEdits, then
 from .records import Invalid, NotFound, Unsignable, check_ttl, email_to_rname, parse_type, zone_name
-from .rows import ATTRIBUTES, RRSET_COLUMNS, UPSERT, rrset_row, soa_rdata, soa_row
+from .rows import ATTRIBUTES, RRSET_COLUMNS, UPSERT, rrset_row, soa_rdata, soa_row, upsert
 from .serial import POLICIES, next_serial
 
 ZONE_FIELDS = {
@@ -388,7 +387,7 @@ def _logged(fields: tuple[str, ...], pending: bool, with_soa: bool) -> str:
     NOTIFY (sent at commit)."""
     first = 11 + (len(RRSET_COLUMNS) if with_soa else 0)
     sets = "".join(f", {f} = ${i + first}" for i, f in enumerate(fields))
-    soa = re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + 10}", UPSERT.strip()) if with_soa else ""
+    soa = upsert(11).strip() if with_soa else ""
     return (
         (f"WITH s AS ({soa})," if with_soa else "WITH")
         + f" z AS (UPDATE zones SET serial = $3, updated_at = now(){_PENDING if pending else ''}{sets} WHERE id = $1),"

@@ -21,14 +21,22 @@ RRSET_COLUMNS = (
 BULK_COLUMNS = ("zone_id", "name", "owner", "type", "ttl", "records", "wire")
 # Row attributes the API keeps beside an RRset's data (not DNS data: never in the change log).
 ATTRIBUTES = ("ttl_default", "project_id", "description")
-UPSERT = f"""
-INSERT INTO rrsets ({", ".join(RRSET_COLUMNS)}) VALUES ({", ".join(f"${i + 1}" for i in range(len(RRSET_COLUMNS)))})
+
+
+def upsert(first: int = 1) -> str:
+    """The statement writing one RRset row (RRSET_COLUMNS), its parameters numbered from `first`
+    (a statement that holds it among others: store/change.py)."""
+    return f"""
+INSERT INTO rrsets ({", ".join(RRSET_COLUMNS)}) VALUES ({", ".join(f"${i + first}" for i in range(len(RRSET_COLUMNS)))})
 ON CONFLICT (zone_id, owner, type) DO UPDATE SET ttl = EXCLUDED.ttl, records = EXCLUDED.records,
   wire = EXCLUDED.wire, description = EXCLUDED.description, managed = EXCLUDED.managed,
   managed_source = EXCLUDED.managed_source, managed_resource_type = EXCLUDED.managed_resource_type,
   managed_resource_id = EXCLUDED.managed_resource_id, managed_tenant_id = EXCLUDED.managed_tenant_id,
   managed_extra = EXCLUDED.managed_extra, updated_at = now()
 """
+
+
+UPSERT = upsert()
 
 
 class RRset:

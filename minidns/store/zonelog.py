@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-import dns.name
-
 from ..wire import SOA
 from .change import Change, RowWrites, find_zone, log_change, write_edits
 from .edits import Edit, edit_owner
@@ -61,10 +59,6 @@ class ZoneLog:
                 return None
             self.rows[row["id"]] = self.rows[row["name"]] = row
         return self.rows[key]
-
-    def known(self, name: str) -> bool:
-        """Whether the zone `name` (absolute, lowercase) has been read: it is in `rows` or `absent`."""
-        return name in self.rows or name in self.absent
 
     async def prefetch_zones(self, conn, names) -> None:
         """Read (and lock, in the order of their names) the zones of these names (absolute,
