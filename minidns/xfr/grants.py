@@ -68,7 +68,8 @@ def decide(grants, key: dns.name.Name, zone: dns.name.Name, owner: dns.name.Name
     return None
 
 
-def _name(value, what: str) -> dns.name.Name:
+def canonical_name(value, what: str) -> dns.name.Name:
+    """`value` as an absolute lowercase name; ValueError naming `what` when it is none."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a domain name, not {value!r}")
     try:
@@ -99,7 +100,7 @@ def _pattern(entry: dict, match: str, zone: dns.name.Name | None) -> dns.name.Na
         return None
     if value is None:
         raise ValueError(f"match {match} needs a pattern")
-    pattern = _name(value, "pattern")
+    pattern = canonical_name(value, "pattern")
     if match == "wildcard" and (len(pattern) < 2 or pattern.labels[0] != b"*"):
         raise ValueError(f"a wildcard pattern starts with a '*' label (*.{pattern}), not {pattern}")
     if zone is not None and not pattern.is_subdomain(zone):
@@ -118,8 +119,8 @@ def grant_from(entry: dict) -> Grant:
         raise ValueError(f"unknown grant field(s): {', '.join(map(str, unknown))} (known: {', '.join(FIELDS)})")
     if "key" not in entry or "match" not in entry:
         raise ValueError("a grant needs key and match")
-    key = _name(entry["key"], "key")
-    zone = None if entry.get("zone") is None else _name(entry["zone"], "zone")
+    key = canonical_name(entry["key"], "key")
+    zone = None if entry.get("zone") is None else canonical_name(entry["zone"], "zone")
     match = entry["match"]
     if match not in MATCHES:
         raise ValueError(f"match {match!r} is not one of {', '.join(MATCHES)}")
