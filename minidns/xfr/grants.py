@@ -102,7 +102,7 @@ def _pattern(entry: dict, match: str, zone: dns.name.Name | None) -> dns.name.Na
         raise ValueError(f"match {match} needs a pattern")
     pattern = canonical_name(value, "pattern")
     if match == "wildcard" and (len(pattern) < 2 or pattern.labels[0] != b"*"):
-        raise ValueError(f"a wildcard pattern starts with a '*' label (*.{pattern}), not {pattern}")
+        raise ValueError(f"wildcard pattern {pattern} does not start with a '*' label (as in *.{pattern})")
     if zone is not None and not pattern.is_subdomain(zone):
         raise ValueError(f"pattern {pattern} is outside the zone {zone}")
     return pattern

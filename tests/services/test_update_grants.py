@@ -58,7 +58,7 @@ async def test_the_list_is_filtered_by_key_and_by_the_zone_a_grant_applies_to(po
 
 
 @pytest.mark.parametrize("bad, position, message", [
-    (entry(match="wildcard", pattern="dyn.example.com."), None, "starts with a '*' label"),
+    (entry(match="wildcard", pattern="dyn.example.com."), None, "does not start with a '*' label"),
     (entry(match="name", pattern="www.example.org."), None, "outside the zone"),
     (entry(types=["A", "RRSIG"]), None, "RRSIG is a DNSSEC type"),
     (entry(match="bogus"), None, "is not one of"),

@@ -93,8 +93,8 @@ def test_the_first_matching_grant_decides_and_none_when_nothing_matches():
 @pytest.mark.parametrize("entry, message", [
     ({"key": KEY, "match": "regex", "pattern": "a.example.com."}, "match 'regex' is not one of name, subdomain"),
     ({"key": KEY, "zone": ZONE, "match": "name", "pattern": "a.example.org."}, "outside the zone example.com."),
-    ({"key": KEY, "zone": ZONE, "match": "wildcard", "pattern": "dyn.example.com."}, "starts with a '*' label"),
-    ({"key": KEY, "match": "wildcard", "pattern": "a.*.example.com."}, "starts with a '*' label"),
+    ({"key": KEY, "zone": ZONE, "match": "wildcard", "pattern": "dyn.example.com."}, "does not start with a '*' label"),
+    ({"key": KEY, "match": "wildcard", "pattern": "a.*.example.com."}, "does not start with a '*' label"),
     ({"key": KEY, "match": "name"}, "match name needs a pattern"),
     ({"key": KEY, "match": "self", "pattern": "a.example.com."}, "match self takes no pattern"),
     ({"key": KEY, "match": "zone", "types": ["A", "BOGUS"]}, "unknown type 'BOGUS'"),
