@@ -12,7 +12,6 @@ from .services.database import open_database
 from .store.db import DatabaseError, connect, upgrade
 from .store.embedded import start_embedded, default_data_dir
 from .services import access
-from .commands_update import update_command
 from .store.transfer_settings import load_settings
 from .store.backup import BackupError
 from .store.records import Invalid, zone_name
@@ -351,7 +350,7 @@ def _print_status(zone: dict, rows: list[dict]) -> None:
 
 async def _run(args, database) -> int:
     run = {"zone": _zone, "token": _token, "pool": _pool, "catalog": _catalog, "tsig": _tsig, "record": _record,
-           "update": update_command}  # fmt: skip
+           "update": _update}  # fmt: skip
     if args.command not in run:
         raise AssertionError(args.command)
     return await run[args.command](args, database)
@@ -453,6 +452,24 @@ async def _tsig(args, database) -> int:
     else:
         await access.delete_key(database.pool, args.keyname)
         print(f"deleted {args.keyname}")
+    return 0
+
+
+async def _update(args, database) -> int:
+    """`minidns update grant add|list|delete`: the UPDATE grants in the database."""
+    from .services import update_grants
+
+    if args.grant_action == "add":
+        entry = {"key": args.key, "zone": args.zone, "match": args.match, "pattern": args.pattern,
+                 "types": [t for t in (args.types or "").split(",") if t.strip()], "action": "deny" if args.deny else "grant",
+                 "managed": args.managed}  # fmt: skip
+        made = await update_grants.add_grant(database.pool, entry, args.position, args.description)
+        print(f"added grant {made['id']} at position {made['position']}")
+    elif args.grant_action == "list":
+        print("\n".join(update_grants.table(await update_grants.list_grants(database.pool, args.key, args.zone))))
+    else:
+        await update_grants.delete_grant(database.pool, args.grant_id)
+        print(f"deleted grant {args.grant_id}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """The HTTP server: app factory, middlewares (request ids and errors as JSON: admin/errors.py;
 auth), and starting it beside the DNS listeners in `minidns serve`.
 
-Every route module (zones, recordsets, tasks, tsigkeys, tlds, blacklists, quotas, floatingips,
-events, dnssec, transfers, shares, abandon, services, limits, unsupported, ops, openapi) has a
+Every route module (zones, recordsets, tasks, tsigkeys, update_grants, tlds, blacklists, quotas,
+floatingips, events, dnssec, transfers, shares, abandon, services, limits, unsupported, ops, openapi) has a
 `routes` table; they are all added here, and /openapi.json
 describes exactly them.
 """
@@ -32,8 +32,9 @@ HOUSEKEEPING_EVERY = 3600.0  # seconds between housekeeping passes (stale import
 HOUSEKEEPING_RETRY = 60.0  # seconds before trying again when a pass failed (the database away)
 
 
-ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "tlds", "quotas", "floatingips",
-                 "events", "dnssec", "pools", "transfers", "shares", "abandon", "services", "limits", "unsupported")
+ROUTE_MODULES = ("ops", "openapi", "zones", "recordsets", "tasks", "tsigkeys", "update_grants", "tlds", "quotas",
+                 "floatingips", "events", "dnssec", "pools", "transfers", "shares", "abandon", "services", "limits",
+                 "unsupported")  # fmt: skip
 
 
 def route_modules():

@@ -107,3 +107,18 @@ async def delete_grant(pool: asyncpg.Pool, grant_id: uuid.UUID | str) -> None:
             raise UpdateGrantNotFound(f"no update grant {grant_id}")
         await conn.execute("UPDATE update_grants SET position = position - 1 WHERE position > $1", position)
         await conn.execute("SELECT pg_notify($1, 'grants')", CONFIG_CHANNEL)
+
+
+COLUMNS = ("POS", "ID", "KEY", "ZONE", "MATCH", "PATTERN", "TYPES", "ACTION", "MANAGED", "DESCRIPTION")
+
+
+def table(grants: list[dict]) -> list[str]:
+    """Lines for a person (`minidns update grant list`): a header, then one grant a line, columns
+    padded to their widest cell; "*" for every zone or every type."""
+    rows = [COLUMNS] + [
+        (str(g["position"]), str(g["id"]), g["key"], g["zone"] or "*", g["match"], g["pattern"] or "-",
+         ",".join(g["types"]) or "*", g["action"], "yes" if g["managed"] else "no", g["description"] or "")
+        for g in grants
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -10,7 +10,7 @@ from minidns.store import db
 from minidns.store.stages import write_stages
 from minidns.store.writer import Edit, Store
 
-TABLES = ("zones", "rrsets", "tsig_keys", "tlds", "blacklists", "quotas", "floatingips")
+TABLES = ("zones", "rrsets", "tsig_keys", "tlds", "blacklists", "quotas", "floatingips", "update_grants")
 
 
 def run(api, fn):

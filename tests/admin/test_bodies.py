@@ -269,6 +269,9 @@ CASES = {
     ("POST", "/v2/zones/tasks/imports"): _import,
     ("POST", "/v2/tsigkeys"): lambda w, i: ("/v2/tsigkeys", *json_body(w.tsig(f"key-{i}"))),
     ("PATCH", "/v2/tsigkeys/{tsigkey_id}"): lambda w, i: (f"/v2/tsigkeys/{w.tsigkey}", *json_body({"name": f"renamed-{i}"})),
+    ("POST", "/v2/minidns/update_grants"): lambda w, i: ("/v2/minidns/update_grants", *json_body(
+        {"key": f"key-{i}.", "zone": ZONE, "match": "subdomain", "pattern": f"dyn.{ZONE}", "types": ["A", "TXT"],
+         "description": "g" * 40})),
     ("POST", "/v2/tlds"): lambda w, i: ("/v2/tlds", *json_body({"name": f"tld{i}", "description": "t" * 40})),
     ("PATCH", "/v2/tlds/{tld_id}"): lambda w, i: (f"/v2/tlds/{w.tld}", *json_body({"description": f"described {i}" * 5})),
     ("POST", "/v2/blacklists"): lambda w, i: ("/v2/blacklists", *json_body({"pattern": rf"^blocked{i}\.example\.$"})),
