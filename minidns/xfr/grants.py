@@ -36,10 +36,13 @@ class Grant:
 
     def matches(self, key: dns.name.Name, zone: dns.name.Name, owner: dns.name.Name, rtype: int) -> bool:
         """Does the rule apply to `key` changing `owner`'s `rtype` in `zone`? ANY (RFC 2136 §2.5.3,
-        delete every RRset at a name) is covered only by a rule for every type."""
+        delete every RRset at a name) is granted only by a rule for every type, and denied by any
+        deny rule for the name whatever its types: it would delete those types too."""
         if key != self.key or (self.zone is not None and zone != self.zone):
             return False
-        if self.types and (rtype == ANY or rtype not in self.types):
+        if self.types and rtype == ANY:
+            return not self.allow and self.covers(key, zone, owner)
+        if self.types and rtype not in self.types:
             return False
         return self.covers(key, zone, owner)
 

@@ -204,7 +204,7 @@ def check_prerequisites(update: Update, view: View) -> None:
 def apply_updates(update: Update, view: View) -> None:
     """The update section applied in order (§3.4.2), with the RFC's rules for what is silently
     skipped: a CNAME beside other data and other data beside a CNAME (§3.4.2.2), an SOA whose
-    serial is not higher (RFC 1982), the apex SOA and NS RRsets never deleted whole and the last
+    serial is not higher (RFC 1982; §3.4.2.2 — the same serial too, as BIND and Knot), the apex SOA and NS RRsets never deleted whole and the last
     apex NS never removed (§3.4.2.3, §3.4.2.4)."""
     for rr in update.updates:
         if rr.rclass == ANYCLASS:
@@ -220,8 +220,8 @@ def _add(view: View, rr: RR) -> None:
     types = view.at(rr.name)
     if rr.rtype == SOA:
         have = view.rrsets.get(key)
-        if have is None or not serial_lt(have.rdatas[0].serial, rr.rdata.serial) and have.rdatas[0].serial != rr.rdata.serial:
-            return  # an SOA only at the apex, and only forwards
+        if have is None or not serial_lt(have.rdatas[0].serial, rr.rdata.serial):
+            return  # an SOA only at the apex, and only forwards: an equal serial is ignored too, as BIND and Knot do
         view.rrsets[key] = RRset(rr.ttl, (rr.rdata,))
         return
     if rr.rtype == CNAME:

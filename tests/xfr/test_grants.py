@@ -85,7 +85,12 @@ def test_the_first_matching_grant_decides_and_none_when_nothing_matches():
     assert decide(table, key, zone, N("www.example.com."), A) is table[1] and table[1].allow
     assert decide(table, key, zone, N("www.example.com."), TXT) is table[2] and not table[2].allow
     assert decide(table, key, zone, N("www.example.com."), MX) is table[3]
-    assert decide(table, key, zone, N("www.example.com."), ANY) is table[3]
+    # deleting every RRset at a name would delete TXT too, which table[2] denies (as BIND checks
+    # each type at the name): any deny rule for the name decides against ANY
+    assert decide(table, key, zone, N("www.example.com."), ANY) is table[2]
+    hole = (grant(match="name", pattern="host.example.com.", types=["A"], action="deny"), grant(match="zone"))
+    assert decide(hole, key, zone, N("host.example.com."), ANY) is hole[0]
+    assert decide(hole, key, zone, N("other.example.com."), ANY) is hole[1]
     assert decide(table, N("stranger."), zone, N("www.example.com."), A) is None
     assert decide((), key, zone, N("www.example.com."), A) is None
 
