@@ -44,7 +44,8 @@ from secondaries import TsigKey, free_port, serial_ge
 if not interop.__file__.endswith("interop/conftest.py"):  # another directory's conftest imported as `conftest`
     raise ImportError(f"update_peers needs tests/interop/conftest.py, got {interop.__file__}")
 
-# The zone every case starts from: SOA, two apex NS, A/AAAA/TXT/MX, a CNAME, a delegation with glue.
+# The zone every case starts from: SOA, two apex NS, A/AAAA/TXT/MX, a CNAME, a delegation with glue,
+# an empty non-terminal (deep).
 ZONE_TEXT = """\
 $TTL 3600
 @        SOA   ns1 hostmaster 2026010101 7200 900 1209600 300
@@ -64,8 +65,8 @@ www      TXT   "web server"
 ftp      CNAME www
 sub      NS    ns.sub
 ns.sub   A     192.0.2.99
+host.deep A    192.0.2.30
 """
-START_SERIAL = 2026010101
 
 CLIENTS = {"nsupdate": "bind9-dnsutils", "knsupdate": "knot-dnsutils"}
 NEEDED = "the UPDATE differential test runs the real clients against BIND, Knot and minidns"
@@ -250,9 +251,8 @@ def run_client(client: str, port: int, zone: str, messages, key: TsigKey | None)
 def zone_state(addr: tuple[str, int], zone: str, timeout: float = 10.0) -> tuple[frozenset[str], str]:
     """`zone` as served at `addr` (AXFR over TCP, unsigned) as (records, serial): records are
     "owner ttl TYPE rdata" texts with every name relative to the zone ("@" the apex) and
-    lowercased, the SOA's serial written as SERIAL (servers bump it differently); serial says
-    how it moved from START_SERIAL: "same", "up", "down", or the number itself when asked for
-    (zone_state_serial)."""
+    lowercased, the SOA's serial written as SERIAL (servers bump it differently; it is returned
+    beside the records)."""
     origin = dns.name.from_text(zone)
     records, serial = set(), None
     for msg in dns.query.xfr(addr[0], origin, port=addr[1], timeout=timeout, lifetime=timeout, relativize=False):
@@ -274,13 +274,13 @@ def _relative_rdata(rd, origin: dns.name.Name) -> str:
     return (rd.replace(**changes) if changes else rd).to_text(origin=origin, relativize=True)
 
 
-def serial_move(serial: int | None, pinned: tuple[int, ...] = ()) -> str:
-    """How `serial` moved from START_SERIAL: "=N" when it is one of `pinned` (a case that sets
-    the serial), else "same", "up" or "down" (RFC 1982)."""
-    if serial is None:
+def serial_move(before: int | None, after: int | None, pinned: tuple[int, ...] = ()) -> str:
+    """How a zone's serial moved from `before` to `after`: "=N" when `after` is one of `pinned`
+    (a case that sets the serial), else "same", "up" or "down" (RFC 1982)."""
+    if after is None or before is None:
         return "no SOA"
-    if serial in pinned:
-        return f"={serial}"
-    if serial == START_SERIAL:
+    if after in pinned:
+        return f"={after}"
+    if after == before:
         return "same"
-    return "up" if serial_ge(serial, START_SERIAL) else "down"
+    return "up" if serial_ge(after, before) else "down"
