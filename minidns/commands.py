@@ -12,6 +12,7 @@ from .services.database import open_database
 from .store.db import DatabaseError, connect, upgrade
 from .store.embedded import start_embedded, default_data_dir
 from .services import access
+from .commands_update import update_command
 from .store.transfer_settings import load_settings
 from .store.backup import BackupError
 from .store.records import Invalid, zone_name
@@ -349,7 +350,8 @@ def _print_status(zone: dict, rows: list[dict]) -> None:
 
 
 async def _run(args, database) -> int:
-    run = {"zone": _zone, "token": _token, "pool": _pool, "catalog": _catalog, "tsig": _tsig, "record": _record}
+    run = {"zone": _zone, "token": _token, "pool": _pool, "catalog": _catalog, "tsig": _tsig, "record": _record,
+           "update": update_command}  # fmt: skip
     if args.command not in run:
         raise AssertionError(args.command)
     return await run[args.command](args, database)
