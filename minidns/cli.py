@@ -10,6 +10,7 @@ import sys
 
 from .cli_bus import BUS_FLAGS
 from .server.config import FIELDS, ConfigError, load_config
+from .xfr.grants import MATCHES
 
 SERVE_HELP = """\
 Serve authoritative DNS over UDP and TCP.
@@ -29,7 +30,7 @@ Settings that are tables live only in the file: TSIG keys [tsig_keys], per-zone 
 templates [events_templates] (handlers nova, neutron, neutron_unknown, cloudstack; fields such as
 %(hostname)s, %(zone)s, %(octet0)s..%(octet3)s, %(ip_dashed)s, %(project)s, %(project_id)s); keys, secondaries
 and access lists can also be stored per zone in the database (`minidns tsig`, `minidns zone secondary`, `minidns zone
-allow-transfer`).
+allow-transfer`). Dynamic UPDATE grants [[update_grants]] are read before those of `minidns update grant`.
 
 SIGHUP re-reads the zone files and swaps each changed zone in atomically (a file that no longer
 parses leaves its zone serving as it was); SIGTERM or SIGINT stop the server.
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     _pool_parser(sub)
     _token_parser(sub)
     _tsig_parser(sub)
+    _update_parser(sub)
     _dnssec_parser(sub)
     _backup_parsers(sub)
     _reconcile_parser(sub)
@@ -310,6 +312,28 @@ def _tsig_parser(sub) -> None:
              flag("--secret", metavar="BASE64", help="the secret (default: 32 random octets)"))  # fmt: skip
     _command(t, "list", "list keys (names and algorithms, never secrets)")
     _command(t, "delete", "delete a key no secondary uses", flag("keyname", metavar="NAME"))
+
+
+def _update_parser(sub) -> None:
+    g = _group(_group(sub, "update", "dynamic UPDATE (RFC 2136)"), "grant", "who may UPDATE what: the grants in the "
+               "database, read after the configuration's [[update_grants]]; the first that matches decides",
+               dest="grant_action")  # fmt: skip
+    _command(g, "add", "add a grant (at the end, or at --position)",
+             flag("--key", required=True, metavar="KEYNAME", help="the TSIG key it is for"),
+             flag("--zone", metavar="ZONE", help="the zone it applies in (default: every zone)"),
+             flag("--match", required=True, choices=MATCHES,
+                  help="the owners: name (the pattern), subdomain (the pattern and below), wildcard (*.P: below P), "
+                       "self (the key's name), selfsub (the key's name and below), zone (any)"),
+             flag("--pattern", metavar="NAME", help="the name for name, subdomain and wildcard"),
+             flag("--types", metavar="TYPES", help="the types it covers, e.g. A,AAAA,TXT (default: every type)"),
+             flag("--deny", action="store_true", help="refuse what it matches (default: allow)"),
+             flag("--managed", action="store_true", help="also the records the event sink made"),
+             flag("--position", type=int, metavar="N", help="insert as the Nth grant (1: read first)"),
+             flag("--description"))  # fmt: skip
+    _command(g, "list", "list the grants in the order they are read",
+             flag("--key", metavar="KEYNAME", help="only this key's"),
+             flag("--zone", metavar="ZONE", help="only those that apply in this zone (its own and every zone's)"))  # fmt: skip
+    _command(g, "delete", "delete a grant (the ones after it move up)", flag("grant_id", metavar="ID"))
 
 
 def _dnssec_parser(sub) -> None:

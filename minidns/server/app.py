@@ -77,6 +77,7 @@ class Server:
                                    history=self._history, max_concurrent=config.xfr_max_concurrent)  # fmt: skip
         self.access.transfers = self.transfers
         self.transfers.zone_acls = self.access.zone_acls({}, {})
+        self.transfers.update_grants = self.access.config_grants  # the database's follow (apply_settings)
         self.engine.xfr = self.transfers
         self.zones = ServedZones(self.engine, None, self.access)
         self.status = StatusWriter(self.link, self.zones)

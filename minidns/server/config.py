@@ -69,6 +69,8 @@ class Config:
     propagation_timeout: float = 60.0  # seconds until a zone no secondary confirmed goes to ERROR
     propagation_share: float = 1.0  # share of a zone's secondaries that must have a change for ACTIVE
     renotify_interval: float = 10.0  # seconds until a secondary still behind is NOTIFYed again, doubling; 0: never
+    # Dynamic UPDATE (RFC 2136): who may change what, read before the database's grants; first match wins
+    update_grants: tuple = ()  # [{key, zone, match, pattern, types, action, managed}] (xfr/grants.py)
     # The HTTP API (Designate v2 compatible) and event ingest
     api: bool = True  # serve the API (it needs the database)
     api_listen: str = "127.0.0.1:9001"  # HOST:PORT of the API
@@ -247,6 +249,19 @@ class Config:
                 raise ConfigError(f"allow_transfer: {e}") from None
         for sec in self.secondaries:
             self._check_secondary(sec)
+        self.grants()
+
+    def grants(self) -> tuple:
+        """update_grants as Grant values (xfr/grants.py), in order; ConfigError names the bad one."""
+        from ..xfr.grants import grant_from
+
+        out = []
+        for i, entry in enumerate(self.update_grants, 1):
+            try:
+                out.append(grant_from(entry))
+            except ValueError as e:
+                raise ConfigError(f"update_grants entry {i}: {e}") from None
+        return tuple(out)
 
     def _check_secondary(self, sec) -> None:
         if not isinstance(sec, dict) or "address" not in sec or set(sec) - {"address", "port", "key", "zones"}:
@@ -340,7 +355,7 @@ def load_config(path: str | None, overrides: dict) -> Config:
 
 def _check_type(name: str, value):
     default = FIELDS[name].default
-    if name in ("tsig_keys", "secondaries", "api_tokens"):
+    if name in ("tsig_keys", "secondaries", "api_tokens", "update_grants"):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list of tables")
         return tuple(value)

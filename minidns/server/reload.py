@@ -14,8 +14,8 @@ log = logging.getLogger("minidns")
 
 # Settings a SIGHUP applies while serving; any other change is logged as needing a restart.
 LIVE_SETTINGS = frozenset(("log_level", "zone_files", "nsid", "version", "identity", "tsig_keys", "allow_transfer",
-                           "zone_allow_transfer"))  # fmt: skip
-ACCESS_SETTINGS = frozenset(("tsig_keys", "allow_transfer", "zone_allow_transfer"))
+                           "zone_allow_transfer", "update_grants"))  # fmt: skip
+ACCESS_SETTINGS = frozenset(("tsig_keys", "allow_transfer", "zone_allow_transfer", "update_grants"))
 
 
 def live_changes(old: Config, new: Config) -> tuple[Config, dict, list[str], list[str]]:

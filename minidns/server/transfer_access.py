@@ -1,6 +1,7 @@
 """Who may transfer which zone, and who is NOTIFYed: the TSIG keyring, the access lists and the
 secondaries, from the configuration and from the database (store/access.py), a configured key of
-a name winning over a stored one. Each change is pushed into the transfer handler."""
+a name winning over a stored one; and who may UPDATE what: the configured grants, then the stored
+ones. Each change is pushed into the transfer handler."""
 
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ class TransferAccess:
         ]
         self.db_secondaries: dict[str, list[Secondary]] = {}
         self.db_settings = None  # the transfer settings last read from the database
+        self.config_grants = config.grants()  # the UPDATE grants of the configuration, read before the database's
         self.transfers = transfers
+        if transfers is not None:
+            transfers.update_grants = self.config_grants
 
     def _key(self, name: str | None):
         if name is None:
@@ -83,7 +87,8 @@ class TransferAccess:
         return self.db_secondaries.get(name, [])
 
     def apply_settings(self, settings) -> None:
-        """Transfer settings from the database (store/access.py): keys, access lists, secondaries."""
+        """Transfer settings from the database (store/transfer_settings.py): keys, access lists,
+        secondaries, UPDATE grants (after the configured ones: the first that matches decides)."""
         self.db_settings = settings
         keyring = dict(self.config_keyring)
         for name, algorithm, secret in settings.keys:
@@ -102,11 +107,13 @@ class TransferAccess:
                 db_secondaries.setdefault(zone, []).append(Secondary(address, port, key))
         self.db_secondaries = db_secondaries
         self.transfers.zone_acls = self.zone_acls(settings.acls, db_secondaries)
+        self.transfers.update_grants = self.config_grants + tuple(settings.update_grants)
 
     def reconfigure(self, config: Config) -> None:
-        """Keys and access lists changed by a SIGHUP; the secondaries stay as configured at start."""
+        """Keys, access lists and UPDATE grants changed by a SIGHUP; the secondaries stay as configured at start."""
         self.config = config
         self.config_keyring = config_keyring(config)
+        self.config_grants = config.grants()
         self.keyring = dict(self.config_keyring)
         self.transfers.keyring = self.keyring
         self.transfers.acl = self.default_acl()
@@ -114,3 +121,4 @@ class TransferAccess:
             self.apply_settings(self.db_settings)
         else:
             self.transfers.zone_acls = self.zone_acls({}, {})
+            self.transfers.update_grants = self.config_grants

@@ -80,6 +80,8 @@ History = Callable[[Snapshot], Awaitable[list | None]]
 class Transfers:
     """Answers the messages the engine does not: transfers, NOTIFY and signed queries."""
 
+    update_grants: tuple = ()  # the UPDATE grants (xfr/grants.Grant), configured then stored; set by TransferAccess
+
     def __init__(self, engine, *, keyring: dict | None = None, acl: Acl | None = None, history: History | None = None,
                  clock=time.time, max_concurrent: int = 10):  # fmt: skip
         self.engine = engine

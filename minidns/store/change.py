@@ -28,7 +28,7 @@ from .db import CHANNEL
 from .edits import Edit, ResignWhole, RRsetEdits, then
 from .records import Invalid, NotFound, Unsignable, check_ttl, email_to_rname, parse_type, zone_name
 from .rows import ATTRIBUTES, RRSET_COLUMNS, UPSERT, rrset_row, soa_rdata, soa_row, upsert
-from .serial import POLICIES, next_serial
+from .serial import POLICIES, next_serial, serial_gt
 
 ZONE_FIELDS = {
     "email", "mname", "ttl", "refresh", "retry", "expire", "minimum", "description", "serial_policy",
@@ -124,8 +124,10 @@ class ZoneChange:
     signed zone whole anew with its active keys (a key change, a rollover's switch)."""
 
     def __init__(self, store, zone: str | uuid.UUID, edits=(), *, source: str, fields: dict | None = None,
-                 conn=None, key_records: bool = False, resign: bool = False, bump: bool = False):  # fmt: skip
+                 conn=None, key_records: bool = False, resign: bool = False, bump: bool = False,
+                 serial: int | None = None):  # fmt: skip
         self.store, self.zone_ref, self.source, self.conn = store, zone, source, conn
+        self.serial = serial
         self.edits: list[Edit] = list(edits)
         self.fields = dict(fields or {})
         self.key_records, self.resign, self.bump = key_records, resign, bump
@@ -240,9 +242,11 @@ class ZoneChange:
             await self._write_attributes()
         for project_id in self.adopted:
             await conn.execute("UPDATE rrsets SET project_id = NULL WHERE zone_id = $1 AND project_id = $2", z["id"], project_id)
-        if not (wrote or self.bump or any(new_z[f] != z[f] for f in self.fields)):
+        ahead = self.serial is not None and serial_gt(self.serial, z["serial"])
+        if not (wrote or self.bump or ahead or any(new_z[f] != z[f] for f in self.fields)):
             return Change(z["id"], z["name"], z["serial"], z["serial"], 0, 0)
-        return await log_change(self.store, conn, z, new_z, removed, added, self.source, self.fields)
+        return await log_change(self.store, conn, z, new_z, removed, added, self.source, self.fields,
+                                self.serial if ahead else None)  # fmt: skip
 
     async def _write_attributes(self) -> None:
         origin = dns.name.from_text(self.zone["name"])
@@ -339,10 +343,13 @@ async def signing_keys(store, conn, z: dict) -> list | None:
     return keys if any(k.signs_zone for k in keys) and any(k.signs_keys for k in keys) else None
 
 
-async def log_change(store, conn, z: dict, new_z: dict, removed: list, added: list, source: str, fields: dict) -> Change:
-    """A change's second half, for a zone row locked by the caller: the next serial, the SOA,
-    the zone's fields, one change-log row holding `removed` and `added`, and the NOTIFY."""
-    serial = next_serial(z["serial"], new_z["serial_policy"], store.clock())
+async def log_change(store, conn, z: dict, new_z: dict, removed: list, added: list, source: str, fields: dict,
+                     serial: int | None = None) -> Change:  # fmt: skip
+    """A change's second half, for a zone row locked by the caller: the next serial (`serial`
+    when the writer set one), the SOA, the zone's fields, one change-log row holding `removed` and
+    `added`, and the NOTIFY."""
+    if serial is None:
+        serial = next_serial(z["serial"], new_z["serial_policy"], store.clock())
     if store.settings.heartbeat_name and store.stages.heartbeat and z.get("type") != "CATALOG":
         removed, added = await _heartbeat(store, conn, z, new_z, serial, removed, added)
     old_soa, new_soa = soa_rdata(z, z["serial"]), soa_rdata(new_z, serial)

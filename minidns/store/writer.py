@@ -62,13 +62,15 @@ class Store:
 
     # -- writes -------------------------------------------------------------------------------
     def change(self, zone: str | uuid.UUID, edits: list[Edit] = (), *, source: str, fields: dict | None = None,
-               conn=None, key_records: bool = False, resign: bool = False, bump: bool = False) -> ZoneChange:  # fmt: skip
+               conn=None, key_records: bool = False, resign: bool = False, bump: bool = False,
+               serial: int | None = None) -> ZoneChange:  # fmt: skip
         """One change with one new serial (store/change.py ZoneChange): `async with` it to queue
         edits, or await it to apply `edits` (and new zone `fields`: email, ttl, SOA timers,
         description…). With `conn` it joins that connection's open transaction. A write that
-        changes nothing commits nothing."""
+        changes nothing commits nothing. `serial`: the new serial the writer set (an UPDATE's SOA,
+        RFC 2136 §3.6), used when it is ahead of the zone's; otherwise the serial policy's."""
         return ZoneChange(self, zone, edits, source=source, fields=fields, conn=conn, key_records=key_records,
-                          resign=resign, bump=bump)  # fmt: skip
+                          resign=resign, bump=bump, serial=serial)  # fmt: skip
 
     async def create_zone(self, name: str, **kw) -> Change:
         """Create a zone with its records in one transaction (with `conn=`, that connection's).

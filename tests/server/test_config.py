@@ -10,6 +10,7 @@ import pytest
 from minidns.server.config import Config, ConfigError, load_config, parse_listen
 
 KEY = {"name": "k.", "secret": "c2VjcmV0c2VjcmV0c2VjcmV0"}
+GRANT = {"key": "ddns-key.", "zone": "example.com.", "match": "wildcard", "pattern": "*.dyn.example.com.", "types": ["A", "TXT"]}
 # (settings, the start of the error message)
 REFUSED = [
     ({"listen": ()}, "listen: at least one address is needed"),
@@ -57,6 +58,12 @@ REFUSED = [
     ({"secondaries": ({"address": "ns1"},)}, "secondaries: 'ns1' is not an IP address"),
     ({"secondaries": ({"address": "192.0.2.1", "port": 0},)}, "secondaries: bad port 0"),
     ({"secondaries": ({"address": "192.0.2.1", "key": "k."},)}, "secondaries: key 'k.' is not among tsig_keys"),
+    ({"update_grants": ({"key": "k.", "match": "regex"},)}, "update_grants entry 1: match 'regex' is not one of name,"),
+    ({"update_grants": (GRANT, {"key": "k.", "zone": "example.com.", "match": "name", "pattern": "a.example.org."})},
+     "update_grants entry 2: pattern a.example.org. is outside the zone example.com."),
+    ({"update_grants": ({"key": "k.", "match": "zone", "types": ["DNSKEY"]},)},
+     "update_grants entry 1: types: DNSKEY is a DNSSEC type"),
+    ({"update_grants": ("k.",)}, "update_grants entry 1: a grant is a table"),
     # Two bad settings: the one checked first is reported.
     ({"edns_payload": 100, "log_format": "xml"}, "edns_payload must be between 512 and 65535"),
     ({"secondaries": ({"address": "x"},), "nsid": "x" * 300}, "nsid is longer than 255 octets"),
@@ -70,6 +77,7 @@ ACCEPTED = [
     {"events_zone": "%(project_id)s.cloud.example.", "events_region": "", "propagation_share": 1},
     {"tsig_keys": (KEY,), "secondaries": ({"address": "192.0.2.1", "port": 5300, "key": "K", "zones": ["*"]},)},
     {"api_tokens": ({"token": "t" * 16, "project": "p", "role": "ingest"},), "zone_allow_transfer": {"a.": ["key:k."]}},
+    {"update_grants": (GRANT, {"key": "ddns-key.", "match": "selfsub", "action": "deny", "managed": True})},
 ]
 
 
@@ -97,6 +105,8 @@ FILES = [
     ("nsid = 5\n", {}, "nsid must be a string", None),
     ("listen = [5300]\n", {}, "listen must be a list of strings", None),
     ('tsig_keys = "k"\n', {}, "tsig_keys must be a list of tables", None),
+    ('update_grants = "k"\n', {}, "update_grants must be a list of tables", None),
+    ('[[update_grants]]\nkey = "k."\nmatch = "zone"\ntypes = ["A", "NOPE"]\n', {}, "update_grants entry 1: types: unknown type 'NOPE'", None),
     ('events_templates = { nova = 1 }\n', {}, 'events_templates must be a table of handler = "template"', None),
     ('zone_allow_transfer = { "a." = "x" }\n', {}, "zone_allow_transfer must be a table of zone = [entries]", None),
     ("edns_payload = \n", {}, "{path}: ", None),
@@ -135,3 +145,26 @@ def test_workers_default_to_one_off_port_53():
     assert Config(listen=("127.0.0.1:5353",)).worker_count == 1
     assert Config(listen=("127.0.0.1:5353",), workers=3).worker_count == 3
     assert Config(listen=("127.0.0.1:53",)).worker_count == len(os.sched_getaffinity(0))
+
+
+def test_update_grants_load_from_toml_in_order(tmp_path):
+    """The configuration example of the UPDATE grants: array-of-tables, read in order as Grant values."""
+    path = tmp_path / "minidns.toml"
+    path.write_text("""
+[[update_grants]]
+key = "ddns-key."
+zone = "example.com."
+match = "subdomain"
+pattern = "dyn.example.com."
+types = ["A", "AAAA", "TXT"]
+
+[[update_grants]]
+key = "ddns-key."
+match = "name"
+pattern = "ns1.example.com."
+action = "deny"
+""")
+    grants = load_config(str(path), {}).grants()
+    assert [(g.match, g.pattern.to_text(), g.allow, g.zone and g.zone.to_text()) for g in grants] == [
+        ("subdomain", "dyn.example.com.", True, "example.com."), ("name", "ns1.example.com.", False, None)]
+    assert grants[0].types == frozenset({1, 28, 16}) and not grants[1].types

@@ -18,6 +18,7 @@ BASE = load_config(None, {"cookie_secret": "00" * 16})
     ({"cache_entries": 5}, {}, ["cache_entries"]),
     ({"nsid": "ns-b", "edns_payload": 1400}, {"nsid": "ns-b"}, ["edns_payload"]),
     ({"allow_transfer": ("10.0.0.0/8",)}, {"allow_transfer": ("10.0.0.0/8",)}, []),
+    ({"update_grants": ({"key": "k.", "match": "zone"},)}, {"update_grants": ({"key": "k.", "match": "zone"},)}, []),
 ])  # fmt: skip
 def test_live_settings_apply_and_the_others_wait_for_a_restart(change, live, later):
     new = dataclasses.replace(BASE, **change)

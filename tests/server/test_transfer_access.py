@@ -11,6 +11,7 @@ import pytest
 from minidns.server.config import load_config
 from minidns.server.transfer_access import TransferAccess
 from minidns.server.transfers import Transfers
+from minidns.xfr.grants import grant_from
 
 K1 = "c2VjcmV0LW9uZQ=="
 K2 = "c2VjcmV0LXR3bw=="
@@ -28,8 +29,8 @@ def _access(**overrides) -> TransferAccess:
     return access
 
 
-def _settings(keys=(), acls=None, secondaries=None):
-    return SimpleNamespace(keys=list(keys), acls=acls or {}, secondaries=secondaries or {})
+def _settings(keys=(), acls=None, secondaries=None, update_grants=()):
+    return SimpleNamespace(keys=list(keys), acls=acls or {}, secondaries=secondaries or {}, update_grants=tuple(update_grants))
 
 
 @pytest.mark.parametrize("address, key, allowed", [
@@ -82,3 +83,24 @@ def test_sighup_takes_new_keys_and_lists_and_keeps_the_database_settings():
     assert access.keyring[KEY1].secret == access.keyring[KEY2].secret  # k1's new secret
     assert access.transfers.acl.allows("10.1.2.3", None) and not access.transfers.acl.allows("192.0.2.77", None)
     assert access.transfers.zone_acls[A].allows("198.18.1.1", None)
+
+
+CONFIGURED = {"key": "k1.", "zone": "a.test.", "match": "name", "pattern": "ns1.a.test.", "action": "deny"}
+STORED = {"key": "k1.", "match": "zone"}
+
+
+def test_update_grants_are_the_configured_then_the_stored_ones():
+    """Configured grants are read first (a configured deny wins over a stored grant); a SIGHUP takes
+    the new configured ones and keeps the stored ones."""
+    assert Transfers(None).update_grants == ()  # the attribute exists before anything sets it
+    access = _access(update_grants=[CONFIGURED])
+    assert access.config_grants == (grant_from(CONFIGURED),)
+    assert TransferAccess(access.config, Transfers(None)).transfers.update_grants == (grant_from(CONFIGURED),)
+    access.transfers.update_grants = access.config_grants  # as server/app.py does before the database is read
+    access.apply_settings(_settings(update_grants=[grant_from(STORED)]))
+    assert access.transfers.update_grants == (grant_from(CONFIGURED), grant_from(STORED))
+    access.reconfigure(dataclasses.replace(access.config, update_grants=()))
+    assert access.transfers.update_grants == (grant_from(STORED),)
+    plain = _access(update_grants=[STORED])
+    plain.reconfigure(dataclasses.replace(plain.config, update_grants=(CONFIGURED, STORED)))  # no database read yet
+    assert plain.transfers.update_grants == (grant_from(CONFIGURED), grant_from(STORED))
