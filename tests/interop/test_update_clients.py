@@ -149,6 +149,10 @@ def test_kea_registers_and_removes_a_lease(kind, digest_bits, primary, tmp_path)
     assert sent and {(s.transport, s.opcode, s.tsig_algorithm) for s in sent} == {("udp", "UPDATE", "hmac-sha256.")}, \
         [s.describe() for s in sent]
     assert {s.mac_size for s in sent} == {(digest_bits or 256) // 8}
+    if kind == "minidns":  # each applied update in the zone's history under the key's name
+        for zone in (ZONE, REVERSE):
+            sources = server.change_sources(zone)
+            assert sources and set(sources) == {f"update:{KEY.name}"}, (zone, sources)
 
 
 
@@ -179,6 +183,8 @@ def test_lego_gets_a_certificate_from_pebble(kind, primary, tmp_path):
     assert [(s.transport, s.tsig_algorithm) for s in updates] == [("udp", "hmac-sha256.")] * 2, [s.describe() for s in sent]
     assert all(s.msg.question[0].name.to_text() == ZONE for s in updates)
     assert any(s.opcode == "QUERY" and s.msg.question[0].rdtype == 6 for s in sent)  # the zone found by SOA
+    if kind == "minidns":  # the challenge written, then removed, under the key's name
+        assert server.change_sources(ZONE) == [f"update:{KEY.name}"] * 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -254,3 +260,5 @@ def test_octodns_syncs_a_yaml_zone(kind, primary, tmp_path):
     assert [s.opcode for s in third] == ["QUERY"], [s.describe() for s in third]  # one AXFR, no UPDATE
     assert {(s.transport, s.tsig_algorithm) for s in sent} == {("tcp", "hmac-sha256.")}, [s.describe() for s in sent]
     assert [s.opcode for s in sent].count("UPDATE") == 2
+    if kind == "minidns":  # the two syncs in the zone's history under the key's name
+        assert server.change_sources(ZONE) == [f"update:{KEY.name}"] * 2

@@ -133,6 +133,22 @@ class Primary:
     kind: str
     port: int
     proc: Proc
+    database_url: str | None = None  # minidns's
+
+    def change_sources(self, zone: str) -> list[str]:
+        """What made each change of `zone` in minidns's change log, oldest first (its creation
+        excluded): `update:<key name>` for an UPDATE signed with that key."""
+        from minidns.store import db
+
+        async def read():
+            conn = await db.connect(self.database_url)
+            try:
+                return await conn.fetch("SELECT c.source FROM zone_changes c JOIN zones z ON z.id = c.zone_id"
+                                        " WHERE z.name = $1 AND c.serial_from IS NOT NULL ORDER BY c.seq", zone)
+            finally:
+                await conn.close()
+
+        return [r["source"] for r in asyncio.run(read())]
 
     @property
     def addr(self) -> tuple[str, int]:
@@ -186,6 +202,7 @@ def minidns_config(url: str, port: int, key: TsigKey, grants: list[dict]) -> str
             f'listen = ["127.0.0.1:{port}"]\n'
             f'tsig_keys = [{{ name = "{key.name}", algorithm = "{key.algorithm}", secret = "{key.secret}" }}]\n'
             f'allow_transfer = ["key:{key.name}"]\n'
+            "api = false\n"  # not needed here (and its default port is fixed)
             "db_check_interval = 5.0\n")
     for g in grants:
         text += "[[update_grants]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in g.items())
@@ -220,7 +237,7 @@ def start_minidns(d: Path, url: str, key: TsigKey, grants: list[dict]) -> Primar
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     p = start("minidns", [sys.executable, "-m", "minidns", "serve", "--config", str(conf)], d, env)
     p.wait_for(r"serving \d+ zone", START_TIMEOUT)
-    server = Primary("minidns", port, p)
+    server = Primary("minidns", port, p, url)
     wait_soa(server, [ZONE, REVERSE])
     return server
 
