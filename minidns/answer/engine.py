@@ -22,6 +22,7 @@ from ..wire import (
     QUERY,
     REFUSED,
     SERVFAIL,
+    UPDATE,
 )
 from ..wire.query import Query, parse_query
 from ..wire.render import insert_cookie, opt_record, render, render_error
@@ -42,6 +43,7 @@ log = logging.getLogger("minidns.engine")
 
 _NSID_ONLY = (b"", b"\x00\x03\x00\x00")  # option sets whose replies do not depend on the client
 _XFR_TYPES = (AXFR, IXFR)
+_XFR_OPCODES = (NOTIFY, UPDATE)  # handed to the transfers' side (server/transfers.py), as signed messages are
 _ANSWERED_CLASSES = (IN, ANYCLASS)
 
 
@@ -178,7 +180,7 @@ class Engine:
             query, fast, cookie = self.check_cookie(query, data, tcp, peer)
             if fast is not None:
                 return fast[0], fast[1], cookie
-        if self.xfr is not None and (query.tsig or query.opcode == NOTIFY or query.qtype in _XFR_TYPES):
+        if self.xfr is not None and (query.tsig or query.opcode in _XFR_OPCODES or query.qtype in _XFR_TYPES):
             try:
                 return self.xfr.handle(query, data, tcp, peer), query.qtype, cookie
             except Exception:  # noqa: BLE001 - RFC 8906: never leave a query unanswered

@@ -26,6 +26,7 @@ from .status_writer import StatusWriter
 from .supervisor import Workers
 from .transfer_access import TransferAccess
 from .transfers import Transfers
+from .updates import UpdateDoor
 from .transport import QueryLog, TcpLimits
 
 # example_zone_path, load_zones and zone_sources (served_zones.py) as check.py and commands.py import them
@@ -79,6 +80,13 @@ class Server:
         self.transfers.zone_acls = self.access.zone_acls({}, {})
         self.transfers.update_grants = self.access.config_grants  # the database's follow (apply_settings)
         self.engine.xfr = self.transfers
+        self.transfers.updates = UpdateDoor(
+            self.engine, store=lambda: self.database.store if self.database is not None else None,
+            from_file=lambda snapshot: self.zones.from_file(snapshot), grants=lambda: self.transfers.update_grants,
+            serving=lambda origin, serial, timeout: self.zones.serving(origin, serial, timeout),
+            require_tsig=config.update_require_tsig, acl=config.update_acl, max_records=config.update_max_records,
+            max_queued=config.update_max_queued,
+        )  # fmt: skip
         self.zones = ServedZones(self.engine, None, self.access)
         self.status = StatusWriter(self.link, self.zones)
         self.notifier = Notifier(

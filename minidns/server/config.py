@@ -68,6 +68,11 @@ class Config:
     notify_rate: int = 1000  # NOTIFY messages sent per second at most, over all secondaries
     propagation_timeout: float = 60.0  # seconds until a zone no secondary confirmed goes to ERROR
     propagation_share: float = 1.0  # share of a zone's secondaries that must have a change for ACTIVE
+    # Dynamic UPDATE (RFC 2136; server/updates.py): who may update is decided by update_grants
+    update_require_tsig: bool = True  # unsigned updates are REFUSED (false: allowed from update_acl)
+    update_acl: tuple[str, ...] = ()  # prefixes UPDATE is taken from; empty: any (signed) sender
+    update_max_records: int = 5000  # records in one update's prerequisite and update sections at most
+    update_max_queued: int = 1000  # updates waiting for one zone at most; more get SERVFAIL
     renotify_interval: float = 10.0  # seconds until a secondary still behind is NOTIFYed again, doubling; 0: never
     # Dynamic UPDATE (RFC 2136): who may change what, read before the database's grants; first match wins
     update_grants: tuple = ()  # [{key, zone, match, pattern, types, action, managed}] (xfr/grants.py)
@@ -250,6 +255,7 @@ class Config:
         for sec in self.secondaries:
             self._check_secondary(sec)
         self.grants()
+        self._check_updates()
 
     def grants(self) -> tuple:
         """update_grants as Grant values (xfr/grants.py), in order; ConfigError names the bad one."""
@@ -262,6 +268,17 @@ class Config:
             except ValueError as e:
                 raise ConfigError(f"update_grants entry {i}: {e}") from None
         return tuple(out)
+
+    def _check_updates(self) -> None:
+        if self.update_max_records < 1 or self.update_max_queued < 1:
+            raise ConfigError("update_max_records and update_max_queued must be positive")
+        if not self.update_require_tsig and not self.update_acl:
+            raise ConfigError("update_require_tsig = false needs update_acl: unsigned updates from anywhere are not taken")
+        for entry in self.update_acl:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as e:
+                raise ConfigError(f"update_acl: {e}") from None
 
     def _check_secondary(self, sec) -> None:
         if not isinstance(sec, dict) or "address" not in sec or set(sec) - {"address", "port", "key", "zones"}:
@@ -367,7 +384,7 @@ def _check_type(name: str, value):
         if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
             raise ConfigError(f"{name} must be a table of zone = [entries]")
         return value
-    if name in ("listen", "zone_files", "allow_transfer", "rrl_exempt", "pool_nameservers") or name in LIST_KEYS:
+    if name in ("listen", "zone_files", "allow_transfer", "rrl_exempt", "pool_nameservers", "update_acl") or name in LIST_KEYS:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):

@@ -11,6 +11,7 @@ import time
 from importlib import resources
 
 from ..zones.loader import ZoneFileError, load_zone_file
+from ..xfr.transfer import serial_lt
 from ..zones.snapshot import Snapshot
 from .config import Config
 
@@ -56,6 +57,7 @@ class ServedZones:
         self.notifier = notifier  # server/notify.Notifier, or None when NOTIFY is off
         self.access = access
         self.files: dict[bytes, Snapshot] = {}  # origin -> the zone file's snapshot
+        self.waiting: dict[bytes, list[tuple[int, asyncio.Future]]] = {}  # origin -> (serial, waiter): `serving`
 
     def from_file(self, snapshot: Snapshot) -> bool:
         """Whether `snapshot` is the one a zone file gave (not a database zone)."""
@@ -83,6 +85,31 @@ class ServedZones:
                 self.notifier.changed(zone)
         log.info("reload: %d zone(s) swapped in, %d kept as they were", len(zones), len(errors))
 
+    async def serving(self, origin: bytes, serial: int, timeout: float) -> bool:
+        """Wait until the zone `origin` is served at `serial` or later (RFC 1982): True, or False
+        once `timeout` seconds have passed. A writer in this process that answers only then (a
+        dynamic UPDATE) gives its client read-your-writes, as BIND and Knot do."""
+        zone = self.engine.table.zones.get(origin)
+        if zone is not None and not serial_lt(zone.serial, serial):
+            return True
+        entry = (serial, asyncio.get_running_loop().create_future())
+        self.waiting.setdefault(origin, []).append(entry)
+        try:
+            return await asyncio.wait_for(entry[1], timeout)
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            waiters = self.waiting.get(origin, [])
+            if entry in waiters:
+                waiters.remove(entry)
+            if not waiters:
+                self.waiting.pop(origin, None)
+
+    def _served(self, snapshot: Snapshot) -> None:
+        for serial, fut in self.waiting.get(snapshot.origin, ()):
+            if not fut.done() and not serial_lt(snapshot.serial, serial):
+                fut.set_result(True)
+
     # -- the follower's sink: database zones beside the read-only file zones ---------------------
     def load_zones(self, snapshots: list[Snapshot]) -> None:
         served = dict(self.files)
@@ -91,10 +118,13 @@ class ServedZones:
                 continue
             served[snap.origin] = snap
         self.engine.set_zones(list(served.values()))
+        for snap in snapshots:
+            self._served(snap)
 
     def put_zone(self, snapshot: Snapshot) -> None:
         if not self._shadowed(snapshot):
             self.engine.replace_zone(snapshot)
+            self._served(snapshot)
             if self.notifier is not None:
                 self.notifier.changed(snapshot)
 

@@ -1,4 +1,5 @@
-"""What the engine hands over: zone transfers (AXFR, IXFR), NOTIFY, and any TSIG-signed message.
+"""What the engine hands over: zone transfers (AXFR, IXFR), NOTIFY, dynamic UPDATE (its door is
+server/updates.py), and any TSIG-signed message.
 
 Access to transfers is per zone, else the global default: a list of address prefixes and TSIG
 key names; a request is allowed when its source address is in a listed prefix or it is signed
@@ -23,7 +24,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import dns.exception
 import dns.name
 
-from ..wire import AXFR, EDE_OTHER, EDE_PROHIBITED, FORMERR, IN, IXFR, NOTAUTH, NOTIFY, NOTIMP, QUERY, RD, REFUSED, SERVFAIL, SOA
+from ..wire import AXFR, EDE_OTHER, EDE_PROHIBITED, FORMERR, IN, IXFR, NOTAUTH, NOTIFY, NOTIMP, QUERY, RD, REFUSED, SERVFAIL, SOA, UPDATE
 from ..wire.query import Query, QueryError, read_name
 from ..wire.render import render_error
 from ..xfr.transfer import axfr, condense, ixfr, serial_lt, single_soa, soa_serial
@@ -78,7 +79,8 @@ History = Callable[[Snapshot], Awaitable[list | None]]
 
 
 class Transfers:
-    """Answers the messages the engine does not: transfers, NOTIFY and signed queries."""
+    """Answers the messages the engine does not: transfers, NOTIFY, UPDATE and signed queries."""
+
 
     update_grants: tuple = ()  # the UPDATE grants (xfr/grants.Grant), configured then stored; set by TransferAccess
 
@@ -93,6 +95,7 @@ class Transfers:
         self.history = history
         self.clock = clock
         self.stats: Counter = Counter()  # transfers served, by kind; for metrics and tests
+        self.updates = None  # server/updates.py UpdateDoor: dynamic UPDATE (opcode 5)
 
     # -- entry point ---------------------------------------------------------------------------
     def handle(self, q: Query, data: bytes, tcp: bool, peer) -> bytes | AsyncIterator[bytes] | None:
@@ -109,6 +112,10 @@ class Transfers:
             except (dns.exception.DNSException, ValueError, IndexError) as e:
                 return render_error(q.id, keep, question, FORMERR, self.engine.reply_opt(q))
         key = signed.key.name if signed else None
+        if q.opcode == UPDATE:
+            if self.updates is None:
+                return render_error(q.id, keep, b"", NOTIMP, self.engine.reply_opt(q))
+            return self.updates.handle(q, data, peer, signed, keep)
         if q.opcode == NOTIFY:
             reply = self._notify(q, data, question, keep, peer, key)
         elif q.opcode == QUERY and q.qtype in (AXFR, IXFR):

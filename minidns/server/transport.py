@@ -69,6 +69,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.hits = 0  # replies sent from the cache here; read by engine.stats.hits()
         self.later: list = []  # replies to sign once the datagrams at hand are read (finish)
+        self.pending: set = set()  # replies being made by coroutines (_send_when_made)
         self.loop: asyncio.AbstractEventLoop | None = None
         engine.stats.protocols.append(self)
 
@@ -88,6 +89,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
             return
         if reply is LATER:  # a signed name error, signed with the rest of this burst
             self._deferred()
+            return
+        if reply.__class__ is not bytes:  # made by a coroutine (a dynamic UPDATE): sent when done
+            self._send_when_made(data, reply, addr)
             return
         self.transport.sendto(reply, addr)
 
@@ -114,6 +118,19 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if reply is not None:
             self.transport.sendto(reply, addr)
 
+    def _send_when_made(self, data: bytes, reply, addr) -> None:
+        """A reply that is an async iterator of one message (server/updates.py Deferred): sent
+        once made, if the socket is still open."""
+
+        async def send() -> None:
+            async for message in reply:
+                if self.transport is not None and not self.transport.is_closing():
+                    self._send(data, message, addr)
+
+        task = asyncio.ensure_future(send())
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
     def error_received(self, exc) -> None:  # ICMP errors from earlier sends: nothing to do
         pass
 
@@ -126,6 +143,9 @@ class LoggingUdpProtocol(UdpProtocol):
         if not self.engine.query_log.take():
             return super().datagram_received(data, addr)
         reply = self.engine.answer(data, False, addr)
+        if reply is not None and reply.__class__ is not bytes:
+            self._send_when_made(data, reply, addr)
+            return
         if reply is not None:
             self.transport.sendto(reply, addr)
         _log_query("udp", addr, data, reply)
@@ -162,6 +182,9 @@ class RrlUdpProtocol(UdpProtocol):
                 self._limit_later(data, addr, seen)
                 return
             tail = None
+            if reply is not None and reply.__class__ is not bytes:  # an UPDATE's: not rate limited
+                self._send_when_made(data, reply, addr)
+                return
             if reply is None or (seen is not None and seen[1]):  # a valid server cookie: never limited
                 self._send(data, reply, addr)
                 return

@@ -147,7 +147,9 @@ SEEDS = {
     "tsig-badkey": tsig(q("example.com.", "SOA"), KEYS.unknown[0]),
     "tsig-badsig": tsig(q("example.com.", "SOA"), KEYS.wrong[0]),
     "tsig-badtime": tsig(q("example.com.", "SOA"), SHA256, time=NOW - 3600),
-    "tsig-truncated-mac": tsig(q("example.com.", "SOA"), SHA256, mac=lambda m: m[:10]),
+    "tsig-truncated-mac": tsig(q("example.com.", "SOA"), SHA256, mac=lambda m: m[:10]),  # under half: FORMERR
+    "tsig-axfr-truncated-128": tsig(q("many.test.", "AXFR"), SHA256, mac=lambda m: m[:16]),  # as Kea and BIND send
+    "tsig-query-md5-truncated-80": tsig(q("www.example.com."), MD5, mac=lambda m: m[:10]),
     "tsig-empty-mac": tsig(q("example.com.", "SOA"), SHA256, mac=lambda m: b""),
     "tsig-not-last": (lambda w: w[:10] + pack("!H", 2) + w[12:] + wire_name("x.") + pack("!HHIH", 1, 1, 0, 4) + bytes(4))(
         tsig(q("example.com.", "SOA"), SHA256)),

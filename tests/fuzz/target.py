@@ -13,9 +13,11 @@ lookup the UDP and TCP protocols do first) and checks, raising `Failure` when on
   query's, QR is set; over UDP it fits the client's payload size (512 without EDNS);
 - TSIG (RFC 8945): a reply to a request whose MAC verifies is signed and its MAC verifies against
   the request's (every message of a transfer, each chained to the one before); an unknown key
-  or algorithm is NOTAUTH with an unsigned BADKEY, a wrong MAC an unsigned BADSIG, a time off by
-  more than the fudge NOTAUTH with a BADTIME record signed with the key (§5.2, §5.3.2); a reply
-  signed without error only to a request that verified.
+  or algorithm is NOTAUTH with an unsigned BADKEY, a MAC shorter than §5.2.2.1 allows (10 octets
+  and half the hash) or longer than the hash an unsigned FORMERR, a wrong MAC an unsigned BADSIG, a
+  time off by more than the fudge NOTAUTH with a BADTIME record signed with the key (§5.2,
+  §5.3.2); a truncated MAC is checked on its octets, and the replies' MACs are truncated alike; a
+  reply signed without error only to a request that verified.
 """
 
 from __future__ import annotations
@@ -257,9 +259,9 @@ def read_request(wire: bytes):
 
 
 def tsig_status(wire: bytes, msg):
-    """What the server should make of the request's TSIG, judged by dnspython and the fuzz clock:
-    (status, key, rdata) with status one of "unparsed" (dnspython cannot read the request: no
-    expectation), None (no TSIG), "badkey", "badsig", "badtime", "good"."""
+    """What the server should make of the request's TSIG, judged with dnspython's MAC and the fuzz
+    clock: (status, key, rdata) with status one of "unparsed" (dnspython cannot read the request:
+    no expectation), None (no TSIG), "badkey", "formerr", "badsig", "badtime", "good"."""
     if msg is None:
         return "unparsed", None, None
     if not msg.had_tsig:
@@ -268,15 +270,35 @@ def tsig_status(wire: bytes, msg):
     key = KEYRING.get(msg.keyname)
     if key is None or key.algorithm != rdata.algorithm:
         return "badkey", None, rdata
-    try:
-        dns.message.from_wire(wire, keyring={key.name: key})
-    except dns.tsig.BadTime:
-        pass  # the MAC verified; dnspython judged the time by the real clock
-    except Exception:  # noqa: BLE001
+    full = dns.tsig.mac_sizes[key.algorithm]
+    if not max(10, full // 2) <= len(rdata.mac) <= full:  # RFC 8945 §5.2.2.1 rules 1 and 3
+        return "formerr", key, rdata
+    expect = _full_mac(wire[: _request_tsig_start(wire, msg.keyname)], key, rdata, rdata.time_signed, None)
+    if rdata.error or expect[: len(rdata.mac)] != rdata.mac:
         return "badsig", key, rdata
     if abs(rdata.time_signed - NOW) > rdata.fudge:
         return "badtime", key, rdata
     return "good", key, rdata
+
+
+def _request_tsig_start(wire: bytes, owner: dns.name.Name) -> int:
+    """Where the TSIG record that ends a request dnspython read starts (its owner may be compressed)."""
+    for start in range(len(wire) - 11, 11, -1):
+        try:
+            name, used = dns.name.from_wire(wire, start)
+        except dns.exception.DNSException:
+            continue
+        at = start + used
+        if name == owner and unpack_from("!H", wire, at)[0] == 250 and at + 10 + unpack_from("!H", wire, at + 8)[0] == len(wire):
+            return start
+    raise Failure("no TSIG record at the end of a request dnspython read as signed")
+
+
+def _full_mac(signed: bytes, key, rdata, time_signed: int, prior: bytes | None, ctx=None) -> bytes:
+    """dnspython's untruncated MAC of a message given with its TSIG record cut off (and still
+    counted in ARCOUNT), for the variables of `rdata`."""
+    body = signed[:10] + pack("!H", unpack_from("!H", signed, 10)[0] - 1) + signed[12:]
+    return dns.tsig.sign(body, key, rdata.replace(mac=b""), time_signed, prior, ctx, ctx is not None)[0].mac
 
 
 def _tsig_start(msg: bytes, owner: dns.name.Name, rdata) -> int:
@@ -365,6 +387,10 @@ def _check_tsig(wire: bytes, request, messages: list[bytes], parsed) -> None:
         return
     if rcode == dns.rcode.FORMERR and not first.had_tsig:
         return  # a request that did not parse far enough to reach its TSIG (RFC 8945 §5.4 allows it)
+    if status == "formerr":
+        if rcode != dns.rcode.FORMERR or first.had_tsig:
+            raise Failure(f"MAC of {len(qrdata.mac)} octets: reply rcode {dns.rcode.to_text(rcode)}; want an unsigned FORMERR")
+        return
     if status in ("badkey", "badsig"):
         want = dns.rcode.BADKEY if status == "badkey" else dns.rcode.BADSIG
         if rcode != dns.rcode.NOTAUTH or not first.had_tsig or first.tsig_error != want:
@@ -380,13 +406,12 @@ def _check_tsig(wire: bytes, request, messages: list[bytes], parsed) -> None:
             raise Failure(f"badtime request: reply rcode {dns.rcode.to_text(rcode)} TSIG error {first.tsig_error}")
         r = first.tsig[0]
         start = _tsig_start(messages[0], first.keyname, r)
-        body = messages[0][:10] + pack("!H", unpack_from("!H", messages[0], 10)[0] - 1) + messages[0][12:start]
-        expect, _ = dns.tsig.sign(body, key, r.replace(mac=b""), r.time_signed, qrdata.mac)
-        if expect.mac != r.mac:
-            raise Failure("BADTIME reply's MAC does not verify")
+        if _full_mac(messages[0][:start], key, r, r.time_signed, qrdata.mac)[: len(qrdata.mac)] != r.mac:
+            raise Failure("BADTIME reply's MAC does not verify (truncated as the request's)")
         return
-    # good: every message signed, MACs chained (RFC 8945 §5.3.1)
-    ctx = None
+    # good: every message signed, MACs truncated as the request's and chained as sent (RFC 8945
+    # §5.2.2.1, §5.3.1)
+    prior = qrdata.mac
     for i, (msg, m) in enumerate(zip(messages, parsed)):
         if not m.had_tsig:
             raise Failure(f"reply message {i} to a signed request is unsigned")
@@ -396,7 +421,13 @@ def _check_tsig(wire: bytes, request, messages: list[bytes], parsed) -> None:
         if m.keyname != key.name:
             raise Failure(f"reply signed with {m.keyname}, not the request's {key.name}")
         try:
-            ctx = dns.tsig.validate(msg, key, m.keyname, r, NOW, qrdata.mac, _tsig_start(msg, m.keyname, r), ctx,
-                                    len(messages) > 1)  # fmt: skip
+            ctx = None
+            if i > 0:
+                ctx = dns.tsig.get_context(key)
+                ctx.update(pack("!H", len(prior)) + prior)
+            expect = _full_mac(msg[: _tsig_start(msg, m.keyname, r)], key, r, r.time_signed, prior if i == 0 else None, ctx)
+            if len(r.mac) != len(qrdata.mac) or expect[: len(r.mac)] != r.mac:
+                raise dns.tsig.BadSignature
+            prior = r.mac
         except dns.exception.DNSException as e:
             raise Failure(f"reply message {i}: its MAC does not verify ({type(e).__name__})") from None
