@@ -13,6 +13,7 @@ parse is kept as its raw bytes.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -21,19 +22,27 @@ from dataclasses import dataclass
 import dns.exception
 import dns.message
 import dns.opcode
+import dns.rcode
 import dns.rdatatype
 from secondaries import free_port
 
 RECV_TIMEOUT = 5.0  # seconds the proxy waits for the upstream's reply to one message
 
 
-@dataclass(frozen=True)
+@dataclass
 class Seen:
     """One message a client sent: over `transport` ("udp"/"tcp"), `wire` as sent, `msg` parsed
-    (None if it did not parse)."""
+    (None if it did not parse), and the server's `reply` (the first message back with its id;
+    None until it came)."""
     transport: str
     wire: bytes
     msg: dns.message.Message | None
+    reply: dns.message.Message | None = None
+
+    @property
+    def rcode(self) -> str | None:
+        """The reply's RCODE as text (NOERROR, YXDOMAIN, NXRRSET, ...), None without a reply."""
+        return dns.rcode.to_text(self.reply.rcode()) if self.reply is not None else None
 
     @property
     def opcode(self) -> str:
@@ -65,6 +74,7 @@ class Seen:
             parts.append("update=[" + "; ".join(_short(r) for r in m.authority) + "]")
         if m.had_tsig:
             parts.append(f"tsig={self.tsig_algorithm} mac={self.mac_size}")
+        parts.append(f"-> {self.rcode}")
         return " ".join(parts)
 
 
@@ -123,9 +133,22 @@ class Spy:
         with self._lock:
             self._seen.clear()
 
-    def _keep(self, transport: str, wire: bytes) -> None:
+    def _keep(self, transport: str, wire: bytes) -> Seen:
+        seen = Seen(transport, wire, _parse(wire))
         with self._lock:
-            self._seen.append(Seen(transport, wire, _parse(wire)))
+            self._seen.append(seen)
+        return seen
+
+    def _answered(self, asked: list[Seen], wire: bytes) -> None:
+        """Attach a reply to the first of `asked` with its message id still waiting for one."""
+        reply = _parse(wire)
+        if reply is None:
+            return
+        with self._lock:
+            for seen in asked:
+                if seen.reply is None and seen.msg is not None and seen.msg.id == reply.id:
+                    seen.reply = reply
+                    return
 
     def _serve_udp(self) -> None:
         while not self._stop.is_set():
@@ -135,10 +158,10 @@ class Spy:
                 continue
             except OSError:
                 return
-            self._keep("udp", wire)
-            threading.Thread(target=self._relay_udp, args=(wire, client), daemon=True).start()
+            seen = self._keep("udp", wire)
+            threading.Thread(target=self._relay_udp, args=(seen, wire, client), daemon=True).start()
 
-    def _relay_udp(self, wire: bytes, client) -> None:
+    def _relay_udp(self, seen: Seen, wire: bytes, client) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as up:
             up.settimeout(RECV_TIMEOUT)
             up.sendto(wire, self.upstream)
@@ -146,6 +169,7 @@ class Spy:
                 reply, _ = up.recvfrom(65535)
             except TimeoutError:
                 return
+        self._answered([seen], reply)
         try:
             self._udp.sendto(reply, client)
         except OSError:
@@ -161,6 +185,22 @@ class Spy:
                 return
             threading.Thread(target=self._relay_tcp, args=(conn,), daemon=True).start()
 
+    def _back(self, up: socket.socket, conn: socket.socket, asked: list[Seen]) -> None:
+        """The upstream's messages back to the client, one by one, each offered to _answered."""
+        up.settimeout(RECV_TIMEOUT)
+        try:
+            while True:
+                head = _read_exact(up, 2)
+                wire = head and _read_exact(up, struct.unpack("!H", head)[0])
+                if wire is None:
+                    break
+                self._answered(asked, wire)
+                conn.sendall(head + wire)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_WR)
+
     def _relay_tcp(self, conn: socket.socket) -> None:
         """Messages from the client go up one by one; whatever the upstream sends comes back
         (a transfer's many messages too), until either side closes."""
@@ -170,7 +210,8 @@ class Spy:
         except OSError:
             conn.close()
             return
-        back = threading.Thread(target=_pipe, args=(up, conn), daemon=True)
+        asked: list[Seen] = []
+        back = threading.Thread(target=self._back, args=(up, conn, asked), daemon=True)
         back.start()
         try:
             while not self._stop.is_set():
@@ -180,7 +221,7 @@ class Spy:
                 wire = _read_exact(conn, struct.unpack("!H", head)[0])
                 if wire is None:
                     break
-                self._keep("tcp", wire)
+                asked.append(self._keep("tcp", wire))
                 up.sendall(head + wire)
         except OSError:
             pass
@@ -205,18 +246,3 @@ def _read_exact(s: socket.socket, n: int) -> bytes | None:
             return None
         buf += chunk
     return buf
-
-
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while True:
-            chunk = src.recv(65535)
-            if not chunk:
-                break
-            dst.sendall(chunk)
-    except OSError:
-        pass
-    try:
-        dst.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass

@@ -127,9 +127,10 @@ def test_kea_registers_and_removes_a_lease(kind, digest_bits, primary, tmp_path)
             assert answers(server, fqdn, "A") == {ip}
             assert answers(server, f"11.{REVERSE}", "PTR") == set()
             conflict = _updates(spy)[len(first):]
-            assert len(conflict) == 2 and all(u.msg.rcode() == 0 for u in conflict), [u.describe() for u in conflict]
-            assert f"{fqdn} ANY ANY 0 []" in _rrsets(conflict[1], "answer")  # §2.4.4 name in use ...
-            assert any(" IN DHCID 0 " in r for r in _rrsets(conflict[1], "answer"))  # ... §2.4.2 with this DHCID
+            assert [u.rcode for u in conflict] == ["YXDOMAIN", "NXRRSET"], [u.describe() for u in conflict]
+            assert _rrsets(conflict[0], "answer") == [f"{fqdn} NONE ANY 0 []"]  # §2.4.5 name not in use: YXDOMAIN
+            assert f"{fqdn} ANY ANY 0 []" in _rrsets(conflict[1], "answer")  # §2.4.4 name in use, and ...
+            assert any(" IN DHCID 0 " in r for r in _rrsets(conflict[1], "answer"))  # ... §2.4.2 this DHCID: NXRRSET
 
             # 3. The same client again with the same lease: the name is in use by it, so Kea replaces.
             send_ncr(kea, ncr("add", fqdn, ip, mine))
@@ -149,6 +150,11 @@ def test_kea_registers_and_removes_a_lease(kind, digest_bits, primary, tmp_path)
     assert sent and {(s.transport, s.opcode, s.tsig_algorithm) for s in sent} == {("udp", "UPDATE", "hmac-sha256.")}, \
         [s.describe() for s in sent]
     assert {s.mac_size for s in sent} == {(digest_bits or 256) // 8}
+    # add: forward, reverse; conflict: name in use, not this DHCID; renewal: name in use, then
+    # replaced with this DHCID, reverse; removal: the A, the rest of the name, the reverse.
+    assert [s.rcode for s in sent] == ["NOERROR", "NOERROR", "YXDOMAIN", "NXRRSET", "YXDOMAIN", "NOERROR", "NOERROR",
+                                       "NOERROR", "NOERROR", "NOERROR"], [s.describe() for s in sent]
+    assert {s.reply.had_tsig for s in sent} == {True}  # the replies signed too (Kea checks them)
     if kind == "minidns":  # each applied update in the zone's history under the key's name
         for zone in (ZONE, REVERSE):
             sources = server.change_sources(zone)
@@ -180,7 +186,8 @@ def test_lego_gets_a_certificate_from_pebble(kind, primary, tmp_path):
     challenge = f"_acme-challenge.{domain}."
     assert answers(server, challenge, "TXT") == set()
     updates = [s for s in sent if s.opcode == "UPDATE"]
-    assert [(s.transport, s.tsig_algorithm) for s in updates] == [("udp", "hmac-sha256.")] * 2, [s.describe() for s in sent]
+    assert [(s.transport, s.tsig_algorithm, s.rcode) for s in updates] == [("udp", "hmac-sha256.", "NOERROR")] * 2, \
+        [s.describe() for s in sent]
     assert all(s.msg.question[0].name.to_text() == ZONE for s in updates)
     assert any(s.opcode == "QUERY" and s.msg.question[0].rdtype == 6 for s in sent)  # the zone found by SOA
     if kind == "minidns":  # the challenge written, then removed, under the key's name
@@ -259,6 +266,6 @@ def test_octodns_syncs_a_yaml_zone(kind, primary, tmp_path):
     sent = spy.messages()
     assert [s.opcode for s in third] == ["QUERY"], [s.describe() for s in third]  # one AXFR, no UPDATE
     assert {(s.transport, s.tsig_algorithm) for s in sent} == {("tcp", "hmac-sha256.")}, [s.describe() for s in sent]
-    assert [s.opcode for s in sent].count("UPDATE") == 2
+    assert [s.rcode for s in sent if s.opcode == "UPDATE"] == ["NOERROR"] * 2, [s.describe() for s in sent]
     if kind == "minidns":  # the two syncs in the zone's history under the key's name
         assert server.change_sources(ZONE) == [f"update:{KEY.name}"] * 2
