@@ -70,15 +70,15 @@ class Seen:
         q = " ".join(f"{r.name} {dns.rdatatype.to_text(r.rdtype)}" for r in m.question)
         parts = [self.transport, self.opcode, q]
         if self.opcode == "UPDATE":
-            parts.append("prereq=[" + "; ".join(_short(r) for r in m.answer) + "]")
-            parts.append("update=[" + "; ".join(_short(r) for r in m.authority) + "]")
+            parts.append("prereq=[" + "; ".join(short(r) for r in m.answer) + "]")
+            parts.append("update=[" + "; ".join(short(r) for r in m.authority) + "]")
         if m.had_tsig:
             parts.append(f"tsig={self.tsig_algorithm} mac={self.mac_size}")
         parts.append(f"-> {self.rcode}")
         return " ".join(parts)
 
 
-def _short(rrset) -> str:
+def short(rrset) -> str:
     """An RRset of an UPDATE message as "name CLASS TYPE ttl [rdata, ...]"."""
     import dns.rdataclass
     rd = ",".join(r.to_text() for r in rrset)

@@ -24,6 +24,12 @@ octodns-bind 1.1.0; the same against BIND and minidns):
 - octodns: AXFR over TCP signed with the key (to read the zone), then one UPDATE over TCP per
   1000 changes, no prerequisite: add for a new record, delete RRset + add for a changed one
   (dnspython's Update.replace), delete RR for a removed one. It ignores the apex NS and SOA.
+
+minidns is configured with the key in `tsig_keys`, the grants below as `[[update_grants]]`, and
+`allow_transfer = ["key:ddns-key."]` (octodns's AXFR; lego and Kea read nothing by transfer).
+Kea's renewal of an unchanged lease deletes and re-adds the same RRsets: NOERROR, the serial kept.
+Kea 2.2's D2 logs "DHCP_DDNS_INVALID_NCR ... read beyond end of buffer" every few seconds on its
+NCR socket whatever it is sent (seen against BIND too): harmless, the real NCRs are all applied.
 """
 
 from __future__ import annotations
@@ -90,8 +96,8 @@ def _updates(spy: Spy):
 
 def _rrsets(seen, section: str) -> list[str]:
     """An UPDATE's prerequisite ("answer") or update ("authority") section, short."""
-    from dnsspy import _short
-    return [_short(r) for r in getattr(seen.msg, section)]
+    from dnsspy import short
+    return [short(r) for r in getattr(seen.msg, section)]
 
 
 # ------------------------------------------------------------------------------------------------
