@@ -29,7 +29,7 @@ minidns is configured with the key in `tsig_keys`, the grants below as `[[update
 `allow_transfer = ["key:ddns-key."]` (octodns's AXFR; lego and Kea read nothing by transfer).
 Kea's renewal of an unchanged lease deletes and re-adds the same RRsets: NOERROR, the serial kept.
 Kea 2.2's D2 logs "DHCP_DDNS_INVALID_NCR ... read beyond end of buffer" every few seconds on its
-NCR socket whatever it is sent (seen against BIND too): harmless, the real NCRs are all applied.
+NCR socket, also when nothing is sent (against BIND too): harmless, the real NCRs are all applied.
 """
 
 from __future__ import annotations
