@@ -178,6 +178,15 @@ SERVE_FLAGS = (
     flag("--renotify-interval", type=float, metavar="SECONDS",
          help="seconds until a secondary still behind is NOTIFYed again, doubling; 0: never (default 10) "
               "[renotify_interval]"),
+    flag("--no-update-tsig", dest="update_require_tsig", action="store_const", const=False,
+         help="take unsigned dynamic UPDATEs from the --update-acl addresses (default: TSIG required) [update_require_tsig]"),
+    flag("--update-acl", action="append", metavar="PREFIX",
+         help="addresses dynamic UPDATE is taken from; repeat for more (default: any, signed) [update_acl]"),
+    flag("--update-max-records", type=int, metavar="N",
+         help="records in one UPDATE's prerequisite and update sections at most; more is REFUSED (default 5000) "
+              "[update_max_records]"),
+    flag("--update-max-queued", type=int, metavar="N",
+         help="UPDATEs waiting for one zone at most; more get SERVFAIL (default 1000) [update_max_queued]"),
     *BUS_FLAGS,
 )
 MASTER_KEY_FLAG = flag("--dnssec-master-key-file", metavar="FILE", help="the master key file (as for serve) [dnssec_master_key_file]")

@@ -12,6 +12,7 @@ from .services.database import open_database
 from .store.db import DatabaseError, connect, upgrade
 from .store.embedded import start_embedded, default_data_dir
 from .services import access
+from .commands_update import update_command
 from .store.transfer_settings import load_settings
 from .store.backup import BackupError
 from .store.records import Invalid, zone_name
@@ -350,7 +351,7 @@ def _print_status(zone: dict, rows: list[dict]) -> None:
 
 async def _run(args, database) -> int:
     run = {"zone": _zone, "token": _token, "pool": _pool, "catalog": _catalog, "tsig": _tsig, "record": _record,
-           "update": _update}  # fmt: skip
+           "update": update_command}  # fmt: skip
     if args.command not in run:
         raise AssertionError(args.command)
     return await run[args.command](args, database)
@@ -453,40 +454,6 @@ async def _tsig(args, database) -> int:
         await access.delete_key(database.pool, args.keyname)
         print(f"deleted {args.keyname}")
     return 0
-
-
-async def _update(args, database) -> int:
-    """`minidns update grant add|list|delete`: the UPDATE grants in the database."""
-    from .services import update_grants
-
-    if args.grant_action == "add":
-        entry = {"key": args.key, "zone": args.zone, "match": args.match, "pattern": args.pattern,
-                 "types": [t for t in (args.types or "").split(",") if t.strip()], "action": "deny" if args.deny else "grant",
-                 "managed": args.managed}  # fmt: skip
-        made = await update_grants.add_grant(database.pool, entry, args.position, args.description)
-        print(f"added grant {made['id']} at position {made['position']}")
-    elif args.grant_action == "list":
-        print_table(GRANT_COLUMNS, [_grant_row(g) for g in await update_grants.list_grants(database.pool, args.key, args.zone)])
-    else:
-        await update_grants.delete_grant(database.pool, args.grant_id)
-        print(f"deleted grant {args.grant_id}")
-    return 0
-
-
-GRANT_COLUMNS = ("POS", "ID", "KEY", "ZONE", "MATCH", "PATTERN", "TYPES", "ACTION", "MANAGED", "DESCRIPTION")
-
-
-def _grant_row(g: dict) -> tuple:
-    return (g["position"], g["id"], g["key"], g["zone"] or "*", g["match"], g["pattern"] or "-", ",".join(g["types"]) or "*",
-            g["action"], "yes" if g["managed"] else "no", g["description"] or "")  # fmt: skip
-
-
-def print_table(header: tuple, rows: list[tuple]) -> None:
-    """Columns padded to their widest cell, the header first."""
-    cells = [header, *[tuple(str(c) for c in r) for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    for r in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 async def _record(args, database) -> int:
