@@ -5,7 +5,9 @@
 # minidns, each started by its test on a free loopback port), BIND, Knot, NSD and PowerDNS as
 # secondaries of minidns (transfers), with dig, kdig and delv as clients; dnssec-verify,
 # ldns-verify-zone and kzonecheck check signed zones as transferred; RabbitMQ (a private node per test
-# session, tests/bus) carries the clouds' notifications to minidns.
+# session, tests/bus) carries the clouds' notifications to minidns. RFC 2136 clients write to minidns
+# (tests/interop/test_update_clients.py): ISC Kea's DHCP-DDNS daemon, lego getting a certificate from
+# pebble (the ACME test CA) by DNS-01, and octodns (PyPI, the test extra) with octodns-bind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +15,7 @@ need=()
 for bin in nsd:nsd knotd:knot kdig:knot-dnsutils dig:bind9-dnsutils delv:bind9-dnsutils named:bind9 rndc:bind9-utils \
            unbound:unbound pdns_server:pdns-server dnssec-verify:bind9-utils ldns-verify-zone:ldnsutils \
            kzonecheck:knot-dnssecutils pdns_recursor:pdns-recursor kresd:knot-resolver systemd-analyze:systemd \
-           rabbitmq-server:rabbitmq-server; do
+           rabbitmq-server:rabbitmq-server kea-dhcp-ddns:kea-dhcp-ddns-server lego:lego pebble:pebble; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${bin%%:*}" ] || need+=("${bin#*:}")
 done
 # PowerDNS as a secondary keeps its zones in SQLite (the backend has no binary to look for).
@@ -24,7 +26,7 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 # itself (PEP 668, "externally-managed-environment"); Debian keeps venv's pip apart, in python3-venv.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
-  # Installing a server package (DNS servers, RabbitMQ) must not start it as a system service.
+  # Installing a server package (DNS servers, RabbitMQ, Kea) must not start it as a system service.
   [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
