@@ -112,11 +112,11 @@ class Transfers:
             except (dns.exception.DNSException, ValueError, IndexError) as e:
                 return render_error(q.id, keep, question, FORMERR, self.engine.reply_opt(q))
         key = signed.key.name if signed else None
-        if q.opcode == UPDATE:
-            if self.updates is None:
-                return render_error(q.id, keep, b"", NOTIMP, self.engine.reply_opt(q))
+        if q.opcode == UPDATE and self.updates is not None:
             return self.updates.handle(q, data, peer, signed, keep)
-        if q.opcode == NOTIFY:
+        if q.opcode == UPDATE:  # no door for it (an engine without a server)
+            reply = render_error(q.id, keep, b"", NOTIMP, self.engine.reply_opt(q))
+        elif q.opcode == NOTIFY:
             reply = self._notify(q, data, question, keep, peer, key)
         elif q.opcode == QUERY and q.qtype in (AXFR, IXFR):
             result = self._transfer(q, data, question, keep, tcp, peer, key, signed)
