@@ -19,7 +19,7 @@ import dns.name
 from ..store.batch import GroupCommit
 from ..store.edits import Edit
 from ..store.records import GENERATED, Invalid, NotFound, Unsignable, email_to_rname, rdata_from_wire, rname_to_email
-from ..store.rows import soa_rdata, split_wire
+from ..store.rows import AT_OWNERS, soa_rdata, split_wire
 from ..wire import NOERROR, NOTAUTH, REFUSED, SERVFAIL, SOA
 from ..xfr.update import RRset, Update, UpdateError, View, apply_updates, check_prerequisites
 
@@ -50,7 +50,7 @@ class Updates:
 
     def __init__(self, store, max_batch: int = 200):
         self.store = store
-        self.group = GroupCommit(self._apply, max_batch)
+        self.group = GroupCommit(self._apply, max_batch, linger=True)
 
     async def apply(self, zone: str, request: Request) -> Outcome:
         return await self.group.submit(zone, request)
@@ -73,15 +73,19 @@ class Updates:
         outcomes: list[Outcome] = []
         try:
             async with self.store.change(zone, source=_source(batch)) as w:
-                before = await _load_view(w.conn, w.zone, {n for r in batch for n in r.update.names()})
-                view = before
+                names = {k: v for r in batch for k, v in r.update.names().items()}
+                rows = await _rows(w.conn, w.zone, names)
+                before = _view(w.zone, rows)
+                view, touched = before, set()
                 for request in batch:
-                    view, outcome = _judged(request, view, w.zone)
+                    view, outcome = _judged(request, view)
+                    touched |= view.touched
                     outcomes.append(outcome)
-                edits, fields, serial = _edits(before, view, w.zone)
+                edits, fields, serial = _edits(before, view, touched, names, w.zone)
                 w.edit(*edits)
                 w.set_fields(**fields)
                 w.serial = serial
+                w.rows = [r for r in rows if r["type"] != SOA]  # what the write would read again
         except NotFound as e:  # the zone was deleted since the server routed the message to it
             raise _Retry(Outcome(NOTAUTH, str(e))) from None
         except (Invalid, Unsignable) as e:  # what the store's checks refuse (RFC 2181 type rules, TTLs)
@@ -106,7 +110,7 @@ def _source(batch: list[Request]) -> str:
     return sources[0] if len(sources) == 1 else "update:" + ",".join(s.partition(":")[2] or "-" for s in sources)
 
 
-def _judged(request: Request, view: View, z: dict) -> tuple[View, Outcome]:
+def _judged(request: Request, view: View) -> tuple[View, Outcome]:
     """(the view after `request`, its outcome): its prerequisites (§3.2), then its updates
     (§3.4.2) on a copy — kept only when all of them went in (§3.7)."""
     update = request.update
@@ -115,48 +119,49 @@ def _judged(request: Request, view: View, z: dict) -> tuple[View, Outcome]:
         after = view.copy()
         apply_updates(update, after)
         put, gone = after.changes(view)
-        for owner, rtype in [*put, *gone]:
-            made_by = view.managed.get((owner, rtype))
-            if made_by and not request.may_touch_managed(owner, rtype):
-                raise UpdateError(REFUSED, f"{owner} type {rtype} is managed (made by {made_by}); no grant lets this key change it")
+        names = update.names()
+        for key in [*put, *gone]:
+            made_by = view.managed.get(key)
+            if made_by and not request.may_touch_managed(names[key[0]], key[1]):
+                raise UpdateError(REFUSED, f"{names[key[0]]} type {key[1]} is managed (made by {made_by}); "
+                                           "no grant lets this key change it")  # fmt: skip
     except UpdateError as e:
         return view, Outcome(e.rcode, str(e))
     return after, Outcome(NOERROR)
 
 
-async def _load_view(conn, z: dict, names: set[dns.name.Name]) -> View:
-    """The RRsets at `names` (the SOA from the zone's row; what the signer makes left out)."""
+async def _rows(conn, z: dict, names: dict[bytes, dns.name.Name]) -> list:
+    """The RRset rows at `names` (the store's own columns: the write takes them as read)."""
+    return await conn.fetch(AT_OWNERS, [z["id"]] * len(names), list(names), SOA)
+
+
+def _view(z: dict, rows) -> View:
+    """The view of `rows`, with the SOA from the zone's row; what the signer makes left out."""
     origin = dns.name.from_text(z["name"])
     view = View(origin)
-    inside = [n for n in names if n.is_subdomain(origin)]
-    rows = await conn.fetch(
-        "SELECT owner, type, ttl, wire, managed, managed_source FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[])",
-        z["id"], [n.to_wire().lower() for n in inside],
-    )  # fmt: skip
-    by_wire = {n.to_wire().lower(): n for n in inside}
     for r in rows:
         if r["type"] in GENERATED:
             continue
-        key = (by_wire[bytes(r["owner"])], r["type"])
-        view.rrsets[key] = RRset(r["ttl"], tuple(rdata_from_wire(r["type"], w) for w in split_wire(r["wire"])))
+        key = (bytes(r["owner"]), r["type"])
+        view.put(key, RRset(r["ttl"], tuple(rdata_from_wire(r["type"], w) for w in split_wire(r["wire"]))))
         if r["managed"]:
             view.managed[key] = r["managed_source"] or "minidns"
-    soa = soa_rdata(z, z["serial"])
-    view.rrsets[(origin, SOA)] = RRset(z["ttl"], (rdata_from_wire(SOA, soa),))
+    view.put((view.apex, SOA), RRset(z["ttl"], (rdata_from_wire(SOA, soa_rdata(z, z["serial"])),)))
+    view.touched.clear()
     return view
 
 
-def _edits(before: View, after: View, z: dict) -> tuple[list[Edit], dict, int | None]:
+def _edits(before: View, after: View, touched: set, names: dict, z: dict) -> tuple[list[Edit], dict, int | None]:
     """What the store is to write: (edits of the RRsets that changed, zone fields from a new SOA,
     the serial the update set or None)."""
-    put, gone = after.changes(before)
-    edits = [Edit("delete", owner, rtype) for owner, rtype in gone]
+    put, gone = after.changes(before, touched)
+    edits = [Edit("delete", names[owner], rtype) for owner, rtype in gone]
     fields, serial = {}, None
     for (owner, rtype), rrset in put.items():
         if rtype == SOA:
             fields, serial = _soa_fields(rrset.rdatas[0], z)
             continue
-        edits.append(Edit("replace", owner, rtype, rrset.ttl, rrset.rdatas))
+        edits.append(Edit("replace", names[owner], rtype, rrset.ttl, rrset.rdatas))
     return edits, fields, serial
 
 

@@ -13,6 +13,8 @@ import datetime
 
 import orjson
 
+from ..store.rows import columns
+
 Key = tuple[str, str, str]  # (source, resource type, resource id)
 
 SELECT = "SELECT * FROM event_resources WHERE source = $1 AND resource_type = $2 AND resource_id = $3 FOR UPDATE"
@@ -144,11 +146,6 @@ class Resources:
             "SELECT resource_id FROM event_resources WHERE source = $1 AND resource_type = $2 AND state = 'live'",
             source, rtype)  # fmt: skip
         return {r[0] for r in rows}
-
-
-def columns(keys: list[tuple], n: int) -> list[list]:
-    """Keys of n parts as n arrays (unnest's parameters), empty ones for no keys."""
-    return [list(c) for c in zip(*keys)] or [[] for _ in range(n)]
 
 
 def skip_reason(row, what: str, event_time: datetime.datetime | None) -> str | None:

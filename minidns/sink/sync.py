@@ -17,6 +17,7 @@ import dns.rdatatype
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 
+from ..store.rows import columns
 from ..store.writer import Edit, Store, ZoneLog
 from ..wire import SOA
 from . import resources
@@ -162,7 +163,7 @@ class Made:
         await self.log.settle(self.conn)
         for k in keys:
             self.rows[k] = []
-        rows = await self.conn.fetch(HAVE_AND_AT, *resources.columns(keys, 3), *resources.columns(pairs, 2), SOA)
+        rows = await self.conn.fetch(HAVE_AND_AT, *columns(keys, 3), *columns(pairs, 2), SOA)
         for r in rows:
             if r["made"]:
                 self.rows[(r["managed_source"], r["managed_resource_type"], r["managed_resource_id"])].append(r)

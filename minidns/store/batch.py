@@ -23,9 +23,11 @@ class GroupCommit:
     an exception that is raised to that item's caller. An exception raised by `apply` itself goes
     to every caller of the batch."""
 
-    def __init__(self, apply: Callable[[Hashable, list], Awaitable[list]], max_batch: int = MAX_BATCH):
+    def __init__(self, apply: Callable[[Hashable, list], Awaitable[list]], max_batch: int = MAX_BATCH,
+                 linger: bool = False):  # fmt: skip
         self.apply = apply
         self.max_batch = max_batch
+        self.linger = linger
         self.queues: dict[Hashable, list[tuple[object, asyncio.Future]]] = {}
         self.running: dict[Hashable, asyncio.Task] = {}
 
@@ -39,6 +41,8 @@ class GroupCommit:
     async def _drain(self, key: Hashable) -> None:
         try:
             while self.queues.get(key):
+                if self.linger:  # what has arrived meanwhile (read, not yet parsed) joins this batch
+                    await asyncio.sleep(0)
                 # A caller that has gone (its request cancelled: the client hung up or gave up)
                 # leaves its item out: under overload, work nobody waits for is shed first.
                 self.queues[key] = [(item, fut) for item, fut in self.queues[key] if not fut.done()]

@@ -27,7 +27,7 @@ from ..zones.changes import pack_rrs
 from .db import CHANNEL
 from .edits import Edit, ResignWhole, RRsetEdits, then
 from .records import Invalid, NotFound, Unsignable, check_ttl, email_to_rname, parse_type, zone_name
-from .rows import ATTRIBUTES, RRSET_COLUMNS, UPSERT, rrset_row, soa_rdata, soa_row, upsert
+from .rows import AT_OWNERS, ATTRIBUTES, DELETE_MANY, RRSET_COLUMNS, UPSERT, UPSERT_MANY, columns, many_rows, rrset_row, soa_rdata, soa_row, upsert
 from .serial import POLICIES, next_serial, serial_gt
 
 ZONE_FIELDS = {
@@ -128,6 +128,7 @@ class ZoneChange:
                  serial: int | None = None):  # fmt: skip
         self.store, self.zone_ref, self.source, self.conn = store, zone, source, conn
         self.serial = serial
+        self.rows = None  # the RRset rows at the edits' owners (but the SOA), when the caller has read them
         self.edits: list[Edit] = list(edits)
         self.fields = dict(fields or {})
         self.key_records, self.resign, self.bump = key_records, resign, bump
@@ -237,7 +238,7 @@ class ZoneChange:
             # The NSEC3 chain and NSEC3PARAM carry the negative TTL (RFC 9077 §3): all of them anew.
             signing_z, resign = {**z, "ttl": new_z["ttl"], "minimum": new_z["minimum"]}, True
         removed, added, wrote = await write_edits(self.store, conn, signing_z, self.edits, new_z["ttl"],
-                                                  self.key_records, resign)  # fmt: skip
+                                                  self.key_records, resign, rows=self.rows)  # fmt: skip
         if self.attributes:
             await self._write_attributes()
         for project_id in self.adopted:
@@ -280,8 +281,7 @@ async def write_edits(store, conn, z: dict, edits, default_ttl: int, key_records
         edit.load(rows)
     elif owners:
         edit.load(await conn.fetch(
-            "SELECT * FROM rrsets WHERE zone_id = $1 AND owner = ANY($2::bytea[]) AND type <> $3",
-            z["id"], list(owners), SOA,
+            AT_OWNERS, [z["id"]] * len(owners), list(owners), SOA,
         ))  # fmt: skip
     for e in edits:
         edit.apply(e)
@@ -320,13 +320,16 @@ class RowWrites:
         return bool(self.rows)
 
     async def flush(self, conn) -> None:
+        """Two statements at most, however many rows: a DELETE of the gone, an upsert of the kept."""
         rows, self.rows = self.rows, {}
         gone = [key for key, row in rows.items() if row is None]
         if gone:
-            await conn.executemany("DELETE FROM rrsets WHERE zone_id = $1 AND owner = $2 AND type = $3", gone)
+            await conn.execute(DELETE_MANY, *columns(gone, 3))
         kept = [row for row in rows.values() if row is not None]
-        if kept:
-            await conn.executemany(UPSERT, kept)
+        if len(kept) == 1:
+            await conn.execute(UPSERT, *kept[0])
+        elif kept:
+            await conn.execute(UPSERT_MANY, *many_rows(kept))
 
 
 async def signing_keys(store, conn, z: dict) -> list | None:

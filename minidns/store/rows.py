@@ -9,6 +9,7 @@ from struct import pack
 
 import dns.rdata
 import dns.rdataclass
+import orjson
 
 from ..wire import SOA
 from .records import email_to_rname
@@ -21,6 +22,17 @@ RRSET_COLUMNS = (
 BULK_COLUMNS = ("zone_id", "name", "owner", "type", "ttl", "records", "wire")
 # Row attributes the API keeps beside an RRset's data (not DNS data: never in the change log).
 ATTRIBUTES = ("ttl_default", "project_id", "description")
+
+
+# The RRset rows at (zone id, owner) pairs $1, $2 (lowercase wire), but those of type $3 (the SOA,
+# kept in the zone's row). The pairs come as arrays even for one zone: joined to them, each pair is
+# looked up in the (zone_id, owner, type) index — with the zone as a constant instead, the planner
+# reads all the zone's rows while its statistics lag behind a zone that grew (a fresh import, a
+# burst of writes): 0.6 ms instead of 0.07 for 32 owners of a 4,000-name zone, growing with it.
+AT_OWNERS = (
+    "SELECT r.* FROM rrsets r JOIN unnest($1::uuid[], $2::bytea[]) AS w (zone_id, owner)"
+    " ON r.zone_id = w.zone_id AND r.owner = w.owner WHERE r.type <> $3"
+)
 
 
 def upsert(first: int = 1) -> str:
@@ -37,6 +49,35 @@ ON CONFLICT (zone_id, owner, type) DO UPDATE SET ttl = EXCLUDED.ttl, records = E
 
 
 UPSERT = upsert()
+_ON_CONFLICT = UPSERT[UPSERT.index("ON CONFLICT"):]
+_ARRAY_TYPES = ("uuid", "uuid", "text", "bytea", "int", "int", "text", "bytea", "text", "bool", "text", "text", "text",
+                "text", "text")  # fmt: skip
+_FROM_JSON = {"records": "ARRAY(SELECT jsonb_array_elements_text(u.records::jsonb))", "managed_extra": "u.managed_extra::jsonb"}
+# Many RRset rows written by one statement: the columns as arrays, unnested — each row's records (an
+# array itself: PostgreSQL has no array of arrays of different lengths) and its managed_extra as
+# JSON text (many_rows makes them).
+UPSERT_MANY = (
+    f"INSERT INTO rrsets ({', '.join(RRSET_COLUMNS)}) SELECT "
+    + ", ".join(_FROM_JSON.get(c, f"u.{c}") for c in RRSET_COLUMNS)
+    + " FROM unnest(" + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_ARRAY_TYPES))
+    + f") AS u ({', '.join(RRSET_COLUMNS)})\n" + _ON_CONFLICT
+)
+DELETE_MANY = ("DELETE FROM rrsets r USING unnest($1::uuid[], $2::bytea[], $3::int[]) AS d (zone_id, owner, type)"
+               " WHERE r.zone_id = d.zone_id AND r.owner = d.owner AND r.type = d.type")
+
+
+def many_rows(rows: list[tuple]) -> list[list]:
+    """Rows (RRSET_COLUMNS) as UPSERT_MANY's parameters."""
+    cols = columns(rows, len(RRSET_COLUMNS))
+    records, extra = RRSET_COLUMNS.index("records"), RRSET_COLUMNS.index("managed_extra")
+    cols[records] = [orjson.dumps(r).decode() for r in cols[records]]
+    cols[extra] = [None if x is None else orjson.dumps(x).decode() for x in cols[extra]]
+    return cols
+
+
+def columns(keys: list[tuple], n: int) -> list[list]:
+    """Tuples of n parts as n arrays (unnest's parameters), empty ones for no tuples."""
+    return [list(c) for c in zip(*keys)] or [[] for _ in range(n)]
 
 
 class RRset:

@@ -10,12 +10,7 @@ from ..wire import SOA
 from .change import Change, RowWrites, find_zone, log_change, write_edits
 from .edits import Edit, edit_owner
 from .records import NotFound, zone_name
-
-
-AT_OWNERS = (
-    "SELECT r.* FROM rrsets r JOIN unnest($1::uuid[], $2::bytea[]) AS w (zone_id, owner)"
-    " ON r.zone_id = w.zone_id AND r.owner = w.owner WHERE r.type <> $3"
-)
+from .rows import AT_OWNERS
 
 
 class ZoneLog:

@@ -45,6 +45,7 @@ class RR:
     rtype: int
     ttl: int
     rdata: dns.rdata.Rdata | None
+    owner: bytes  # the name in lowercase wire form: how a View keys it
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +57,10 @@ class Update:
     prerequisites: tuple[RR, ...]
     updates: tuple[RR, ...]
 
-    def names(self) -> set[dns.name.Name]:
-        """Every owner the message speaks of: the view must hold the RRsets at these."""
-        return {rr.name for rr in self.prerequisites} | {rr.name for rr in self.updates}
+    def names(self) -> dict[bytes, dns.name.Name]:
+        """Every owner the message speaks of (lowercase wire → name): the view must hold the RRsets
+        at these."""
+        return {rr.owner: rr.name for rr in (*self.prerequisites, *self.updates)}
 
 
 def parse_update(data: bytes, max_records: int | None = None) -> Update:
@@ -88,13 +90,14 @@ def parse_update(data: bytes, max_records: int | None = None) -> Update:
 def _read_rr(p: dns.wire.Parser, zclass: int) -> RR:
     name = p.get_name(decompress=True)
     rtype, rclass, ttl, rdlen = p.get_struct("!HHIH")
+    owner = name.to_wire().lower()
     if rdlen == 0:
-        return RR(name, rclass, rtype, ttl, None)
+        return RR(name, rclass, rtype, ttl, None, owner)
     if rtype in META_TYPES or rtype in RECORD_TYPES:
         raise UpdateError(FORMERR, f"{name}: type {rtype} with data")
     with p.restrict_to(rdlen):  # ANY and NONE records carry the zone class's rdata (§2.5.4)
         rdata = dns.rdata.from_wire_parser(zclass if rclass in (NONE, ANYCLASS) else rclass, rtype, p)
-    return RR(name, rclass, rtype, ttl, rdata)
+    return RR(name, rclass, rtype, ttl, rdata, owner)
 
 
 # -- the checks that need no zone data -----------------------------------------------------------
@@ -152,27 +155,52 @@ class RRset:
 
 
 class View:
-    """The RRsets at some owners of one zone (`rrsets[(owner, type)]`), with the apex SOA; what
-    an update applies to. `copy()` is cheap (RRsets are immutable), so a batch of updates can
-    each start from the previous one's result and be rolled back alone (§3.7)."""
+    """The RRsets at some owners of one zone, with the apex SOA: `rrsets[(owner, type)]`, the owner
+    in lowercase wire form; what an update applies to. `copy()` is cheap (RRsets are immutable), so
+    each update of a batch starts from the previous one's result and is rolled back alone (§3.7);
+    `touched` are the RRsets the updates applied to this copy may have changed."""
 
-    def __init__(self, origin: dns.name.Name, rrsets: dict | None = None, managed: dict | None = None):
+    def __init__(self, origin: dns.name.Name, rrsets: dict | None = None, managed: dict | None = None,
+                 types: dict | None = None):  # fmt: skip
         self.origin = origin
-        self.rrsets: dict[tuple[dns.name.Name, int], RRset] = dict(rrsets or {})
-        self.managed: dict[tuple[dns.name.Name, int], str] = managed if managed is not None else {}  # as loaded: what made it
+        self.apex = origin.to_wire().lower()
+        self.rrsets: dict[tuple[bytes, int], RRset] = dict(rrsets or {})
+        self.managed: dict[tuple[bytes, int], str] = managed if managed is not None else {}  # as loaded: what made it
+        if types is None:
+            types = {}
+            for owner, rtype in self.rrsets:
+                types[owner] = types.get(owner, frozenset()) | {rtype}
+        self.types: dict[bytes, frozenset] = dict(types)
+        self.touched: set[tuple[bytes, int]] = set()
 
     def copy(self) -> View:
-        return View(self.origin, self.rrsets, self.managed)
+        return View(self.origin, self.rrsets, self.managed, self.types)
 
-    def at(self, name: dns.name.Name) -> list[int]:
-        """The types of the RRsets at `name` (a name is "in use" when this is not empty, §2.4.4)."""
-        return [t for (n, t) in self.rrsets if n == name]
+    def at(self, owner: bytes) -> frozenset:
+        """The types of the RRsets at `owner` (a name is "in use" when there is one, §2.4.4)."""
+        return self.types.get(owner, frozenset())
 
-    def changes(self, before: View) -> tuple[dict, list]:
-        """(RRsets written or changed: (owner, type) → RRset, RRsets gone: [(owner, type)])
-        between `before` and this view."""
-        put = {k: v for k, v in self.rrsets.items() if before.rrsets.get(k) != v}
-        gone = [k for k in before.rrsets if k not in self.rrsets]
+    def put(self, key: tuple[bytes, int], rrset: RRset) -> None:
+        self.rrsets[key] = rrset
+        self.types[key[0]] = self.at(key[0]) | {key[1]}
+        self.touched.add(key)
+
+    def drop(self, key: tuple[bytes, int]) -> None:
+        if self.rrsets.pop(key, None) is not None:
+            self.types[key[0]] = self.at(key[0]) - {key[1]}
+            self.touched.add(key)
+
+    def changes(self, before: View, touched=None) -> tuple[dict, list]:
+        """(RRsets written or changed: key → RRset, RRsets gone: [key]) between `before` and this
+        view, among `touched` (by default this copy's)."""
+        put, gone = {}, []
+        for key in self.touched if touched is None else touched:
+            now = self.rrsets.get(key)
+            if now is None:
+                if key in before.rrsets:
+                    gone.append(key)
+            elif before.rrsets.get(key) != now:
+                put[key] = now
         return put, gone
 
 
@@ -183,22 +211,22 @@ def check_prerequisites(update: Update, view: View) -> None:
     for rr in update.prerequisites:
         if rr.rclass == ANYCLASS:
             if rr.rtype == ANY:
-                if not view.at(rr.name):
+                if not view.at(rr.owner):
                     raise UpdateError(NXDOMAIN, f"{rr.name} is not in use")
-            elif (rr.name, rr.rtype) not in view.rrsets:
+            elif (rr.owner, rr.rtype) not in view.rrsets:
                 raise UpdateError(NXRRSET, f"no RRset {rr.name} type {rr.rtype}")
         elif rr.rclass == NONE:
             if rr.rtype == ANY:
-                if view.at(rr.name):
+                if view.at(rr.owner):
                     raise UpdateError(YXDOMAIN, f"{rr.name} is in use")
-            elif (rr.name, rr.rtype) in view.rrsets:
+            elif (rr.owner, rr.rtype) in view.rrsets:
                 raise UpdateError(YXRRSET, f"RRset {rr.name} type {rr.rtype} exists")
         else:
-            wanted.setdefault((rr.name, rr.rtype), set()).add(rr.rdata)
-    for key, rdatas in wanted.items():
+            wanted.setdefault((rr.owner, rr.rtype), (rr.name, set()))[1].add(rr.rdata)
+    for key, (name, rdatas) in wanted.items():
         have = view.rrsets.get(key)
         if have is None or set(have.rdatas) != rdatas:
-            raise UpdateError(NXRRSET, f"RRset {key[0]} type {key[1]} is not as required")
+            raise UpdateError(NXRRSET, f"RRset {name} type {key[1]} is not as required")
 
 
 def apply_updates(update: Update, view: View) -> None:
@@ -216,18 +244,18 @@ def apply_updates(update: Update, view: View) -> None:
 
 
 def _add(view: View, rr: RR) -> None:
-    key = (rr.name, rr.rtype)
-    types = view.at(rr.name)
+    key = (rr.owner, rr.rtype)
+    types = view.at(rr.owner)
     if rr.rtype == SOA:
         have = view.rrsets.get(key)
         if have is None or not serial_lt(have.rdatas[0].serial, rr.rdata.serial):
             return  # an SOA only at the apex, and only forwards: an equal serial is ignored too, as BIND and Knot do
-        view.rrsets[key] = RRset(rr.ttl, (rr.rdata,))
+        view.put(key, RRset(rr.ttl, (rr.rdata,)))
         return
     if rr.rtype == CNAME:
         if any(t not in (CNAME, *DNSSEC_TYPES) for t in types):
             return  # §3.4.2.2: a CNAME is not added beside other data
-        view.rrsets[key] = RRset(rr.ttl, (rr.rdata,))  # a CNAME replaces the CNAME
+        view.put(key, RRset(rr.ttl, (rr.rdata,)))  # a CNAME replaces the CNAME
         return
     if CNAME in types and rr.rtype not in DNSSEC_TYPES:
         return  # §3.4.2.2: nor other data beside a CNAME
@@ -235,31 +263,31 @@ def _add(view: View, rr: RR) -> None:
     rdatas = have.rdatas if have is not None else ()
     if rr.rdata not in rdatas:
         rdatas = (*rdatas, rr.rdata)
-    view.rrsets[key] = RRset(rr.ttl, rdatas)  # one TTL for the RRset (RFC 2181 §5.2): the latest
+    view.put(key, RRset(rr.ttl, rdatas))  # one TTL for the RRset (RFC 2181 §5.2): the latest
 
 
 def _delete(view: View, rr: RR) -> None:
     """Class ANY: delete an RRset, or (type ANY) every RRset at a name — at the apex, all but
     the SOA and NS (§3.4.2.3)."""
-    apex = rr.name == view.origin
+    apex = rr.owner == view.apex
     if rr.rtype == ANY:
-        for t in view.at(rr.name):
+        for t in view.at(rr.owner):
             if not (apex and t in (SOA, NS)):
-                del view.rrsets[(rr.name, t)]
+                view.drop((rr.owner, t))
     elif not (apex and rr.rtype in (SOA, NS)):
-        view.rrsets.pop((rr.name, rr.rtype), None)
+        view.drop((rr.owner, rr.rtype))
 
 
 def _remove(view: View, rr: RR) -> None:
     """Class NONE: delete one RR; never the SOA, nor the apex's last NS (§3.4.2.4)."""
-    key = (rr.name, rr.rtype)
+    key = (rr.owner, rr.rtype)
     have = view.rrsets.get(key)
     if rr.rtype == SOA or have is None or rr.rdata not in have.rdatas:
         return
     rest = tuple(r for r in have.rdatas if r != rr.rdata)
-    if not rest and rr.rtype == NS and rr.name == view.origin:
+    if not rest and rr.rtype == NS and rr.owner == view.apex:
         return
     if rest:
-        view.rrsets[key] = RRset(have.ttl, rest)
+        view.put(key, RRset(have.ttl, rest))
     else:
-        del view.rrsets[key]
+        view.drop(key)
