@@ -24,6 +24,7 @@ from ..wire import NOERROR, NOTAUTH, REFUSED, SERVFAIL, SOA
 from ..xfr.update import RRset, Update, UpdateError, View, apply_updates, check_prerequisites
 
 log = logging.getLogger("minidns.update")
+LINGER = 0.003  # seconds a batch may wait for the writers of the previous one (store/batch.py GroupCommit._fill)
 
 # (owner, type) → whether this update may change an RRset the event sink made (a grant saying so)
 MayTouchManaged = Callable[[dns.name.Name, int], bool]
@@ -50,7 +51,7 @@ class Updates:
 
     def __init__(self, store, max_batch: int = 200):
         self.store = store
-        self.group = GroupCommit(self._apply, max_batch, linger=True)
+        self.group = GroupCommit(self._apply, max_batch, linger=LINGER)
 
     async def apply(self, zone: str, request: Request) -> Outcome:
         return await self.group.submit(zone, request)

@@ -24,16 +24,22 @@ class GroupCommit:
     to every caller of the batch."""
 
     def __init__(self, apply: Callable[[Hashable, list], Awaitable[list]], max_batch: int = MAX_BATCH,
-                 linger: bool = False):  # fmt: skip
+                 linger: float = 0.0):  # fmt: skip
         self.apply = apply
         self.max_batch = max_batch
-        self.linger = linger
+        self.linger = linger  # seconds a batch may wait to fill up (see _fill)
+        self.last: dict[Hashable, int] = {}  # the size of each key's previous batch
+        self.filling: dict[Hashable, tuple[int, asyncio.Event]] = {}
         self.queues: dict[Hashable, list[tuple[object, asyncio.Future]]] = {}
         self.running: dict[Hashable, asyncio.Task] = {}
 
     async def submit(self, key: Hashable, item) -> object:
         fut = asyncio.get_running_loop().create_future()
-        self.queues.setdefault(key, []).append((item, fut))
+        queue = self.queues.setdefault(key, [])
+        queue.append((item, fut))
+        filling = self.filling.get(key)
+        if filling is not None and len(queue) >= filling[0]:
+            filling[1].set()
         if key not in self.running:
             self.running[key] = asyncio.ensure_future(self._drain(key))
         return await fut
@@ -41,14 +47,15 @@ class GroupCommit:
     async def _drain(self, key: Hashable) -> None:
         try:
             while self.queues.get(key):
-                if self.linger:  # what has arrived meanwhile (read, not yet parsed) joins this batch
-                    await asyncio.sleep(0)
+                if self.linger:
+                    await self._fill(key)
                 # A caller that has gone (its request cancelled: the client hung up or gave up)
                 # leaves its item out: under overload, work nobody waits for is shed first.
                 self.queues[key] = [(item, fut) for item, fut in self.queues[key] if not fut.done()]
                 batch, self.queues[key] = self.queues[key][: self.max_batch], self.queues[key][self.max_batch :]
                 if not batch:
                     continue
+                self.last[key] = len(batch)
                 try:
                     results = await self.apply(key, [item for item, _ in batch])
                 except Exception as e:  # noqa: BLE001 - the whole batch failed: every caller hears it
@@ -66,6 +73,26 @@ class GroupCommit:
                 self.running[key] = asyncio.ensure_future(self._drain(key))
             else:
                 self.queues.pop(key, None)
+
+
+    async def _fill(self, key: Hashable) -> None:
+        """Before a batch is cut: what has arrived meanwhile (read, not yet parsed) is let in, and
+        while the queue holds less than half the previous batch — the writers of that batch coming
+        back, as closed-loop clients do — it waits up to `linger` seconds for it to reach that
+        size, so that one batch of all of them follows instead of a batch of the one straggler
+        (PostgreSQL's commit_delay idea). A lone writer never waits: its previous batch was one."""
+        await asyncio.sleep(0)
+        want = self.last.get(key, 0)
+        if len(self.queues.get(key, ())) * 2 >= want:
+            return
+        event = asyncio.Event()
+        self.filling[key] = (want, event)
+        try:
+            await asyncio.wait_for(event.wait(), self.linger)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self.filling.pop(key, None)
 
 
 class ZoneBatcher:
