@@ -263,6 +263,8 @@ def _zone_parser(sub) -> None:
     _command(z, "list", "list zones with their serials")
     _command(z, "delete", "delete a zone and all its records", name)
     _command(z, "status", "a zone's propagation: its status and each secondary's serial", name)
+    _command(z, "history", "a zone's latest changes: serials, when, what made them (update:KEY for a dynamic UPDATE)",
+             name, flag("--limit", type=int, default=20, help="how many, newest first (default 20)"))  # fmt: skip
     _command(z, "allow-transfer", "set who may transfer a zone (prefixes, key:NAME); none given → the default", name,
              flag("entries", metavar="ENTRY", nargs="*", help="address prefix (192.0.2.0/24, ::1) or key:KEYNAME"),
              flag("--nobody", action="store_true", help="allow no one (an empty list, not the default)"))  # fmt: skip

@@ -12,6 +12,7 @@ from .services.database import open_database
 from .store.db import DatabaseError, connect, upgrade
 from .store.embedded import start_embedded, default_data_dir
 from .services import access
+from .store.history import recent_changes
 from .store.transfer_settings import load_settings
 from .store.backup import BackupError
 from .store.records import Invalid, zone_name
@@ -357,7 +358,7 @@ async def _run(args, database) -> int:
 
 
 async def _zone(args, database) -> int:
-    """`minidns zone import|export|list|delete|status|allow-transfer|secondary ...`."""
+    """`minidns zone import|export|list|delete|status|history|allow-transfer|secondary ...`."""
     store = database.store
     if args.action == "import":
         await _zone_import(args, store)
@@ -373,6 +374,10 @@ async def _zone(args, database) -> int:
         print(f"deleted {change.zone}")
     elif args.action == "status":
         _print_status(*await access.zone_status(database.pool, args.name))
+    elif args.action == "history":
+        for c in await recent_changes(database.pool, str(zone_name(args.name)), args.limit):
+            print(f"{c['serial_from'] or '-'} -> {c['serial_to']}\t{c['created_at']:%Y-%m-%d %H:%M:%S}\t{c['source']}"
+                  f"\t-{c['removed']} +{c['added']}")  # fmt: skip
     elif args.action == "allow-transfer":
         entries = [] if args.nobody else (args.entries or None)
         await access.set_allow_transfer(database.pool, args.name, entries)

@@ -165,7 +165,8 @@ def propagation_lines(notifier) -> list[str]:
 
 
 def server_job_lines(server) -> list[str]:
-    """The changes applied from the change log, and the zone transfers served, when the server has them."""
+    """The changes applied from the change log, the zone transfers served and the UPDATEs answered,
+    when the server has them."""
     out = []
     follower = getattr(server, "follower", None)
     if follower is not None:
@@ -176,6 +177,11 @@ def server_job_lines(server) -> list[str]:
         out += ["# HELP minidns_transfers_total Zone transfers served, by kind.", "# TYPE minidns_transfers_total counter"]
         for kind, n in sorted(xfr.stats.items()):
             out.append(f'minidns_transfers_total{{kind="{kind}"}} {n}')
+        door = getattr(xfr, "updates", None)
+        if door is not None:
+            out += ["# HELP minidns_updates_total Dynamic UPDATE messages answered (RFC 2136), by rcode.",
+                    "# TYPE minidns_updates_total counter"]  # fmt: skip
+            out += [f'minidns_updates_total{{rcode="{rcode}"}} {n}' for rcode, n in sorted(door.stats.items())]
     return out
 
 

@@ -6,8 +6,11 @@ acknowledged. nsupdate/knsupdate against BIND and Knot are in tests/interop."""
 
 from __future__ import annotations
 
+import re
 import time
+import urllib.request
 
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
@@ -145,3 +148,36 @@ def test_garbage_after_a_good_header_gets_formerr_and_the_server_goes_on(served)
     assert reply[3] & 0xF == dns.rcode.FORMERR and reply[:2] == garbage[:2]
     time.sleep(0.1)
     assert ask(s.port, "h1." + ZONE, "A")  # still answering
+
+
+def test_zone_discovery_as_certbot_does_it_gets_an_authoritative_signed_soa(served):
+    """certbot-dns-rfc2136 finds the zone by a TSIG-signed SOA query with RD off over TCP and wants AA."""
+    s = served()
+    q = dns.message.make_query("www.dyn." + ZONE, "SOA")
+    q.flags &= ~dns.flags.RD
+    q.use_tsig(KEYRING, keyname="upd-key.", algorithm="hmac-sha256")
+    r = dns.query.tcp(q, "127.0.0.1", port=s.port, timeout=5)  # the reply's MAC checked by dnspython
+    assert r.had_tsig and r.flags & dns.flags.AA and r.rcode() == dns.rcode.NXDOMAIN
+    assert [str(rr.name) for rr in r.authority] == [ZONE]  # the SOA names the zone
+    r = dns.query.tcp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=s.port, timeout=5)
+    assert r.flags & dns.flags.AA and [str(rr.name) for rr in r.answer] == [ZONE]
+
+
+def test_each_update_shows_in_the_history_with_its_key_and_in_the_metrics(served, cli, database_url):
+    s = served()
+    for i in range(3):
+        m = update()
+        m.add(f"h{i}-new", 60, "A", f"192.0.2.{i + 10}")
+        assert send(s.port, m).rcode() == dns.rcode.NOERROR
+    m = update()
+    m.absent("h1")  # in use: YXDOMAIN
+    m.add("never", 60, "A", "192.0.2.99")
+    assert send(s.port, m).rcode() == dns.rcode.YXDOMAIN
+    p = cli("zone", "history", ZONE, "--limit", "3", "--database-url", database_url)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 3 and all("\tupdate:upd-key.\t-0 +1" in line for line in lines), lines
+    api = re.search(r"API listening on (http://\S+/)", s.log).group(1)
+    metrics = urllib.request.urlopen(api + "metrics", timeout=5).read().decode()
+    assert 'minidns_updates_total{rcode="NOERROR"} 3' in metrics
+    assert 'minidns_updates_total{rcode="YXDOMAIN"} 1' in metrics
