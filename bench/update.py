@@ -163,7 +163,7 @@ async def main_async(a) -> int:
                     f'update_grants = [{{ key = "{KEY}", zone = "{ORIGIN}", match = "zone" }}]\n')  # fmt: skip
         log = os.path.join(OUT, "update-server.log")
         proc = start_server(pg.url, f"127.0.0.1:{port}", log, cpu=a.server_cpu,
-                            extra=("--config", conf, "--no-api", "--no-notify", "--log-level", "warning"),
+                            extra=("--config", conf, "--no-api", "--no-notify", "--log-level", "warning", "--workers", str(a.workers)),
                             profile=a.profile)  # fmt: skip
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         probe.settimeout(0.2)
@@ -217,6 +217,7 @@ def main() -> int:
     ap.add_argument("--per-client", type=int, default=1000,
                     help="messages each client has signed in advance; a client that has sent them all stops (default 1000)")
     ap.add_argument("--profile", metavar="FILE", help="run minidns under cProfile, writing FILE, and print its top functions")
+    ap.add_argument("--workers", type=int, default=1, help="minidns processes sharing the port (serve --workers; default 1)")
     ap.add_argument("--server-cpu", default="0", help="CPU minidns is pinned to (default 0)")
     ap.add_argument("--cpu", default="1", help="CPU this process (the clients) is pinned to (default 1)")
     ap.add_argument("--pg-cpu", default="1", help="CPU PostgreSQL is pinned to (default 1)")

@@ -138,11 +138,12 @@ class UpdateDoor:
     def _reply(self, q, zone_section, keep, signed, rcode, reason, peer, key, serial=None) -> bytes:
         name = dns.rcode.to_text(rcode)
         self.stats[name] += 1
-        zone = _zone_text(zone_section)
         if rcode == NOERROR:
-            log.info("update %s from %s key %s: NOERROR%s", zone, peer_text(peer), key, f", serial {serial}" if serial else " (no change)")
+            if log.isEnabledFor(logging.INFO):
+                log.info("update %s from %s key %s: NOERROR%s", _zone_text(zone_section), peer_text(peer), key,
+                         f", serial {serial}" if serial else " (no change)")  # fmt: skip
         else:
-            log.warning("update %s from %s key %s: %s: %s", zone, peer_text(peer), key, name, reason)
+            log.warning("update %s from %s key %s: %s: %s", _zone_text(zone_section), peer_text(peer), key, name, reason)
         opt = self.engine.reply_opt(q) if q.edns is not None else None
         reply = render_error(q.id, keep, zone_section, rcode, opt)
         if signed is not None:
