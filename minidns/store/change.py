@@ -52,6 +52,7 @@ class Change:
     removed: int
     added: int
     note: str | None = None  # what the write decided that the caller did not ask (a serial raised)
+    logged: tuple | None = None  # (seq, removed, added as the change log packs them): its change-log row
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,14 +366,15 @@ async def log_change(store, conn, z: dict, new_z: dict, removed: list, added: li
         await conn.execute(UPSERT, *soa)
         gone, came = await store.stages.signing.sign_soa(conn, z, apex, new_z["ttl"], new_soa, keys, store.clock())
         removed, added = then(removed, added, gone, came)
-    await conn.execute(
+    gone, came = pack_rrs(removed), pack_rrs(added)
+    seq = await conn.fetchval(
         _logged(tuple(fields), "status" not in fields, with_soa=not keys),
-        z["id"], z["serial"], serial, pack_rrs(removed), pack_rrs(added), source,
+        z["id"], z["serial"], serial, gone, came, source,
         float(new_z.get("log_keep_seconds") or store.settings.log_keep_seconds),
         (new_z.get("log_keep_count") or store.settings.log_keep_count) - 1, CHANNEL, f"{z['id']} {serial}",
         *(() if keys else soa), *(new_z[f] for f in fields),
     )  # fmt: skip
-    return Change(z["id"], z["name"], z["serial"], serial, len(removed) - 1, len(added) - 1)
+    return Change(z["id"], z["name"], z["serial"], serial, len(removed) - 1, len(added) - 1, logged=(seq, gone, came))
 
 
 async def _heartbeat(store, conn, z: dict, new_z: dict, serial: int, removed: list, added: list) -> tuple[list, list]:

@@ -231,11 +231,39 @@ class Follower:
 
     def _on_notify(self, conn, pid, channel, payload: str) -> None:
         try:
-            self.dirty.add(uuid.UUID(payload.split(" ", 1)[0]))
+            zone_id, _, serial = payload.partition(" ")
+            zone_id = uuid.UUID(zone_id)
         except ValueError:
             log.warning("ignored a malformed change notification %r", payload)
             return
+        held = self.held.get(zone_id)
+        if held is not None and serial.isdigit() and held.snapshot.serial == int(serial) and zone_id not in self.dirty:
+            return  # this process applied it already (take_committed)
+        self.dirty.add(zone_id)
         self.wake.set()
+
+    def take_committed(self, zone_id: uuid.UUID, serial_from: int, serial_to: int, logged: tuple) -> bool:
+        """A change this process committed itself (store Change.logged: its change-log row's seq,
+        removed and added), served at once instead of after its notification and a read of the
+        row. Taken only when it follows on from the serial held — a zone's change log is a chain
+        of serials, so no other change can come between — and touches no DNSKEY (the keys are
+        read again with the row); otherwise False, and the notification brings it as any other."""
+        seq, removed, added = logged
+        held = self.held.get(zone_id)
+        if held is None or self.state != "ready" or held.snapshot.serial != serial_from or seq <= held.seq:
+            return False
+        try:
+            step = (unpack_rrs(removed), unpack_rrs(added))
+            snap = apply_changes(held.snapshot, [step])
+        except (ZoneError, ValueError):
+            return False
+        if snap.serial != serial_to or any(rtype == DNSKEY for rrs in step for _, rtype, _, _ in rrs):
+            return False
+        snap.keys = held.snapshot.keys
+        self.held[zone_id] = Held(zone_id, seq, snap)
+        self.sink.put_zone(snap)
+        self.applied += 1
+        return True
 
     def _on_terminated(self, conn) -> None:
         if conn is self.conn:
@@ -354,6 +382,8 @@ class Follower:
             "SELECT seq, serial_from, serial_to, removed, added, source FROM zone_changes WHERE zone_id = $1 AND seq > $2 ORDER BY seq",
             zone_id, held.seq,
         )  # fmt: skip
+        if self.held.get(zone_id) is not held:  # taken meanwhile (take_committed): start from what is held now
+            return await self.sync_zone(zone_id)
         if not rows:
             if serial is None:
                 self._drop(zone_id)

@@ -186,6 +186,28 @@ async def test_create_change_delete_followed(store, pool, database_url):
         assert f.held == {} and f.state == "ready"
 
 
+async def test_a_change_committed_here_is_taken_at_once_and_its_notification_reads_nothing(store, pool, database_url):
+    async with following(database_url) as f:
+        sink = f.sink
+        await make_zone(store)
+        await wait_until(lambda: serial_of(sink) == 1, what="the new zone")
+        change = await store.change(ZONE, [Edit("add", "here", "A", records=("192.0.2.8",))], source="t")
+        puts = sink.puts
+        assert f.take_committed(change.zone_id, change.serial_from, change.serial_to, change.logged)  # before its NOTIFY
+        assert serial_of(sink) == 2 and ask(sink.zones[ORIGIN], "here").answer and sink.puts == puts + 1
+        same_snapshot(sink.zones[ORIGIN], (await fresh(database_url))[ORIGIN])
+        await asyncio.sleep(0.3)  # its notification comes, finds the serial held, and reads nothing
+        assert sink.puts == puts + 1 and f.held[change.zone_id].seq == change.logged[0]
+        # not following on from the serial held (another change came between): left to the log
+        a = await store.change(ZONE, [Edit("add", "a1", "A", records=("192.0.2.9",))], source="t")
+        b = await store.change(ZONE, [Edit("add", "a2", "A", records=("192.0.2.10",))], source="t")
+        assert not f.take_committed(b.zone_id, b.serial_from, b.serial_to, b.logged) or serial_of(sink) == a.serial_to + 1
+        await wait_until(lambda: serial_of(sink) == b.serial_to, what="both through the log")
+        same_snapshot(sink.zones[ORIGIN], (await fresh(database_url))[ORIGIN])
+        assert not f.take_committed(a.zone_id, a.serial_from, a.serial_to, a.logged)  # old news: nothing moves back
+        assert serial_of(sink) == b.serial_to
+
+
 async def test_zone_deleted_and_recreated_with_same_name(store, database_url):
     async with following(database_url) as f:
         sink = f.sink
