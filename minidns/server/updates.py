@@ -21,6 +21,7 @@ from collections import Counter
 
 import dns.name
 import dns.rcode
+import dns.rdatatype
 
 from ..services.updates import Outcome, Request, Updates
 from ..wire import IN, NOERROR, NOTAUTH, REFUSED, SERVFAIL
@@ -109,7 +110,7 @@ class UpdateDoor:
         for rr in update.updates:
             g = decide(grants, key, update.zone, rr.name, rr.rtype)
             if g is None or not g.allow:
-                raise UpdateError(REFUSED, f"key {key} may not update {rr.name} type {rr.rtype}")
+                raise UpdateError(REFUSED, f"key {key} may not update {rr.name} {dns.rdatatype.to_text(rr.rtype)}")
 
     def _managed_rule(self, key, zone):
         """Whether the update may change an RRset the event sink made: only with a grant saying so."""
@@ -143,10 +144,11 @@ class UpdateDoor:
         self.stats[name] += 1
         if rcode == NOERROR:
             if log.isEnabledFor(logging.INFO):
-                log.info("update %s from %s key %s: NOERROR%s", _zone_text(zone_section), peer_text(peer), key,
+                log.info("update %s from %s key %s: NOERROR%s", _zone_text(zone_section), peer_text(peer), key or "(unsigned)",
                          f", serial {serial}" if serial else " (no change)")  # fmt: skip
         else:
-            log.warning("update %s from %s key %s: %s: %s", _zone_text(zone_section), peer_text(peer), key, name, reason)
+            log.warning("update %s from %s key %s: %s: %s", _zone_text(zone_section), peer_text(peer), key or "(unsigned)",
+                        name, reason)  # fmt: skip
         opt = self.engine.reply_opt(q) if q.edns is not None else None
         reply = render_error(q.id, keep, zone_section, rcode, opt)
         if signed is not None:

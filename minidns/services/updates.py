@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.name
+import dns.rdatatype
 
 from ..store.batch import GroupCommit
+from ..store.creation import POOL_SOURCE
 from ..store.edits import Edit
 from ..store.records import GENERATED, Invalid, NotFound, Unsignable, email_to_rname, rdata_from_wire, rname_to_email
 from ..store.rows import AT_OWNERS, soa_rdata, split_wire
@@ -125,9 +127,13 @@ def _judged(request: Request, view: View) -> tuple[View, Outcome]:
         names = update.names()
         for key in [*put, *gone]:
             made_by = view.managed.get(key)
+            what = f"{names[key[0]]} {dns.rdatatype.to_text(key[1])}"
+            if made_by == POOL_SOURCE:  # the pool writes them back (services/pools.py): changed there alone
+                raise UpdateError(REFUSED, f"{what} is the pool's: change it with `minidns pool set-ns`")
             if made_by and not request.may_touch_managed(names[key[0]], key[1]):
-                raise UpdateError(REFUSED, f"{names[key[0]]} type {key[1]} is managed (made by {made_by}); "
-                                           "no grant lets this key change it")  # fmt: skip
+                raise UpdateError(REFUSED, f"{what} is managed (made by {made_by}); no grant lets this key change it")
+            if key[1] == SOA and put[key].rdatas[0].mname != view.rrsets[key].rdatas[0].mname:
+                raise UpdateError(REFUSED, "the SOA MNAME is the pool's primary: change it with `minidns pool set-ns`")
     except UpdateError as e:
         return view, Outcome(e.rcode, str(e))
     return after, Outcome(NOERROR)

@@ -115,25 +115,31 @@ async def test_cname_rules_and_the_apex_are_kept(store):
     m = msg()
     for ns in apex_ns[1]:
         m.delete("@", "NS", ns)
-    out = await Updates(store).apply(ZONE, request(m))  # the pool's NS RRset: managed, as in the API
-    assert (out.rcode, "made by pool" in out.reason) == (dns.rcode.REFUSED, True)
-    out = await Updates(store).apply(ZONE, request(m, managed=lambda owner, rtype: True))
-    assert out.rcode == dns.rcode.NOERROR
-    assert (await rrsets(store))[("u.test.", 2)][1] == apex_ns[1][-1:]  # the last apex NS stays
+    out = await Updates(store).apply(ZONE, request(m))  # the pool's NS RRset: the pool's alone
+    assert (out.rcode, "pool set-ns" in out.reason) == (dns.rcode.REFUSED, True)
+    out = await Updates(store).apply(ZONE, request(m, managed=lambda owner, rtype: True))  # whatever the grant
+    assert (out.rcode, "pool set-ns" in out.reason) == (dns.rcode.REFUSED, True)
+    assert (await rrsets(store))[("u.test.", 2)] == apex_ns
 
 
 async def test_soa_serial_set_by_the_update_and_a_lower_one_ignored(store):
-    before = await serial(store)
+    z = await zone_row(store)
+    before, mname = z["serial"], z["mname"]
     m = msg()
-    m.replace("@", 3600, "SOA", f"ns1.u.test. admin.u.test. {before + 1000} 7200 900 1209600 600")
+    m.replace("@", 3600, "SOA", f"{mname} admin.u.test. {before + 1000} 7200 900 1209600 600")
     out = await Updates(store).apply(ZONE, request(m))
     assert out.rcode == dns.rcode.NOERROR
     z = await zone_row(store)
     assert z["serial"] == before + 1000 and z["email"] == "admin@u.test" and z["refresh"] == 7200
     m = msg()
-    m.replace("@", 3600, "SOA", f"ns1.u.test. admin.u.test. {before + 10} 7200 900 1209600 600")
+    m.replace("@", 3600, "SOA", f"{mname} admin.u.test. {before + 10} 7200 900 1209600 600")
     assert (await Updates(store).apply(ZONE, request(m))).rcode == dns.rcode.NOERROR
     assert await serial(store) == before + 1000  # nothing changed: no new serial
+    m = msg()
+    m.replace("@", 3600, "SOA", f"elsewhere.example. admin.u.test. {before + 2000} 7200 900 1209600 600")
+    out = await Updates(store).apply(ZONE, request(m))  # the MNAME is the pool's
+    assert (out.rcode, "pool set-ns" in out.reason) == (dns.rcode.REFUSED, True)
+    assert await serial(store) == before + 1000
 
 
 async def test_records_made_by_the_event_sink_need_a_grant_that_says_so(store):
