@@ -170,6 +170,16 @@ class Served:
 @pytest.fixture
 def serve():
     """serve(*args) starts a server (listening on a free loopback port unless --listen is given)."""
+    yield from _serving()
+
+
+@pytest.fixture(scope="module")
+def module_serve():
+    """`serve` for the servers a whole test module shares: stopped after its last test."""
+    yield from _serving()
+
+
+def _serving():
     started = []
 
     def start(*args, env=None):

@@ -349,10 +349,10 @@ def fam_counts(r: Choices, keys: Keys) -> bytes:
     return bytes(data)
 
 
-def tsig_rr(r: Choices, key: dns.tsig.Key, msg: bytes, qid: int) -> tuple[bytes, bytes]:
-    """A TSIG record signing `msg` (whose ARCOUNT does not count it) with `key`, perhaps made
-    wrong on purpose; (record, MAC)."""
-    time_signed = NOW + r.int(-250, 250) if r.chance(0.85) else NOW + r.pick((-100000, 100000, -301, 301, -NOW))
+def tsig_rr(r: Choices, key: dns.tsig.Key, msg: bytes, qid: int, now: int = NOW) -> tuple[bytes, bytes]:
+    """A TSIG record signing `msg` (whose ARCOUNT does not count it) with `key` at about `now`,
+    perhaps made wrong on purpose; (record, MAC)."""
+    time_signed = now + r.int(-250, 250) if r.chance(0.85) else now + r.pick((-100000, 100000, -301, 301, -now))
     fudge = 300 if r.chance(0.9) else r.pick((0, 1, 65535))
     original_id = qid if r.chance(0.9) else r.int(0, 65535)
     error = 0 if r.chance(0.95) else r.pick((16, 17, 18, 22, 1))
@@ -383,7 +383,7 @@ def tsig_rr(r: Choices, key: dns.tsig.Key, msg: bytes, qid: int) -> tuple[bytes,
     return key.name.to_wire() + pack("!HHIH", 250, rclass, 0, rdlen) + body, rdata.mac
 
 
-def sign(r: Choices, keys: Keys, msg: bytes) -> bytes:
+def sign(r: Choices, keys: Keys, msg: bytes, now: int = NOW) -> bytes:
     """`msg` with a TSIG record appended, from a good key mostly, else a broken one."""
     which = r.int(0, 9)
     if which < 7:
@@ -393,7 +393,7 @@ def sign(r: Choices, keys: Keys, msg: bytes) -> bytes:
     else:
         key = r.pick(keys.wrong)
     qid = int.from_bytes(msg[:2], "big")
-    record, _ = tsig_rr(r, key, msg, qid)
+    record, _ = tsig_rr(r, key, msg, qid, now)
     arcount = int.from_bytes(msg[10:12], "big") + 1
     out = msg[:10] + pack("!H", arcount) + msg[12:] + record
     place = r.int(0, 29)

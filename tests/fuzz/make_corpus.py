@@ -81,6 +81,15 @@ def notify(zone: str, with_soa: bool = True) -> bytes:
     return wire
 
 
+def upd(*ops, zone: str = "example.com.") -> bytes:
+    """An UPDATE (RFC 2136) of `zone` made by dnspython's UpdateMessage: each op is a method name
+    (add, replace, delete, present, absent) and its arguments."""
+    m = dns.update.UpdateMessage(zone, id=0x1234)
+    for op, *args in ops:
+        getattr(m, op)(*args)
+    return m.to_wire()
+
+
 def raw(header, *parts) -> bytes:
     return pack("!6H", *header) + b"".join(parts)
 
@@ -157,7 +166,19 @@ SEEDS = {
     "notify-soa": notify("example.com."),
     "notify-no-soa": notify("example.com.", with_soa=False),
     "notify-unknown-zone": notify("nowhere.test."),
-    "update-add": (lambda u: (u.add("new", 300, "A", "192.0.2.9"), u.to_wire())[1])(dns.update.UpdateMessage("example.com.", id=0x1234)),
+    "update-add": upd(("add", "new", 300, "A", "192.0.2.9")),
+    "update-prereq-name-in-use": upd(("present", "www"), ("add", "www", 300, "TXT", '"in use"')),
+    "update-prereq-name-not-in-use": upd(("absent", "fresh"), ("add", "fresh", 300, "A", "192.0.2.10")),
+    "update-prereq-rrset-exists": upd(("present", "www", "A"), ("add", "www", 300, "AAAA", "2001:db8::1")),
+    "update-prereq-rrset-not-exists": upd(("absent", "www", "MX"), ("add", "www", 300, "MX", "10 mail")),
+    "update-prereq-rrset-value": upd(("present", "www", "A", "192.0.2.80"), ("replace", "www", 300, "A", "192.0.2.81")),
+    "update-delete-name": upd(("delete", "www")),
+    "update-delete-rrset": upd(("delete", "www", "AAAA")),
+    "update-delete-rr": upd(("delete", "www", "A", "192.0.2.80")),
+    "update-soa": upd(("replace", "@", 3600, "SOA", "ns1 hostmaster 2026112300 7200 3600 1209600 300")),
+    "update-cname": upd(("add", "alias2", 300, "CNAME", "www")),
+    "update-outside-zone": upd(("add", "x.example.org.", 300, "A", "192.0.2.1")),
+    "tsig-update-sha256": tsig(upd(("absent", "signed"), ("add", "signed", 300, "A", "192.0.2.11")), SHA256),
     "opcode-iquery": raw((0x1234, 1 << 11, 1, 0, 0, 0), wire_name("example.com."), pack("!HH", 1, 1)),
     "opcode-15": raw((0x1234, 15 << 11, 0, 0, 0, 0)),
     "names-pointer-loop": raw((0x1234, 0, 1, 0, 0, 0), b"\xc0\x0c", pack("!HH", 1, 1)),
