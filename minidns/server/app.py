@@ -83,7 +83,7 @@ class Server:
         self.transfers.updates = UpdateDoor(
             self.engine, store=lambda: self.database.store if self.database is not None else None,
             from_file=lambda snapshot: self.zones.from_file(snapshot), grants=lambda: self.transfers.update_grants,
-            serving=lambda origin, serial, timeout: self.zones.serving(origin, serial, timeout), committed=self._committed,
+            serving=lambda origin, serial, timeout: self.zones.serving(origin, serial, timeout),
             require_tsig=config.update_require_tsig, acl=config.update_acl, max_records=config.update_max_records,
             max_queued=config.update_max_queued,
         )  # fmt: skip
@@ -149,12 +149,6 @@ class Server:
             for job in database_jobs(self.database, self.config):
                 self.scheduler.add(job)
         self.scheduler.start()
-
-    def _committed(self, change) -> None:
-        """A change this process committed (a dynamic UPDATE): served at once when it follows on
-        from what the follower holds (store/follow.py take_committed)."""
-        if self.follower is not None:
-            self.follower.take_committed(change.zone_id, change.serial_from, change.serial_to, change.logged)
 
     async def _history(self, snapshot: Snapshot) -> list | None:
         """The change log of a database zone, for IXFR; None for a zone file or no database."""

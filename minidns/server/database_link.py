@@ -69,7 +69,14 @@ class DatabaseLink:
         self.follower = Follower(self.database.url, sink, listen=c.db_listen, check_interval=c.db_check_interval,
                                  master_key=self.database.store.master)  # fmt: skip
         await self.follower.start()
+        self.database.store.committed = self._take
         self.following = asyncio.ensure_future(self.follower.run())
+
+    def _take(self, changes: list) -> None:
+        """Changes this process committed (the API, the sink, UPDATE): served at once when each
+        follows on from what the follower holds (store/follow.py take_committed)."""
+        for c in changes:
+            self.follower.take_committed(c.zone_id, c.serial_from, c.serial_to, c.logged)
 
     async def history(self, zone: str) -> list | None:
         """The change log of a database zone, for IXFR; None when it cannot be read (the transfer

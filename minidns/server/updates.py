@@ -50,12 +50,11 @@ class UpdateDoor:
     Deferred. `store()` is the database's store, or None; `from_file(snapshot)` whether a zone is
     served from a zone file; `grants()` the grants in force (config first, then the database's)."""
 
-    def __init__(self, engine, *, store, from_file, grants, serving=None, committed=None, require_tsig: bool = True,
-                 acl=(), max_records: int = 5000, max_queued: int = 1000, wait_served: float = 2.0):  # fmt: skip
+    def __init__(self, engine, *, store, from_file, grants, serving=None, require_tsig: bool = True, acl=(),
+                 max_records: int = 5000, max_queued: int = 1000, wait_served: float = 2.0):  # fmt: skip
         self.engine = engine
         self.store, self.from_file, self.grants = store, from_file, grants
         self.serving = serving  # (origin, serial, timeout) → once this process serves the zone at that serial
-        self.committed = committed  # (store Change) → served at once (store/follow.py take_committed), or not
         self.wait_served = wait_served
         self.require_tsig = require_tsig
         self.acl = [ipaddress.ip_network(a, strict=False) for a in acl]
@@ -130,8 +129,6 @@ class UpdateDoor:
         seconds have passed: the change is committed, and followed as every change is)."""
         try:
             outcome = await self.updates.apply(zone, request)
-            if outcome.change is not None and self.committed is not None:  # the batch's first does it
-                self.committed(outcome.change)
             if outcome.serial is not None and self.serving is not None:
                 await self.serving(origin, outcome.serial, self.wait_served)
         except Exception:  # noqa: BLE001 - RFC 8906: never leave a request unanswered

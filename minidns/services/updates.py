@@ -46,7 +46,6 @@ class Outcome:
     rcode: int
     reason: str | None = None
     serial: int | None = None  # the zone's serial once the update is in
-    change: object = None  # the store's Change that carried it (None when nothing changed)
 
 
 class Updates:
@@ -99,9 +98,8 @@ class Updates:
         except Exception as e:  # noqa: BLE001 - the database: SERVFAIL, nothing written (§3.7)
             log.error("update of zone %s failed: %r", zone, e)
             raise _Retry(Outcome(SERVFAIL, f"the update could not be written: {e}")) from None
-        change = w.change if w.change is not None and w.change.logged is not None else None
         serial = w.change.serial_to if w.change is not None else None
-        return [Outcome(o.rcode, o.reason, serial, change) if o.rcode == NOERROR else o for o in outcomes]
+        return [Outcome(o.rcode, o.reason, serial) if o.rcode == NOERROR else o for o in outcomes]
 
 
 class _Retry(Exception):

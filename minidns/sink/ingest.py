@@ -118,9 +118,10 @@ async def transaction(store: Store, settings: EventSettings, ready: list, savepo
             await read_ahead(batch.scope, [(ev, h) for ev, h in ready if not seen(known.get(h.message_id))])
         out = [await batch.apply(ev, header) for ev, header in ready]
         await batch.scope.resources.flush()
-        await batch.log.flush(conn)
+        changes = await batch.log.flush(conn)
         await journal.record(conn, batch.rows)
-        return out
+    store.taken(changes)  # committed: served by this process at once
+    return out
 
 
 def seen(old: dict | None) -> bool:

@@ -230,6 +230,8 @@ class ZoneChange:
         finally:
             self.conn = None
             await acquiring.__aexit__(None, None, None)
+        if exc is None and self.change is not None:
+            self.store.taken([self.change])
 
     async def _apply(self) -> Change:
         conn, z = self.conn, self.zone

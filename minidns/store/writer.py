@@ -7,6 +7,7 @@ write path's callers use are here too."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -34,16 +35,29 @@ class Store:
     record — handed in by whoever composes the store (store/stages.py)."""
 
     def __init__(self, pool: asyncpg.Pool, settings: StoreSettings = StoreSettings(), clock=time.time,
-                 master: bytes | None = None, stages: Stages = Stages()):  # fmt: skip
+                 master: bytes | None = None, stages: Stages = Stages(), committed=None):  # fmt: skip
         self.pool = pool
         self.settings = settings
         self.clock = clock
         self.master = master  # the DNSSEC master key: writes to a signed zone sign what they change
         self.stages = stages
+        # (changes) → called once they are committed, so that this process serves them at once
+        # (server/database_link.py hands them to store/follow.py take_committed); None: nothing.
+        self.committed = committed
 
     def bound(self, pool) -> Store:
-        """This store (settings, clock, master key, stages) over another pool or a held connection."""
-        return Store(pool, self.settings, self.clock, self.master, self.stages)
+        """This store (settings, clock, master key, stages, hook) over another pool or a held connection."""
+        return Store(pool, self.settings, self.clock, self.master, self.stages, self.committed)
+
+    def taken(self, changes: list) -> None:
+        """Hand committed `changes` to the `committed` hook; its failure is logged, never raised
+        (the changes are committed: the follower brings them anyway)."""
+        if self.committed is None:
+            return
+        try:
+            self.committed([c for c in changes if c is not None and c.logged is not None])
+        except Exception:  # noqa: BLE001 - see above
+            logging.getLogger("minidns.store").exception("handing committed changes over")
 
     # -- reads --------------------------------------------------------------------------------
     async def zone(self, zone: str | uuid.UUID) -> asyncpg.Record:

@@ -68,3 +68,16 @@ async def test_an_event_of_another_service_is_recorded_as_ignored(store, pool):
     ev = json.loads((Path(__file__).parent / "payloads" / "nova_versioned_instance-create-end.json").read_text())
     [outcome] = await ingest_many(store, SETTINGS, [{**ev, "message_id": "versioned-1"}])
     assert (outcome.source, outcome.status, outcome.reason) == ("openstack", "ignored", "instance.create.end: no handler for this source")
+
+
+async def test_a_batch_hands_its_committed_zone_changes_to_the_store_hook(store, pool):
+    handed = []
+    store.committed = handed.extend
+    await ingest_many(store, SETTINGS, [load("nova_compute.instance.create.end.json")])
+    serials = {r["name"]: r["serial"] for r in await pool.fetch("SELECT name, serial FROM zones")}
+    assert sorted(c.zone for c in handed) == sorted(n for n, s in serials.items() if s > 1)  # one per zone it changed
+    assert "cloud.test." in serials and len(handed) == len({c.zone for c in handed}) >= 2
+    assert all(c.serial_to == serials[c.zone] and c.logged is not None for c in handed)
+    handed.clear()
+    await ingest_many(store, SETTINGS, [load("nova_compute.instance.create.end.json")])  # a repeat: nothing committed
+    assert handed == []

@@ -157,3 +157,49 @@ async def test_row_writes_keep_the_last_word_on_each_rrset_and_write_it_in_two_s
     assert len([s for s in statements if "rrsets" in s]) == 2 and not rw
     rows = await pool.fetch("SELECT name, records FROM rrsets WHERE zone_id = $1 AND type = $2", zid, A)
     assert [(r["name"], list(r["records"])) for r in rows] == [(mail.to_text(), ["192.0.2.3"])]
+
+
+async def test_many_rows_are_one_upsert_with_their_records_and_provenance_as_given(store, pool):
+    from minidns.store.change import RowWrites
+    from minidns.store.rows import RRSET_COLUMNS
+
+    zid = await pool.fetchval("SELECT id FROM zones WHERE name = $1", ZONE)
+    wanted = {}
+    rw = RowWrites()
+    for i, (records, extra) in enumerate([
+        (['"a,b" "c"', '"{\\"x\\": 1}"'], {"port_id": "p-1", "nested": {"ips": ["192.0.2.1"]}}),
+        (['"é ünïcode"'], None),
+        (['"NULL"', '""'], ["a", "list"]),
+    ]):  # fmt: skip
+        name = dns.name.from_text(f"m{i}", ORIGIN)
+        values = {"id": uuid.uuid4(), "zone_id": zid, "name": name.to_text(), "owner": name.to_wire(), "type": TXT,
+                  "ttl": 60 + i, "records": records, "wire": b"w%d" % i, "managed": extra is not None,
+                  "managed_source": "nova" if extra is not None else None, "managed_extra": extra}  # fmt: skip
+        rw.add(zid, [], [tuple(values.get(c) for c in RRSET_COLUMNS)])
+        wanted[name.to_text()] = (60 + i, records, b"w%d" % i, extra is not None, extra)
+    async with pool.acquire() as conn:
+        statements = []
+        conn.add_query_logger(lambda q: statements.append(q.query))
+        await rw.flush(conn)
+    assert len([s for s in statements if "rrsets" in s]) == 1  # three rows, one statement
+    rows = await pool.fetch("SELECT * FROM rrsets WHERE zone_id = $1 AND type = $2", zid, TXT)
+    got = {r["name"]: (r["ttl"], list(r["records"]), bytes(r["wire"]), r["managed"], r["managed_extra"]) for r in rows}
+    assert got == wanted
+
+
+async def test_a_committed_change_is_handed_to_the_hook_with_its_change_log_row(pool):
+    handed = []
+    s = Store(pool, stages=write_stages(), committed=handed.extend)
+    await s.create_zone(ZONE, email="h@change.test", edits=[Edit("add", "@", "NS", None, ("ns1.example.",))])
+    handed.clear()
+    change = await s.change(ZONE, [Edit("add", "www", "A", 60, ("192.0.2.1",))], source="t")
+    assert handed == [change]
+    seq, removed, added = change.logged
+    row = await pool.fetchrow("SELECT seq, removed, added FROM zone_changes WHERE seq = $1", seq)
+    assert (bytes(row["removed"]), bytes(row["added"])) == (removed, added)
+    with pytest.raises(Invalid):
+        await s.change(ZONE, [Edit("add", "www", "A", 60, ("not an address",))], source="t")
+    assert handed == [change]  # nothing handed for what was not committed
+    async with pool.acquire() as conn, conn.transaction():  # joined to the caller's transaction: the caller commits
+        await s.change(ZONE, [Edit("add", "www2", "A", 60, ("192.0.2.2",))], source="t", conn=conn)
+    assert handed == [change]
