@@ -181,3 +181,29 @@ def test_each_update_shows_in_the_history_with_its_key_and_in_the_metrics(served
     metrics = urllib.request.urlopen(api + "metrics", timeout=5).read().decode()
     assert 'minidns_updates_total{rcode="NOERROR"} 3' in metrics
     assert 'minidns_updates_total{rcode="YXDOMAIN"} 1' in metrics
+
+
+def test_a_signed_zone_stays_signed_and_its_dnssec_records_are_not_updated(serve, cli, database_url, tmp_path):
+    import base64
+    import os
+
+    env = {**os.environ, "MINIDNS_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
+    make_zone(database_url, hosts=3)
+    p = cli("dnssec", "enable", ZONE, "--database-url", database_url, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    conf = write_config(tmp_path, f"""
+tsig_keys = [{{ name = "upd-key.", algorithm = "hmac-sha256", secret = "{SECRET}" }}]
+update_grants = [{{ key = "upd-key.", zone = "{ZONE}", match = "zone" }}]
+""")
+    s = serve("--database-url", database_url, "--config", conf, "--listen", "127.0.0.1:0", env=env)
+    m = update()
+    m.add("signed-new", 60, "A", "192.0.2.200")
+    assert send(s.port, m, tcp=True).rcode() == dns.rcode.NOERROR
+    r = dns.query.tcp(dns.message.make_query("signed-new." + ZONE, "A", want_dnssec=True), "127.0.0.1", port=s.port, timeout=5)
+    assert {(rrset.rdtype, rrset.covers) for rrset in r.answer} == {(dns.rdatatype.A, 0), (dns.rdatatype.RRSIG, dns.rdatatype.A)}
+    for rtype, text in (("DNSKEY", "256 3 13 " + base64.b64encode(b"k" * 64).decode()), ("NSEC", "a.xfr.test. A")):
+        m = update()
+        m.add("@" if rtype == "DNSKEY" else "x", 60, rtype, text)
+        assert send(s.port, m, tcp=True).rcode() == dns.rcode.REFUSED
+    r = dns.query.tcp(dns.message.make_query(ZONE, "DNSKEY", want_dnssec=True), "127.0.0.1", port=s.port, timeout=5)
+    assert all(b"k" * 64 != rd.key for rrset in r.answer if rrset.rdtype == dns.rdatatype.DNSKEY for rd in rrset)
