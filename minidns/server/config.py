@@ -274,11 +274,7 @@ class Config:
             raise ConfigError("update_max_records and update_max_queued must be positive")
         if not self.update_require_tsig and not self.update_acl:
             raise ConfigError("update_require_tsig = false needs update_acl: unsigned updates from anywhere are not taken")
-        for entry in self.update_acl:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError as e:
-                raise ConfigError(f"update_acl: {e}") from None
+        _check_prefixes("update_acl", self.update_acl)
 
     def _check_secondary(self, sec) -> None:
         if not isinstance(sec, dict) or "address" not in sec or set(sec) - {"address", "port", "key", "zones"}:
@@ -312,11 +308,7 @@ class Config:
             raise ConfigError("rrl_*_per_second and rrl_slip must be 0 or more, rrl_window and rrl_max_table positive")
         if not 8 <= self.rrl_ipv4_prefix <= 32 or not 16 <= self.rrl_ipv6_prefix <= 128:
             raise ConfigError("rrl_ipv4_prefix must be 8 to 32 and rrl_ipv6_prefix 16 to 128")
-        for entry in self.rrl_exempt:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError as e:
-                raise ConfigError(f"rrl_exempt: {e}") from None
+        _check_prefixes("rrl_exempt", self.rrl_exempt)
         if self.cookie_secret is not None:
             try:
                 if len(bytes.fromhex(self.cookie_secret)) != 16:
@@ -348,6 +340,15 @@ class Config:
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 LIST_KEYS = ("openstack_transport_url", "openstack_exchanges", "openstack_topics", "openstack_priorities",
              "cloudstack_transport_url", "cloudstack_kafka_bootstrap")  # a string or a list of strings  # fmt: skip
+
+
+def _check_prefixes(name: str, entries) -> None:
+    """Each entry an address prefix (192.0.2.0/24, ::1); ConfigError naming the setting."""
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from None
 
 
 def load_config(path: str | None, overrides: dict) -> Config:

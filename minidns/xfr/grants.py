@@ -9,11 +9,10 @@ import dns.exception
 import dns.name
 import dns.rdatatype
 
-from ..wire import ANY, DNSKEY, NSEC, RRSIG
+from ..wire import ANY
+from .update import DNSSEC_TYPES
 
-# Never granted: online signing makes these (RFC 4034, 5155) and services/dnssec.py the key RRsets
-# (RFC 7344 CDS, CDNSKEY). An update touching them is refused whatever the table says.
-DNSSEC_TYPES = frozenset({RRSIG, NSEC, DNSKEY, 50, 51, 59, 60})  # 50 NSEC3, 51 NSEC3PARAM, 59 CDS, 60 CDNSKEY
+# Never granted: online signing and key management make these (xfr/update.py DNSSEC_TYPES).
 MATCHES = ("name", "subdomain", "wildcard", "self", "selfsub", "zone")
 _WITH_PATTERN = ("name", "subdomain", "wildcard")
 FIELDS = ("key", "zone", "match", "pattern", "types", "action", "managed")
