@@ -15,7 +15,6 @@ update, all or nothing; the reply echoes the zone section and is signed with the
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections import Counter
 
@@ -30,6 +29,7 @@ from ..wire.render import render_error
 from ..xfr.grants import decide
 from ..xfr.tsig import Signed, Signer
 from ..xfr.update import UpdateError, check_prerequisite_forms, parse_update, prescan
+from .transfers import Acl
 
 log = logging.getLogger("minidns.update")
 
@@ -57,7 +57,7 @@ class UpdateDoor:
         self.serving = serving  # (origin, serial, timeout) → once this process serves the zone at that serial
         self.wait_served = wait_served
         self.require_tsig = require_tsig
-        self.acl = [ipaddress.ip_network(a, strict=False) for a in acl]
+        self.acl = Acl.parse(acl) if acl else None  # the prefixes UPDATE is taken from; None: any
         self.max_records = max_records
         self.max_queued = max_queued
         self.updates: Updates | None = None
@@ -89,9 +89,8 @@ class UpdateDoor:
             raise UpdateError(NOTAUTH, f"zone {update.zone} is not served here")
         if self.store() is None or self.from_file(snapshot):
             raise UpdateError(REFUSED, f"zone {update.zone} is served from a zone file: read-only")
-        address = _address(peer)
-        if self.acl and not any(address is not None and address in net for net in self.acl):
-            raise UpdateError(REFUSED, f"{peer_text(peer)} is not in update_acl")
+        if self.acl is not None and not self.acl.allows(peer[0] if peer else None, None):
+            raise UpdateError(REFUSED, f"{_peer_text(peer)} is not in update_acl")
         if key is None and self.require_tsig:
             raise UpdateError(REFUSED, "unsigned: updates must be signed with a TSIG key (update_require_tsig)")
         check_prerequisite_forms(update)
@@ -141,10 +140,10 @@ class UpdateDoor:
         self.stats[name] += 1
         if rcode == NOERROR:
             if log.isEnabledFor(logging.INFO):
-                log.info("update %s from %s key %s: NOERROR%s", _zone_text(zone_section), peer_text(peer), key or "(unsigned)",
+                log.info("update %s from %s key %s: NOERROR%s", _zone_text(zone_section), _peer_text(peer), key or "(unsigned)",
                          f", serial {serial}" if serial else " (no change)")  # fmt: skip
         else:
-            log.warning("update %s from %s key %s: %s: %s", _zone_text(zone_section), peer_text(peer), key or "(unsigned)",
+            log.warning("update %s from %s key %s: %s: %s", _zone_text(zone_section), _peer_text(peer), key or "(unsigned)",
                         name, reason)  # fmt: skip
         opt = self.engine.reply_opt(q) if q.edns is not None else None
         reply = render_error(q.id, keep, zone_section, rcode, opt)
@@ -153,17 +152,7 @@ class UpdateDoor:
         return reply
 
 
-def _address(peer):
-    if not peer:
-        return None
-    try:
-        ip = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
-    except ValueError:
-        return None
-    return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped is not None else ip
-
-
-def peer_text(peer) -> str:
+def _peer_text(peer) -> str:
     return f"{peer[0]}#{peer[1]}" if peer and len(peer) > 1 else str(peer)
 
 

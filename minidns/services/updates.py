@@ -92,8 +92,6 @@ class Updates:
         except NotFound as e:  # the zone was deleted since the server routed the message to it
             raise _Retry(Outcome(NOTAUTH, str(e))) from None
         except (Invalid, Unsignable) as e:  # what the store's checks refuse (RFC 2181 type rules, TTLs)
-            if len(batch) > 1:
-                raise _Retry(Outcome(REFUSED, str(e))) from None
             raise _Retry(Outcome(REFUSED, f"refused by the zone's rules: {e}")) from None
         except Exception as e:  # noqa: BLE001 - the database: SERVFAIL, nothing written (§3.7)
             log.error("update of zone %s failed: %r", zone, e)
@@ -177,8 +175,6 @@ def _soa_fields(soa, z: dict) -> tuple[dict, int | None]:
     the serial policy does not bump it again). The SOA's TTL is the zone's default TTL here: an
     update does not change it."""
     fields = {k: getattr(soa, k) for k in ("refresh", "retry", "expire", "minimum") if getattr(soa, k) != z[k]}
-    if soa.mname != dns.name.from_text(z["mname"]):
-        fields["mname"] = soa.mname.to_text()
-    if soa.rname != email_to_rname(z["email"]):
+    if soa.rname != email_to_rname(z["email"]):  # the MNAME is the pool's: _judged refused a new one
         fields["email"] = rname_to_email(soa.rname)
     return fields, (soa.serial if soa.serial != z["serial"] else None)

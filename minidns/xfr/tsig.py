@@ -246,8 +246,7 @@ class Signer:
             body = (key.algorithm.to_wire() + pack("!HIHH", (now >> 32) & 0xFFFF, now & 0xFFFFFFFF, FUDGE, len(mac)) + mac
                     + pack("!HHH", self.signed.original_id, 0, 0))  # fmt: skip
             self.first = False
-            return (message[:10] + pack("!H", unpack_from("!H", message, 10)[0] + 1) + message[12:] + key.name.to_wire()
-                    + pack("!HHIH", TSIG, ANYCLASS, 0, len(body)) + body)  # fmt: skip
+            return _append(message, key.name, body)
         template = dns.rdtypes.ANY.TSIG.TSIG(
             dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, FUDGE, b"", self.signed.original_id, 0, b""
         )
@@ -296,7 +295,8 @@ def error_reply(message: bytes, err: TsigError, clock=time.time) -> bytes:
 
 
 def _append(message: bytes, owner: dns.name.Name, rdata) -> bytes:
-    body = rdata.to_wire()
+    """`message` with the TSIG record of `rdata` (dnspython's, or its RDATA in wire form) added last."""
+    body = rdata if isinstance(rdata, bytes) else rdata.to_wire()
     arcount = unpack_from("!H", message, 10)[0] + 1
     return (message[:10] + pack("!H", arcount) + message[12:] + owner.to_wire()
             + pack("!HHIH", TSIG, ANYCLASS, 0, len(body)) + body)  # fmt: skip

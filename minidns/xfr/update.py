@@ -160,21 +160,20 @@ class View:
     each update of a batch starts from the previous one's result and is rolled back alone (§3.7);
     `touched` are the RRsets the updates applied to this copy may have changed."""
 
-    def __init__(self, origin: dns.name.Name, rrsets: dict | None = None, managed: dict | None = None,
-                 types: dict | None = None):  # fmt: skip
+    def __init__(self, origin: dns.name.Name):
         self.origin = origin
         self.apex = origin.to_wire().lower()
-        self.rrsets: dict[tuple[bytes, int], RRset] = dict(rrsets or {})
-        self.managed: dict[tuple[bytes, int], str] = managed if managed is not None else {}  # as loaded: what made it
-        if types is None:
-            types = {}
-            for owner, rtype in self.rrsets:
-                types[owner] = types.get(owner, frozenset()) | {rtype}
-        self.types: dict[bytes, frozenset] = dict(types)
+        self.rrsets: dict[tuple[bytes, int], RRset] = {}
+        self.types: dict[bytes, frozenset] = {}  # owner → the types of its RRsets (kept by put and drop)
+        self.managed: dict[tuple[bytes, int], str] = {}  # as loaded: what made each managed RRset
         self.touched: set[tuple[bytes, int]] = set()
 
     def copy(self) -> View:
-        return View(self.origin, self.rrsets, self.managed, self.types)
+        """The same RRsets, nothing touched yet; `managed` shared (it is what was loaded)."""
+        view = View.__new__(View)
+        view.origin, view.apex, view.managed = self.origin, self.apex, self.managed
+        view.rrsets, view.types, view.touched = dict(self.rrsets), dict(self.types), set()
+        return view
 
     def at(self, owner: bytes) -> frozenset:
         """The types of the RRsets at `owner` (a name is "in use" when there is one, §2.4.4)."""
